@@ -1,0 +1,52 @@
+# Undersigned: `make run` serves the app on http://127.0.0.1:5000; `make test` runs the whole test suite.
+# Both set up everything they need first (virtual environment, packages, database, browser for tests).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+# pytest arguments, e.g. `make test PYTEST_ARGS="-k letters -x"`
+PYTEST_ARGS ?=
+
+.PHONY: run test setup install dev browser lint clean help
+
+help:
+	@echo "make run    set up (venv, install, migrate, seed, first admin) and serve on http://$(HOST):$(PORT)"
+	@echo "make test   install the test dependencies (and Chromium when missing) and run the test suite"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Undersigned needs Python 3.11 or newer; found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[postgres]'
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[postgres,celery,dev]'
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.installed-dev
+
+setup: install
+	$(BIN)/crm setup
+
+run: setup
+	$(BIN)/crm run --host $(HOST) --port $(PORT)
+
+browser:
+	@bash scripts/ensure-chromium.sh
+
+test: dev browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

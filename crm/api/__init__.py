@@ -1,0 +1,44 @@
+"""The JSON API under /api/v1: bearer tokens, problem+json errors, an OpenAPI document generated from the code."""
+
+from flask import Flask
+from flask_smorest import Api
+
+from crm.api.errors import ProblemSchema
+
+
+class UndersignedApi(Api):
+    """flask-smorest's Api with problem+json errors documented; the app's own handler renders them."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self):
+        """Errors are rendered by crm.common.errors (problem+json under /api/), not by flask-smorest."""
+
+
+def register_api(app: Flask) -> UndersignedApi:
+    """Create the Api for this app and register every resource blueprint."""
+    from crm.api import resources
+    from crm.extensions import csrf
+
+    api = UndersignedApi(app, spec_kwargs={
+        "info": {"description": "Undersigned's JSON API. Authenticate with `Authorization: Bearer TOKEN` "
+                                "(create one with `crm token create EMAIL`)."},
+    })
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearerAuth": []}]
+    # One smorest blueprint per feature, each made by make_blueprint (bearer auth installed).
+    for blueprint in (resources.blp,):
+        csrf.exempt(blueprint)  # bearer tokens, no cookies: CSRF does not apply
+        api.register_blueprint(blueprint)
+    return api
+
+
+def make_blueprint(name: str, description: str):
+    """A flask-smorest blueprint under /api/v1 with bearer-token authentication installed."""
+    from flask_smorest import Blueprint
+
+    from crm.api.auth import install
+
+    blueprint = Blueprint(name, __name__, url_prefix="/api/v1", description=description)
+    install(blueprint)
+    return blueprint

@@ -1,0 +1,30 @@
+"""RFC 9457 problem details."""
+
+import marshmallow as ma
+from flask import jsonify
+from werkzeug.http import HTTP_STATUS_CODES
+
+
+class ProblemSchema(ma.Schema):
+    """application/problem+json body (RFC 9457)."""
+
+    type = ma.fields.String(metadata={"description": "A URI reference identifying the problem type"})
+    title = ma.fields.String(metadata={"description": "Short summary of the problem type"})
+    status = ma.fields.Integer(metadata={"description": "HTTP status code"})
+    detail = ma.fields.String(metadata={"description": "Explanation of this occurrence"})
+    errors = ma.fields.Dict(metadata={"description": "Field-level errors, by parameter or field name"})
+
+
+def problem_response(status: int, detail: str | None = None, errors: dict | None = None, headers: dict | None = None):
+    """A problem+json response."""
+    body = {"type": "about:blank", "title": HTTP_STATUS_CODES.get(status, "Error"), "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response

@@ -1,0 +1,116 @@
+"""Marshmallow schemas: the JSON shapes of SPEC (field names are contract)."""
+
+import marshmallow as ma
+
+from crm.organizations.filters import ARCHIVED_MODES, MATCH_MODES, SORTS
+
+
+class PageArgsSchema(ma.Schema):
+    """Pagination parameters."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(1, 1_000_000))
+    per_page = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 200))
+
+
+class OrganizationQuerySchema(PageArgsSchema):
+    """The organization filter language (see crm.organizations.filters)."""
+
+    issue_area = ma.fields.List(ma.fields.String(), metadata={"description": "issue-area slug, repeatable"})
+    match = ma.fields.String(validate=ma.validate.OneOf(MATCH_MODES),
+                             metadata={"description": "how several issue areas combine"})
+    state = ma.fields.List(ma.fields.String(), metadata={"description": "two-letter state code, repeatable"})
+    org_type = ma.fields.List(ma.fields.String())
+    scope = ma.fields.List(ma.fields.String())
+    parent = ma.fields.Integer(metadata={"description": "affiliates of this organization id"})
+    signed = ma.fields.List(ma.fields.String(), metadata={"description": "letter slug signed, repeatable"})
+    signed_match = ma.fields.String(validate=ma.validate.OneOf(("any", "all")))
+    not_signed = ma.fields.List(ma.fields.String(), metadata={"description": "letter slug not signed"})
+    min_signed = ma.fields.Integer(validate=ma.validate.Range(0, 100_000))
+    last_signed_before = ma.fields.Date()
+    last_signed_after = ma.fields.Date()
+    never_signed = ma.fields.Boolean()
+    has_mailable = ma.fields.Boolean()
+    archived = ma.fields.String(validate=ma.validate.OneOf(ARCHIVED_MODES))
+    q = ma.fields.String(validate=ma.validate.Length(max=200), metadata={"description": "name, acronym, alias"})
+    sort = ma.fields.String(validate=ma.validate.OneOf(tuple(SORTS)))
+
+
+class IssueAreaSchema(ma.Schema):
+    """An issue area."""
+
+    slug = ma.fields.String()
+    name = ma.fields.String()
+    retired = ma.fields.Boolean()
+
+
+class OrganizationSchema(ma.Schema):
+    """An organization."""
+
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    acronym = ma.fields.String(allow_none=True)
+    org_type = ma.fields.String(allow_none=True)
+    scope = ma.fields.String(allow_none=True)
+    city = ma.fields.String(allow_none=True)
+    state = ma.fields.String(allow_none=True)
+    country = ma.fields.String(allow_none=True)
+    website = ma.fields.String(allow_none=True)
+    parent_id = ma.fields.Integer(allow_none=True)
+    issue_areas = ma.fields.Function(lambda org: [a.slug for a in org.issue_areas],
+                                     metadata={"type": "array", "items": {"type": "string"}})
+    aliases = ma.fields.Function(lambda org: [a.name for a in org.aliases],
+                                 metadata={"type": "array", "items": {"type": "string"}})
+    archived = ma.fields.Boolean()
+    version = ma.fields.Integer()
+
+
+class LetterSchema(ma.Schema):
+    """A letter."""
+
+    slug = ma.fields.String()
+    title = ma.fields.String()
+    recipients = ma.fields.String()
+    cc = ma.fields.String()
+    summary = ma.fields.String()
+    body = ma.fields.String()
+    status = ma.fields.String()
+    date = ma.fields.Date(allow_none=True, attribute="letter_date")
+    deadline = ma.fields.Date(allow_none=True)
+    delivered_on = ma.fields.Date(allow_none=True)
+    public_signon = ma.fields.Boolean()
+    review_required = ma.fields.Boolean()
+    issue_areas = ma.fields.Function(lambda letter: [a.slug for a in letter.issue_areas],
+                                     metadata={"type": "array", "items": {"type": "string"}})
+
+
+class SignatureSchema(ma.Schema):
+    """One organization's participation in a letter."""
+
+    id = ma.fields.Integer()
+    letter = ma.fields.Function(lambda s: s.letter.slug, metadata={"type": "string"})
+    organization_id = ma.fields.Integer()
+    organization = ma.fields.Function(lambda s: s.organization.name, metadata={"type": "string"})
+    listed_as = ma.fields.String(attribute="listed_name")
+    role = ma.fields.String()
+    status = ma.fields.String()
+    signed_at = ma.fields.DateTime(allow_none=True)
+    source = ma.fields.String()
+
+
+def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """A list envelope {items, total, page, per_page} around an item schema."""
+    return ma.Schema.from_dict({
+        "items": ma.fields.List(ma.fields.Nested(item_schema)),
+        "total": ma.fields.Integer(),
+        "page": ma.fields.Integer(),
+        "per_page": ma.fields.Integer(),
+    }, name=name)
+
+
+OrganizationPageSchema = page_schema(OrganizationSchema, "OrganizationPage")
+IssueAreaPageSchema = page_schema(IssueAreaSchema, "IssueAreaPage")
+LetterPageSchema = page_schema(LetterSchema, "LetterPage")
+SignaturePageSchema = page_schema(SignatureSchema, "SignaturePage")

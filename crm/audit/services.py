@@ -1,0 +1,46 @@
+"""Writing and reading the audit log."""
+
+from typing import Any
+
+from sqlalchemy import select
+
+from crm.audit.models import AuditEvent
+from crm.extensions import db
+
+
+def _jsonable(value: Any) -> Any:
+    """A value as it can be stored in the JSON column."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def record(action: str, entity_type: str, entity_id: int | None, *, user_id: int | None = None,
+           summary: str = "", before: dict | None = None, after: dict | None = None) -> AuditEvent:
+    """Add an audit event to the session (committed with the change it describes)."""
+    changes: dict[str, Any] = {}
+    before = before or {}
+    after = after or {}
+    for key in sorted(set(before) | set(after)):
+        old, new = _jsonable(before.get(key)), _jsonable(after.get(key))
+        if old != new:
+            changes[key] = [old, new]
+    event = AuditEvent(action=action, entity_type=entity_type, entity_id=entity_id, user_id=user_id,
+                       summary=summary[:2000], changes=changes)
+    db.session.add(event)
+    return event
+
+
+def events_for(entity_type: str, entity_id: int, limit: int = 100) -> list[AuditEvent]:
+    """The newest events of one record."""
+    query = (select(AuditEvent).where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
+             .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit))
+    return list(db.session.scalars(query))
+
+
+def recent_events(page: int, per_page: int):
+    """A page of the whole log, newest first."""
+    return db.paginate(select(AuditEvent).order_by(AuditEvent.id.desc()), page=page, per_page=per_page,
+                       error_out=False)

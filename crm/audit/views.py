@@ -1,0 +1,17 @@
+"""The audit log page (admins)."""
+
+from flask import Blueprint, render_template, request
+
+from crm.audit.services import recent_events
+from crm.common.access import access
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+@bp.get("")
+@access("admin")
+def index():
+    """Every change, newest first."""
+    page = request.args.get("page", "1")
+    return render_template("audit/index.html",
+                           result=recent_events(int(page) if page.isdigit() and 0 < int(page) < 10**6 else 1, 50))

@@ -1,0 +1,1 @@
+"""Users, logins, roles and API tokens."""

@@ -1,0 +1,144 @@
+"""Accounts: creating users, checking passwords, API tokens."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from crm.auth.models import ApiToken, User
+from crm.common.access import ROLES
+from crm.common.types import utcnow
+from crm.extensions import db
+
+MIN_PASSWORD_LENGTH = 10
+# Checked against when the email is unknown, so a login takes as long whether or not the account exists.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be carried out; the message is for the user."""
+
+
+def normalize_email(email: str) -> str:
+    """Syntax-check an address and return its normalised form (raises AccountError)."""
+    try:
+        return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise AccountError(str(exc)) from exc
+
+
+def check_password_strength(password: str) -> None:
+    """Refuse passwords that are too short."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+def find_user(email: str) -> User | None:
+    """The user with this email (case-insensitive), if any."""
+    return db.session.scalar(select(User).where(func.lower(User.email) == (email or "").strip().lower()))
+
+
+def create_user(email: str, role: str, password: str | None = None, name: str = "") -> tuple[User, str]:
+    """Create a user; returns it and the password (generated when none was given)."""
+    if role not in ROLES:
+        raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
+    address = normalize_email(email)
+    if find_user(address):
+        raise AccountError(f"A user with the email {address} already exists.")
+    password = password or secrets.token_urlsafe(12)
+    check_password_strength(password)
+    user = User(email=address, role=role, name=name.strip(), password_hash=generate_password_hash(password))
+    db.session.add(user)
+    db.session.commit()
+    return user, password
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with these credentials, or None (same work done either way)."""
+    user = find_user(email)
+    if user is None or not user.active:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    if not check_password_hash(user.password_hash, password or ""):
+        return None
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Change a password after checking the current one; ends the user's other sessions."""
+    if not check_password_hash(user.password_hash, current or ""):
+        raise AccountError("The current password is not right.")
+    check_password_strength(new)
+    user.password_hash = generate_password_hash(new)
+    user.session_version += 1
+    db.session.commit()
+
+
+def set_role(user: User, role: str) -> None:
+    """Change a user's role."""
+    if role not in ROLES:
+        raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
+    user.role = role
+    user.session_version += 1
+    db.session.commit()
+
+
+def load_session_user(session_id: str) -> User | None:
+    """Flask-Login loader: 'id:session_version' must match the stored user."""
+    user_id, _, version = (session_id or "").partition(":")
+    if not user_id.isdigit() or not version.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
+
+
+def _token_hash(token: str) -> str:
+    """SHA-256 of a token: tokens are long random strings, so a fast hash is enough."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A freshly created API token; `secret` is shown once and never stored."""
+
+    record: ApiToken
+    secret: str
+
+
+def create_token(email: str, name: str = "") -> NewToken:
+    """Create an API token for a user."""
+    user = find_user(email)
+    if user is None:
+        raise AccountError(f"No user with the email {email!r}.")
+    secret = "crm_" + secrets.token_urlsafe(32)
+    token = ApiToken(user=user, name=name, token_hash=_token_hash(secret), prefix=secret[:10])
+    db.session.add(token)
+    db.session.commit()
+    return NewToken(token, secret)
+
+
+def user_for_token(secret: str) -> User | None:
+    """The active user owning a valid, unrevoked token."""
+    if not secret or len(secret) > 200:
+        return None
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(secret)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return None
+    return token.user
+
+
+def count_users() -> int:
+    """How many accounts exist."""
+    return db.session.scalar(select(func.count(User.id))) or 0
+
+
+def list_users() -> list[User]:
+    """All users, by email."""
+    return list(db.session.scalars(select(User).order_by(User.email)))

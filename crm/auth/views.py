@@ -1,0 +1,103 @@
+"""Login, logout, the account page and user management."""
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+
+from crm.auth import services
+from crm.auth.forms import LoginForm, PasswordForm, RoleForm, UserForm
+from crm.auth.models import User
+from crm.common.access import access
+from crm.common.urls import safe_next
+from crm.extensions import db, limiter
+
+bp = Blueprint("auth", __name__)
+
+
+def _login_limit() -> str:
+    """The configured login rate limit (per client address)."""
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@access("public")
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    """Show the login form and log the user in."""
+    form = LoginForm(next=request.args.get("next", ""))
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(form.next.data, url_for("dashboard.index")))
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is None:
+            form.password.errors.append("Wrong email or password.")
+        else:
+            login_user(user)
+            flash(f"Welcome, {user.name or user.email}.", "success")
+            return redirect(safe_next(form.next.data, url_for("dashboard.index")))
+    return render_template("auth/login.html", form=form), 200 if request.method == "GET" or not form.errors else 400
+
+
+@bp.post("/logout")
+@access("viewer")
+def logout():
+    """End this session."""
+    logout_user()
+    flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@access("viewer")
+def account():
+    """One's own account: change the password (which ends other sessions)."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user, form.current_password.data, form.new_password.data)
+        except services.AccountError as exc:
+            form.current_password.errors.append(str(exc))
+        else:
+            login_user(current_user._get_current_object())  # keep this session alive under the new session version
+            flash("Your password is changed; other sessions are logged out.", "success")
+            return redirect(url_for("auth.account"))
+    status = 400 if form.errors else 200
+    return render_template("auth/account.html", form=form), status
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@access("admin")
+def users():
+    """List users and create one."""
+    form = UserForm()
+    created_password = None
+    if form.validate_on_submit():
+        try:
+            user, password = services.create_user(form.email.data, form.role.data, form.password.data or None,
+                                                  form.name.data or "")
+        except services.AccountError as exc:
+            form.email.errors.append(str(exc))
+        else:
+            flash(f"User {user.email} created.", "success")
+            if not form.password.data:
+                created_password = password
+            form = UserForm(formdata=None)
+    status = 400 if form.errors else 200
+    return render_template("auth/users.html", form=form, users=services.list_users(), role_form=RoleForm(),
+                           created_password=created_password), status
+
+
+@bp.post("/users/<int:user_id>/role")
+@access("admin")
+def change_role(user_id: int):
+    """Change another user's role."""
+    user = db.session.get(User, user_id) or abort(404)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        flash("Choose a valid role.", "danger")
+        return redirect(url_for("auth.users")), 303
+    if user.id == current_user.id and form.role.data != "admin":
+        flash("You cannot remove your own admin role.", "danger")
+        return redirect(url_for("auth.users")), 303
+    services.set_role(user, form.role.data)
+    flash(f"{user.email} is now {user.role}.", "success")
+    return redirect(url_for("auth.users")), 303

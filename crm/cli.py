@@ -1,0 +1,204 @@
+"""The `crm` command: a FlaskGroup over the app factory with Undersigned's own sub-commands."""
+
+import csv
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from crm import config, create_app
+
+
+def make_app() -> Flask:
+    """The app for command-line use: the factory plus the instance folder (and its generated secret key)."""
+    app = create_app()
+    config.prepare_instance(app)
+    return app
+
+
+@click.group(cls=FlaskGroup, create_app=make_app, load_dotenv=True)
+def main():
+    """Undersigned, the coalition CRM. `crm run` serves it; `crm --help` lists everything."""
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the sub-commands to the app's CLI group."""
+    app.cli.add_command(seed_command)
+    app.cli.add_command(user_group)
+    app.cli.add_command(token_group)
+    app.cli.add_command(export_group)
+    app.cli.add_command(setup_command)
+
+
+def _fail(message: str) -> None:
+    """Print an error and exit with status 1."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.command("seed")
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Seed CSV (default: seed_signatories.csv).")
+@with_appcontext
+def seed_command(path):
+    """Load the issue areas, the seed organizations and the Clearview AI letter (idempotent)."""
+    from crm.seed import SeedError, load_seed
+
+    try:
+        result = load_seed(path)
+    except SeedError as exc:
+        _fail(str(exc))
+    click.echo(f"Seed: {result.organizations} organizations, {result.signatures} signatures, "
+               f"{result.issue_areas} issue areas added; letter {'created' if result.letter_created else 'present'}.")
+
+
+@click.command("setup")
+@with_appcontext
+def setup_command():
+    """What `make run` does before serving: migrate, seed an empty database, make sure an admin exists."""
+    import os
+
+    from flask_migrate import upgrade
+
+    from crm.auth import services as accounts
+    from crm.seed import database_is_empty, load_seed
+
+    upgrade()
+    if database_is_empty():
+        result = load_seed()
+        click.echo(f"Seeded {result.organizations} organizations and the Clearview AI letter.")
+    if accounts.count_users() == 0:
+        email = os.environ.get("CRM_ADMIN_EMAIL") or "admin@example.org"
+        password = os.environ.get("CRM_ADMIN_PASSWORD") or None
+        try:
+            user, password = accounts.create_user(email, "admin", password, name="Administrator")
+        except accounts.AccountError as exc:
+            _fail(f"cannot create the first admin: {exc}")
+        click.echo("")
+        click.echo("=" * 64)
+        click.echo("  First admin created (shown once; change it on the Account page):")
+        click.echo(f"    email:    {user.email}")
+        if os.environ.get("CRM_ADMIN_PASSWORD"):
+            click.echo("    password: the one in CRM_ADMIN_PASSWORD")
+        else:
+            click.echo(f"    password: {password}")
+        click.echo("=" * 64)
+        click.echo("")
+
+
+@click.group("user")
+def user_group():
+    """Manage users."""
+
+
+@user_group.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "organizer", "viewer"]), required=True)
+@click.option("--password", help="Leave out to generate one (printed once).")
+@click.option("--name", default="")
+@with_appcontext
+def user_create(email, role, password, name):
+    """Create a user."""
+    from crm.auth.services import AccountError, create_user
+
+    try:
+        user, password_used = create_user(email, role, password, name)
+    except AccountError as exc:
+        _fail(str(exc))
+    click.echo(f"Created {user.role} {user.email}.")
+    if not password:
+        click.echo(f"Password: {password_used}")
+
+
+@click.group("token")
+def token_group():
+    """Manage API tokens."""
+
+
+@token_group.command("create")
+@click.argument("email")
+@click.option("--name", default="", help="A label for the token.")
+@with_appcontext
+def token_create(email, name):
+    """Create an API token; the token is printed alone on the last line."""
+    from crm.auth.services import AccountError, create_token
+
+    try:
+        token = create_token(email, name)
+    except AccountError as exc:
+        _fail(str(exc))
+    click.echo(f"API token for {token.record.user.email} ({token.record.user.role}); it is shown only once:")
+    click.echo(token.secret)
+
+
+@click.group("export")
+def export_group():
+    """Export data as CSV (UTF-8, header row, formula-safe)."""
+
+
+def _filter_options(command):
+    """The filter options shared by exports."""
+    options = [
+        click.option("--issue-area", "issue_area", multiple=True, help="Issue-area slug (repeatable)."),
+        click.option("--match", type=click.Choice(["any", "all", "none"]), default="any"),
+        click.option("--signed", multiple=True, help="Letter slug the organization signed (repeatable)."),
+        click.option("--not-signed", "not_signed", multiple=True, help="Letter slug it did not sign."),
+        click.option("--state", multiple=True, help="Two-letter state code (repeatable)."),
+        click.option("--org-type", "org_type", multiple=True),
+        click.option("--scope", multiple=True),
+        click.option("-q", "q", default="", help="Search names, acronyms and aliases."),
+        click.option("-o", "--output", default="-", help="File to write; - (the default) is standard output."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _open_output(output: str):
+    """A text stream for the CSV: standard output for '-', else the file (click.open_file handles both)."""
+    try:
+        return click.open_file(output, "w", encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror}")
+
+
+@export_group.command("orgs")
+@_filter_options
+@with_appcontext
+def export_orgs(output, **params):
+    """Export organizations matching the filters."""
+    from crm.exports import ORG_COLUMNS, org_rows
+    from crm.organizations.filters import FilterError, parse_filter
+
+    try:
+        org_filter = parse_filter({k: list(v) if isinstance(v, tuple) else v for k, v in params.items()})
+        rows = org_rows(org_filter)
+        first = next(rows, None)  # resolves the filter's slugs before any output is written
+    except FilterError as exc:
+        _fail(str(exc))
+    with _open_output(output) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(ORG_COLUMNS)
+        if first is not None:
+            writer.writerow(first)
+        writer.writerows(rows)
+
+
+@export_group.command("signatures")
+@click.option("--letter", multiple=True, help="Letter slug (repeatable); all letters when left out.")
+@click.option("-o", "--output", default="-")
+@with_appcontext
+def export_signatures(letter, output):
+    """Export signatures, letter by letter, leads first."""
+    from crm.exports import SIGNATURE_COLUMNS, signature_rows
+    from crm.letters.services import get_letter
+
+    for slug in letter:
+        if get_letter(slug) is None:
+            _fail(f"unknown letter {slug!r}")
+    with _open_output(output) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(SIGNATURE_COLUMNS)
+        writer.writerows(signature_rows(list(letter)))

@@ -1,0 +1,1 @@
+"""Shared building blocks: column types, text helpers, access control, Markdown."""

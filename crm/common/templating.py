@@ -1,0 +1,44 @@
+"""Template filters and globals."""
+
+from datetime import date, datetime
+from urllib.parse import urlencode
+
+from flask import Flask, request
+
+from crm.common.access import can
+from crm.common.markdown import render_markdown
+
+
+def _format_date(value: date | datetime | None, fmt: str = "%b %-d, %Y") -> str:
+    """A date for people: Apr 19, 2021."""
+    if value is None:
+        return ""
+    return value.strftime(fmt)
+
+
+def _format_datetime(value: datetime | None) -> str:
+    """A timestamp for people, in UTC."""
+    if value is None:
+        return ""
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def url_with(**changes) -> str:
+    """The current URL with some query parameters replaced (None removes one); keeps repeated parameters."""
+    args = request.args.to_dict(flat=False)
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = [str(value)]
+    query = urlencode(args, doseq=True)
+    return request.path + ("?" + query if query else "")
+
+
+def install_template_helpers(app: Flask) -> None:
+    """Register the filters and globals."""
+    app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.filters["date"] = _format_date
+    app.jinja_env.filters["datetime"] = _format_datetime
+    app.jinja_env.globals["can"] = can
+    app.jinja_env.globals["url_with"] = url_with

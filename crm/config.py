@@ -1,0 +1,111 @@
+"""Configuration: defaults, the environment (and .env), and the instance folder."""
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+# Environment variables read into app.config as they are (SPEC, "Configuration").
+_STRING_SETTINGS = (
+    "DATABASE_URL", "SECRET_KEY", "CRM_BASE_URL", "CRM_POSTAL_ADDRESS", "MAIL_BACKEND", "MAIL_SERVER",
+    "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "CELERY_BROKER_URL", "CRM_ADMIN_EMAIL",
+    "CRM_ADMIN_PASSWORD", "RATELIMIT_STORAGE_URI", "CRM_ENV",
+)
+_INT_SETTINGS = ("MAIL_PORT", "MAIL_MAX_EMAILS")
+_BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL")
+
+
+def defaults(instance_path: str) -> dict:
+    """Settings that hold when nothing overrides them."""
+    return {
+        "DATABASE_URL": f"sqlite:///{Path(instance_path) / 'undersigned.sqlite3'}",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "CRM_BASE_URL": "http://127.0.0.1:5000",
+        "CRM_POSTAL_ADDRESS": "",
+        "CRM_ENV": "development",
+        "MAIL_BACKEND": "outbox",
+        "MAIL_SERVER": "localhost",
+        "MAIL_PORT": 25,
+        "MAIL_USE_TLS": False,
+        "MAIL_USE_SSL": False,
+        "MAIL_DEFAULT_SENDER": "undersigned@localhost",
+        "MAIL_MAX_EMAILS": 500,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LOGIN_RATE_LIMIT": "10 per minute",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "API_TITLE": "Undersigned API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "PER_PAGE": 50,
+    }
+
+
+def _as_bool(value: str) -> bool:
+    """Read 1/true/yes/on as True."""
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def from_environment(environ: os._Environ | dict) -> dict:
+    """The settings present in the environment, converted to their types."""
+    found: dict = {}
+    for key in _STRING_SETTINGS:
+        if environ.get(key):
+            found[key] = environ[key]
+    for key in _INT_SETTINGS:
+        if environ.get(key):
+            try:
+                found[key] = int(environ[key])
+            except ValueError as exc:
+                raise RuntimeError(f"{key} must be a whole number, not {environ[key]!r}") from exc
+    for key in _BOOL_SETTINGS:
+        if environ.get(key):
+            found[key] = _as_bool(environ[key])
+    return found
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the common postgres:// and postgresql:// spellings and use the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load(app: Flask, test_config: dict | None) -> None:
+    """Fill app.config from defaults, then the environment (unless testing), then test_config."""
+    app.config.from_mapping(defaults(app.instance_path))
+    if test_config is None:
+        app.config.update(from_environment(os.environ))
+    else:
+        app.config.update(test_config)
+    app.config["DATABASE_URL"] = normalise_database_url(app.config["DATABASE_URL"])
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    if app.config["CRM_ENV"] == "production":
+        app.config.setdefault("SESSION_COOKIE_SECURE", True)
+        app.config.setdefault("REMEMBER_COOKIE_SECURE", True)
+
+
+def prepare_instance(app: Flask) -> None:
+    """Create the instance folder and, when no SECRET_KEY is configured, generate one there once and reuse it.
+
+    Called by the entry points (the `crm` command and the WSGI module), not by create_app, which does no I/O.
+    """
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if app.config.get("SECRET_KEY"):
+        return
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    app.config["SECRET_KEY"] = key_file.read_text().strip()

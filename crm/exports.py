@@ -1,0 +1,35 @@
+"""CSV export rows, neutralised against spreadsheet formula injection."""
+
+from collections.abc import Iterator
+
+from crm.letters.services import iter_signatures
+from crm.organizations.filters import OrgFilter
+from crm.organizations.services import iter_organizations
+
+ORG_COLUMNS = ("name", "acronym", "org_type", "scope", "city", "state", "issue_areas", "parent", "letters_signed")
+SIGNATURE_COLUMNS = ("letter", "organization", "listed_as", "role", "status", "signed_at", "source")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value) -> str:
+    """A cell value a spreadsheet will show as text: a leading formula character gets an apostrophe before it."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def org_rows(org_filter: OrgFilter) -> Iterator[list[str]]:
+    """Organization rows for the filter, by sort name."""
+    for org, letters_signed in iter_organizations(org_filter):
+        yield [safe_cell(v) for v in (
+            org.name, org.acronym, org.org_type, org.scope, org.city, org.state,
+            ";".join(a.slug for a in org.issue_areas), org.parent.name if org.parent else "", letters_signed)]
+
+
+def signature_rows(letter_slugs: list[str]) -> Iterator[list[str]]:
+    """Signature rows, letter by letter in delivery order."""
+    for sig in iter_signatures(letter_slugs):
+        yield [safe_cell(v) for v in (
+            sig.letter.slug, sig.organization.name, sig.listed_name, sig.role, sig.status,
+            sig.signed_at.isoformat() if sig.signed_at else "", sig.source)]

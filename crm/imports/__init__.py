@@ -1,0 +1,1 @@
+"""Importing spreadsheets and signatory blocks."""

@@ -1,0 +1,1 @@
+"""Sign-on letters and the organizations' participation in them."""

@@ -1,0 +1,91 @@
+"""Letters and signatures."""
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.common.types import TimestampMixin, UTCDateTime
+from crm.contacts.models import Contact
+from crm.extensions import db
+from crm.organizations.models import IssueArea, Organization
+
+LETTER_STATUSES = ("draft", "collecting", "closed", "delivered")
+SIGNATURE_ROLES = ("lead", "signatory")
+SIGNATURE_STATUSES = ("pending", "confirmed", "declined", "withdrawn")
+SIGNATURE_SOURCES = ("import", "public-form", "personal-link", "manual", "api", "seed")
+
+letter_issue_areas = Table(
+    "letter_issue_areas",
+    db.metadata,
+    Column("letter_id", ForeignKey("letters.id", ondelete="CASCADE"), primary_key=True),
+    Column("issue_area_id", ForeignKey("issue_areas.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Letter(TimestampMixin, db.Model):
+    """A sign-on letter: its text, recipients, and the state of collecting signatures."""
+
+    __tablename__ = "letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    recipients: Mapped[str] = mapped_column(Text, default="")
+    cc: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    letter_date: Mapped[date | None] = mapped_column(Date)
+    deadline: Mapped[date | None] = mapped_column(Date)
+    delivered_on: Mapped[date | None] = mapped_column(Date)
+    public_signon: Mapped[bool] = mapped_column(default=False)
+    review_required: Mapped[bool] = mapped_column(default=True)
+    version: Mapped[int] = mapped_column(default=1)
+
+    issue_areas: Mapped[list[IssueArea]] = relationship(secondary=letter_issue_areas, order_by="IssueArea.slug")
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def date(self) -> date | None:
+        """The letter's date: as dated, else when delivered."""
+        return self.letter_date or self.delivered_on
+
+    def __repr__(self) -> str:
+        return f"<Letter {self.slug}>"
+
+
+class Signature(TimestampMixin, db.Model):
+    """One organization's participation in one letter."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (
+        UniqueConstraint("letter_id", "organization_id"),
+        Index("ix_signatures_org_status", "organization_id", "status", "letter_id"),
+        Index("ix_signatures_letter_status", "letter_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id", ondelete="CASCADE"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20), default="signatory")
+    # Leads print in the order the letter gives them (the first lead is the one who wrote it); None sorts after.
+    position: Mapped[int | None]
+    listed_name: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(20), default="manual")
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    # Proof of authority: who said yes, and a fingerprint of the exact text they saw.
+    authorized_name: Mapped[str] = mapped_column(String(200), default="")
+    authorized_title: Mapped[str] = mapped_column(String(200), default="")
+    authorized_email: Mapped[str] = mapped_column(String(254), default="")
+    text_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+
+    letter: Mapped[Letter] = relationship()
+    organization: Mapped[Organization] = relationship()
+    contact: Mapped[Contact | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Signature {self.letter_id}/{self.organization_id} {self.status}>"

@@ -1,0 +1,1 @@
+"""Mail merges, the outbox and suppressions."""

@@ -1,0 +1,1 @@
+"""Organizations, their issue areas, aliases and interactions; the filter language over them."""

@@ -1,0 +1,322 @@
+"""The one filter language over organizations.
+
+The organization list page, the API (`/api/v1/organizations`), `crm export orgs`, segments and mail-merge audiences
+all read the same parameters (the API's query-parameter names) into an OrgFilter and turn it into SQL here.
+"""
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, not_, select
+
+from crm.common.text import fold
+from crm.common.types import utc_midnight
+from crm.contacts.queries import mailable_contact_exists
+from crm.extensions import db
+from crm.letters.models import Letter, Signature
+from crm.organizations.models import ORG_TYPES, SCOPES, IssueArea, Organization, organization_issue_areas
+
+MATCH_MODES = ("any", "all", "none")
+ARCHIVED_MODES = ("exclude", "include", "only")
+SORTS = {
+    "name": "Name A–Z",
+    "-name": "Name Z–A",
+    "state": "State",
+    "-letters": "Most letters signed",
+    "-last_signed": "Signed most recently",
+    "-created": "Newest first",
+}
+US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
+    "OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS GU MP PR VI".split()
+)
+_MAX_VALUES = 100
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+
+
+class FilterError(ValueError):
+    """A filter parameter that cannot be used; `param` names it, the message says why."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass
+class OrgFilter:
+    """A parsed, validated organization filter. Field names are the public parameter names."""
+
+    issue_area: list[str] = field(default_factory=list)
+    match: str = "any"
+    state: list[str] = field(default_factory=list)
+    org_type: list[str] = field(default_factory=list)
+    scope: list[str] = field(default_factory=list)
+    parent: int | None = None
+    signed: list[str] = field(default_factory=list)
+    signed_match: str = "all"
+    not_signed: list[str] = field(default_factory=list)
+    min_signed: int | None = None
+    last_signed_before: date | None = None
+    last_signed_after: date | None = None
+    never_signed: bool = False
+    has_mailable: bool | None = None
+    archived: str = "exclude"
+    q: str = ""
+
+    def to_params(self) -> dict[str, Any]:
+        """The filter as JSON-able parameters, leaving out defaults (what a segment stores)."""
+        default = OrgFilter()
+        params: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            if value == getattr(default, name):
+                continue
+            params[name] = value.isoformat() if isinstance(value, date) else value
+        return params
+
+    def is_empty(self) -> bool:
+        """True when the filter selects every (non-archived) organization."""
+        return not self.to_params()
+
+
+_LIST_PARAMS = {"issue_area", "state", "org_type", "scope", "signed", "not_signed"}
+KNOWN_PARAMS = {f.name for f in fields(OrgFilter)}
+
+
+def _values(source, name: str) -> list[str]:
+    """All values of a parameter from a MultiDict (repeated or comma-separated) or a plain dict."""
+    if hasattr(source, "getlist"):
+        raw = source.getlist(name)
+    else:
+        raw = source.get(name, [])
+        if raw is None:
+            raw = []
+        elif not isinstance(raw, list | tuple):
+            raw = [raw]
+    values: list[str] = []
+    for item in raw:
+        if item is None:
+            continue
+        if not isinstance(item, str | int):
+            raise FilterError(name, f"'{name}' must be text.")
+        values.extend(part.strip() for part in str(item).split(",") if part.strip())
+    if len(values) > _MAX_VALUES:
+        raise FilterError(name, f"'{name}' accepts at most {_MAX_VALUES} values.")
+    return values
+
+
+def _one(source, name: str) -> str:
+    """The single value of a parameter, or ''."""
+    values = _values(source, name)
+    if len(values) > 1:
+        raise FilterError(name, f"'{name}' takes one value.")
+    return values[0] if values else ""
+
+
+def _choice(source, name: str, choices: tuple[str, ...], default: str) -> str:
+    """A parameter restricted to a set of words."""
+    value = _one(source, name) or default
+    if value not in choices:
+        raise FilterError(name, f"'{name}' must be one of: {', '.join(choices)}.")
+    return value
+
+
+def _int(source, name: str, minimum: int = 0, maximum: int = 10_000_000) -> int | None:
+    """An optional whole-number parameter within bounds."""
+    value = _one(source, name)
+    if not value:
+        return None
+    if not value.isdigit() or not minimum <= int(value) <= maximum:
+        raise FilterError(name, f"'{name}' must be a whole number from {minimum} to {maximum}.")
+    return int(value)
+
+
+def _date(source, name: str) -> date | None:
+    """An optional ISO date parameter (YYYY-MM-DD)."""
+    value = _one(source, name)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise FilterError(name, f"'{name}' must be a date written YYYY-MM-DD.") from exc
+
+
+def _bool(source, name: str) -> bool | None:
+    """An optional yes/no parameter."""
+    value = _one(source, name).lower()
+    if not value:
+        return None
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise FilterError(name, f"'{name}' must be true or false.")
+
+
+def _slugs(source, name: str) -> list[str]:
+    """A list of slugs (issue areas, letters), lower-cased and checked for shape."""
+    slugs = []
+    for value in _values(source, name):
+        slug = value.lower()
+        if not _SLUG.match(slug):
+            raise FilterError(name, f"'{value[:60]}' is not a valid {name.replace('_', ' ')}.")
+        if slug not in slugs:
+            slugs.append(slug)
+    return slugs
+
+
+def parse_filter(source) -> OrgFilter:
+    """Read an OrgFilter from query parameters (MultiDict) or a stored filter (dict); raises FilterError."""
+    states = []
+    for value in _values(source, "state"):
+        code = value.upper()
+        if code not in US_STATES:
+            raise FilterError("state", f"'{value[:20]}' is not a US state or territory code.")
+        if code not in states:
+            states.append(code)
+    org_types = _values(source, "org_type")
+    for value in org_types:
+        if value not in ORG_TYPES:
+            raise FilterError("org_type", f"'{value[:40]}' is not an organization type ({', '.join(ORG_TYPES)}).")
+    scopes = _values(source, "scope")
+    for value in scopes:
+        if value not in SCOPES:
+            raise FilterError("scope", f"'{value[:40]}' is not a scope ({', '.join(SCOPES)}).")
+    q = _one(source, "q") if not hasattr(source, "getlist") else (source.get("q") or "")
+    if not isinstance(q, str):
+        raise FilterError("q", "'q' must be text.")
+    if len(q) > 200:
+        raise FilterError("q", "The search text is limited to 200 characters.")
+    return OrgFilter(
+        issue_area=_slugs(source, "issue_area"),
+        match=_choice(source, "match", MATCH_MODES, "any"),
+        state=states,
+        org_type=list(dict.fromkeys(org_types)),
+        scope=list(dict.fromkeys(scopes)),
+        parent=_int(source, "parent", 1),
+        signed=_slugs(source, "signed"),
+        signed_match=_choice(source, "signed_match", ("any", "all"), "all"),
+        not_signed=_slugs(source, "not_signed"),
+        min_signed=_int(source, "min_signed", 0, 100_000),
+        last_signed_before=_date(source, "last_signed_before"),
+        last_signed_after=_date(source, "last_signed_after"),
+        never_signed=bool(_bool(source, "never_signed")),
+        has_mailable=_bool(source, "has_mailable"),
+        archived=_choice(source, "archived", ARCHIVED_MODES, "exclude"),
+        q=q.strip(),
+    )
+
+
+def _ids_by_slug(model, slugs: list[str], param: str, label: str) -> list[int]:
+    """Resolve slugs to ids, refusing unknown ones."""
+    if not slugs:
+        return []
+    found = dict(db.session.execute(select(model.slug, model.id).where(model.slug.in_(slugs))).all())
+    missing = [s for s in slugs if s not in found]
+    if missing:
+        raise FilterError(param, f"Unknown {label}: {', '.join(missing)}.")
+    return [found[s] for s in slugs]
+
+
+def _confirmed_signers():
+    """Organization ids with a confirmed signature (a subquery to refine)."""
+    return select(Signature.organization_id).where(Signature.status == "confirmed")
+
+
+def _like_escape(text: str) -> str:
+    """Escape LIKE wildcards in user text."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def conditions(f: OrgFilter) -> list:
+    """SQL conditions on Organization for a filter (the WHERE clause, in pieces)."""
+    where: list = []
+    if f.archived == "exclude":
+        where.append(Organization.archived.is_(False))
+    elif f.archived == "only":
+        where.append(Organization.archived.is_(True))
+    area_ids = _ids_by_slug(IssueArea, f.issue_area, "issue_area", "issue area")
+    if area_ids:
+        members = select(organization_issue_areas.c.organization_id).where(
+            organization_issue_areas.c.issue_area_id.in_(area_ids))
+        if f.match == "any":
+            where.append(Organization.id.in_(members))
+        elif f.match == "none":
+            where.append(Organization.id.not_in(members))
+        else:
+            where.append(Organization.id.in_(
+                members.group_by(organization_issue_areas.c.organization_id)
+                .having(func.count() == len(area_ids))))
+    if f.state:
+        where.append(Organization.state.in_(f.state))
+    if f.org_type:
+        where.append(Organization.org_type.in_(f.org_type))
+    if f.scope:
+        where.append(Organization.scope.in_(f.scope))
+    if f.parent is not None:
+        where.append(Organization.parent_id == f.parent)
+    signed_ids = _ids_by_slug(Letter, f.signed, "signed", "letter")
+    if signed_ids:
+        if f.signed_match == "any":
+            where.append(Organization.id.in_(_confirmed_signers().where(Signature.letter_id.in_(signed_ids))))
+        else:
+            for letter_id in signed_ids:
+                where.append(exists().where(Signature.organization_id == Organization.id,
+                                            Signature.letter_id == letter_id, Signature.status == "confirmed"))
+    not_signed_ids = _ids_by_slug(Letter, f.not_signed, "not_signed", "letter")
+    if not_signed_ids:
+        where.append(Organization.id.not_in(_confirmed_signers().where(Signature.letter_id.in_(not_signed_ids))))
+    if f.min_signed:
+        where.append(Organization.id.in_(
+            _confirmed_signers().group_by(Signature.organization_id).having(func.count() >= f.min_signed)))
+    if f.last_signed_before or f.last_signed_after:
+        last = func.max(Signature.signed_at)
+        grouped = _confirmed_signers().group_by(Signature.organization_id)
+        if f.last_signed_before:
+            grouped = grouped.having(last < utc_midnight(f.last_signed_before))
+        if f.last_signed_after:
+            grouped = grouped.having(last >= utc_midnight(f.last_signed_after))
+        where.append(Organization.id.in_(grouped))
+    if f.never_signed:
+        where.append(Organization.id.not_in(_confirmed_signers()))
+    if f.has_mailable is not None:
+        clause = mailable_contact_exists(Organization.id)
+        where.append(clause if f.has_mailable else not_(clause))
+    if f.q:
+        words = [w for w in fold(f.q).split(" ") if w]
+        where.append(and_(*[Organization.search_text.like(f"%{_like_escape(w)}%", escape="\\") for w in words]))
+    return where
+
+
+def org_query(f: OrgFilter) -> Select:
+    """SELECT Organization rows matching the filter (unsorted)."""
+    return select(Organization).where(*conditions(f))
+
+
+def org_ids_query(f: OrgFilter) -> Select:
+    """SELECT the ids of matching organizations (for IN clauses and counts)."""
+    return select(Organization.id).where(*conditions(f))
+
+
+def order_clause(sort: str) -> list:
+    """ORDER BY for a sort key of SORTS (unknown keys fall back to name); always ends with id for stability."""
+    last_signed = (select(func.max(Signature.signed_at)).where(Signature.organization_id == Organization.id,
+                                                               Signature.status == "confirmed")
+                   .scalar_subquery())
+    letters = (select(func.count()).where(Signature.organization_id == Organization.id,
+                                          Signature.status == "confirmed").scalar_subquery())
+    orders = {
+        "name": [Organization.sort_name.asc()],
+        "-name": [Organization.sort_name.desc()],
+        "state": [Organization.state.asc().nulls_last(), Organization.sort_name.asc()],
+        "-letters": [letters.desc(), Organization.sort_name.asc()],
+        "-last_signed": [last_signed.desc().nulls_last(), Organization.sort_name.asc()],
+        "-created": [Organization.created_at.desc()],
+    }
+    return [*orders.get(sort, orders["name"]), Organization.id.asc()]
+
+
+__all__ = ["FilterError", "OrgFilter", "parse_filter", "conditions", "org_query", "org_ids_query", "order_clause",
+           "SORTS", "KNOWN_PARAMS", "US_STATES"]

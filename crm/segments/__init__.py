@@ -1,0 +1,1 @@
+"""Saved filters over organizations and contacts."""

@@ -1,0 +1,361 @@
+"""Test fixtures: the app on SQLite and PostgreSQL, a real SMTP server, a live server and a real browser.
+
+Every test that uses the `app` fixture runs once per database named in CRM_TEST_DB (default: sqlite,postgresql).
+PostgreSQL tests skip when no server answers, except under CI, where that is a failure.
+"""
+
+import contextvars
+import os
+import shutil
+import smtplib
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from werkzeug.serving import make_server
+
+from crm import create_app
+from crm.extensions import db as _db
+
+POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = [b.strip() for b in os.environ.get("CRM_TEST_DB", "sqlite,postgresql").split(",") if b.strip()]
+CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "correct horse battery"
+
+
+def pytest_addoption(parser):
+    """--db chooses the databases (overrides CRM_TEST_DB)."""
+    parser.addoption("--db", default=None, help="comma-separated: sqlite,postgresql")
+
+
+def pytest_configure(config):
+    """Read --db."""
+    global BACKENDS
+    if config.getoption("--db"):
+        BACKENDS = [b.strip() for b in config.getoption("--db").split(",") if b.strip()]
+
+
+def _postgres_available() -> bool:
+    """Whether the test PostgreSQL server answers."""
+    try:
+        engine = sa.create_engine(POSTGRES_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def base_config(database_url: str, **overrides) -> dict:
+    """The configuration every test app starts from."""
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "DATABASE_URL": database_url,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "MAIL_BACKEND": "outbox",
+        "MAIL_DEFAULT_SENDER": "organizer@example.org",
+        "CRM_BASE_URL": "http://localhost",
+        "CRM_POSTAL_ADDRESS": "1 Test Street, Testville, TS 00000",
+        "SERVER_NAME": None,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """An SQLite file with the schema, created once and copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    app = create_app(base_config(f"sqlite:///{path}"))
+    with app.app_context():
+        _db.create_all()
+        _db.session.remove()
+        _db.engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema():
+    """The schema on the test PostgreSQL database, created once per run (tables emptied after each test)."""
+    if not _postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} (required under CI)")
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}")
+    app = create_app(base_config(POSTGRES_URL))
+    with app.app_context():
+        with _db.engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        _db.create_all()
+        _db.session.remove()
+        _db.engine.dispose()
+    return POSTGRES_URL
+
+
+def _truncate_postgres(app) -> None:
+    """Empty every table and reset the sequences."""
+    with app.app_context():
+        _db.session.remove()
+        names = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
+        with _db.engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        _db.engine.dispose()
+
+
+def pytest_generate_tests(metafunc):
+    """Run every test that needs a database once per selected backend."""
+    if "database_url" in metafunc.fixturenames:
+        metafunc.parametrize("database_url", BACKENDS, indirect=True)
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose requests get their own app context (own `g`, own database session), as in production.
+
+    Flask reuses an app context that is already pushed (the `app` fixture pushes one), which would let one
+    client's request see another's cached login in `g`; running each request in an empty contextvars.Context
+    prevents that.
+    """
+
+    def open(self, *args, **kwargs):
+        """Perform the request in a fresh context."""
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+@pytest.fixture
+def database_url(request, tmp_path):
+    """A fresh, empty database with the schema: an SQLite file, or the emptied PostgreSQL test database."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+    elif request.param == "postgresql":
+        yield request.getfixturevalue("postgres_schema")
+    else:
+        raise ValueError(f"unknown test database {request.param!r}")
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """Per-test configuration overrides (override this fixture in a module to change settings)."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, app_config, tmp_path):
+    """The application on a fresh database."""
+    application = create_app(base_config(database_url, **app_config))
+    application.test_client_class = IsolatedClient
+    application.instance_path = str(tmp_path / "instance")
+    with application.app_context():
+        yield application
+        _db.session.remove()
+    if database_url.startswith("postgresql"):
+        _truncate_postgres(application)
+    else:
+        with application.app_context():
+            _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    """The Flask-SQLAlchemy handle, inside the app context."""
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    """A test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A CLI runner for the `crm` commands."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def seeded(app):
+    """The seed letter and its 68 organizations loaded."""
+    from crm.seed import load_seed
+
+    load_seed()
+    return app
+
+
+def make_user(role: str, email: str | None = None, password: str = PASSWORD):
+    """Create a user with a role (inside an app context)."""
+    from crm.auth.services import create_user
+
+    user, _ = create_user(email or f"{role}@example.org", role, password, name=role.capitalize())
+    return user
+
+
+@pytest.fixture
+def users(app):
+    """One user per role."""
+    return {role: make_user(role) for role in ("admin", "organizer", "viewer")}
+
+
+def login(client, email: str, password: str = PASSWORD):
+    """Log a test client in through the login form."""
+    response = client.post("/login", data={"email": email, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return response
+
+
+@pytest.fixture
+def as_role(client, users):
+    """as_role('organizer') logs the client in with that role and returns the client."""
+
+    def _login(role: str):
+        client.post("/logout")
+        login(client, users[role].email)
+        return client
+
+    return _login
+
+
+# --- SMTP -----------------------------------------------------------------------------------------------------
+
+_ALLOWED_SMTP: set[tuple[str, int]] = set()
+
+
+@pytest.fixture(autouse=True)
+def guard_smtp(monkeypatch):
+    """Fail any test that opens an SMTP connection to something other than the smtp_server fixture."""
+    real_connect = smtplib.SMTP.connect
+
+    def guarded(self, host="localhost", port=0, source_address=None):
+        if (host, int(port)) not in _ALLOWED_SMTP:
+            raise AssertionError(f"unexpected SMTP connection to {host}:{port}")
+        return real_connect(self, host, port, source_address)
+
+    monkeypatch.setattr(smtplib.SMTP, "connect", guarded)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RecordingHandler:
+    """aiosmtpd handler that keeps every accepted message."""
+
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        """Record the message and accept it."""
+        import email
+
+        message = email.message_from_bytes(envelope.original_content or envelope.content)
+        with self.lock:
+            self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": message,
+                                  "raw": envelope.original_content or envelope.content})
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on a free loopback port; `.messages` holds what it received."""
+    from aiosmtpd.controller import Controller
+
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    _ALLOWED_SMTP.add(("127.0.0.1", port))
+    handler.host, handler.port = "127.0.0.1", port
+    yield handler
+    _ALLOWED_SMTP.discard(("127.0.0.1", port))
+    controller.stop()
+
+
+# --- live server and browser -------------------------------------------------------------------------------------
+
+class LiveServer:
+    """The app served over real HTTP in a thread."""
+
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        """Serve in the background."""
+        self.thread.start()
+
+    def stop(self):
+        """Stop serving."""
+        self.server.shutdown()
+        self.thread.join(5)
+        self.server.server_close()
+
+
+@pytest.fixture
+def live_server(app):
+    """The app with CSRF on, served on a free port; `.url` is its base URL."""
+    app.config.update(WTF_CSRF_ENABLED=True)
+    server = LiveServer(app)
+    app.config["CRM_BASE_URL"] = server.url
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is missing at {CHROMIUM}; `make test` installs it with apt")
+        pytest.skip(f"Chromium is missing at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield instance
+        instance.close()
+
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh browser page; a screenshot is saved under test-artifacts/ when the test ends."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    yield tab
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+    try:
+        tab.screenshot(path=str(ARTIFACTS / f"{name}-final.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def browser_login(page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    """Log in through the real login form."""
+    page.goto(f"{base_url}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base_url}/")
