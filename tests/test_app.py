@@ -81,8 +81,9 @@ def test_secret_key_from_environment_wins(tmp_path, monkeypatch):
 def test_wheel_ships_templates_static_and_renders_a_page(tmp_path):
     """Build a wheel, install it into a fresh venv (dependencies borrowed from ours), render the login page."""
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)],
-                   check=True, capture_output=True)
+    built = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist),
+                            str(ROOT)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     wheel = next(dist.glob("undersigned-*.whl"))
     target = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(target)
