@@ -30,6 +30,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(token_group)
     app.cli.add_command(export_group)
     app.cli.add_command(setup_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 def _fail(message: str) -> None:
@@ -202,3 +204,42 @@ def export_signatures(letter, output):
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(SIGNATURE_COLUMNS)
         writer.writerows(signature_rows(list(letter)))
+
+
+@click.command("backup")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Backup file (default: undersigned-TIMESTAMP.sqlite3 next to the database).")
+@with_appcontext
+def backup_command(output):
+    """Take a consistent snapshot of the SQLite database (safe while the app is running)."""
+    from flask import current_app
+
+    from crm.backup import BackupError, backup
+
+    try:
+        path = backup(current_app.config["SQLALCHEMY_DATABASE_URI"], output)
+    except BackupError as exc:
+        _fail(str(exc))
+    click.echo(f"Backup written to {path}")
+
+
+@click.command("restore")
+@click.argument("backup_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def restore_command(backup_file, yes):
+    """Replace the SQLite database with a backup (stop the app and workers first)."""
+    from flask import current_app
+
+    from crm.backup import BackupError, restore
+    from crm.extensions import db
+
+    if not yes:
+        click.confirm("This replaces the current database with the backup. Continue?", abort=True)
+    db.session.remove()
+    db.engine.dispose()
+    try:
+        path = restore(current_app.config["SQLALCHEMY_DATABASE_URI"], backup_file)
+    except BackupError as exc:
+        _fail(str(exc))
+    click.echo(f"Restored {backup_file} into {path}")

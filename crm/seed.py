@@ -142,7 +142,8 @@ def load_seed(path: Path | None = None) -> SeedResult:
             if row["name"] in existing:
                 continue
             org = Organization(
-                name=single_line(row["name"]), sort_name=sort_name(row["name"])[:300], acronym=row.get("acronym") or None,
+                name=single_line(row["name"]), sort_name=sort_name(row["name"])[:300],
+                acronym=row.get("acronym") or None,
                 org_type=row.get("org_type") or None, scope=row.get("scope") or None,
                 city=row.get("city") or None, state=(row.get("state") or "").upper() or None,
                 country=(row.get("country") or "").upper() or None, website=row.get("website") or None,

@@ -90,7 +90,8 @@ def test_wheel_ships_templates_static_and_renders_a_page(tmp_path):
     python = target / "bin" / "python"
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()
-    ours = subprocess.run([sys.executable, "-c", "import flask, os; print(os.path.dirname(os.path.dirname(flask.__file__)))"],
+    find_site = "import flask, os; print(os.path.dirname(os.path.dirname(flask.__file__)))"
+    ours = subprocess.run([sys.executable, "-c", find_site],
                           check=True, capture_output=True, text=True).stdout.strip()
     # Our site-packages for the dependencies; its editable-install .pth is not read from there, so the checkout
     # is not importable in the new venv.

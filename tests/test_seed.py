@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from crm.letters.models import Letter, Signature
 from crm.organizations.models import Organization
-from crm.seed import ISSUE_AREAS, SEED_LETTER_SLUG, SeedError, load_seed, read_seed_rows
+from crm.seed import ISSUE_AREAS, SEED_LETTER_SLUG, load_seed, read_seed_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTER_FILE = ROOT.parent / "shared" / "seed" / "clearview-letter-2021-04-19.txt"

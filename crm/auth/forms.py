@@ -1,7 +1,7 @@
 """Login, password and user forms."""
 
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice, EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import EmailField, HiddenField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from crm.auth.services import MIN_PASSWORD_LENGTH

@@ -79,6 +79,12 @@ def change_password(user: User, current: str, new: str) -> None:
     db.session.commit()
 
 
+def end_all_sessions(user: User) -> None:
+    """Invalidate every session of the user (they carry the old session version)."""
+    user.session_version += 1
+    db.session.commit()
+
+
 def set_role(user: User, role: str) -> None:
     """Change a user's role."""
     if role not in ROLES:

@@ -1,6 +1,6 @@
 """Login, logout, the account page and user management."""
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from crm.auth import services
@@ -14,13 +14,19 @@ bp = Blueprint("auth", __name__)
 
 
 def _login_limit() -> str:
-    """The configured login rate limit (per client address)."""
+    """The configured login rate limit (per client address, and separately per account)."""
     return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _login_account_key() -> str:
+    """Rate-limit key for the account being tried, so spreading attempts over addresses does not help."""
+    return "login-account:" + (request.form.get("email") or "").strip().lower()[:254]
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @access("public")
 @limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_login_account_key)
 def login():
     """Show the login form and log the user in."""
     form = LoginForm(next=request.args.get("next", ""))
@@ -31,6 +37,7 @@ def login():
         if user is None:
             form.password.errors.append("Wrong email or password.")
         else:
+            session.clear()  # a fresh session at login: nothing from before authentication carries over
             login_user(user)
             flash(f"Welcome, {user.name or user.email}.", "success")
             return redirect(safe_next(form.next.data, url_for("dashboard.index")))
@@ -62,6 +69,16 @@ def account():
             return redirect(url_for("auth.account"))
     status = 400 if form.errors else 200
     return render_template("auth/account.html", form=form), status
+
+
+@bp.post("/account/logout-everywhere")
+@access("viewer")
+def logout_everywhere():
+    """End every session of this user, this one included."""
+    services.end_all_sessions(current_user._get_current_object())
+    logout_user()
+    flash("You are logged out on every device.", "info")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/users", methods=["GET", "POST"])

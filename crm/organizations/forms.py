@@ -42,7 +42,8 @@ class OrganizationForm(FlaskForm):
 
     name = StringField("Name", validators=[DataRequired(), Length(max=300), _no_control_characters])
     acronym = StringField("Acronym", validators=[Optional(), Length(max=40), _no_control_characters])
-    org_type = SelectField("Type", choices=[SelectChoice("", "—")] + [SelectChoice(t, t.replace("-", " ").capitalize()) for t in ORG_TYPES],
+    org_type = SelectField("Type", choices=[SelectChoice("", "—")]
+                           + [SelectChoice(t, t.replace("-", " ").capitalize()) for t in ORG_TYPES],
                            validators=[Optional()])
     scope = SelectField("Scope", choices=[SelectChoice("", "—")] + [SelectChoice(s, s.capitalize()) for s in SCOPES],
                         validators=[Optional()])
