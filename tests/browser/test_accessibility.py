@@ -1,0 +1,44 @@
+"""Every page a person uses passes an axe-core scan: no serious or critical violations."""
+
+import pytest
+
+from crm.seed import SEED_LETTER_SLUG
+from tests.browser.a11y import serious_violations
+from tests.conftest import browser_login
+
+pytestmark = pytest.mark.browser
+
+PAGES = ["/", "/organizations", "/organizations?issue_area=immigration&match=all", "/organizations/1",
+         "/organizations/new", "/contacts", "/letters", f"/letters/{SEED_LETTER_SLUG}", "/segments", "/merges",
+         "/imports", "/outbox", "/suppressions", "/audit", "/users", "/account"]
+
+
+def test_pages_have_no_serious_accessibility_violations(live_server, browser, seeded, users):
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/login")
+        assert serious_violations(page) == [], "/login"
+        browser_login(page, live_server.url, users["admin"].email)
+        found = {}
+        for path in PAGES:
+            page.goto(live_server.url + path)
+            violations = serious_violations(page)
+            if violations:
+                found[path] = violations
+        assert found == {}
+    finally:
+        context.close()
+
+
+def test_login_form_works_with_the_keyboard_alone(live_server, page, users):
+    page.goto(f"{live_server.url}/login")
+    page.keyboard.press("Tab")  # skip link
+    page.keyboard.press("Tab")  # brand
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "email"
+    page.keyboard.type(users["viewer"].email)
+    page.keyboard.press("Tab")
+    page.keyboard.type("correct horse battery")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.url}/")
