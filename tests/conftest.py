@@ -20,7 +20,12 @@ from werkzeug.serving import make_server
 from crm import create_app
 from crm.extensions import db as _db
 
-POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BASE_POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# Under pytest-xdist each worker gets its own database (test_gw0, test_gw1, …), created on first use.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_BASE = sa.engine.make_url(BASE_POSTGRES_URL)
+POSTGRES_URL = (_BASE.set(database=f"{_BASE.database}_{_WORKER}").render_as_string(hide_password=False)
+                if _WORKER else BASE_POSTGRES_URL)
 BACKENDS = [b.strip() for b in os.environ.get("CRM_TEST_DB", "sqlite,postgresql").split(",") if b.strip()]
 CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "correct horse battery"
@@ -38,9 +43,23 @@ def pytest_configure(config):
         BACKENDS = [b.strip() for b in config.getoption("--db").split(",") if b.strip()]
 
 
+def _create_worker_database() -> None:
+    """Create this xdist worker's own PostgreSQL database when it does not exist yet."""
+    name = sa.engine.make_url(POSTGRES_URL).database
+    engine = sa.create_engine(BASE_POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+
+
 def _postgres_available() -> bool:
     """Whether the test PostgreSQL server answers."""
     try:
+        if _WORKER:
+            _create_worker_database()
         engine = sa.create_engine(POSTGRES_URL)
         with engine.connect():
             pass

@@ -1,6 +1,9 @@
 """A person logs in through the real login form in Chromium and opens the Clearview letter."""
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from crm.seed import SEED_LETTER_SLUG
 from tests.conftest import ARTIFACTS, browser_login
@@ -19,7 +22,7 @@ def test_login_open_organizations_and_the_clearview_letter(live_server, page, se
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "smoke-organizations.png"), full_page=True)
     page.get_by_label("Immigration").check()
-    page.wait_for_function("document.querySelector('#result-count').innerText.trim().split(' ')[0] !== '68'")
+    expect(page.locator("#result-count")).not_to_have_text(re.compile(r"^\s*68 "))
     assert "issue_area=immigration" in page.url
     page.get_by_role("link", name="Letters").first.click()
     page.get_by_role("link", name="Urge DHS to stop using Clearview AI facial recognition").click()
