@@ -26,6 +26,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         instance_relative_config=True,
     )
     config.load(app, test_config)
+    from crm.common.urls import IdConverter
+
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

@@ -2,8 +2,10 @@
 
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.spec.plugins import integerconverter2paramschema
 
 from crm.api.errors import ProblemSchema
+from crm.common.urls import IdConverter
 
 
 class UndersignedApi(Api):
@@ -13,6 +15,14 @@ class UndersignedApi(Api):
 
     def _register_error_handlers(self):
         """Errors are rendered by crm.common.errors (problem+json under /api/), not by flask-smorest."""
+
+    def _register_responses(self):
+        """Document error responses as application/problem+json, the type they are sent with."""
+        self.DEFAULT_RESPONSE_CONTENT_TYPE = "application/problem+json"
+        try:
+            super()._register_responses()
+        finally:
+            del self.DEFAULT_RESPONSE_CONTENT_TYPE
 
 
 def register_api(app: Flask) -> UndersignedApi:
@@ -24,6 +34,7 @@ def register_api(app: Flask) -> UndersignedApi:
         "info": {"description": "Undersigned's JSON API. Authenticate with `Authorization: Bearer TOKEN` "
                                 "(create one with `crm token create EMAIL`)."},
     })
+    api.register_converter(IdConverter, integerconverter2paramschema)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
     # One smorest blueprint per feature, each made by make_blueprint (bearer auth installed).

@@ -2,7 +2,8 @@
 
 import marshmallow as ma
 
-from crm.organizations.filters import ARCHIVED_MODES, MATCH_MODES, SORTS
+from crm.organizations.filters import ARCHIVED_MODES, MATCH_MODES, SORTS, US_STATES
+from crm.organizations.models import ORG_TYPES, SCOPES
 
 
 class PageArgsSchema(ma.Schema):
@@ -21,10 +22,12 @@ class OrganizationQuerySchema(PageArgsSchema):
     issue_area = ma.fields.List(ma.fields.String(), metadata={"description": "issue-area slug, repeatable"})
     match = ma.fields.String(validate=ma.validate.OneOf(MATCH_MODES),
                              metadata={"description": "how several issue areas combine"})
-    state = ma.fields.List(ma.fields.String(), metadata={"description": "two-letter state code, repeatable"})
-    org_type = ma.fields.List(ma.fields.String())
-    scope = ma.fields.List(ma.fields.String())
-    parent = ma.fields.Integer(metadata={"description": "affiliates of this organization id"})
+    state = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(sorted(US_STATES))),
+                           metadata={"description": "two-letter state code, repeatable"})
+    org_type = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(ORG_TYPES)))
+    scope = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(SCOPES)))
+    parent = ma.fields.Integer(validate=ma.validate.Range(1, 10_000_000),
+                               metadata={"description": "affiliates of this organization id"})
     signed = ma.fields.List(ma.fields.String(), metadata={"description": "letter slug signed, repeatable"})
     signed_match = ma.fields.String(validate=ma.validate.OneOf(("any", "all")))
     not_signed = ma.fields.List(ma.fields.String(), metadata={"description": "letter slug not signed"})

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, not_, select
+from sqlalchemy import Select, exists, func, not_, select
 
 from crm.common.text import fold
 from crm.common.types import utc_midnight
@@ -288,7 +288,8 @@ def conditions(f: OrgFilter) -> list:
         where.append(clause if f.has_mailable else not_(clause))
     if f.q:
         words = [w for w in fold(f.q).split(" ") if w]
-        where.append(and_(*[Organization.search_text.like(f"%{_like_escape(w)}%", escape="\\") for w in words]))
+        # Text that folds to nothing (only symbols or control characters) matches everything, like an empty box.
+        where.extend(Organization.search_text.like(f"%{_like_escape(w)}%", escape="\\") for w in words)
     return where
 
 
