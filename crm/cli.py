@@ -30,6 +30,9 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(token_group)
     app.cli.add_command(export_group)
     app.cli.add_command(setup_command)
+    from crm.letters.cli import register as register_letter_commands
+
+    register_letter_commands(app)  # keep last: it adds `signatories` to an existing `import` group
 
 
 def _fail(message: str) -> None:

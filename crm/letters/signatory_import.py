@@ -39,7 +39,7 @@ _CC_HEADING = re.compile(r"^(cc|c\.c\.|copy to|copies to)\s*:?\s*(.*)$", re.IGNO
 _CLOSING = re.compile(r"^(sincerely|respectfully|regards|best|thank you|thanks|yours truly|in solidarity)\b.*,?$",
                       re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*•·▪◦●‣–—+]+|\(?\d{1,4}[.)]|\(?[a-z][.)]|#\d+)\s+", re.IGNORECASE)
-_FOOTNOTE = re.compile(r"^\s*(?:[¹²³⁴⁵⁶⁷⁸⁹⁰]+|\[\d+\]|\^\d+|\d+\s*[:.]\s+\D.{60,}|\*{1,3}\s*\S.{20,}|†)")
+_FOOTNOTE = re.compile(r"^\s*(?:[¹²³⁴⁵⁶⁷⁸⁹⁰]+|\[\d+\]|\^\d+|\d+\s*[:.]\s+\D.{60,}|\*{1,3}\s*\S.{60,}|†)")
 _SUPERSCRIPT_TAIL = re.compile(r"[¹²³⁴⁵⁶⁷⁸⁹⁰*†‡]+$")
 _ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\s*$")
 _STREET = re.compile(r"^\s*(?:\d+[\w-]*\s+.*\b(?:st|street|ave|avenue|blvd|boulevard|road|rd|suite|ste|floor|fl|"

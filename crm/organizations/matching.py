@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from sqlalchemy import select
 
 from crm.common.text import fold
@@ -168,6 +168,11 @@ class MatchIndex:
         self.exact: dict[str, set[int]] = defaultdict(set)
         self.compact: dict[str, set[int]] = defaultdict(set)
         self.acronyms: dict[str, set[int]] = defaultdict(set)
+        # Every spelling (words sorted, for token-order-free comparison) with its organization, and word postings
+        # pointing into that list: fuzzy matching compares a name only with spellings sharing a rare word.
+        self.key_text: list[str] = []
+        self.key_sorted: list[str] = []
+        self.key_org: list[int] = []
         self.postings: dict[str, set[int]] = defaultdict(set)
         self.keys: dict[int, set[str]] = defaultdict(set)
         for org_id, name, acronym, parent_id, archived in records:
@@ -198,12 +203,18 @@ class MatchIndex:
         """Index one normalised spelling of an organization."""
         if not normalized:
             return
+        if normalized in self.keys[org_id]:
+            return
         self.exact[normalized].add(org_id)
         self.compact[compact(normalized)].add(org_id)
         self.keys[org_id].add(normalized)
-        for token in normalized.split():
+        position = len(self.key_text)
+        self.key_text.append(normalized)
+        self.key_sorted.append(" ".join(sorted(normalized.split())))
+        self.key_org.append(org_id)
+        for token in set(normalized.split()):
             if token not in _STOPWORDS:
-                self.postings[token].add(org_id)
+                self.postings[token].add(position)
 
     @classmethod
     def from_database(cls) -> "MatchIndex":
@@ -251,16 +262,16 @@ class MatchIndex:
         return self._fuzzy(normalized)
 
     def _candidates(self, tokens: list[str]) -> set[int]:
-        """Organizations sharing a rare word with the name (rarest words first)."""
+        """Spellings sharing a rare word with the name (rarest words first, a bounded number)."""
         keyed = sorted({t for t in tokens if t not in _STOPWORDS and t in self.postings},
                        key=lambda t: len(self.postings[t]))
         found: set[int] = set()
         for token in keyed:
             posting = self.postings[token]
-            if found and len(found) + len(posting) > 3000:
+            if found and len(found) + len(posting) > 4000:
                 break
             found |= posting
-            if len(found) >= 400:
+            if len(found) >= 300:
                 break
         return found
 
@@ -269,19 +280,22 @@ class MatchIndex:
         if not normalized:
             return Match(None, 0.0, "none")
         tokens = normalized.split()
-        scored: list[tuple[float, int]] = []
-        for org_id in self._candidates(tokens):
-            best = 0.0
-            for key in self.keys[org_id]:
-                if _conflicts(tokens, key.split()):
-                    continue
-                best = max(best, fuzz.token_sort_ratio(normalized, key, score_cutoff=PROPOSE_CUTOFF),
-                           fuzz.ratio(normalized, key, score_cutoff=PROPOSE_CUTOFF))
-            if best >= PROPOSE_CUTOFF:
-                scored.append((best, org_id))
-        if not scored:
+        positions = self._candidates(tokens)
+        if not positions:
             return Match(None, 0.0, "none")
-        scored.sort(key=lambda item: (-item[0], item[1]))
+        wanted = " ".join(sorted(tokens))
+        choices = {position: self.key_sorted[position] for position in positions}
+        best_by_org: dict[int, float] = {}
+        for _, score, position in process.extract(wanted, choices, scorer=fuzz.ratio, score_cutoff=PROPOSE_CUTOFF,
+                                                  limit=12):
+            org_id = self.key_org[position]
+            if _conflicts(tokens, self.key_text[position].split()):
+                continue
+            score = max(score, fuzz.ratio(normalized, self.key_text[position]))
+            best_by_org[org_id] = max(best_by_org.get(org_id, 0.0), score)
+        if not best_by_org:
+            return Match(None, 0.0, "none")
+        scored = sorted(((score, org_id) for org_id, score in best_by_org.items()), key=lambda i: (-i[0], i[1]))
         best_score, best_id = scored[0]
         candidates = tuple((org_id, round(score / 100, 3)) for score, org_id in scored[:5])
         runner_up = scored[1][0] if len(scored) > 1 else 0.0
