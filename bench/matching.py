@@ -1,8 +1,7 @@
 """Benchmark: match 1,000 signatory lines against 20,000 generated organizations (the bar is 2 s).
 
-Run from the repository root: `python bench/matching.py [--orgs 20000] [--lines 1000]`. The index is built once
-for the batch (that time is included), as the signatory import and the CSV import do.
-"""
+Run from the repository root: `python bench/matching.py [--orgs 20000] [--lines 1000]`. The index is built
+once for the batch (that time is included), as the signatory import and the CSV import do."""
 
 import argparse
 import random
@@ -14,12 +13,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crm.organizations.matching import MatchIndex  # noqa: E402
 
-WORDS = ("Immigrant Rights Justice Legal Defense Privacy Technology Workers Community Alliance Coalition Network "
-         "Center Project Fund Council Action Education Freedom Future Liberty Equality Solidarity Voices Youth "
-         "Women Families Faith Labor Housing Health Climate Media Digital Policy Research Law Union League Society "
-         "Foundation Institute Committee Partnership Collective Movement Advocates Services Initiative").split()
-PLACES = ("Alabama Arizona California Colorado Florida Georgia Illinois Maryland Michigan Minnesota Nevada Ohio "
-          "Oregon Texas Virginia Washington Chicago Boston Denver Seattle Oakland Miami Atlanta Detroit").split()
+_WORD_TEXT = (
+    "Immigrant Rights Justice Legal Defense Privacy Technology Workers Community Alliance Coalition Network "
+    "Center Project Fund Council Action Education Freedom Future Liberty Equality Solidarity Voices Youth "
+    "Women Families Faith Labor Housing Health Climate Media Digital Policy Research Law Union League "
+    "Society Foundation Institute Committee Partnership Collective Movement Advocates Services Initiative"
+)
+_PLACE_TEXT = (
+    "Alabama Arizona California Colorado Florida Georgia Illinois Maryland Michigan Minnesota Nevada Ohio "
+    "Oregon Texas Virginia Washington Chicago Boston Denver Seattle Oakland Miami Atlanta Detroit"
+)
+WORDS = tuple(_WORD_TEXT.split(" "))
+PLACES = tuple(_PLACE_TEXT.split(" "))
 BAR_SECONDS = 2.0
 
 
@@ -54,7 +59,7 @@ def generate_lines(orgs, count: int, rng: random.Random) -> list[str]:
             lines.append(acronym)
         elif kind < 0.7:
             pos = rng.randrange(len(name))
-            lines.append(name[:pos] + name[pos + 1:])
+            lines.append(name[:pos] + name[pos + 1 :])
         elif kind < 0.8:
             lines.append(name.upper().replace(" AND ", " & "))
         else:
@@ -81,8 +86,10 @@ def main() -> int:
     for found in results:
         actions[found.action] = actions.get(found.action, 0) + 1
     total = finished - started
-    print(f"orgs={args.orgs} lines={args.lines} index={built - started:.3f}s match={finished - built:.3f}s "
-          f"total={total:.3f}s bar={BAR_SECONDS:.1f}s ratio={total / BAR_SECONDS:.2f} actions={actions}")
+    print(
+        f"orgs={args.orgs} lines={args.lines} index={built - started:.3f}s match={finished - built:.3f}s "
+        f"total={total:.3f}s bar={BAR_SECONDS:.1f}s ratio={total / BAR_SECONDS:.2f} actions={actions}"
+    )
     return 0 if total <= BAR_SECONDS else 1
 
 

@@ -1,4 +1,4 @@
-"""API: letters (create, patch), signatures (list, add, patch status), sign-on review, signatory import, merge."""
+"""API: letters (create, patch), signatures (add, patch), sign-on review, signatory import, merging."""
 
 import marshmallow as ma
 from flask import g
@@ -13,7 +13,9 @@ from crm.organizations import merging
 from crm.organizations.services import get_organization
 from crm.signon import services as signon
 
-blp = make_blueprint("api_letters", "Letters, signatures, sign-on review, signatory import, merging organizations")
+blp = make_blueprint(
+    "api_letters", "Letters, signatures, sign-on review, signatory import, merging organizations"
+)
 
 
 class LetterInSchema(ma.Schema):
@@ -137,8 +139,9 @@ def _letter_error(exc: letters.LetterError):
 def _apply_status(letter, data: dict) -> None:
     """Change status (and delivery date) when asked."""
     if "status" in data and data["status"] != letter.status:
-        letters.set_status(letter, data["status"], delivered_on=data.get("delivered_on"),
-                           user_id=g.api_user.id)
+        letters.set_status(
+            letter, data["status"], delivered_on=data.get("delivered_on"), user_id=g.api_user.id
+        )
 
 
 @blp.route("/letters")
@@ -150,7 +153,9 @@ class LetterCreate(MethodView):
     def post(self, data):
         """Create a letter (a draft unless `status` says otherwise)."""
         if not data.get("title"):
-            abort(400, message="A letter needs a title.", errors={"title": ["Missing data for required field."]})
+            abort(
+                400, message="A letter needs a title.", errors={"title": ["Missing data for required field."]}
+            )
         fields = {k: v for k, v in data.items() if k not in ("status", "delivered_on")}
         try:
             letter = letters.create_letter(fields, user_id=g.api_user.id)
@@ -190,15 +195,25 @@ class SignatureCreate(MethodView):
         letter = _letter(slug)
         org = get_organization(data.get("organization_id") or 0)
         if org is None:
-            abort(400, message="organization_id must name an organization.",
-                  errors={"organization_id": ["No such organization."]})
+            abort(
+                400,
+                message="organization_id must name an organization.",
+                errors={"organization_id": ["No such organization."]},
+            )
         try:
             sig, created = letters.add_signature(
-                letter, org, role=data.get("role", "signatory"), status=data.get("status", "confirmed"),
-                listed_name=data.get("listed_as") or org.name, source=data.get("source", "api"),
-                position=data.get("position"), authorized_name=data.get("authorized_name", ""),
+                letter,
+                org,
+                role=data.get("role", "signatory"),
+                status=data.get("status", "confirmed"),
+                listed_name=data.get("listed_as") or org.name,
+                source=data.get("source", "api"),
+                position=data.get("position"),
+                authorized_name=data.get("authorized_name", ""),
                 authorized_title=data.get("authorized_title", ""),
-                authorized_email=data.get("authorized_email", ""), user_id=g.api_user.id)
+                authorized_email=data.get("authorized_email", ""),
+                user_id=g.api_user.id,
+            )
         except letters.LetterError as exc:
             _letter_error(exc)
         return sig, 201 if created else 200
@@ -219,8 +234,11 @@ class SignatureById(MethodView):
         """Change status, role, listed name, source or who authorized it."""
         sig = letters.get_signature(_letter(slug), signature_id) or abort(404, message="No such signature.")
         if "organization_id" in data:
-            abort(400, message="A signature's organization cannot change; merge organizations instead.",
-                  errors={"organization_id": ["Read-only."]})
+            abort(
+                400,
+                message="A signature's organization cannot change; merge organizations instead.",
+                errors={"organization_id": ["Read-only."]},
+            )
         changes = dict(data)
         if "listed_as" in changes:
             changes["listed_name"] = changes.pop("listed_as")
@@ -232,7 +250,7 @@ class SignatureById(MethodView):
 
 @blp.route("/letters/<slug>/import")
 class SignatoryImport(MethodView):
-    """Match a signatory block; with dry_run false, create the matched and new signatures in one transaction."""
+    """Match a signatory block; with dry_run false, create the signatures in one transaction."""
 
     @blp.arguments(ImportInSchema)
     @blp.response(200, ImportOutSchema)
@@ -240,16 +258,33 @@ class SignatoryImport(MethodView):
         """Import a signatory block (report shaped like the CLI's; review lines are never applied)."""
         letter = _letter(slug)
         candidates = analyse(data["text"])
-        counts = {a: sum(1 for c in candidates if c.action == a) for a in ("matched", "new", "review", "skipped")}
+        counts = {
+            a: sum(1 for c in candidates if c.action == a) for a in ("matched", "new", "review", "skipped")
+        }
         added = 0
         if not data["dry_run"]:
-            decisions = [(c.name, c.organization_id if c.action == "matched" else None, c.text)
-                         for c in candidates if c.action in ("matched", "new")]
+            decisions = [
+                (c.name, c.organization_id if c.action == "matched" else None, c.text)
+                for c in candidates
+                if c.action in ("matched", "new")
+            ]
             added = apply_import(letter, decisions, user_id=g.api_user.id).signatures
-        return {"items": [{"line": c.line, "text": c.text, "action": c.action, "organization": c.organization,
-                           "organization_id": c.organization_id, "confidence": c.confidence}
-                          for c in candidates],
-                "counts": counts, "applied": not data["dry_run"], "signatures_added": added}
+        return {
+            "items": [
+                {
+                    "line": c.line,
+                    "text": c.text,
+                    "action": c.action,
+                    "organization": c.organization,
+                    "organization_id": c.organization_id,
+                    "confidence": c.confidence,
+                }
+                for c in candidates
+            ],
+            "counts": counts,
+            "applied": not data["dry_run"],
+            "signatures_added": added,
+        }
 
 
 @blp.route("/signon-requests")
@@ -274,11 +309,17 @@ class SignOnDecision(MethodView):
         try:
             if data["decision"] == "reject":
                 return signon.reject_signon(row, user_id=g.api_user.id)
-            org_id = None if data["decision"] == "new" else (data.get("organization_id")
-                                                             or row.proposed_organization_id)
+            org_id = (
+                None
+                if data["decision"] == "new"
+                else (data.get("organization_id") or row.proposed_organization_id)
+            )
             if data["decision"] == "accept" and org_id is None:
-                abort(400, message="No proposed match: give organization_id or decide 'new'.",
-                      errors={"organization_id": ["Required here."]})
+                abort(
+                    400,
+                    message="No proposed match: give organization_id or decide 'new'.",
+                    errors={"organization_id": ["Required here."]},
+                )
             return signon.accept_signon(row, org_id, user_id=g.api_user.id)
         except signon.SignOnError as exc:
             abort(409, message=str(exc))
@@ -293,12 +334,26 @@ class OrganizationMerge(MethodView):
     def post(self, data, org_id):
         """Merge `remove_id` into this organization (dry_run: preview only)."""
         try:
-            plan = merging.plan_merge(org_id, data["remove_id"]) if data["dry_run"] else \
-                merging.merge_organizations(org_id, data["remove_id"], user_id=g.api_user.id)
+            plan = (
+                merging.plan_merge(org_id, data["remove_id"])
+                if data["dry_run"]
+                else merging.merge_organizations(org_id, data["remove_id"], user_id=g.api_user.id)
+            )
         except merging.MergeError as exc:
-            abort(404 if "does not exist" in str(exc) else 400, message=str(exc),
-                  errors={"remove_id": [str(exc)]})
-        return {"keep_id": org_id, "remove_id": data["remove_id"], "contacts": plan.contacts,
-                "signatures_moved": plan.signatures_moved, "signatures_collapsed": plan.signatures_collapsed,
-                "aliases": plan.aliases, "interactions": plan.interactions, "segments": plan.segments,
-                "applied": not data["dry_run"], "summary": plan.summary()}
+            abort(
+                404 if "does not exist" in str(exc) else 400,
+                message=str(exc),
+                errors={"remove_id": [str(exc)]},
+            )
+        return {
+            "keep_id": org_id,
+            "remove_id": data["remove_id"],
+            "contacts": plan.contacts,
+            "signatures_moved": plan.signatures_moved,
+            "signatures_collapsed": plan.signatures_collapsed,
+            "aliases": plan.aliases,
+            "interactions": plan.interactions,
+            "segments": plan.segments,
+            "applied": not data["dry_run"],
+            "summary": plan.summary(),
+        }

@@ -18,15 +18,18 @@ def _fail(message: str) -> None:
 @click.argument("letter_slug")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Report what would happen; change nothing.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the line-by-line report (line,text,action,organization,confidence) to this CSV file.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the line-by-line report (line,text,action,organization,confidence) to this CSV file.",
+)
 @with_appcontext
 def import_signatories(letter_slug, file, dry_run, report_path):
     """Import a signatory block: one candidate organization per line; headings, addresses, prose are skipped.
 
-    Without --dry-run, `matched` lines become confirmed signatures and `new` lines new organizations, all in one
-    transaction; `review` lines are left for the letter page's import form, where a person decides.
-    """
+    Without --dry-run, `matched` lines become confirmed signatures and `new` lines new organizations, all in
+    one transaction; `review` lines are left for the letter page's import form, where a person decides."""
     from crm.letters.services import get_letter
     from crm.letters.signatory_import import analyse, apply_import, report_csv
 
@@ -42,25 +45,36 @@ def import_signatories(letter_slug, file, dry_run, report_path):
     except OSError as exc:
         _fail(f"{file}: {exc.strerror}")
     candidates = analyse(text)
-    counts = {action: sum(1 for c in candidates if c.action == action)
-              for action in ("matched", "new", "review", "skipped")}
+    counts = {
+        action: sum(1 for c in candidates if c.action == action)
+        for action in ("matched", "new", "review", "skipped")
+    }
     if report_path is not None:
         try:
             report_path.write_text(report_csv(candidates), encoding="utf-8")
         except OSError as exc:
             _fail(f"cannot write {report_path}: {exc.strerror}")
-    click.echo(f"{counts['matched']} matched, {counts['new']} new, {counts['review']} to review, "
-               f"{counts['skipped']} skipped.")
+    click.echo(
+        f"{counts['matched']} matched, {counts['new']} new, {counts['review']} to review, "
+        f"{counts['skipped']} skipped."
+    )
     if dry_run:
         click.echo("Dry run: nothing was changed.")
         return
-    decisions = [(c.name, c.organization_id if c.action == "matched" else None, c.text)
-                 for c in candidates if c.action in ("matched", "new")]
+    decisions = [
+        (c.name, c.organization_id if c.action == "matched" else None, c.text)
+        for c in candidates
+        if c.action in ("matched", "new")
+    ]
     result = apply_import(letter, decisions)
-    click.echo(f"Added {result.signatures} signatures ({result.already} already on the letter), "
-               f"{result.organizations} new organizations, {result.aliases} aliases.")
+    click.echo(
+        f"Added {result.signatures} signatures ({result.already} already on the letter), "
+        f"{result.organizations} new organizations, {result.aliases} aliases."
+    )
     if counts["review"]:
-        click.echo(f"{counts['review']} lines need a person: paste them into the import form on the letter page.")
+        click.echo(
+            f"{counts['review']} lines need a person: paste them into the import form on the letter page."
+        )
 
 
 def register(app: Flask) -> None:

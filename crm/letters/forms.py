@@ -27,9 +27,14 @@ class LetterForm(FlaskForm):
     """Create or edit a letter."""
 
     title = StringField("Title", validators=[DataRequired(), Length(max=300), _no_control_characters])
-    slug = StringField("Slug (in the letter's address)", validators=[
-        Optional(), Length(max=100),
-        Regexp(r"^[a-z0-9][a-z0-9-]*$", message="Lower-case letters, digits and hyphens only.")])
+    slug = StringField(
+        "Slug (in the letter's address)",
+        validators=[
+            Optional(),
+            Length(max=100),
+            Regexp(r"^[a-z0-9][a-z0-9-]*$", message="Lower-case letters, digits and hyphens only."),
+        ],
+    )
     recipients = TextAreaField("Recipients", validators=[Optional(), Length(max=5000)])
     cc = TextAreaField("cc", validators=[Optional(), Length(max=5000)])
     summary = TextAreaField("Summary", validators=[Optional(), Length(max=5000)])
@@ -65,7 +70,9 @@ class SignatureForm(FlaskForm):
     role = SelectField("Role", choices=_choices(SIGNATURE_ROLES))
     position = IntegerField("Lead order", validators=[Optional(), NumberRange(min=0, max=10_000)])
     status = SelectField("Status", choices=_choices(SIGNATURE_STATUSES))
-    listed_name = StringField("Listed as", validators=[DataRequired(), Length(max=300), _no_control_characters])
+    listed_name = StringField(
+        "Listed as", validators=[DataRequired(), Length(max=300), _no_control_characters]
+    )
     contact_id = SelectField("Authorized by", choices=[], validators=[Optional()])
     source = SelectField("Source", choices=_choices(SIGNATURE_SOURCES))
 
@@ -91,10 +98,15 @@ class SegmentForm(FlaskForm):
 class ReviewForm(FlaskForm):
     """Decide one sign-on in the review queue."""
 
-    decision = SelectField("Decision", choices=[SelectChoice("accept", "Accept the proposed match"),
-                                                SelectChoice("other", "Another organization (id)"),
-                                                SelectChoice("new", "Create a new organization"),
-                                                SelectChoice("reject", "Decline")])
+    decision = SelectField(
+        "Decision",
+        choices=[
+            SelectChoice("accept", "Accept the proposed match"),
+            SelectChoice("other", "Another organization (id)"),
+            SelectChoice("new", "Create a new organization"),
+            SelectChoice("reject", "Decline"),
+        ],
+    )
     organization_id = IntegerField("Organization id", validators=[Optional(), NumberRange(min=1)])
 
 
@@ -108,19 +120,29 @@ class MergeForm(FlaskForm):
 class PublicSignOnForm(FlaskForm):
     """The public sign-on form."""
 
-    organization_name = StringField("Organization name", validators=[DataRequired(), Length(max=300),
-                                                                     _no_control_characters])
-    listed_name = StringField("List the organization as", validators=[Optional(), Length(max=300),
-                                                                     _no_control_characters])
-    contact_name = StringField("Your name", validators=[DataRequired(), Length(max=200), _no_control_characters])
-    contact_title = StringField("Your title", validators=[Optional(), Length(max=200), _no_control_characters])
-    email = StringField("Your email", validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)])
+    organization_name = StringField(
+        "Organization name", validators=[DataRequired(), Length(max=300), _no_control_characters]
+    )
+    listed_name = StringField(
+        "List the organization as", validators=[Optional(), Length(max=300), _no_control_characters]
+    )
+    contact_name = StringField(
+        "Your name", validators=[DataRequired(), Length(max=200), _no_control_characters]
+    )
+    contact_title = StringField(
+        "Your title", validators=[Optional(), Length(max=200), _no_control_characters]
+    )
+    email = StringField(
+        "Your email", validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)]
+    )
     city = StringField("City", validators=[Optional(), Length(max=120), _no_control_characters])
     state = StringField("State", validators=[Optional(), Length(max=2)])
     org_type = SelectField("Organization type", choices=[], validators=[Optional()])
     issue_areas = SelectMultipleField("Issue areas", choices=[], validators=[Optional()])
-    consent_public = BooleanField("You may list our organization publicly as a signatory",
-                                  validators=[DataRequired(message="We can only list organizations that agree.")])
+    consent_public = BooleanField(
+        "You may list our organization publicly as a signatory",
+        validators=[DataRequired(message="We can only list organizations that agree.")],
+    )
     # Traps for robots: a field people never see, and when the form was shown (signed).
     website = StringField("Leave this field empty", validators=[Optional()])
     started = HiddenField()
@@ -129,4 +151,6 @@ class PublicSignOnForm(FlaskForm):
 class PersonalSignForm(FlaskForm):
     """One click: add the organization as a signatory, with the listed name editable."""
 
-    listed_name = StringField("List us as", validators=[DataRequired(), Length(max=300), _no_control_characters])
+    listed_name = StringField(
+        "List us as", validators=[DataRequired(), Length(max=300), _no_control_characters]
+    )

@@ -16,8 +16,13 @@ from crm.organizations.matching import MatchIndex
 from crm.organizations.models import Organization
 from crm.segments.models import Segment
 
-CELL_LABELS = {"confirmed": "signed", "declined": "declined", "pending": "pending", "withdrawn": "withdrawn",
-               None: "no answer"}
+CELL_LABELS = {
+    "confirmed": "signed",
+    "declined": "declined",
+    "pending": "pending",
+    "withdrawn": "withdrawn",
+    None: "no answer",
+}
 MATRIX_PAGE = 100
 MAX_MATRIX_LETTERS = 30
 
@@ -29,8 +34,11 @@ class ParticipationError(ValueError):
 def search_organizations(q: str, limit: int = 10) -> list[Organization]:
     """Organizations whose name, acronym or alias contains every word typed (for search-as-you-type)."""
     f = OrgFilter(q=single_line(q)[:200])
-    return list(db.session.scalars(select(Organization).where(*conditions(f))
-                                   .order_by(*order_clause("name")).limit(limit)))
+    return list(
+        db.session.scalars(
+            select(Organization).where(*conditions(f)).order_by(*order_clause("name")).limit(limit)
+        )
+    )
 
 
 def organization_by_name(name: str) -> Organization | None:
@@ -60,17 +68,22 @@ class Matrix:
 def _letters() -> list[Letter]:
     """The letters the matrix shows as columns: newest first, bounded."""
     date = func.coalesce(Letter.letter_date, Letter.delivered_on, Letter.deadline)
-    return list(db.session.scalars(select(Letter).order_by(date.desc().nulls_first(), Letter.id.desc())
-                                   .limit(MAX_MATRIX_LETTERS)))
+    return list(
+        db.session.scalars(
+            select(Letter).order_by(date.desc().nulls_first(), Letter.id.desc()).limit(MAX_MATRIX_LETTERS)
+        )
+    )
 
 
 def _cells(org_ids: list[int], letters: list[Letter]) -> dict[tuple[int, int], str]:
     """Signature status per (organization, letter), one query."""
     if not org_ids or not letters:
         return {}
-    rows = db.session.execute(select(Signature.organization_id, Signature.letter_id, Signature.status)
-                              .where(Signature.organization_id.in_(org_ids),
-                                     Signature.letter_id.in_([letter.id for letter in letters])))
+    rows = db.session.execute(
+        select(Signature.organization_id, Signature.letter_id, Signature.status).where(
+            Signature.organization_id.in_(org_ids), Signature.letter_id.in_([letter.id for letter in letters])
+        )
+    )
     return {(org_id, letter_id): status for org_id, letter_id, status in rows}
 
 
@@ -78,8 +91,15 @@ def matrix(f: OrgFilter, page: int = 1, per_page: int = MATRIX_PAGE) -> Matrix:
     """A page of organizations matching the filter, each with its answer per letter (three queries)."""
     where = conditions(f)
     total = db.session.scalar(select(func.count()).select_from(Organization).where(*where)) or 0
-    orgs = list(db.session.scalars(select(Organization).where(*where).order_by(*order_clause("name"))
-                                   .limit(per_page).offset((max(1, page) - 1) * per_page)))
+    orgs = list(
+        db.session.scalars(
+            select(Organization)
+            .where(*where)
+            .order_by(*order_clause("name"))
+            .limit(per_page)
+            .offset((max(1, page) - 1) * per_page)
+        )
+    )
     letters = _letters()
     cells = _cells([o.id for o in orgs], letters)
     rows = [(org, [cells.get((org.id, letter.id)) for letter in letters]) for org in orgs]
@@ -92,19 +112,25 @@ def matrix_csv(f: OrgFilter) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["organization_id", "organization", *[letter.slug for letter in letters]])
-    query = (select(Organization).where(*conditions(f)).order_by(*order_clause("name"))
-             .execution_options(yield_per=1000))
+    query = (
+        select(Organization)
+        .where(*conditions(f))
+        .order_by(*order_clause("name"))
+        .execution_options(yield_per=1000)
+    )
     for partition in db.session.scalars(query).partitions():
         cells = _cells([o.id for o in partition], letters)
         for org in partition:
             name = org.name if org.name[:1] not in ("=", "+", "-", "@") else "'" + org.name
-            writer.writerow([org.id, name, *[CELL_LABELS.get(cells.get((org.id, letter.id)), "")
-                                             for letter in letters]])
+            writer.writerow(
+                [org.id, name, *[CELL_LABELS.get(cells.get((org.id, letter.id)), "") for letter in letters]]
+            )
     return out.getvalue()
 
 
-def save_segment(name: str, signed: str | list[str], not_signed: str | list[str],
-                 user_id: int | None = None) -> Segment:
+def save_segment(
+    name: str, signed: str | list[str], not_signed: str | list[str], user_id: int | None = None
+) -> Segment:
     """Save "signed A and B, not C" as a segment with filter {"signed": [...], "not_signed": [...]}."""
     name = single_line(name)[:200]
     if not name:
@@ -124,7 +150,13 @@ def save_segment(name: str, signed: str | list[str], not_signed: str | list[str]
     except IntegrityError as exc:
         db.session.rollback()
         raise ParticipationError(f"A segment called {name!r} already exists.") from exc
-    record("create", "segment", segment.id, user_id=user_id, summary=f"Saved segment {name!r} from the matrix",
-           after={"name": name, "filter": str(segment_filter)})
+    record(
+        "create",
+        "segment",
+        segment.id,
+        user_id=user_id,
+        summary=f"Saved segment {name!r} from the matrix",
+        after={"name": name, "filter": str(segment_filter)},
+    )
     db.session.commit()
     return segment

@@ -1,10 +1,9 @@
 """Signatory import: a pasted signatory block (or a whole published letter) → one candidate per line, matched.
 
 Lines are classified before matching: headings, blank lines, footnotes, paragraphs of the letter, addresses,
-dates, salutations, "Sincerely,", the cc block and individual signers' lines are skipped; bullets and numbering
-are stripped. When the text has a signatory heading ("Signatories:", "Sincerely,", "Signed,"), everything before
-the first one is the letter itself and is skipped.
-"""
+dates, salutations, "Sincerely,", the cc block and individual signers' lines are skipped; bullets and
+numbering are stripped. When the text has a signatory heading ("Signatories:", "Sincerely,", "Signed,"),
+everything before the first one is the letter itself and is skipped."""
 
 import csv
 import io
@@ -31,40 +30,60 @@ _SIGN_HEADING = re.compile(
     r"best regards|regards|thank you|(the )?undersigned( organizations)?|organizational (signatories|signers|"
     r"endorsements)|(signing |endorsing )?organizations|co-?signers|co-?signatories|endorsed by|"
     r"national organizations|state and local organizations|state organizations|local organizations|"
-    r"state,? local,? and regional organizations|lead organizations|supporting organizations)\b[^.]{0,40}[:,]?$",
-    re.IGNORECASE)
-_INDIVIDUAL_HEADING = re.compile(r"^(individual|individuals|individual (signatories|signers|endorsements))\b.*[:]?$",
-                                 re.IGNORECASE)
+    r"state,? local,? and regional organizations|lead organizations|supporting organizations)"
+    r"\b[^.]{0,40}[:,]?$",
+    re.IGNORECASE,
+)
+_INDIVIDUAL_HEADING = re.compile(
+    r"^(individual|individuals|individual (signatories|signers|endorsements))\b.*[:]?$", re.IGNORECASE
+)
 _CC_HEADING = re.compile(r"^(cc|c\.c\.|copy to|copies to)\s*:?\s*(.*)$", re.IGNORECASE)
-_CLOSING = re.compile(r"^(sincerely|respectfully|regards|best|thank you|thanks|yours truly|in solidarity)\b.*,?$",
-                      re.IGNORECASE)
+_CLOSING = re.compile(
+    r"^(sincerely|respectfully|regards|best|thank you|thanks|yours truly|in solidarity)\b.*,?$", re.IGNORECASE
+)
 _BULLET = re.compile(r"^\s*(?:[-*•·▪◦●‣–—+]+|\(?\d{1,4}[.)]|\(?[a-z][.)]|#\d+)\s+", re.IGNORECASE)
 _FOOTNOTE = re.compile(r"^\s*(?:[¹²³⁴⁵⁶⁷⁸⁹⁰]+|\[\d+\]|\^\d+|\d+\s*[:.]\s+\D.{60,}|\*{1,3}\s*\S.{60,}|†)")
 _SUPERSCRIPT_TAIL = re.compile(r"[¹²³⁴⁵⁶⁷⁸⁹⁰*†‡]+$")
 _ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\s*$")
-_STREET = re.compile(r"^\s*(?:\d+[\w-]*\s+.*\b(?:st|street|ave|avenue|blvd|boulevard|road|rd|suite|ste|floor|fl|"
-                     r"drive|dr|way|lane|ln|place|pl|plaza|court|ct|parkway|pkwy|nw|ne|sw|se)\b|p\.?\s?o\.?\s+box\b|"
-                     r"suite\s+\d+|room\s+\d+)", re.IGNORECASE)
+_STREET = re.compile(
+    r"^\s*(?:\d+[\w-]*\s+.*\b(?:st|street|ave|avenue|blvd|boulevard|road|rd|suite|ste|floor|fl|"
+    r"drive|dr|way|lane|ln|place|pl|plaza|court|ct|parkway|pkwy|nw|ne|sw|se)\b|p\.?\s?o\.?\s+box\b|"
+    r"suite\s+\d+|room\s+\d+)",
+    re.IGNORECASE,
+)
 _CITY_STATE = re.compile(r"^[A-Z][A-Za-z .'-]{1,30},\s*(?:[A-Z]{2}|D\.C\.?)(?:,?\s*\d{5}(?:-\d{4})?)?\.?$")
-_DATE = re.compile(r"^(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|"
-                   r"oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4}$|^\d{1,2}/\d{1,2}/\d{2,4}$|^\d{4}-\d{2}-\d{2}$",
-                   re.IGNORECASE)
-_SALUTATION = re.compile(r"^(dear|to|re|subject|from|attn|attention)\b.*[:,]$|^(dear|re:|subject:)", re.IGNORECASE)
-_TITLES = (r"(?:executive |managing |legal |policy |program |campaign |national |deputy |associate |senior |"
-           r"interim |co-?)*(?:director|president|ceo|coo|cfo|founder|co-founder|chair|chairperson|chairman|"
-           r"secretary|treasurer|organizer|coordinator|manager|counsel|attorney|lawyer|esq|professor|fellow|"
-           r"member|pastor|rabbi|reverend|rev|minister|advocate|analyst|staff attorney|partner|principal|"
-           r"representative|officer|lead|vp|vice president|phd|ph\.d|md|j\.d|jd)\b")
+_DATE = re.compile(
+    r"^(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|"
+    r"oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4}$|^\d{1,2}/\d{1,2}/\d{2,4}$|^\d{4}-\d{2}-\d{2}$",
+    re.IGNORECASE,
+)
+_SALUTATION = re.compile(
+    r"^(dear|to|re|subject|from|attn|attention)\b.*[:,]$|^(dear|re:|subject:)", re.IGNORECASE
+)
+_TITLES = (
+    r"(?:executive |managing |legal |policy |program |campaign |national |deputy |associate |senior |"
+    r"interim |co-?)*(?:director|president|ceo|coo|cfo|founder|co-founder|chair|chairperson|chairman|"
+    r"secretary|treasurer|organizer|coordinator|manager|counsel|attorney|lawyer|esq|professor|fellow|"
+    r"member|pastor|rabbi|reverend|rev|minister|advocate|analyst|staff attorney|partner|principal|"
+    r"representative|officer|lead|vp|vice president|phd|ph\.d|md|j\.d|jd)\b"
+)
 _PERSON_WITH_TITLE = re.compile(r"^[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]*){1,3},\s*" + _TITLES, re.IGNORECASE)
 _TITLE_LINE = re.compile(r"^" + _TITLES + r"\s*(?:,|of\b|at\b|$)", re.IGNORECASE)
-_HONORIFIC = re.compile(r"^(?:the\s+)?(?:hon\.?|honorable|secretary|senator|representative|rep\.|sen\.|director|"
-                        r"chairman|chairwoman|chair|speaker|leader|mr\.?|ms\.?|mrs\.?|dr\.?|commissioner|"
-                        r"administrator|attorney general|governor|mayor|president)\s+[A-Z]", re.IGNORECASE)
+_HONORIFIC = re.compile(
+    r"^(?:the\s+)?(?:hon\.?|honorable|secretary|senator|representative|rep\.|sen\.|director|"
+    r"chairman|chairwoman|chair|speaker|leader|mr\.?|ms\.?|mrs\.?|dr\.?|commissioner|"
+    r"administrator|attorney general|governor|mayor|president)\s+[A-Z]",
+    re.IGNORECASE,
+)
 _URL = re.compile(r"^(https?://|www\.)\S+$|^\S+@\S+\.\S+$", re.IGNORECASE)
-_LOCATION_TAIL = re.compile(r"\s*(?:[,–—]|\s-)\s*(?:[A-Z][A-Za-z .'-]+,\s*)?(?:[A-Z]{2}|D\.C\.|National|Nationwide|"
-                            r"Statewide)\.?$")
-_PAREN_PLACE = re.compile(r"\s*\((?:[A-Z]{2}|D\.C\.|National|Nationwide|Statewide|International|[A-Z][a-z]+,\s*"
-                          r"[A-Z]{2})\)$")
+_LOCATION_TAIL = re.compile(
+    r"\s*(?:[,–—]|\s-)\s*(?:[A-Z][A-Za-z .'-]+,\s*)?(?:[A-Z]{2}|D\.C\.|National|Nationwide|"
+    r"Statewide)\.?$"
+)
+_PAREN_PLACE = re.compile(
+    r"\s*\((?:[A-Z]{2}|D\.C\.|National|Nationwide|Statewide|International|[A-Z][a-z]+,\s*"
+    r"[A-Z]{2})\)$"
+)
 
 
 @dataclass
@@ -82,8 +101,13 @@ class Candidate:
 
     def report_row(self) -> list[str]:
         """The line as a report CSV row."""
-        return [str(self.line), self.text, self.action, self.organization,
-                f"{self.confidence:.2f}" if self.action != "skipped" else ""]
+        return [
+            str(self.line),
+            self.text,
+            self.action,
+            self.organization,
+            f"{self.confidence:.2f}" if self.action != "skipped" else "",
+        ]
 
 
 def _is_paragraph(text: str) -> bool:
@@ -99,7 +123,7 @@ def _is_paragraph(text: str) -> bool:
 
 
 def candidate_name(text: str) -> str:
-    """The organization name a signatory line carries: bullets, numbering, footnote marks and places removed."""
+    """The organization name of a line: bullets, numbering, footnote marks and places removed."""
     name = _BULLET.sub("", text).strip()
     name = _SUPERSCRIPT_TAIL.sub("", name).strip()
     name = _PAREN_PLACE.sub("", name).strip()
@@ -165,7 +189,9 @@ def split_lines(text: str) -> list[tuple[int, str, str | None]]:
             result.append((index + 1, raw, "heading"))
             continue
         cc = _CC_HEADING.match(line)
-        if cc and (line.lower().startswith(("cc:", "cc ", "c.c.", "copy to", "copies to")) or line.lower() == "cc"):
+        if cc and (
+            line.lower().startswith(("cc:", "cc ", "c.c.", "copy to", "copies to")) or line.lower() == "cc"
+        ):
             mode = "cc"
             result.append((index + 1, raw, "cc block"))
             continue
@@ -191,9 +217,18 @@ def analyse(text: str, index: MatchIndex | None = None) -> list[Candidate]:
         if action == "skipped":
             candidates.append(Candidate(number, shown, "skipped", reason="no name"))
             continue
-        candidates.append(Candidate(number, shown, action, name=name, organization_id=found.organization_id,
-                                    organization=index.name_of(found.organization_id),
-                                    confidence=round(found.confidence, 2), reason=found.method))
+        candidates.append(
+            Candidate(
+                number,
+                shown,
+                action,
+                name=name,
+                organization_id=found.organization_id,
+                organization=index.name_of(found.organization_id),
+                confidence=round(found.confidence, 2),
+                reason=found.method,
+            )
+        )
     return candidates
 
 
@@ -222,17 +257,23 @@ class ImportError_(ValueError):
     """The import cannot be applied; nothing was changed."""
 
 
-def apply_import(letter: Letter, decisions: list[tuple[str, int | None, str]], *, user_id: int | None = None,
-                 status: str = "confirmed") -> ImportResult:
+def apply_import(
+    letter: Letter,
+    decisions: list[tuple[str, int | None, str]],
+    *,
+    user_id: int | None = None,
+    status: str = "confirmed",
+) -> ImportResult:
     """Create the signatures in one transaction.
 
     `decisions` are (listed name, organization id or None to create a new organization, original line text).
     Spellings that differ from the organization's name become aliases. An organization already on the letter
-    is left as it is (counted in `already`).
-    """
+    is left as it is (counted in `already`)."""
     result = ImportResult()
     try:
-        existing = set(db.session.scalars(select(Signature.organization_id).where(Signature.letter_id == letter.id)))
+        existing = set(
+            db.session.scalars(select(Signature.organization_id).where(Signature.letter_id == letter.id))
+        )
         for listed_name, org_id, _line in decisions:
             listed_name = single_line(listed_name)[:300]
             if not listed_name:
@@ -250,14 +291,26 @@ def apply_import(letter: Letter, decisions: list[tuple[str, int | None, str]], *
                 result.already += 1
                 continue
             existing.add(org.id)
-            signature = Signature(letter_id=letter.id, organization_id=org.id, role="signatory",
-                                  listed_name=listed_name, status=status, source="import", signed_at=utcnow())
+            signature = Signature(
+                letter_id=letter.id,
+                organization_id=org.id,
+                role="signatory",
+                listed_name=listed_name,
+                status=status,
+                source="import",
+                signed_at=utcnow(),
+            )
             db.session.add(signature)
             result.signatures += 1
         db.session.flush()
-        record("import", "letter", letter.id, user_id=user_id,
-               summary=f"Imported {result.signatures} signatures into {letter.slug} "
-                       f"({result.organizations} new organizations, {result.aliases} aliases)")
+        record(
+            "import",
+            "letter",
+            letter.id,
+            user_id=user_id,
+            summary=f"Imported {result.signatures} signatures into {letter.slug} "
+            f"({result.organizations} new organizations, {result.aliases} aliases)",
+        )
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -271,8 +324,14 @@ def _create_org_no_commit(name: str, user_id: int | None) -> Organization:
     db.session.add(org)
     db.session.flush()
     refresh_search_text(org)
-    record("create", "organization", org.id, user_id=user_id, summary=f"Created {org.name} (signatory import)",
-           after=snapshot(org))
+    record(
+        "create",
+        "organization",
+        org.id,
+        user_id=user_id,
+        summary=f"Created {org.name} (signatory import)",
+        after=snapshot(org),
+    )
     return org
 
 

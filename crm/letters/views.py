@@ -1,4 +1,4 @@
-"""Letter pages: the list, one letter, editing, participation, imports, exports, the matrix and the review queue."""
+"""Letter pages: list, letter, editing, participation, imports, exports, matrix, review queue."""
 
 import csv
 import io
@@ -66,9 +66,21 @@ def new():
 
 def _letter_data(form: LetterForm) -> dict:
     """The form's values as service input."""
-    data = {name: getattr(form, name).data for name in ("title", "slug", "recipients", "cc", "summary", "body",
-                                                        "deadline", "public_signon", "review_required",
-                                                        "issue_areas")}
+    data = {
+        name: getattr(form, name).data
+        for name in (
+            "title",
+            "slug",
+            "recipients",
+            "cc",
+            "summary",
+            "body",
+            "deadline",
+            "public_signon",
+            "review_required",
+            "issue_areas",
+        )
+    }
     data["slug"] = (data["slug"] or "").strip()
     return data
 
@@ -90,8 +102,11 @@ def edit(slug: str):
             getattr(form, exc.field, form.title).errors.append(str(exc))
         else:
             stale = len(services.stale_signatures(letter))
-            flash("Letter saved." + (f" {stale} signatures were given on an earlier text."
-                                     if stale > stale_before else ""), "success")
+            flash(
+                "Letter saved."
+                + (f" {stale} signatures were given on an earlier text." if stale > stale_before else ""),
+                "success",
+            )
             return redirect(url_for("letters.show", slug=letter.slug), 303)
     return render_template("letters/form.html", form=form, letter=letter), 400 if form.errors else 200
 
@@ -99,16 +114,24 @@ def edit(slug: str):
 @bp.get("/<slug>")
 @access("viewer")
 def show(slug: str):
-    """A letter: its text, counts, signatories (leads first), review queue and signatures on an earlier text."""
+    """A letter: text, counts, signatories (leads first), review queue, signatures on an earlier text."""
     letter = _letter_or_404(slug)
     signatures = services.signatories(letter, ("confirmed", "pending", "declined", "withdrawn"))
     counts = services.status_counts([letter.id]).get(letter.id, {})
     status_form = StatusForm(status=letter.status, delivered_on=letter.delivered_on or date.today())
-    return render_template("letters/show.html", letter=letter, signatures=signatures, counts=counts,
-                           queue=signon.review_queue(letter), unconfirmed=signon.unconfirmed_count(letter),
-                           stale=services.stale_signatures(letter), status_form=status_form,
-                           add_form=AddSignatureForm(), reconfirm_form=ReconfirmForm(),
-                           transitions=services.TRANSITIONS[letter.status])
+    return render_template(
+        "letters/show.html",
+        letter=letter,
+        signatures=signatures,
+        counts=counts,
+        queue=signon.review_queue(letter),
+        unconfirmed=signon.unconfirmed_count(letter),
+        stale=services.stale_signatures(letter),
+        status_form=status_form,
+        add_form=AddSignatureForm(),
+        reconfirm_form=ReconfirmForm(),
+        transitions=services.TRANSITIONS[letter.status],
+    )
 
 
 @bp.post("/<slug>/status")
@@ -122,10 +145,14 @@ def change_status(slug: str):
         return redirect(url_for("letters.show", slug=slug), 303)
     try:
         if form.status.data == "delivered":
-            thanked = services.record_delivery(letter, form.delivered_on.data or date.today(),
-                                               thank=form.thank.data, user_id=_user_id())
-            flash(f"Delivered on {letter.delivered_on:%B %-d, %Y}." +
-                  (f" {thanked} thank-you messages queued." if form.thank.data else ""), "success")
+            thanked = services.record_delivery(
+                letter, form.delivered_on.data or date.today(), thank=form.thank.data, user_id=_user_id()
+            )
+            flash(
+                f"Delivered on {letter.delivered_on:%B %-d, %Y}."
+                + (f" {thanked} thank-you messages queued." if form.thank.data else ""),
+                "success",
+            )
         else:
             services.set_status(letter, form.status.data, user_id=_user_id())
             flash(f"The letter is now {letter.status}.", "success")
@@ -154,20 +181,31 @@ def add_signature(slug: str):
     if not form.validate_on_submit():
         flash(f"Could not add: {form.errors}", "danger")
         return redirect(url_for("letters.show", slug=slug), 303)
-    org = get_organization(form.organization_id.data) if form.organization_id.data else \
-        participation.organization_by_name(form.q.data or "")
+    org = (
+        get_organization(form.organization_id.data)
+        if form.organization_id.data
+        else participation.organization_by_name(form.q.data or "")
+    )
     if org is None:
         flash("Pick an organization from the search results (or create it first).", "danger")
         return redirect(url_for("letters.organization_search", slug=slug, q=form.q.data or ""), 303)
     try:
-        sig, created = services.add_signature(letter, org, role=form.role.data, status=form.status.data,
-                                              listed_name=form.listed_name.data or org.name,
-                                              source=form.source.data, user_id=_user_id())
+        sig, created = services.add_signature(
+            letter,
+            org,
+            role=form.role.data,
+            status=form.status.data,
+            listed_name=form.listed_name.data or org.name,
+            source=form.source.data,
+            user_id=_user_id(),
+        )
     except services.LetterError as exc:
         flash(str(exc), "danger")
     else:
-        flash(f"{org.name} added." if created else f"{org.name} is already on this letter.",
-              "success" if created else "info")
+        flash(
+            f"{org.name} added." if created else f"{org.name} is already on this letter.",
+            "success" if created else "info",
+        )
     return redirect(url_for("letters.show", slug=slug), 303)
 
 
@@ -178,23 +216,33 @@ def signature(slug: str, signature_id: int):
     letter = _letter_or_404(slug)
     sig = services.get_signature(letter, signature_id) or abort(404)
     form = SignatureForm(obj=sig)
-    form.contact_id.choices = [SelectChoice("", "—")] + [SelectChoice(str(c.id), f"{c.full_name} <{c.email}>")
-                                                         for c in contacts_of(sig.organization_id)]
+    form.contact_id.choices = [SelectChoice("", "—")] + [
+        SelectChoice(str(c.id), f"{c.full_name} <{c.email}>") for c in contacts_of(sig.organization_id)
+    ]
     if request.method == "GET":
         form.contact_id.data = str(sig.contact_id or "")
     if request.method == "POST" and form.validate_on_submit():
         try:
-            services.update_signature(sig, {
-                "role": form.role.data, "position": form.position.data, "status": form.status.data,
-                "listed_name": form.listed_name.data, "source": form.source.data,
-                "contact_id": int(form.contact_id.data) if form.contact_id.data else None}, user_id=_user_id())
+            services.update_signature(
+                sig,
+                {
+                    "role": form.role.data,
+                    "position": form.position.data,
+                    "status": form.status.data,
+                    "listed_name": form.listed_name.data,
+                    "source": form.source.data,
+                    "contact_id": int(form.contact_id.data) if form.contact_id.data else None,
+                },
+                user_id=_user_id(),
+            )
         except services.LetterError as exc:
             getattr(form, exc.field, form.status).errors.append(str(exc))
         else:
             flash("Saved.", "success")
             return redirect(url_for("letters.show", slug=slug), 303)
-    return render_template("letters/signature.html", letter=letter, sig=sig, form=form,
-                           current=services.text_fingerprint(letter)), 400 if form.errors else 200
+    return render_template(
+        "letters/signature.html", letter=letter, sig=sig, form=form, current=services.text_fingerprint(letter)
+    ), 400 if form.errors else 200
 
 
 @bp.post("/<slug>/reconfirm")
@@ -232,19 +280,28 @@ def import_block(slug: str):
             except ValueError as exc:
                 flash(str(exc), "danger")
             else:
-                flash(f"Added {result.signatures} signatures ({result.already} already on the letter, "
-                      f"{result.organizations} new organizations, {result.aliases} new aliases).", "success")
+                flash(
+                    f"Added {result.signatures} signatures ({result.already} already on the letter, "
+                    f"{result.organizations} new organizations, {result.aliases} new aliases).",
+                    "success",
+                )
                 return redirect(url_for("letters.show", slug=slug), 303)
         elif request.form.get("report") == "1":
-            return Response(report_csv(candidates), mimetype="text/csv", headers={
-                "Content-Disposition": f'attachment; filename="{letter.slug}-import-report.csv"'})
-    return render_template("letters/import.html", letter=letter, form=form, candidates=candidates), \
-        400 if form.errors else 200
+            return Response(
+                report_csv(candidates),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{letter.slug}-import-report.csv"'},
+            )
+    return render_template(
+        "letters/import.html", letter=letter, form=form, candidates=candidates
+    ), 400 if form.errors else 200
 
 
 def _download(body: str, mimetype: str, filename: str) -> Response:
     """A file download."""
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
 @bp.get("/<slug>/signatories.txt")
@@ -305,8 +362,12 @@ def matrix():
     if request.method == "POST":
         if segment_form.validate_on_submit():
             try:
-                segment = participation.save_segment(segment_form.name.data, segment_form.signed.data,
-                                                     segment_form.not_signed.data, user_id=_user_id())
+                segment = participation.save_segment(
+                    segment_form.name.data,
+                    segment_form.signed.data,
+                    segment_form.not_signed.data,
+                    user_id=_user_id(),
+                )
             except participation.ParticipationError as exc:
                 flash(str(exc), "danger")
             else:
@@ -324,8 +385,14 @@ def matrix():
         return _download(participation.matrix_csv(org_filter), "text/csv", "participation.csv")
     segment_form.signed.data = ",".join(org_filter.signed)
     segment_form.not_signed.data = ",".join(org_filter.not_signed)
-    return render_template("letters/matrix.html", grid=grid, f=org_filter, error=error, segment_form=segment_form,
-                           areas=issue_areas()), 400 if error else 200
+    return render_template(
+        "letters/matrix.html",
+        grid=grid,
+        f=org_filter,
+        error=error,
+        segment_form=segment_form,
+        areas=issue_areas(),
+    ), 400 if error else 200
 
 
 @bp.route("/review", methods=["GET"])
@@ -354,7 +421,9 @@ def decide(request_id: int):
         if form.decision.data == "accept":
             org_id = row.proposed_organization_id
             if org_id is None:
-                raise signon.SignOnError("There is no proposed match: pick an organization or create a new one.")
+                raise signon.SignOnError(
+                    "There is no proposed match: pick an organization or create a new one."
+                )
         elif form.decision.data == "other":
             org_id = form.organization_id.data
             if not org_id:

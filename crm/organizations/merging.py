@@ -44,7 +44,7 @@ def website_domain(url: str | None) -> str:
 
 
 def find_duplicates(limit: int = 200) -> list[DuplicatePair]:
-    """Likely duplicates: same normalised name, an alias that is another's name, a high fuzzy score, one website."""
+    """Likely duplicates: same normalised name, alias collision, high fuzzy score, same website."""
     orgs = list(db.session.scalars(select(Organization).where(Organization.archived.is_(False))))
     by_id = {o.id: o for o in orgs}
     pairs: dict[tuple[int, int], DuplicatePair] = {}
@@ -88,7 +88,7 @@ def find_duplicates(limit: int = 200) -> list[DuplicatePair]:
     for ids in blocks.values():
         ids = ids[:300]
         for i, a in enumerate(ids):
-            for b in ids[i + 1:]:
+            for b in ids[i + 1 :]:
                 score = fuzz.token_sort_ratio(normalized[a], normalized[b])
                 if score >= 90 and not _conflicts(normalized[a].split(), normalized[b].split()):
                     note(a, b, f"similar names ({score:.0f}%)", score / 100)
@@ -111,12 +111,16 @@ class MergePlan:
 
     def summary(self) -> str:
         """One sentence for the audit log and the confirmation message."""
-        text = (f"Merged {self.remove.name} (#{self.remove.id}) into {self.keep.name} (#{self.keep.id}): "
-                f"{self.contacts} contacts, {self.signatures_moved} signatures, {self.aliases} aliases, "
-                f"{self.interactions} interactions moved")
+        text = (
+            f"Merged {self.remove.name} (#{self.remove.id}) into {self.keep.name} (#{self.keep.id}): "
+            f"{self.contacts} contacts, {self.signatures_moved} signatures, {self.aliases} aliases, "
+            f"{self.interactions} interactions moved"
+        )
         if self.signatures_collapsed:
-            text += ("; both had signed " + ", ".join(self.signatures_collapsed) + ", so one signature was kept "
-                     "for each")
+            text += (
+                "; both had signed " + ", ".join(self.signatures_collapsed) + ", so one signature was kept "
+                "for each"
+            )
         if self.segments:
             text += "; segments updated: " + ", ".join(self.segments)
         return text + "."
@@ -124,7 +128,11 @@ class MergePlan:
 
 def _segments_referring(org_id: int) -> list[Segment]:
     """Segments whose filter names this organization (as `parent`)."""
-    return [s for s in db.session.scalars(select(Segment)) if (s.filter or {}).get("parent") in (org_id, str(org_id))]
+    return [
+        s
+        for s in db.session.scalars(select(Segment))
+        if (s.filter or {}).get("parent") in (org_id, str(org_id))
+    ]
 
 
 def plan_merge(keep_id: int, remove_id: int) -> MergePlan:
@@ -135,34 +143,43 @@ def plan_merge(keep_id: int, remove_id: int) -> MergePlan:
     if keep is None or remove is None:
         raise MergeError("One of the organizations does not exist.")
     if keep.parent_id == remove.id:
-        raise MergeError(f"{keep.name} is an affiliate of {remove.name}; merge the other way round, or not at all.")
+        raise MergeError(
+            f"{keep.name} is an affiliate of {remove.name}; merge the other way round, or not at all."
+        )
     plan = MergePlan(keep, remove)
-    plan.contacts = len(list(db.session.scalars(select(Contact.id).where(Contact.organization_id == remove_id))))
-    keep_letters = {s.letter_id for s in db.session.scalars(select(Signature).where(
-        Signature.organization_id == keep_id))}
+    plan.contacts = len(
+        list(db.session.scalars(select(Contact.id).where(Contact.organization_id == remove_id)))
+    )
+    keep_letters = {
+        s.letter_id for s in db.session.scalars(select(Signature).where(Signature.organization_id == keep_id))
+    }
     for sig in db.session.scalars(select(Signature).where(Signature.organization_id == remove_id)):
         if sig.letter_id in keep_letters:
             plan.signatures_collapsed.append(sig.letter.slug)
         else:
             plan.signatures_moved += 1
     plan.aliases = len(remove.aliases) + 1
-    plan.interactions = len(list(db.session.scalars(select(Interaction.id).where(
-        Interaction.organization_id == remove_id))))
+    plan.interactions = len(
+        list(db.session.scalars(select(Interaction.id).where(Interaction.organization_id == remove_id)))
+    )
     plan.segments = [s.name for s in _segments_referring(remove_id)]
     plan.affiliates = len(remove.affiliates)
     return plan
 
 
 def merge_organizations(keep_id: int, remove_id: int, user_id: int | None = None) -> MergePlan:
-    """Merge `remove` into `keep` in one transaction: contacts, signatures, aliases, interactions, references."""
+    """Merge `remove` into `keep` in one transaction (contacts, signatures, aliases, references)."""
     plan = plan_merge(keep_id, remove_id)
     keep, remove = plan.keep, plan.remove
     before = snapshot(keep)
     try:
-        db.session.execute(update(Contact).where(Contact.organization_id == remove.id)
-                           .values(organization_id=keep.id))
-        kept = {s.letter_id: s for s in db.session.scalars(select(Signature).where(
-            Signature.organization_id == keep.id))}
+        db.session.execute(
+            update(Contact).where(Contact.organization_id == remove.id).values(organization_id=keep.id)
+        )
+        kept = {
+            s.letter_id: s
+            for s in db.session.scalars(select(Signature).where(Signature.organization_id == keep.id))
+        }
         for sig in list(db.session.scalars(select(Signature).where(Signature.organization_id == remove.id))):
             mine = kept.get(sig.letter_id)
             if mine is None:
@@ -170,15 +187,30 @@ def merge_organizations(keep_id: int, remove_id: int, user_id: int | None = None
                 continue
             # Both signed: keep one row, with the stronger answer and the lead role if either led.
             if _STATUS_RANK.get(sig.status, 0) > _STATUS_RANK.get(mine.status, 0):
-                for name in ("status", "signed_at", "authorized_name", "authorized_title", "authorized_email",
-                             "text_fingerprint", "contact_id", "source"):
+                for name in (
+                    "status",
+                    "signed_at",
+                    "authorized_name",
+                    "authorized_title",
+                    "authorized_email",
+                    "text_fingerprint",
+                    "contact_id",
+                    "source",
+                ):
                     setattr(mine, name, getattr(sig, name))
             if sig.role == "lead" and mine.role != "lead":
                 mine.role, mine.position = "lead", sig.position
-            db.session.execute(update(SignOnRequest).where(SignOnRequest.signature_id == sig.id)
-                               .values(signature_id=mine.id))
-            record("delete", "signature", sig.id, user_id=user_id,
-                   summary=f"Duplicate signature of {remove.name} on {sig.letter.slug} folded into {keep.name}'s")
+            db.session.execute(
+                update(SignOnRequest).where(SignOnRequest.signature_id == sig.id).values(signature_id=mine.id)
+            )
+            record(
+                "delete",
+                "signature",
+                sig.id,
+                user_id=user_id,
+                summary=f"Duplicate signature of {remove.name} on {sig.letter.slug} folded into "
+                f"{keep.name}'s",
+            )
             db.session.delete(sig)
         db.session.flush()
         for alias in list(remove.aliases):
@@ -198,14 +230,22 @@ def merge_organizations(keep_id: int, remove_id: int, user_id: int | None = None
                 keep.issue_areas.append(area)
         if remove.notes:
             keep.notes = (keep.notes + "\n\n" if keep.notes else "") + f"From {remove.name}: {remove.notes}"
-        db.session.execute(update(Interaction).where(Interaction.organization_id == remove.id)
-                           .values(organization_id=keep.id))
-        db.session.execute(update(Message).where(Message.organization_id == remove.id)
-                           .values(organization_id=keep.id))
-        db.session.execute(update(SignOnRequest).where(SignOnRequest.proposed_organization_id == remove.id)
-                           .values(proposed_organization_id=keep.id))
-        db.session.execute(update(Organization).where(Organization.parent_id == remove.id)
-                           .values(parent_id=keep.id))
+        db.session.execute(
+            update(Interaction)
+            .where(Interaction.organization_id == remove.id)
+            .values(organization_id=keep.id)
+        )
+        db.session.execute(
+            update(Message).where(Message.organization_id == remove.id).values(organization_id=keep.id)
+        )
+        db.session.execute(
+            update(SignOnRequest)
+            .where(SignOnRequest.proposed_organization_id == remove.id)
+            .values(proposed_organization_id=keep.id)
+        )
+        db.session.execute(
+            update(Organization).where(Organization.parent_id == remove.id).values(parent_id=keep.id)
+        )
         for segment in _segments_referring(remove.id):
             segment.filter = {**segment.filter, "parent": keep.id}
         for merge in db.session.scalars(select(MailMerge)):
@@ -215,8 +255,15 @@ def merge_organizations(keep_id: int, remove_id: int, user_id: int | None = None
         db.session.flush()
         refresh_search_text(keep)
         summary = plan.summary()
-        record("merge", "organization", keep.id, user_id=user_id, summary=summary, before=before,
-               after=snapshot(keep))
+        record(
+            "merge",
+            "organization",
+            keep.id,
+            user_id=user_id,
+            summary=summary,
+            before=before,
+            after=snapshot(keep),
+        )
         record("merge", "organization", remove.id, user_id=user_id, summary=summary, before=snapshot(remove))
         db.session.expire(remove)
         db.session.delete(db.session.get(Organization, remove.id))

@@ -7,11 +7,11 @@ from wtforms import SelectChoice
 from crm.audit.services import events_for
 from crm.common.access import access
 from crm.contacts.services import contacts_of
+from crm.letters.forms import MergeForm
 from crm.letters.services import list_letters, personal_links_for
 from crm.organizations import merging, services
 from crm.organizations.filters import SORTS, FilterError, OrgFilter, parse_filter
 from crm.organizations.forms import OrganizationForm
-from crm.letters.forms import MergeForm
 
 bp = Blueprint("organizations", __name__, url_prefix="/organizations")
 

@@ -1,4 +1,4 @@
-"""Public sign-on: the letter's public page and form, the mailed confirmation link, personal one-click links."""
+"""Public sign-on: the public page and form, the mailed confirmation link, personal links."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from wtforms import SelectChoice
@@ -6,7 +6,7 @@ from wtforms import SelectChoice
 from crm.common.access import access
 from crm.common.tokens import TokenError
 from crm.extensions import limiter
-from crm.letters.forms import PublicSignOnForm, PersonalSignForm
+from crm.letters.forms import PersonalSignForm, PublicSignOnForm
 from crm.letters.services import LetterError, get_letter, read_personal_link, sign_with_personal_link
 from crm.organizations.models import ORG_TYPES
 from crm.organizations.services import issue_areas
@@ -23,8 +23,9 @@ def _signon_rate_limit() -> str:
 def _public_form() -> PublicSignOnForm:
     """The public form with its choices filled in."""
     form = PublicSignOnForm()
-    form.org_type.choices = [SelectChoice("", "—")] + [SelectChoice(t, t.replace("-", " ").capitalize())
-                                                       for t in ORG_TYPES]
+    form.org_type.choices = [SelectChoice("", "—")] + [
+        SelectChoice(t, t.replace("-", " ").capitalize()) for t in ORG_TYPES
+    ]
     form.issue_areas.choices = [SelectChoice(a.slug, a.name) for a in issue_areas()]
     return form
 
@@ -33,7 +34,7 @@ def _public_form() -> PublicSignOnForm:
 @access("public")
 @limiter.limit(_signon_rate_limit, methods=["POST"])
 def public(slug: str):
-    """A collecting letter with public sign-on on, and its form; anything else is not found (drafts stay private)."""
+    """A collecting letter with public sign-on on, and its form; anything else is a 404."""
     letter = get_letter(slug)
     if not services.open_for_signon(letter):
         abort(404)
@@ -75,17 +76,22 @@ def confirm(slug: str, token: str):
     except TokenError as exc:
         return render_template("signon/message.html", title="This link does not work", message=str(exc)), 400
     review = row.status == "confirmed"
-    return render_template("signon/message.html", title="Thank you: your sign-on is confirmed",
-                           message=("The organizers will review it shortly and write to you when "
-                                    f"{row.organization_name} is listed.") if review else
-                           f"{row.listed_name or row.organization_name} is now listed as a signatory.")
+    return render_template(
+        "signon/message.html",
+        title="Thank you: your sign-on is confirmed",
+        message=(
+            f"The organizers will review it shortly and write to you when {row.organization_name} is listed."
+        )
+        if review
+        else f"{row.listed_name or row.organization_name} is now listed as a signatory.",
+    )
 
 
 @bp.route("/sign/<slug>/p/<token>", methods=["GET", "POST"])
 @access("public")
 @limiter.limit(_signon_rate_limit, methods=["POST"])
 def personal(slug: str, token: str):
-    """A personal sign-on link: the letter and one click to add the organization (signing twice is harmless)."""
+    """A personal sign-on link: the letter and one click to sign (twice is harmless)."""
     try:
         link = read_personal_link(slug, token)
     except TokenError as exc:
@@ -97,11 +103,19 @@ def personal(slug: str, token: str):
         except LetterError as exc:
             flash(str(exc), "danger")
         else:
-            return render_template("signon/message.html", title="Thank you",
-                                   message=f"{sig.listed_name} is listed as a signatory of “{link.letter.title}”."
-                                   + ("" if created else " (It already was: nothing changed.)"))
-    return render_template("signon/personal.html", letter=link.letter, org=link.organization, form=form,
-                           open=link.letter.status == "collecting"), 400 if form.errors else 200
+            return render_template(
+                "signon/message.html",
+                title="Thank you",
+                message=f"{sig.listed_name} is listed as a signatory of “{link.letter.title}”."
+                + ("" if created else " (It already was: nothing changed.)"),
+            )
+    return render_template(
+        "signon/personal.html",
+        letter=link.letter,
+        org=link.organization,
+        form=form,
+        open=link.letter.status == "collecting",
+    ), 400 if form.errors else 200
 
 
 @bp.get("/sign/<slug>/thanks")

@@ -25,9 +25,14 @@ def app_config():
 
 def _letter(db) -> Letter:
     """A collecting letter with public sign-on."""
-    letter = Letter(slug="stop-face-recognition", title="Stop face recognition at the border",
-                    body="We, the undersigned, ask you to **stop**.", status="collecting", public_signon=True,
-                    review_required=True)
+    letter = Letter(
+        slug="stop-face-recognition",
+        title="Stop face recognition at the border",
+        body="We, the undersigned, ask you to **stop**.",
+        status="collecting",
+        public_signon=True,
+        review_required=True,
+    )
     db.session.add(letter)
     db.session.commit()
     return letter

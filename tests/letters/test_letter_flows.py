@@ -3,7 +3,6 @@
 import email
 import email.policy
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -32,8 +31,14 @@ def _org(db, name: str) -> Organization:
 
 def _collecting_letter(db, slug="police-tech-2025", public=True, review=True) -> Letter:
     """A letter taking sign-ons."""
-    letter = Letter(slug=slug, title="Stop police surveillance tech", body="We ask you to **stop**.",
-                    status="collecting", public_signon=public, review_required=review)
+    letter = Letter(
+        slug=slug,
+        title="Stop police surveillance tech",
+        body="We ask you to **stop**.",
+        status="collecting",
+        public_signon=public,
+        review_required=review,
+    )
     db.session.add(letter)
     db.session.commit()
     return letter
@@ -45,7 +50,11 @@ def test_text_export_lists_the_68_names_leads_first(seeded, as_role):
     names = response.get_data(as_text=True).splitlines()
     seed = [row["name"] for row in read_seed_rows(default_seed_file())]
     assert len(names) == 68 and sorted(names) == sorted(seed)
-    assert names[:3] == ["Mijente", "Just Futures Law", "The Center on Privacy & Technology at Georgetown Law"]
+    assert names[:3] == [
+        "Mijente",
+        "Just Futures Law",
+        "The Center on Privacy & Technology at Georgetown Law",
+    ]
     for fmt, needle in (("md", "- **Mijente**"), ("html", "<strong>Mijente</strong>"), ("csv", "Laredo,TX")):
         body = client.get(f"/letters/{SEED_LETTER_SLUG}/signatories.{fmt}").get_data(as_text=True)
         assert needle in body, fmt
@@ -55,8 +64,15 @@ def test_text_export_lists_the_68_names_leads_first(seeded, as_role):
 
 def test_write_a_letter_and_move_it_through_its_statuses(seeded, as_role, db):
     client = as_role("organizer")
-    response = client.post("/letters/new", data={"title": "Protect immigrant data", "body": "Dear *all*",
-                                                 "issue_areas": ["privacy"], "public_signon": "y"})
+    response = client.post(
+        "/letters/new",
+        data={
+            "title": "Protect immigrant data",
+            "body": "Dear *all*",
+            "issue_areas": ["privacy"],
+            "public_signon": "y",
+        },
+    )
     assert response.status_code == 303
     letter = db.session.scalar(select(Letter).where(Letter.slug == "protect-immigrant-data"))
     assert letter.status == "draft" and [a.slug for a in letter.issue_areas] == ["privacy"]
@@ -70,29 +86,54 @@ def test_write_a_letter_and_move_it_through_its_statuses(seeded, as_role, db):
     assert letter.status == "draft"  # a draft cannot jump to delivered
     client.post(f"/letters/{letter.slug}/status", data={"status": "collecting"})
     mijente = _org(db, "Mijente")
-    response = client.post(f"/letters/{letter.slug}/signatures",
-                           data={"organization_id": mijente.id, "role": "lead", "status": "confirmed",
-                                 "listed_name": "Mijente", "source": "manual"})
+    response = client.post(
+        f"/letters/{letter.slug}/signatures",
+        data={
+            "organization_id": mijente.id,
+            "role": "lead",
+            "status": "confirmed",
+            "listed_name": "Mijente",
+            "source": "manual",
+        },
+    )
     assert response.status_code == 303
-    contact = Contact(organization_id=mijente.id, first_name="Ana", last_name="Ruiz", email="ana@mijente.example",
-                      is_primary=True)
+    contact = Contact(
+        organization_id=mijente.id,
+        first_name="Ana",
+        last_name="Ruiz",
+        email="ana@mijente.example",
+        is_primary=True,
+    )
     db.session.add(contact)
     db.session.commit()
     # A material change of the text: the page lists the signature given on the earlier text.
-    client.post(f"/letters/{letter.slug}/edit", data={"title": "Protect immigrant data", "slug": letter.slug,
-                                                      "body": "Dear all, a new paragraph.", "public_signon": "y"})
+    client.post(
+        f"/letters/{letter.slug}/edit",
+        data={
+            "title": "Protect immigrant data",
+            "slug": letter.slug,
+            "body": "Dear all, a new paragraph.",
+            "public_signon": "y",
+        },
+    )
     page = client.get(f"/letters/{letter.slug}").get_data(as_text=True)
     assert "1 signature given on an earlier text" in page
     client.post(f"/letters/{letter.slug}/reconfirm")
     mail = db.session.scalar(select(Message).where(Message.kind == "signon-reconfirm"))
     assert mail is not None and mail.email == "ana@mijente.example"
-    client.post(f"/letters/{letter.slug}/status", data={"status": "delivered", "delivered_on": "2025-05-01",
-                                                        "thank": "y"})
+    client.post(
+        f"/letters/{letter.slug}/status",
+        data={"status": "delivered", "delivered_on": "2025-05-01", "thank": "y"},
+    )
     db.session.refresh(letter)
     assert letter.status == "delivered" and letter.delivered_on.isoformat() == "2025-05-01"
     assert db.session.scalar(select(func.count()).where(Message.kind == "thank-you")) == 1
-    assert db.session.scalar(select(func.count()).where(AuditEvent.entity_type == "letter",
-                                                        AuditEvent.entity_id == letter.id)) >= 4
+    assert (
+        db.session.scalar(
+            select(func.count()).where(AuditEvent.entity_type == "letter", AuditEvent.entity_id == letter.id)
+        )
+        >= 4
+    )
 
 
 def test_search_as_you_type_and_the_plain_fallback(seeded, as_role):
@@ -101,30 +142,49 @@ def test_search_as_you_type_and_the_plain_fallback(seeded, as_role):
     assert "American Civil Liberties Union" in fragment.get_data(as_text=True)
     assert "<html" not in fragment.get_data(as_text=True)
     page = client.get(f"/letters/{SEED_LETTER_SLUG}/organizations?q=electronic")
-    assert "<html" in page.get_data(as_text=True) and "Electronic Frontier Foundation" in page.get_data(as_text=True)
+    assert "<html" in page.get_data(as_text=True) and "Electronic Frontier Foundation" in page.get_data(
+        as_text=True
+    )
 
 
 def test_public_sign_on_confirm_review_and_timeline(seeded, client, db, users):
     letter = _collecting_letter(db)
     page = client.get(f"/sign/{letter.slug}").get_data(as_text=True)
     started = re.search(r'name="started" type="hidden" value="([^"]+)"', page).group(1)
-    form = {"organization_name": "Electronic Frontier Foundation", "listed_name": "EFF", "contact_name": "Cindy Cohn",
-            "contact_title": "Executive Director", "email": "cindy@eff.example", "city": "San Francisco",
-            "state": "CA", "consent_public": "y", "started": started}
+    form = {
+        "organization_name": "Electronic Frontier Foundation",
+        "listed_name": "EFF",
+        "contact_name": "Cindy Cohn",
+        "contact_title": "Executive Director",
+        "email": "cindy@eff.example",
+        "city": "San Francisco",
+        "state": "CA",
+        "consent_public": "y",
+        "started": started,
+    }
     # The honeypot: accepted-looking answer, nothing stored.
     assert client.post(f"/sign/{letter.slug}", data={**form, "website": "http://spam"}).status_code == 200
     assert db.session.scalar(select(func.count()).select_from(SignOnRequest)) == 0
     assert client.post(f"/sign/{letter.slug}", data={**form, "email": "not-an-address"}).status_code == 400
     assert client.post(f"/sign/{letter.slug}", data={**form, "started": "forged"}).status_code == 400
-    assert client.post(f"/sign/{letter.slug}", data={k: v for k, v in form.items() if k != "consent_public"}) \
-        .status_code == 400
+    assert (
+        client.post(
+            f"/sign/{letter.slug}", data={k: v for k, v in form.items() if k != "consent_public"}
+        ).status_code
+        == 400
+    )
     response = client.post(f"/sign/{letter.slug}", data=form)
     assert response.status_code == 200 and "Check your mail" in response.get_data(as_text=True)
     request_row = db.session.scalar(select(SignOnRequest))
     assert request_row.status == "unconfirmed"
     # Unconfirmed signers are never shown publicly.
-    assert "EFF" not in client.get(f"/sign/{letter.slug}").get_data(as_text=True).split("Add your organization")[1] \
+    assert (
+        "EFF"
+        not in client.get(f"/sign/{letter.slug}")
+        .get_data(as_text=True)
+        .split("Add your organization")[1]
         .split("</form>")[1]
+    )
     raw = db.session.scalar(select(Message.raw).where(Message.kind == "signon-confirm"))
     text = email.message_from_string(raw, policy=email.policy.default).get_body(("plain",)).get_content()
     link = re.search(r"http://localhost(/sign/\S+/confirm/\S+)", text).group(1)
@@ -143,7 +203,9 @@ def test_public_sign_on_confirm_review_and_timeline(seeded, client, db, users):
     client.post(f"/letters/review/{request_row.id}", data={"decision": "accept"})
     sig = db.session.scalar(select(Signature).where(Signature.letter_id == letter.id))
     assert sig.organization_id == eff.id and sig.status == "confirmed" and sig.listed_name == "EFF"
-    assert sig.authorized_email == "cindy@eff.example" and sig.source == "public-form" and sig.text_fingerprint
+    assert (
+        sig.authorized_email == "cindy@eff.example" and sig.source == "public-form" and sig.text_fingerprint
+    )
     assert "Stop police surveillance tech" in client.get(f"/organizations/{eff.id}").get_data(as_text=True)
     assert db.session.scalar(select(func.count()).where(Message.kind == "signon-accepted")) == 1
     assert "Electronic Frontier Foundation" in [a.name for a in eff.aliases]
@@ -153,8 +215,14 @@ def test_a_new_organization_from_the_review_queue_and_declining(seeded, client, 
     from crm.signon.services import accept_signon, confirm_public_signon, reject_signon, submit_public_signon
 
     letter = _collecting_letter(db)
-    data = {"organization_name": "Brand New Collective", "contact_name": "A B", "email": "ab@new.example",
-            "consent_public": True, "state": "OH", "issue_areas": ["privacy"]}
+    data = {
+        "organization_name": "Brand New Collective",
+        "contact_name": "A B",
+        "email": "ab@new.example",
+        "consent_public": True,
+        "state": "OH",
+        "issue_areas": ["privacy"],
+    }
     row = submit_public_signon(letter, data)
     token = make_token("signon-confirm", {"r": row.id, "e": row.email})
     confirm_public_signon(letter.slug, token)
@@ -178,8 +246,13 @@ def test_minimum_fill_time(seeded, app, client, db):
     app.config["SIGNON_MIN_FILL_SECONDS"] = 100
     page = client.get(f"/sign/{letter.slug}").get_data(as_text=True)
     started = re.search(r'name="started" type="hidden" value="([^"]+)"', page).group(1)
-    form = {"organization_name": "Quick Org", "contact_name": "Q", "email": "q@quick.example", "consent_public": "y",
-            "started": started}
+    form = {
+        "organization_name": "Quick Org",
+        "contact_name": "Q",
+        "email": "q@quick.example",
+        "consent_public": "y",
+        "started": started,
+    }
     response = client.post(f"/sign/{letter.slug}", data=form)
     assert response.status_code == 400 and "faster than a person" in response.get_data(as_text=True)
 
@@ -205,20 +278,28 @@ def test_matrix_csv_and_save_as_segment(seeded, as_role, db):
     client = as_role("organizer")
     page = client.get(f"/letters/participation?signed={SEED_LETTER_SLUG}&not_signed={letter.slug}")
     assert page.status_code == 200 and "<strong>68</strong>" in page.get_data(as_text=True)
-    csv_text = client.get(f"/letters/participation?signed={SEED_LETTER_SLUG}&format=csv").get_data(as_text=True)
+    csv_text = client.get(f"/letters/participation?signed={SEED_LETTER_SLUG}&format=csv").get_data(
+        as_text=True
+    )
     assert csv_text.splitlines()[0] == f"organization_id,organization,{letter.slug},{SEED_LETTER_SLUG}"
     assert len(csv_text.splitlines()) == 69 and ",no answer,signed" in csv_text
     assert client.get("/letters/participation?signed=no-such-letter").status_code == 400
-    client.post(f"/letters/participation?signed={SEED_LETTER_SLUG}&not_signed={letter.slug}",
-                data={"name": "Clearview, not yet police", "signed": SEED_LETTER_SLUG, "not_signed": letter.slug})
+    client.post(
+        f"/letters/participation?signed={SEED_LETTER_SLUG}&not_signed={letter.slug}",
+        data={"name": "Clearview, not yet police", "signed": SEED_LETTER_SLUG, "not_signed": letter.slug},
+    )
     segment = db.session.scalar(select(Segment))
     assert segment.filter == {"signed": [SEED_LETTER_SLUG], "not_signed": [letter.slug]}
 
 
 def test_merging_two_organizations_that_both_signed(seeded, as_role, db):
     keep, remove = _org(db, "Upturn"), _org(db, "X-Lab")
-    db.session.add_all([Contact(organization_id=keep.id, first_name="K", email="k@upturn.example"),
-                        Contact(organization_id=remove.id, first_name="R", email="r@xlab.example")])
+    db.session.add_all(
+        [
+            Contact(organization_id=keep.id, first_name="K", email="k@upturn.example"),
+            Contact(organization_id=remove.id, first_name="R", email="r@xlab.example"),
+        ]
+    )
     db.session.add(Segment(name="affiliates of x", filter={"parent": remove.id}))
     db.session.commit()
     keep_id, remove_id = keep.id, remove.id
@@ -231,21 +312,31 @@ def test_merging_two_organizations_that_both_signed(seeded, as_role, db):
     db.session.expire_all()
     assert db.session.get(Organization, remove_id) is None
     letter_id = db.session.scalar(select(Letter.id).where(Letter.slug == SEED_LETTER_SLUG))
-    assert db.session.scalar(select(func.count()).where(Signature.letter_id == letter_id,
-                                                        Signature.organization_id == keep_id)) == 1
+    assert (
+        db.session.scalar(
+            select(func.count()).where(Signature.letter_id == letter_id, Signature.organization_id == keep_id)
+        )
+        == 1
+    )
     assert db.session.scalar(select(func.count()).where(Signature.letter_id == letter_id)) == 67
     emails = set(db.session.scalars(select(Contact.email).where(Contact.organization_id == keep_id)))
     assert emails == {"k@upturn.example", "r@xlab.example"}
-    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "merge",
-                                                       AuditEvent.entity_id == keep_id))
+    event = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "merge", AuditEvent.entity_id == keep_id)
+    )
     assert event is not None and "one signature was kept" in event.summary
     assert "X-Lab" in [a.name for a in db.session.get(Organization, keep_id).aliases]
     assert db.session.scalar(select(Segment)).filter["parent"] == keep_id
 
 
 def test_duplicates_page(seeded, as_role, db):
-    db.session.add(Organization(name="Electronic Frontier Foundation", sort_name="electronic frontier foundation",
-                                website="https://eff.org"))
+    db.session.add(
+        Organization(
+            name="Electronic Frontier Foundation",
+            sort_name="electronic frontier foundation",
+            website="https://eff.org",
+        )
+    )
     db.session.commit()
     page = as_role("organizer").get("/organizations/duplicates").get_data(as_text=True)
     assert "Electronic Frontier Foundation (EFF)" in page and "same" in page

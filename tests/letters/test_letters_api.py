@@ -12,47 +12,86 @@ from crm.seed import SEED_LETTER_SLUG
 @pytest.fixture
 def headers(users):
     """Bearer headers per role."""
-    return {role: {"Authorization": f"Bearer {create_token(user.email).secret}"} for role, user in users.items()}
+    return {
+        role: {"Authorization": f"Bearer {create_token(user.email).secret}"} for role, user in users.items()
+    }
 
 
 def test_letter_crud_and_signatures(client, seeded, headers, db):
     org = headers["organizer"]
-    response = client.post("/api/v1/letters", json={"title": "Stop the data broker loophole",
-                                                    "issue_areas": ["privacy"], "public_signon": True}, headers=org)
+    response = client.post(
+        "/api/v1/letters",
+        json={"title": "Stop the data broker loophole", "issue_areas": ["privacy"], "public_signon": True},
+        headers=org,
+    )
     assert response.status_code == 201, response.json
     body = response.json
     assert body["slug"] == "stop-the-data-broker-loophole" and body["status"] == "draft"
-    assert set(body) >= {"slug", "title", "recipients", "cc", "summary", "body", "status", "deadline",
-                         "delivered_on", "public_signon", "review_required", "issue_areas"}
+    assert set(body) >= {
+        "slug",
+        "title",
+        "recipients",
+        "cc",
+        "summary",
+        "body",
+        "status",
+        "deadline",
+        "delivered_on",
+        "public_signon",
+        "review_required",
+        "issue_areas",
+    }
     assert client.post("/api/v1/letters", json={"title": "x"}, headers=headers["viewer"]).status_code == 403
     bad = client.post("/api/v1/letters", json={"title": "Y", "slug": SEED_LETTER_SLUG}, headers=org)
-    assert bad.status_code == 400 and bad.mimetype == "application/problem+json" and "slug" in bad.json["errors"]
+    assert (
+        bad.status_code == 400 and bad.mimetype == "application/problem+json" and "slug" in bad.json["errors"]
+    )
     assert client.post("/api/v1/letters", json={"title": "Y", "bogus": 1}, headers=org).status_code == 400
-    patched = client.patch(f"/api/v1/letters/{body['slug']}", json={"status": "collecting", "body": "Text"},
-                           headers=org)
+    patched = client.patch(
+        f"/api/v1/letters/{body['slug']}", json={"status": "collecting", "body": "Text"}, headers=org
+    )
     assert patched.status_code == 200 and patched.json["status"] == "collecting"
-    assert client.patch(f"/api/v1/letters/{body['slug']}", json={"status": "draft-ish"},
-                        headers=org).status_code == 400
+    assert (
+        client.patch(f"/api/v1/letters/{body['slug']}", json={"status": "draft-ish"}, headers=org).status_code
+        == 400
+    )
     eff = db.session.scalar(select(Organization).where(Organization.acronym == "EFF"))
-    added = client.post(f"/api/v1/letters/{body['slug']}/signatures",
-                        json={"organization_id": eff.id, "status": "pending"}, headers=org)
+    added = client.post(
+        f"/api/v1/letters/{body['slug']}/signatures",
+        json={"organization_id": eff.id, "status": "pending"},
+        headers=org,
+    )
     assert added.status_code == 201 and added.json["status"] == "pending" and added.json["source"] == "api"
-    again = client.post(f"/api/v1/letters/{body['slug']}/signatures", json={"organization_id": eff.id}, headers=org)
+    again = client.post(
+        f"/api/v1/letters/{body['slug']}/signatures", json={"organization_id": eff.id}, headers=org
+    )
     assert again.status_code == 200
-    assert client.post(f"/api/v1/letters/{body['slug']}/signatures", json={"organization_id": 999999},
-                       headers=org).status_code == 400
+    assert (
+        client.post(
+            f"/api/v1/letters/{body['slug']}/signatures", json={"organization_id": 999999}, headers=org
+        ).status_code
+        == 400
+    )
     sig_id = added.json["id"]
-    changed = client.patch(f"/api/v1/letters/{body['slug']}/signatures/{sig_id}",
-                           json={"status": "confirmed", "listed_as": "EFF"}, headers=org)
-    assert changed.status_code == 200 and changed.json["status"] == "confirmed" and changed.json["listed_as"] == "EFF"
+    changed = client.patch(
+        f"/api/v1/letters/{body['slug']}/signatures/{sig_id}",
+        json={"status": "confirmed", "listed_as": "EFF"},
+        headers=org,
+    )
+    assert (
+        changed.status_code == 200
+        and changed.json["status"] == "confirmed"
+        and changed.json["listed_as"] == "EFF"
+    )
     listed = client.get(f"/api/v1/letters/{body['slug']}/signatures", headers=headers["viewer"]).json
     assert listed["total"] == 1 and listed["items"][0]["listed_as"] == "EFF"
 
 
 def test_import_through_the_api(client, seeded, headers):
     text = "Signatories:\nACLU\nEFF\nACLU of Southern California\nSincerely,\n"
-    response = client.post(f"/api/v1/letters/{SEED_LETTER_SLUG}/import", json={"text": text},
-                           headers=headers["organizer"])
+    response = client.post(
+        f"/api/v1/letters/{SEED_LETTER_SLUG}/import", json={"text": text}, headers=headers["organizer"]
+    )
     assert response.status_code == 200
     actions = {item["text"]: item["action"] for item in response.json["items"]}
     assert actions["ACLU"] == "matched" and actions["EFF"] == "matched"
@@ -86,14 +125,27 @@ def test_review_queue_api(client, seeded, headers, db):
     letter = Letter(slug="api-review", title="API review", status="collecting", public_signon=True)
     db.session.add(letter)
     db.session.commit()
-    row = submit_public_signon(letter, {"organization_name": "Upturn", "email": "u@upturn.example",
-                                        "contact_name": "U", "consent_public": True})
+    row = submit_public_signon(
+        letter,
+        {
+            "organization_name": "Upturn",
+            "email": "u@upturn.example",
+            "contact_name": "U",
+            "consent_public": True,
+        },
+    )
     confirm_public_signon(letter.slug, make_token("signon-confirm", {"r": row.id, "e": row.email}))
     queue = client.get("/api/v1/signon-requests", headers=headers["viewer"]).json
     assert [item["organization_name"] for item in queue] == ["Upturn"]
-    decided = client.post(f"/api/v1/signon-requests/{row.id}/decision", json={"decision": "accept"},
-                          headers=headers["organizer"])
+    decided = client.post(
+        f"/api/v1/signon-requests/{row.id}/decision",
+        json={"decision": "accept"},
+        headers=headers["organizer"],
+    )
     assert decided.status_code == 200 and decided.json["status"] == "accepted"
-    twice = client.post(f"/api/v1/signon-requests/{row.id}/decision", json={"decision": "accept"},
-                        headers=headers["organizer"])
+    twice = client.post(
+        f"/api/v1/signon-requests/{row.id}/decision",
+        json={"decision": "accept"},
+        headers=headers["organizer"],
+    )
     assert twice.status_code == 409

@@ -1,8 +1,6 @@
 """Organization matching: a table of real-world spellings against the seeded organizations."""
 
-import pytest
-
-from crm.organizations.matching import MatchIndex, Match, match_many, match_organization, normalize_org_name
+from crm.organizations.matching import Match, MatchIndex, match_many, match_organization, normalize_org_name
 
 ACLU = "American Civil Liberties Union (ACLU)"
 EFF = "Electronic Frontier Foundation (EFF)"
@@ -46,7 +44,10 @@ CASES = [
     ("Open Technology Institute", "New America's Open Technology Institute"),
     ("OTI", "New America's Open Technology Institute"),
     ("Open MIC", "Open MIC (Open Media and Information Companies Initiative)"),
-    ("Open Media and Information Companies Initiative", "Open MIC (Open Media and Information Companies Initiative)"),
+    (
+        "Open Media and Information Companies Initiative",
+        "Open MIC (Open Media and Information Companies Initiative)",
+    ),
     ("OpenMedia", "OpenMedia"),
     ("Open Media", "OpenMedia"),
     ("Open the Government", "Open The Government"),
@@ -156,8 +157,10 @@ def test_a_loose_match_is_proposed_not_applied(seeded):
 
 
 def test_normalisation():
-    assert normalize_org_name("The Center on Privacy & Technology at Georgetown Law") == \
-        "center on privacy and technology at georgetown law"
+    assert (
+        normalize_org_name("The Center on Privacy & Technology at Georgetown Law")
+        == "center on privacy and technology at georgetown law"
+    )
     assert normalize_org_name("Meyer Law Office, P.C.") == "meyer law office"
     assert normalize_org_name("Community Justice Project, Inc.") == "community justice project"
     assert normalize_org_name("Demand Progress Education Fund") == "demand progress education"
@@ -167,8 +170,14 @@ def test_normalisation():
 
 
 def test_an_ambiguous_name_goes_to_review():
-    index = MatchIndex([(1, "Friends of the Earth", None, None, False), (2, "Friends of the Earth", None, None, False),
-                        (3, "Old Name", None, None, True), (4, "Old Name", None, None, False)])
+    index = MatchIndex(
+        [
+            (1, "Friends of the Earth", None, None, False),
+            (2, "Friends of the Earth", None, None, False),
+            (3, "Old Name", None, None, True),
+            (4, "Old Name", None, None, False),
+        ]
+    )
     assert index.match("Friends of the Earth").action == "review"
     assert index.match("Old Name") == Match(4, 1.0, "name")
     assert index.match("   ").action == "skipped"

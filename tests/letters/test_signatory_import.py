@@ -9,13 +9,21 @@ from sqlalchemy import func, select
 from crm.letters.models import Signature
 from crm.letters.signatory_import import REPORT_COLUMNS, analyse, classify
 from crm.organizations.models import Organization, OrganizationAlias
-from crm.seed import SEED_LETTER_SLUG, read_seed_rows, default_seed_file
+from crm.seed import SEED_LETTER_SLUG, default_seed_file, read_seed_rows
 
 REPO = Path(__file__).resolve().parents[2]
 # ../shared beside the repository (the main checkout), or beside the worktrees' folder.
-SHARED_LETTER = next((p for p in (REPO / "../shared/seed/clearview-letter-2021-04-19.txt",
-                                  REPO / "../../shared/seed/clearview-letter-2021-04-19.txt") if p.exists()),
-                     REPO / "../shared/seed/clearview-letter-2021-04-19.txt")
+SHARED_LETTER = next(
+    (
+        p
+        for p in (
+            REPO / "../shared/seed/clearview-letter-2021-04-19.txt",
+            REPO / "../../shared/seed/clearview-letter-2021-04-19.txt",
+        )
+        if p.exists()
+    ),
+    REPO / "../shared/seed/clearview-letter-2021-04-19.txt",
+)
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "clearview-signatories.txt"
 SEED_NAMES = [row["name"] for row in read_seed_rows(default_seed_file())]
 
@@ -40,16 +48,24 @@ def test_dry_run_import_of_the_seed_letter_matches_all_68(seeded, runner, tmp_pa
         pytest.skip(f"{path} is not here")
     report = tmp_path / "r.csv"
     before = Signature.query.count()
-    result = runner.invoke(args=["import", "signatories", SEED_LETTER_SLUG, str(path), "--dry-run",
-                                 "--report", str(report)])
+    result = runner.invoke(
+        args=["import", "signatories", SEED_LETTER_SLUG, str(path), "--dry-run", "--report", str(report)]
+    )
     assert result.exit_code == 0, result.output
     assert "68 matched, 0 new, 0 to review" in result.output
     rows = _check_report(report)
     skipped = [r["text"] for r in rows if r["action"] == "skipped" and r["text"].strip()]
     if source == "whole letter":
-        for text in ("Secretary Alejandro Mayorkas", "Department of Homeland Security", "April 19, 2021",
-                     "Susan Rice", "Director, Domestic Policy Council", "Washington, D.C., 20500", "cc:",
-                     "Signatories:"):
+        for text in (
+            "Secretary Alejandro Mayorkas",
+            "Department of Homeland Security",
+            "April 19, 2021",
+            "Susan Rice",
+            "Director, Domestic Policy Council",
+            "Washington, D.C., 20500",
+            "cc:",
+            "Signatories:",
+        ):
             assert text in skipped
         assert any(t.startswith("³ Ryan Mac") for t in skipped)
     assert Signature.query.count() == before
@@ -78,15 +94,23 @@ Maria Lopez, Professor
     by_text = {r.text.strip(): r for r in rows}
     assert by_text["1. ACLU"].action == "matched"
     assert by_text["1. ACLU"].organization == "American Civil Liberties Union (ACLU)"
-    assert by_text["2) Electronic Frontier Foundation*"].organization == "Electronic Frontier Foundation (EFF)"
+    assert (
+        by_text["2) Electronic Frontier Foundation*"].organization == "Electronic Frontier Foundation (EFF)"
+    )
     assert by_text["• Center on Privacy and Technology at Georgetown Law"].action == "matched"
     assert by_text["- ACLU of Southern California"].action in ("new", "review")
     assert by_text["- ACLU of Southern California"].organization != "American Civil Liberties Union (ACLU)"
     assert by_text["* Brand New Collective of Ohio"].action == "new"
     assert by_text["Mijente (National)"].organization == "Mijente"
     assert by_text["Just Futures Law, Oakland, CA"].organization == "Just Futures Law"
-    for skipped in ("Organizational signers:", "Jane Doe, Executive Director, Mijente", "Sincerely,",
-                    "John Smith", "Maria Lopez, Professor", "Individual signers:"):
+    for skipped in (
+        "Organizational signers:",
+        "Jane Doe, Executive Director, Mijente",
+        "Sincerely,",
+        "John Smith",
+        "Maria Lopez, Professor",
+        "Individual signers:",
+    ):
         assert by_text[skipped].action == "skipped", skipped
 
 
@@ -112,7 +136,9 @@ def test_import_applies_in_one_transaction_with_aliases(seeded, db, runner, tmp_
     assert result.exit_code == 0, result.output
     assert "Added 3 signatures" in result.output and "1 lines need a person" in result.output
     assert db.session.scalar(select(func.count()).where(Signature.letter_id == letter.id)) == 3
-    assert db.session.scalar(select(Organization).where(Organization.name == "Brand New Collective")) is not None
+    assert (
+        db.session.scalar(select(Organization).where(Organization.name == "Brand New Collective")) is not None
+    )
     aliases = set(db.session.scalars(select(OrganizationAlias.name)))
     assert {"ACLU", "Electronic Frontier Foundation"} <= aliases
     again = runner.invoke(args=["import", "signatories", "new-letter", str(path)])

@@ -20,8 +20,13 @@ def test_the_third_sign_on_in_a_minute_is_refused(client, db):
     limiter.reset()
     page = client.get("/sign/limits").get_data(as_text=True)
     started = re.search(r'name="started" type="hidden" value="([^"]+)"', page).group(1)
-    form = {"organization_name": "Quick Org", "contact_name": "Q", "email": "q@quick.example",
-            "consent_public": "y", "started": started}
+    form = {
+        "organization_name": "Quick Org",
+        "contact_name": "Q",
+        "email": "q@quick.example",
+        "consent_public": "y",
+        "started": started,
+    }
     codes = [client.post("/sign/limits", data=form).status_code for _ in range(3)]
     limiter.reset()
     assert codes == [200, 200, 429]
