@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.common.types import TimestampMixin, UTCDateTime
@@ -89,3 +89,42 @@ class Signature(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<Signature {self.letter_id}/{self.organization_id} {self.status}>"
+
+
+SIGNON_STATUSES = ("unconfirmed", "confirmed", "accepted", "rejected")
+
+
+class SignOnRequest(TimestampMixin, db.Model):
+    """A sign-on from the public form: held until the signer confirms by mail, then until a person reviews it.
+
+    It becomes a Signature when accepted (matched to an organization, or a new one created from it).
+    """
+
+    __tablename__ = "signon_requests"
+    __table_args__ = (Index("ix_signon_requests_letter_status", "letter_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id", ondelete="CASCADE"))
+    organization_name: Mapped[str] = mapped_column(String(300))
+    listed_name: Mapped[str] = mapped_column(String(300), default="")
+    contact_name: Mapped[str] = mapped_column(String(200), default="")
+    contact_title: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254))
+    city: Mapped[str] = mapped_column(String(120), default="")
+    state: Mapped[str] = mapped_column(String(2), default="")
+    org_type: Mapped[str] = mapped_column(String(40), default="")
+    issue_areas: Mapped[list[str]] = mapped_column(JSON, default=list)
+    consent_public: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(20), default="unconfirmed")
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The matcher's proposal, shown in the review queue.
+    proposed_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id",
+                                                                            ondelete="SET NULL"))
+    confidence: Mapped[float] = mapped_column(default=0.0)
+    match_method: Mapped[str] = mapped_column(String(40), default="")
+    signature_id: Mapped[int | None] = mapped_column(ForeignKey("signatures.id", ondelete="SET NULL"))
+    text_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+
+    letter: Mapped[Letter] = relationship()
+    proposed_organization: Mapped[Organization | None] = relationship()

@@ -1,26 +1,50 @@
 """Letter logic: listing, signatories in delivery order, counts."""
 
+import hashlib
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
 
+from flask import current_app
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
+from crm.audit.services import record
+from crm.common.text import fold, single_line, slugify
+from crm.common.tokens import TokenError, make_token, read_token
+from crm.common.types import utcnow
+from crm.contacts.models import Contact
 from crm.extensions import db
-from crm.letters.models import SIGNATURE_STATUSES, Letter, Signature
-from crm.organizations.models import Organization
+from crm.letters.models import (
+    LETTER_STATUSES,
+    SIGNATURE_ROLES,
+    SIGNATURE_SOURCES,
+    SIGNATURE_STATUSES,
+    Letter,
+    Signature,
+)
+from crm.organizations.models import IssueArea, Organization
 
 
 def get_letter(slug: str) -> Letter | None:
     """A letter by slug."""
-    return db.session.scalar(select(Letter).where(Letter.slug == slug).options(selectinload(Letter.issue_areas)))
+    return db.session.scalar(
+        select(Letter).where(Letter.slug == slug).options(selectinload(Letter.issue_areas))
+    )
 
 
 def list_letters() -> list[tuple[Letter, dict[str, int]]]:
     """Every letter, newest first, with its signature counts per status (two queries in all)."""
-    letters = list(db.session.scalars(
-        select(Letter).order_by(func.coalesce(Letter.letter_date, Letter.deadline).desc().nulls_first(),
-                                Letter.id.desc())
-        .options(selectinload(Letter.issue_areas))))
+    letters = list(
+        db.session.scalars(
+            select(Letter)
+            .order_by(
+                func.coalesce(Letter.letter_date, Letter.deadline).desc().nulls_first(), Letter.id.desc()
+            )
+            .options(selectinload(Letter.issue_areas))
+        )
+    )
     counts = status_counts([letter.id for letter in letters])
     return [(letter, counts.get(letter.id, _empty_counts())) for letter in letters]
 
@@ -35,9 +59,11 @@ def status_counts(letter_ids: list[int]) -> dict[int, dict[str, int]]:
     result: dict[int, dict[str, int]] = {}
     if not letter_ids:
         return result
-    rows = db.session.execute(select(Signature.letter_id, Signature.status, func.count())
-                              .where(Signature.letter_id.in_(letter_ids))
-                              .group_by(Signature.letter_id, Signature.status))
+    rows = db.session.execute(
+        select(Signature.letter_id, Signature.status, func.count())
+        .where(Signature.letter_id.in_(letter_ids))
+        .group_by(Signature.letter_id, Signature.status)
+    )
     for letter_id, status, count in rows:
         result.setdefault(letter_id, _empty_counts())[status] = count
     return result
@@ -45,24 +71,39 @@ def status_counts(letter_ids: list[int]) -> dict[int, dict[str, int]]:
 
 def delivery_order():
     """ORDER BY for a signatory block: leads first, then alphabetical by sort name."""
-    return (case((Signature.role == "lead", 0), else_=1), Signature.position.asc().nulls_last(),
-            Organization.sort_name, Organization.id)
+    return (
+        case((Signature.role == "lead", 0), else_=1),
+        Signature.position.asc().nulls_last(),
+        Organization.sort_name,
+        Organization.id,
+    )
 
 
 def signatories(letter: Letter, statuses: tuple[str, ...] = ("confirmed",)) -> list[Signature]:
     """A letter's signatures in the given statuses, leads first then by sort name."""
-    return list(db.session.scalars(
-        select(Signature).join(Organization).where(Signature.letter_id == letter.id, Signature.status.in_(statuses))
-        .order_by(*delivery_order())
-        .options(selectinload(Signature.organization).selectinload(Organization.issue_areas),
-                 selectinload(Signature.contact))))
+    return list(
+        db.session.scalars(
+            select(Signature)
+            .join(Organization)
+            .where(Signature.letter_id == letter.id, Signature.status.in_(statuses))
+            .order_by(*delivery_order())
+            .options(
+                selectinload(Signature.organization).selectinload(Organization.issue_areas),
+                selectinload(Signature.contact),
+            )
+        )
+    )
 
 
 def iter_signatures(letter_slugs: list[str] | None = None) -> Iterator[Signature]:
     """Signatures for export, letter by letter in delivery order."""
-    query = (select(Signature).join(Letter).join(Organization)
-             .order_by(Letter.id, *delivery_order())
-             .options(selectinload(Signature.letter), selectinload(Signature.organization)))
+    query = (
+        select(Signature)
+        .join(Letter)
+        .join(Organization)
+        .order_by(Letter.id, *delivery_order())
+        .options(selectinload(Signature.letter), selectinload(Signature.organization))
+    )
     if letter_slugs:
         query = query.where(Letter.slug.in_(letter_slugs))
     yield from db.session.scalars(query.execution_options(yield_per=1000))
@@ -71,3 +112,529 @@ def iter_signatures(letter_slugs: list[str] | None = None) -> Iterator[Signature
 def signatory_block(letter: Letter) -> str:
     """The confirmed signatories as the letter prints them: one listed name per line, leads first."""
     return "\n".join(sig.listed_name for sig in signatories(letter)) + "\n"
+
+
+# --- writing letters ----------------------------------------------------------------------------------------
+
+LETTER_FIELDS = (
+    "slug",
+    "title",
+    "recipients",
+    "cc",
+    "summary",
+    "body",
+    "deadline",
+    "public_signon",
+    "review_required",
+    "issue_areas",
+)
+# draft → collecting → closed → delivered; a letter can go back to collecting from closed, or to draft while
+# nobody has signed it yet is the organizer's call (allowed from collecting).
+TRANSITIONS = {
+    "draft": ("collecting",),
+    "collecting": ("draft", "closed", "delivered"),
+    "closed": ("collecting", "delivered"),
+    "delivered": (),
+}
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+
+
+class LetterError(ValueError):
+    """A letter or signature change that cannot be made; `field` names the input at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def text_fingerprint(letter: Letter) -> str:
+    """sha256 of the letter's text as a signer saw it; spacing and case changes are not material."""
+    text = fold(f"{letter.title}\n{letter.recipients}\n{letter.body}")
+    return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
+
+
+def letter_snapshot(letter: Letter) -> dict:
+    """The audited fields of a letter."""
+    values = {name: getattr(letter, name) for name in LETTER_FIELDS if name != "issue_areas"}
+    values["status"] = letter.status
+    values["delivered_on"] = letter.delivered_on
+    values["issue_areas"] = [a.slug for a in letter.issue_areas]
+    return values
+
+
+def _apply_letter_fields(letter: Letter, data: dict) -> None:
+    """Copy validated fields onto a letter, checking the slug and issue areas."""
+    if "slug" in data:
+        slug = (data["slug"] or "").strip().lower()
+        if slug in ("new", "participation", "review"):
+            raise LetterError("slug", f"{slug!r} is reserved for a page; choose another slug.")
+        if not _SLUG.match(slug):
+            raise LetterError(
+                "slug", "Use lower-case letters, digits and hyphens, such as dhs-clearview-2021."
+            )
+        clash = db.session.scalar(select(Letter.id).where(Letter.slug == slug, Letter.id != (letter.id or 0)))
+        if clash is not None:
+            raise LetterError("slug", f"Another letter already uses the slug {slug!r}.")
+        letter.slug = slug
+    if "title" in data:
+        title = single_line(data["title"])
+        if not title:
+            raise LetterError("title", "A letter needs a title.")
+        letter.title = title[:300]
+    for name in ("recipients", "cc", "summary", "body"):
+        if name in data:
+            letter_value = (data[name] or "").replace("\x00", "")
+            if len(letter_value) > 200_000:
+                raise LetterError(name, "That text is too long.")
+            setattr(letter, name, letter_value)
+    if "deadline" in data:
+        letter.deadline = data["deadline"]
+    for name in ("public_signon", "review_required"):
+        if name in data and data[name] is not None:
+            setattr(letter, name, bool(data[name]))
+    if "issue_areas" in data:
+        slugs = list(dict.fromkeys(data["issue_areas"] or []))
+        areas = list(db.session.scalars(select(IssueArea).where(IssueArea.slug.in_(slugs)))) if slugs else []
+        missing = sorted(set(slugs) - {a.slug for a in areas})
+        if missing:
+            raise LetterError("issue_areas", f"Unknown issue area: {', '.join(missing)}.")
+        letter.issue_areas = areas
+
+
+def create_letter(data: dict, user_id: int | None = None) -> Letter:
+    """Create a draft letter (LetterError on bad input; nothing saved then)."""
+    letter = Letter(status="draft", recipients="", cc="", summary="", body="")
+    try:
+        if not data.get("slug") and data.get("title"):
+            data = {**data, "slug": slugify(data["title"])}
+        _apply_letter_fields(letter, {"slug": "", "title": "", **data})
+        db.session.add(letter)
+        db.session.flush()
+        record(
+            "create",
+            "letter",
+            letter.id,
+            user_id=user_id,
+            summary=f"Created letter {letter.slug}",
+            after=letter_snapshot(letter),
+        )
+        db.session.commit()
+    except LetterError:
+        db.session.rollback()
+        raise
+    return letter
+
+
+def update_letter(letter: Letter, data: dict, user_id: int | None = None) -> Letter:
+    """Change a letter's fields; a delivered letter's text is frozen."""
+    before = letter_snapshot(letter)
+    if letter.status == "delivered" and any(
+        k in data and data[k] != before.get(k) for k in ("title", "body")
+    ):
+        raise LetterError("body", "This letter was delivered; its text can no longer change.")
+    try:
+        _apply_letter_fields(letter, data)
+        record(
+            "update",
+            "letter",
+            letter.id,
+            user_id=user_id,
+            summary=f"Edited letter {letter.slug}",
+            before=before,
+            after=letter_snapshot(letter),
+        )
+        db.session.commit()
+    except LetterError:
+        db.session.rollback()
+        raise
+    return letter
+
+
+def set_status(
+    letter: Letter, status: str, *, delivered_on: date | None = None, user_id: int | None = None
+) -> Letter:
+    """Move a letter along draft → collecting → closed → delivered (delivered needs a date)."""
+    if status not in LETTER_STATUSES:
+        raise LetterError("status", f"Status must be one of: {', '.join(LETTER_STATUSES)}.")
+    if status != letter.status and status not in TRANSITIONS[letter.status]:
+        raise LetterError("status", f"A {letter.status} letter cannot become {status}.")
+    before = letter_snapshot(letter)
+    if status == "delivered":
+        letter.delivered_on = delivered_on or date.today()
+    letter.status = status
+    record(
+        "status",
+        "letter",
+        letter.id,
+        user_id=user_id,
+        summary=f"Letter {letter.slug} is now {status}",
+        before=before,
+        after=letter_snapshot(letter),
+    )
+    db.session.commit()
+    return letter
+
+
+# --- signatures ---------------------------------------------------------------------------------------------
+
+
+def signature_snapshot(sig: Signature) -> dict:
+    """The audited fields of a signature."""
+    return {
+        name: getattr(sig, name)
+        for name in (
+            "role",
+            "position",
+            "listed_name",
+            "status",
+            "source",
+            "contact_id",
+            "authorized_name",
+            "authorized_title",
+            "authorized_email",
+        )
+    }
+
+
+def add_signature(
+    letter: Letter,
+    org: Organization,
+    *,
+    role: str = "signatory",
+    status: str = "confirmed",
+    listed_name: str = "",
+    source: str = "manual",
+    contact: Contact | None = None,
+    authorized_name: str = "",
+    authorized_title: str = "",
+    authorized_email: str = "",
+    position: int | None = None,
+    user_id: int | None = None,
+    commit: bool = True,
+) -> tuple[Signature, bool]:
+    """Add an organization to a letter; when it is already there, return its signature unchanged (False)."""
+    if role not in SIGNATURE_ROLES:
+        raise LetterError("role", f"Role must be one of: {', '.join(SIGNATURE_ROLES)}.")
+    if status not in SIGNATURE_STATUSES:
+        raise LetterError("status", f"Status must be one of: {', '.join(SIGNATURE_STATUSES)}.")
+    if source not in SIGNATURE_SOURCES:
+        raise LetterError("source", f"Source must be one of: {', '.join(SIGNATURE_SOURCES)}.")
+    existing = db.session.scalar(
+        select(Signature).where(Signature.letter_id == letter.id, Signature.organization_id == org.id)
+    )
+    if existing is not None:
+        return existing, False
+    if contact is not None:
+        authorized_name = authorized_name or contact.full_name
+        authorized_title = authorized_title or contact.title
+        authorized_email = authorized_email or (contact.email or "")
+    sig = Signature(
+        letter_id=letter.id,
+        organization_id=org.id,
+        role=role,
+        position=position,
+        listed_name=single_line(listed_name or org.name)[:300],
+        status=status,
+        source=source,
+        contact_id=contact.id if contact else None,
+        authorized_name=single_line(authorized_name)[:200],
+        authorized_title=single_line(authorized_title)[:200],
+        authorized_email=single_line(authorized_email)[:254].lower(),
+        text_fingerprint=text_fingerprint(letter),
+        signed_at=utcnow() if status == "confirmed" else None,
+    )
+    db.session.add(sig)
+    db.session.flush()
+    record(
+        "create",
+        "signature",
+        sig.id,
+        user_id=user_id,
+        summary=f"{org.name} added to {letter.slug} ({status}, {source})",
+        after=signature_snapshot(sig),
+    )
+    record(
+        "signature",
+        "organization",
+        org.id,
+        user_id=user_id,
+        summary=f"Signature on {letter.slug}: {status} ({source})",
+    )
+    if commit:
+        db.session.commit()
+    return sig, True
+
+
+def update_signature(sig: Signature, changes: dict, user_id: int | None = None) -> Signature:
+    """Change a signature's role, status, listed name, authorizing contact or source."""
+    before = signature_snapshot(sig)
+    if "role" in changes and changes["role"] is not None:
+        if changes["role"] not in SIGNATURE_ROLES:
+            raise LetterError("role", f"Role must be one of: {', '.join(SIGNATURE_ROLES)}.")
+        sig.role = changes["role"]
+    if "position" in changes:
+        sig.position = changes["position"]
+    if "status" in changes and changes["status"] is not None:
+        if changes["status"] not in SIGNATURE_STATUSES:
+            raise LetterError("status", f"Status must be one of: {', '.join(SIGNATURE_STATUSES)}.")
+        if changes["status"] == "confirmed" and sig.status != "confirmed":
+            sig.signed_at = utcnow()
+            sig.text_fingerprint = text_fingerprint(sig.letter)
+        sig.status = changes["status"]
+    if "source" in changes and changes["source"] is not None:
+        if changes["source"] not in SIGNATURE_SOURCES:
+            raise LetterError("source", f"Source must be one of: {', '.join(SIGNATURE_SOURCES)}.")
+        sig.source = changes["source"]
+    if changes.get("listed_name") is not None:
+        listed = single_line(changes["listed_name"])[:300]
+        if not listed:
+            raise LetterError("listed_name", "The listed name cannot be empty.")
+        sig.listed_name = listed
+    if "contact_id" in changes:
+        contact = db.session.get(Contact, changes["contact_id"]) if changes["contact_id"] else None
+        if changes["contact_id"] and (contact is None or contact.organization_id != sig.organization_id):
+            raise LetterError("contact_id", "Choose a contact of this organization.")
+        sig.contact_id = contact.id if contact else None
+        if contact is not None:
+            sig.authorized_name = contact.full_name[:200]
+            sig.authorized_title = contact.title[:200]
+            sig.authorized_email = (contact.email or "")[:254]
+    for name, size in (("authorized_name", 200), ("authorized_title", 200), ("authorized_email", 254)):
+        if changes.get(name) is not None:
+            setattr(sig, name, single_line(changes[name])[:size])
+    record(
+        "update",
+        "signature",
+        sig.id,
+        user_id=user_id,
+        summary=f"Signature of {sig.organization.name} on {sig.letter.slug} changed",
+        before=before,
+        after=signature_snapshot(sig),
+    )
+    db.session.commit()
+    return sig
+
+
+def get_signature(letter: Letter, signature_id: int) -> Signature | None:
+    """One signature of a letter."""
+    return db.session.scalar(
+        select(Signature).where(Signature.letter_id == letter.id, Signature.id == signature_id)
+    )
+
+
+def stale_signatures(letter: Letter) -> list[Signature]:
+    """Confirmed or pending signatures given on an earlier text of the letter (their fingerprint differs)."""
+    current = text_fingerprint(letter)
+    return [
+        sig
+        for sig in signatories(letter, ("confirmed", "pending"))
+        if sig.text_fingerprint and sig.text_fingerprint != current
+    ]
+
+
+def signer_address(sig: Signature) -> tuple[str, Contact | None]:
+    """Where to write to a signer: who authorized it, else the primary (or any active) contact."""
+    if sig.authorized_email:
+        return sig.authorized_email, sig.contact
+    if sig.contact is not None and sig.contact.email:
+        return sig.contact.email, sig.contact
+    contact = db.session.scalar(
+        select(Contact)
+        .where(
+            Contact.organization_id == sig.organization_id,
+            Contact.status == "active",
+            Contact.email.is_not(None),
+        )
+        .order_by(Contact.is_primary.desc(), Contact.id)
+    )
+    return (contact.email, contact) if contact is not None else ("", None)
+
+
+def request_reconfirmation(letter: Letter, user_id: int | None = None) -> int:
+    """Mail signers of an earlier text a personal link to confirm again; returns how many."""
+    from crm.mailmerge.outbox import enqueue_system_mail
+
+    asked = 0
+    for sig in stale_signatures(letter):
+        email, contact = signer_address(sig)
+        if not email:
+            continue
+        url = personal_signon_url(letter, sig.organization, contact)
+        enqueue_system_mail(
+            email,
+            f"The letter you signed changed: {letter.title}",
+            f'{sig.organization.name} signed "{letter.title}" on an earlier version of its text.\n\n'
+            "The text has changed since. Please read it again and confirm your organization's signature:\n"
+            f"{url}\n",
+            kind="signon-reconfirm",
+            organization_id=sig.organization_id,
+            contact_id=contact.id if contact else None,
+        )
+        asked += 1
+    record(
+        "reconfirm",
+        "letter",
+        letter.id,
+        user_id=user_id,
+        summary=f"Asked {asked} signers of {letter.slug} to confirm the changed text",
+    )
+    db.session.commit()
+    return asked
+
+
+# --- personal sign-on links ---------------------------------------------------------------------------------
+
+PERSONAL_LINK_MAX_AGE = 60 * 60 * 24 * 120  # four months: longer than any sign-on campaign
+
+
+def personal_signon_token(letter: Letter, organization: Organization, contact: Contact | None) -> str:
+    """A signed token naming (letter, organization, contact), purpose 'signon'."""
+    return make_token("signon", {"l": letter.id, "o": organization.id, "c": contact.id if contact else None})
+
+
+def personal_signon_url(letter: Letter, organization: Organization, contact: Contact | None = None) -> str:
+    """The absolute one-click sign-on link for an organization (what mail merges put in `sign_on_url`)."""
+    base = current_app.config["CRM_BASE_URL"].rstrip("/")
+    return f"{base}/sign/{letter.slug}/p/{personal_signon_token(letter, organization, contact)}"
+
+
+@dataclass
+class PersonalLink:
+    """What a personal sign-on token stands for."""
+
+    letter: Letter
+    organization: Organization
+    contact: Contact | None
+
+
+def read_personal_link(slug: str, token: str) -> PersonalLink:
+    """The letter, organization and contact of a personal link (TokenError when not valid)."""
+    payload = read_token("signon", token, max_age=PERSONAL_LINK_MAX_AGE)
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("l"), int)
+        or not isinstance(payload.get("o"), int)
+    ):
+        raise TokenError("This link is not valid.")
+    letter = db.session.get(Letter, payload["l"])
+    org = db.session.get(Organization, payload["o"])
+    contact = db.session.get(Contact, payload["c"]) if isinstance(payload.get("c"), int) else None
+    if letter is None or org is None or letter.slug != slug:
+        raise TokenError("This link is not valid.")
+    return PersonalLink(letter, org, contact)
+
+
+def sign_with_personal_link(link: PersonalLink, listed_name: str) -> tuple[Signature, bool]:
+    """Add the organization as a confirmed signatory (again is harmless: the first signature stands)."""
+    if link.letter.status != "collecting":
+        raise LetterError("letter", "This letter is not collecting signatures any more.")
+    existing = db.session.scalar(
+        select(Signature).where(
+            Signature.letter_id == link.letter.id, Signature.organization_id == link.organization.id
+        )
+    )
+    if existing is not None and existing.status in ("pending", "withdrawn", "declined"):
+        # They were invited and said yes: confirm the pending row rather than keep a stale answer.
+        update_signature(
+            existing,
+            {
+                "status": "confirmed",
+                "source": "personal-link",
+                "listed_name": listed_name or existing.listed_name,
+            },
+        )
+        return existing, True
+    if existing is not None:
+        if existing.text_fingerprint != text_fingerprint(link.letter):  # re-confirmation of a changed text
+            existing.text_fingerprint = text_fingerprint(link.letter)
+            existing.signed_at = utcnow()
+            record("reconfirm", "signature", existing.id, summary="Signature confirmed on the current text")
+            db.session.commit()
+        return existing, False
+    return add_signature(
+        link.letter,
+        link.organization,
+        status="confirmed",
+        source="personal-link",
+        listed_name=listed_name or link.organization.name,
+        contact=link.contact,
+    )
+
+
+# --- exports ------------------------------------------------------------------------------------------------
+
+
+def signatory_markdown(letter: Letter) -> str:
+    """The confirmed signatories as a Markdown list, leads in bold."""
+    lines = []
+    for sig in signatories(letter):
+        name = sig.listed_name.replace("*", "\\*").replace("_", "\\_")
+        lines.append(f"- **{name}**" if sig.role == "lead" else f"- {name}")
+    return "\n".join(lines) + "\n"
+
+
+def signatory_rows(letter: Letter) -> Iterator[list[str]]:
+    """CSV rows of the confirmed signatories (with city, state and type)."""
+    yield ["listed_name", "role", "organization", "city", "state", "org_type", "signed_at"]
+    for sig in signatories(letter):
+        org = sig.organization
+        yield [
+            sig.listed_name,
+            sig.role,
+            org.name,
+            org.city or "",
+            org.state or "",
+            org.org_type or "",
+            sig.signed_at.date().isoformat() if sig.signed_at else "",
+        ]
+
+
+def thank_signers(letter: Letter, user_id: int | None = None) -> int:
+    """Queue a thank-you system mail to each confirmed signer's authorizing or primary contact.
+
+    Hook for #5: when mail merges can target "signers of a letter", this is where a thank-you merge would be
+    created and queued instead; until then each signer gets one system message through the outbox.
+    """
+    from crm.mailmerge.outbox import enqueue_system_mail
+
+    sent = 0
+    delivered = letter.delivered_on.strftime("%B %-d, %Y") if letter.delivered_on else "today"
+    signed = signatories(letter)
+    for sig in signed:
+        email, contact = signer_address(sig)
+        if not email:
+            continue
+        enqueue_system_mail(
+            email,
+            f"Thank you for signing: {letter.title}",
+            f'Thank you: {sig.listed_name} signed "{letter.title}", delivered on {delivered} with '
+            f"{len(signed)} organizations.\n",
+            kind="thank-you",
+            organization_id=sig.organization_id,
+            contact_id=contact.id if contact else None,
+        )
+        sent += 1
+    record("thank", "letter", letter.id, user_id=user_id, summary=f"Thanked {sent} signers of {letter.slug}")
+    db.session.commit()
+    return sent
+
+
+def record_delivery(letter: Letter, delivered_on: date, *, thank: bool, user_id: int | None = None) -> int:
+    """Mark the letter delivered on a date and maybe thank its signers; returns thank-yous queued."""
+    set_status(letter, "delivered", delivered_on=delivered_on, user_id=user_id)
+    return thank_signers(letter, user_id) if thank else 0
+
+
+def personal_links_for(org: Organization) -> list[tuple[Letter, Contact | None, str]]:
+    """Personal sign-on links of an organization for every collecting letter (primary contact, else none)."""
+    letters = list(
+        db.session.scalars(select(Letter).where(Letter.status == "collecting").order_by(Letter.id))
+    )
+    if not letters:
+        return []
+    contact = db.session.scalar(
+        select(Contact)
+        .where(Contact.organization_id == org.id, Contact.status == "active")
+        .order_by(Contact.is_primary.desc(), Contact.id)
+    )
+    return [(letter, contact, personal_signon_url(letter, org, contact)) for letter in letters]

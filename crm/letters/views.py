@@ -1,11 +1,43 @@
-"""Letter pages: the list and one letter with its signatories."""
+"""Letter pages: list, letter, editing, participation, imports, exports, matrix, review queue."""
 
-from flask import Blueprint, Response, abort, render_template
+import csv
+import io
+from datetime import date
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from wtforms import SelectChoice
 
 from crm.common.access import access
-from crm.letters import services
+from crm.common.text import single_line
+from crm.contacts.services import contacts_of
+from crm.letters import participation, services
+from crm.letters.forms import (
+    AddSignatureForm,
+    ImportForm,
+    LetterForm,
+    ReconfirmForm,
+    ReviewForm,
+    SegmentForm,
+    SignatureForm,
+    StatusForm,
+)
+from crm.letters.signatory_import import analyse, apply_import, report_csv
+from crm.organizations.filters import FilterError, OrgFilter, parse_filter
+from crm.organizations.services import get_organization, issue_areas
+from crm.signon import services as signon
 
 bp = Blueprint("letters", __name__, url_prefix="/letters")
+
+
+def _letter_or_404(slug: str):
+    """The letter with this slug, or a 404."""
+    return services.get_letter(slug) or abort(404)
+
+
+def _user_id() -> int | None:
+    """The logged-in user's id, for the audit log."""
+    return current_user.id if current_user.is_authenticated else None
 
 
 @bp.get("")
@@ -15,20 +47,391 @@ def index():
     return render_template("letters/index.html", letters=services.list_letters())
 
 
+@bp.route("/new", methods=["GET", "POST"])
+@access("organizer")
+def new():
+    """Write a new letter (a draft)."""
+    form = LetterForm()
+    form.issue_areas.choices = [SelectChoice(a.slug, a.name) for a in issue_areas()]
+    if form.validate_on_submit():
+        try:
+            letter = services.create_letter(_letter_data(form), user_id=_user_id())
+        except services.LetterError as exc:
+            getattr(form, exc.field, form.title).errors.append(str(exc))
+        else:
+            flash(f"Draft {letter.title!r} created.", "success")
+            return redirect(url_for("letters.show", slug=letter.slug), 303)
+    return render_template("letters/form.html", form=form, letter=None), 400 if form.errors else 200
+
+
+def _letter_data(form: LetterForm) -> dict:
+    """The form's values as service input."""
+    data = {
+        name: getattr(form, name).data
+        for name in (
+            "title",
+            "slug",
+            "recipients",
+            "cc",
+            "summary",
+            "body",
+            "deadline",
+            "public_signon",
+            "review_required",
+            "issue_areas",
+        )
+    }
+    data["slug"] = (data["slug"] or "").strip()
+    return data
+
+
+@bp.route("/<slug>/edit", methods=["GET", "POST"])
+@access("organizer")
+def edit(slug: str):
+    """Edit a letter's text and settings."""
+    letter = _letter_or_404(slug)
+    form = LetterForm(obj=letter)
+    form.issue_areas.choices = [SelectChoice(a.slug, a.name) for a in issue_areas()]
+    if request.method == "GET":
+        form.issue_areas.data = [a.slug for a in letter.issue_areas]
+    if form.validate_on_submit():
+        stale_before = len(services.stale_signatures(letter))
+        try:
+            services.update_letter(letter, _letter_data(form), user_id=_user_id())
+        except services.LetterError as exc:
+            getattr(form, exc.field, form.title).errors.append(str(exc))
+        else:
+            stale = len(services.stale_signatures(letter))
+            flash(
+                "Letter saved."
+                + (f" {stale} signatures were given on an earlier text." if stale > stale_before else ""),
+                "success",
+            )
+            return redirect(url_for("letters.show", slug=letter.slug), 303)
+    return render_template("letters/form.html", form=form, letter=letter), 400 if form.errors else 200
+
+
 @bp.get("/<slug>")
 @access("viewer")
 def show(slug: str):
-    """A letter: its text, recipients, and signatories (leads first, then alphabetical)."""
-    letter = services.get_letter(slug) or abort(404)
+    """A letter: text, counts, signatories (leads first), review queue, signatures on an earlier text."""
+    letter = _letter_or_404(slug)
     signatures = services.signatories(letter, ("confirmed", "pending", "declined", "withdrawn"))
     counts = services.status_counts([letter.id]).get(letter.id, {})
-    return render_template("letters/show.html", letter=letter, signatures=signatures, counts=counts)
+    status_form = StatusForm(status=letter.status, delivered_on=letter.delivered_on or date.today())
+    return render_template(
+        "letters/show.html",
+        letter=letter,
+        signatures=signatures,
+        counts=counts,
+        queue=signon.review_queue(letter),
+        unconfirmed=signon.unconfirmed_count(letter),
+        stale=services.stale_signatures(letter),
+        status_form=status_form,
+        add_form=AddSignatureForm(),
+        reconfirm_form=ReconfirmForm(),
+        transitions=services.TRANSITIONS[letter.status],
+    )
+
+
+@bp.post("/<slug>/status")
+@access("viewer", write="organizer")
+def change_status(slug: str):
+    """Move the letter along draft → collecting → closed → delivered; delivery can thank the signers."""
+    letter = _letter_or_404(slug)
+    form = StatusForm()
+    if not form.validate_on_submit():
+        flash("Choose a status" + (f": {form.errors}" if form.errors else "."), "danger")
+        return redirect(url_for("letters.show", slug=slug), 303)
+    try:
+        if form.status.data == "delivered":
+            thanked = services.record_delivery(
+                letter, form.delivered_on.data or date.today(), thank=form.thank.data, user_id=_user_id()
+            )
+            flash(
+                f"Delivered on {letter.delivered_on:%B %-d, %Y}."
+                + (f" {thanked} thank-you messages queued." if form.thank.data else ""),
+                "success",
+            )
+        else:
+            services.set_status(letter, form.status.data, user_id=_user_id())
+            flash(f"The letter is now {letter.status}.", "success")
+    except services.LetterError as exc:
+        flash(str(exc), "danger")
+    return redirect(url_for("letters.show", slug=slug), 303)
+
+
+@bp.get("/<slug>/organizations")
+@access("organizer")
+def organization_search(slug: str):
+    """Search-as-you-type for the add-an-organization form (an htmx fragment; a page without JavaScript)."""
+    letter = _letter_or_404(slug)
+    q = single_line(request.args.get("q", ""))[:200]
+    results = participation.search_organizations(q) if q else []
+    template = "letters/_org_options.html" if request.headers.get("HX-Request") else "letters/add_org.html"
+    return render_template(template, letter=letter, q=q, results=results, add_form=AddSignatureForm(q=q))
+
+
+@bp.post("/<slug>/signatures")
+@access("viewer", write="organizer")
+def add_signature(slug: str):
+    """Add an organization by hand (by id from the search, or by exact name)."""
+    letter = _letter_or_404(slug)
+    form = AddSignatureForm()
+    if not form.validate_on_submit():
+        flash(f"Could not add: {form.errors}", "danger")
+        return redirect(url_for("letters.show", slug=slug), 303)
+    org = (
+        get_organization(form.organization_id.data)
+        if form.organization_id.data
+        else participation.organization_by_name(form.q.data or "")
+    )
+    if org is None:
+        flash("Pick an organization from the search results (or create it first).", "danger")
+        return redirect(url_for("letters.organization_search", slug=slug, q=form.q.data or ""), 303)
+    try:
+        sig, created = services.add_signature(
+            letter,
+            org,
+            role=form.role.data,
+            status=form.status.data,
+            listed_name=form.listed_name.data or org.name,
+            source=form.source.data,
+            user_id=_user_id(),
+        )
+    except services.LetterError as exc:
+        flash(str(exc), "danger")
+    else:
+        flash(
+            f"{org.name} added." if created else f"{org.name} is already on this letter.",
+            "success" if created else "info",
+        )
+    return redirect(url_for("letters.show", slug=slug), 303)
+
+
+@bp.route("/<slug>/signatures/<int:signature_id>", methods=["GET", "POST"])
+@access("viewer", write="organizer")
+def signature(slug: str, signature_id: int):
+    """One organization's participation: role, status, listed name, who authorized it, source, proof."""
+    letter = _letter_or_404(slug)
+    sig = services.get_signature(letter, signature_id) or abort(404)
+    form = SignatureForm(obj=sig)
+    form.contact_id.choices = [SelectChoice("", "—")] + [
+        SelectChoice(str(c.id), f"{c.full_name} <{c.email}>") for c in contacts_of(sig.organization_id)
+    ]
+    if request.method == "GET":
+        form.contact_id.data = str(sig.contact_id or "")
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            services.update_signature(
+                sig,
+                {
+                    "role": form.role.data,
+                    "position": form.position.data,
+                    "status": form.status.data,
+                    "listed_name": form.listed_name.data,
+                    "source": form.source.data,
+                    "contact_id": int(form.contact_id.data) if form.contact_id.data else None,
+                },
+                user_id=_user_id(),
+            )
+        except services.LetterError as exc:
+            getattr(form, exc.field, form.status).errors.append(str(exc))
+        else:
+            flash("Saved.", "success")
+            return redirect(url_for("letters.show", slug=slug), 303)
+    return render_template(
+        "letters/signature.html", letter=letter, sig=sig, form=form, current=services.text_fingerprint(letter)
+    ), 400 if form.errors else 200
+
+
+@bp.post("/<slug>/reconfirm")
+@access("viewer", write="organizer")
+def reconfirm(slug: str):
+    """Ask every signer of an earlier text to confirm the current one."""
+    letter = _letter_or_404(slug)
+    if ReconfirmForm().validate_on_submit():
+        asked = services.request_reconfirmation(letter, user_id=_user_id())
+        flash(f"Asked {asked} signers to confirm the changed text.", "success")
+    return redirect(url_for("letters.show", slug=slug), 303)
+
+
+@bp.route("/<slug>/import", methods=["GET", "POST"])
+@access("organizer")
+def import_block(slug: str):
+    """Paste a signatory block: preview every line's match, then create the signatures in one transaction."""
+    letter = _letter_or_404(slug)
+    form = ImportForm()
+    candidates = None
+    if form.validate_on_submit():
+        candidates = analyse(form.text.data)
+        if request.form.get("apply") == "1":
+            decisions = []
+            for c in candidates:
+                choice = request.form.get(f"line-{c.line}", "")
+                if c.action == "skipped" or choice in ("", "skip"):
+                    continue
+                if choice == "new":
+                    decisions.append((c.name, None, c.text))
+                elif choice.isdigit():
+                    decisions.append((c.name, int(choice), c.text))
+            try:
+                result = apply_import(letter, decisions, user_id=_user_id())
+            except ValueError as exc:
+                flash(str(exc), "danger")
+            else:
+                flash(
+                    f"Added {result.signatures} signatures ({result.already} already on the letter, "
+                    f"{result.organizations} new organizations, {result.aliases} new aliases).",
+                    "success",
+                )
+                return redirect(url_for("letters.show", slug=slug), 303)
+        elif request.form.get("report") == "1":
+            return Response(
+                report_csv(candidates),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{letter.slug}-import-report.csv"'},
+            )
+    return render_template(
+        "letters/import.html", letter=letter, form=form, candidates=candidates
+    ), 400 if form.errors else 200
+
+
+def _download(body: str, mimetype: str, filename: str) -> Response:
+    """A file download."""
+    return Response(
+        body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
 @bp.get("/<slug>/signatories.txt")
 @access("viewer")
 def signatory_block(slug: str):
     """The confirmed signatories as plain text, one per line, in the letter's own order."""
-    letter = services.get_letter(slug) or abort(404)
-    return Response(services.signatory_block(letter), mimetype="text/plain",
-                    headers={"Content-Disposition": f'attachment; filename="{letter.slug}-signatories.txt"'})
+    letter = _letter_or_404(slug)
+    return _download(services.signatory_block(letter), "text/plain", f"{letter.slug}-signatories.txt")
+
+
+@bp.get("/<slug>/signatories.md")
+@access("viewer")
+def signatory_markdown(slug: str):
+    """The confirmed signatories as a Markdown list."""
+    letter = _letter_or_404(slug)
+    return _download(services.signatory_markdown(letter), "text/markdown", f"{letter.slug}-signatories.md")
+
+
+@bp.get("/<slug>/signatories.html")
+@access("viewer")
+def signatory_html(slug: str):
+    """The confirmed signatories as an HTML fragment to paste into a web page."""
+    letter = _letter_or_404(slug)
+    body = render_template("letters/signatories_fragment.html", signatures=services.signatories(letter))
+    return _download(body, "text/html", f"{letter.slug}-signatories.html")
+
+
+@bp.get("/<slug>/signatories.csv")
+@access("viewer")
+def signatory_csv(slug: str):
+    """The confirmed signatories as CSV with city, state and type (formula-safe)."""
+    letter = _letter_or_404(slug)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in services.signatory_rows(letter):
+        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in row])
+    return _download(out.getvalue(), "text/csv", f"{letter.slug}-signatories.csv")
+
+
+@bp.get("/<slug>/print")
+@access("viewer")
+def printable(slug: str):
+    """The full letter with its signatories, laid out for printing."""
+    letter = _letter_or_404(slug)
+    return render_template("letters/print.html", letter=letter, signatures=services.signatories(letter))
+
+
+@bp.route("/participation", methods=["GET", "POST"])
+@access("viewer", write="organizer")
+def matrix():
+    """Organizations × letters (filtered with the organization filter language); CSV; save as a segment."""
+    error = None
+    try:
+        org_filter = parse_filter(request.args)
+    except FilterError as exc:
+        error, org_filter = str(exc), OrgFilter()
+    segment_form = SegmentForm()
+    if request.method == "POST":
+        if segment_form.validate_on_submit():
+            try:
+                segment = participation.save_segment(
+                    segment_form.name.data,
+                    segment_form.signed.data,
+                    segment_form.not_signed.data,
+                    user_id=_user_id(),
+                )
+            except participation.ParticipationError as exc:
+                flash(str(exc), "danger")
+            else:
+                flash(f"Segment {segment.name!r} saved.", "success")
+        else:
+            flash(f"The segment needs a name: {segment_form.errors}", "danger")
+        return redirect(request.full_path, 303)
+    page = request.args.get("page", "1")
+    page_n = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+    try:
+        grid = participation.matrix(org_filter, page=page_n)
+    except FilterError as exc:
+        error, grid = str(exc), participation.matrix(OrgFilter(), page=page_n)
+    if request.args.get("format") == "csv" and not error:
+        return _download(participation.matrix_csv(org_filter), "text/csv", "participation.csv")
+    segment_form.signed.data = ",".join(org_filter.signed)
+    segment_form.not_signed.data = ",".join(org_filter.not_signed)
+    return render_template(
+        "letters/matrix.html",
+        grid=grid,
+        f=org_filter,
+        error=error,
+        segment_form=segment_form,
+        areas=issue_areas(),
+    ), 400 if error else 200
+
+
+@bp.route("/review", methods=["GET"])
+@access("organizer")
+def review():
+    """Confirmed public sign-ons waiting for a person, with the proposed match and its confidence."""
+    return render_template("letters/review.html", queue=signon.review_queue(), form=ReviewForm())
+
+
+@bp.post("/review/<int:request_id>")
+@access("organizer")
+def decide(request_id: int):
+    """Accept the proposed match, pick another organization, create a new one, or decline."""
+    row = signon.get_request(request_id) or abort(404)
+    form = ReviewForm()
+    back = request.form.get("next") == "letter"
+    target = url_for("letters.show", slug=row.letter.slug) if back else url_for("letters.review")
+    if not form.validate_on_submit():
+        flash(f"Could not decide: {form.errors}", "danger")
+        return redirect(target, 303)
+    try:
+        if form.decision.data == "reject":
+            signon.reject_signon(row, user_id=_user_id())
+            flash(f"Declined {row.organization_name}; the signer was told.", "info")
+            return redirect(target, 303)
+        if form.decision.data == "accept":
+            org_id = row.proposed_organization_id
+            if org_id is None:
+                raise signon.SignOnError(
+                    "There is no proposed match: pick an organization or create a new one."
+                )
+        elif form.decision.data == "other":
+            org_id = form.organization_id.data
+            if not org_id:
+                raise signon.SignOnError("Give the id of the organization to use.")
+        else:
+            org_id = None
+        signon.accept_signon(row, org_id, user_id=_user_id())
+        flash(f"{row.organization_name} accepted; the signer was told.", "success")
+    except signon.SignOnError as exc:
+        flash(str(exc), "danger")
+    return redirect(target, 303)

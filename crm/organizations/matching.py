@@ -1,55 +1,391 @@
 """Organization name matching: one service for the review queue, signatory import, CSV import and the API.
 
-This first version normalises names and matches exact names, aliases and acronyms; fuzzy matching with a
-confidence, affiliate protection and the rest come with the letters work (issue #4).
-"""
+A written name is normalised (case, accents, punctuation, "&"/"and", a leading "The", trailing "Inc."/"P.C."/
+"Fund", parenthesised acronyms) and looked up, in order of trust, among the exact names, aliases and acronyms
+of the organizations; only then fuzzily (rapidfuzz). A fuzzy match is applied only when the names differ by
+typos; anything looser is *proposed* for review (Match.applied is False), and a name that differs from a
+candidate by a place ("ACLU of Southern California" vs "ACLU of Northern California") or an "of <somewhere>"
+tail (an affiliate, "ACLU of Minnesota" vs the ACLU) is never matched to it at all: a wrong match is worse
+than a missed one.
+
+match_many() builds one in-memory index per batch (1,000 lines against 20,000 organizations in well under 2
+s); match_organization() is the one-name convenience for callers that match a single name."""
 
 import re
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
+from rapidfuzz import fuzz, process
+from sqlalchemy import select
 
 from crm.common.text import fold
 from crm.extensions import db
 from crm.organizations.models import Organization, OrganizationAlias
 
+# A fuzzy or ambiguous result at or above this confidence is applied; below it, it is only proposed for
+# review.
+APPLY_THRESHOLD = 0.90
+# Fuzzy candidates scoring below this (0–100) are not even proposed.
+PROPOSE_CUTOFF = 78.0
+
+_DROP = re.compile(r"['’`.]")  # apostrophes and dots vanish: "America's" → americas, "S.T.O.P." → stop
 _PUNCT = re.compile(r"[^a-z0-9 ]+")
+_PARENS = re.compile(r"\(([^()]*)\)")
+_TRAILING = ("inc", "incorporated", "llc", "ltd", "pc", "pllc", "corp", "corporation", "co", "fund", "org")
+_STOPWORDS = frozenset(["of", "the", "for", "and", "at", "in", "on", "a", "an", "to"])
+_US_STATE_NAMES = (
+    "alabama alaska arizona arkansas california colorado connecticut delaware florida georgia hawaii idaho "
+    "illinois "
+    "indiana iowa kansas kentucky louisiana maine maryland massachusetts michigan minnesota mississippi "
+    "missouri "
+    "montana nebraska nevada new hampshire jersey mexico york carolina dakota ohio oklahoma oregon "
+    "pennsylvania "
+    "rhode island tennessee texas utah vermont virginia washington west wisconsin wyoming puerto rico guam"
+)
+_STATE_CODES = (
+    "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj nm ny "
+    "nc nd oh ok or pa ri sc sd tn tx ut vt va wa wv wi wy pr"
+)
+_DIRECTIONS = (
+    "north south east west northern southern eastern western central northeast northwest southeast "
+    "southwest northeastern northwestern southeastern southwestern greater upstate downstate mid coastal "
+    "bay city county metro chapter affiliate"
+)
+_BIG_CITIES = (
+    "chicago houston phoenix philadelphia san antonio diego dallas jose austin jacksonville columbus "
+    "charlotte francisco indianapolis seattle denver boston detroit nashville portland memphis louisville "
+    "baltimore milwaukee albuquerque tucson fresno sacramento atlanta miami oakland minneapolis tulsa "
+    "cleveland orleans tampa pittsburgh cincinnati newark buffalo st paul los angeles brooklyn bronx "
+    "queens harlem richmond raleigh durham birmingham laredo dearborn vancouver toronto"
+)
+# Words that name a place: two names differing in one of these are different organizations (affiliates,
+# chapters).
+PLACE_WORDS = frozenset(
+    (_US_STATE_NAMES + " " + _STATE_CODES + " " + _DIRECTIONS + " " + _BIG_CITIES).split()
+)
+
+
+def _clean(text: str) -> str:
+    """Folded text with dots/apostrophes dropped, '&' as 'and', other punctuation as spaces."""
+    # Plain ASCII (most names) needs no Unicode folding: lower-casing is enough and far faster in bulk.
+    text = text.lower() if text.isascii() else fold(text)
+    text = text.replace("&", " and ").replace("+", " and ")
+    text = _DROP.sub("", text)
+    return " ".join(_PUNCT.sub(" ", text).split())
+
+
+def _strip_edges(text: str) -> str:
+    """Drop a leading 'the' and trailing corporate words (inc, p.c., fund, …) from a cleaned name."""
+    words = text.split()
+    if len(words) > 1 and words[0] == "the":
+        words = words[1:]
+    while len(words) > 1 and words[-1] in _TRAILING:
+        words = words[:-1]
+    return " ".join(words)
 
 
 def normalize_org_name(name: str) -> str:
-    """Case-, accent- and punctuation-free name with '&' as 'and' and a leading 'the' dropped."""
-    text = fold(name).replace("&", " and ")
-    text = _PUNCT.sub(" ", text)
-    text = " ".join(text.split())
-    if text.startswith("the "):
-        text = text[4:]
-    return text
+    """A comparable name: case, accents, punctuation, &/and, 'The', 'Inc.'/'Fund', '(ACR)' removed."""
+    outside = _PARENS.sub(" ", name or "")
+    return _strip_edges(_clean(outside))
+
+
+def name_variants(name: str) -> tuple[str, list[str]]:
+    """The normalised name and its normalised parenthesised parts ('… (ACLU)' → 'aclu')."""
+    inner = [_strip_edges(_clean(part)) for part in _PARENS.findall(name or "")]
+    return normalize_org_name(name), [part for part in inner if part]
+
+
+_SEPARATOR = re.compile(r"\s+[|–—-]\s+|\s*\|\s*")
+_POSSESSIVE = re.compile(r"^[^()]{2,60}?['’]s\s+(.+)$")
+
+
+def _separated_parts(name: str) -> list[str]:
+    """Other names a compound name answers to.
+
+    "S.T.O.P. – Surveillance Technology Oversight Project" and "Asian Americans Advancing Justice | AAJC" are
+    known by each part when one part is an acronym; "New America's Open Technology Institute" by its program's
+    own name."""
+    if not any(mark in (name or "") for mark in ("|", " - ", "–", "—", "'s ", "’s ")):
+        return []
+    outside = _PARENS.sub(" ", name or "")
+    parts = [_strip_edges(_clean(p)) for p in _SEPARATOR.split(outside)]
+    parts = [p for p in parts if p]
+    found: list[str] = []
+    if len(parts) == 2 and any(looks_like_acronym(p) for p in parts):
+        found.extend(parts)
+    possessive = _POSSESSIVE.match(outside.strip())
+    if possessive:
+        program = _strip_edges(_clean(possessive.group(1)))
+        if len(program.split()) >= 2:
+            found.append(program)
+    return found
+
+
+def compact(normalized: str) -> str:
+    """A normalised name without spaces, so 'Open Media' meets 'OpenMedia'."""
+    return normalized.replace(" ", "")
+
+
+def looks_like_acronym(text: str) -> bool:
+    """A short single word, such as ACLU, EFF or S.T.O.P."""
+    word = _clean(text)
+    return bool(word) and " " not in word and len(word) <= 12
 
 
 @dataclass(frozen=True)
 class Match:
-    """The organization a name matched (None: no match), how sure we are (0–1), and how it was found."""
+    """The organization a name matched (None: no match), how sure we are (0–1), and how it was found.
+
+    `applied` says whether callers may use the match without a person looking at it; a Match with an
+    organization_id but applied False is a proposal for the review queue.
+    """
 
     organization_id: int | None
     confidence: float
     method: str
+    candidates: tuple[tuple[int, float], ...] = field(default=(), compare=False)
+
+    @property
+    def applied(self) -> bool:
+        """True when the match is trusted enough to apply without review."""
+        return self.organization_id is not None and self.confidence >= APPLY_THRESHOLD
+
+    @property
+    def action(self) -> str:
+        """matched (apply), review (a proposal or a tie) or new (nothing close)."""
+        if self.method == "empty":
+            return "skipped"
+        if self.applied:
+            return "matched"
+        return "review" if self.organization_id is not None or self.candidates else "new"
 
 
-def match_organization(name: str) -> Match:
-    """Find the organization a written name refers to."""
-    wanted = normalize_org_name(name)
-    if not wanted:
-        return Match(None, 0.0, "empty")
-    for org in db.session.scalars(select(Organization).where(Organization.archived.is_(False),
-                                                             func.lower(Organization.sort_name) == fold(name))):
-        return Match(org.id, 1.0, "name")
-    alias = db.session.scalar(select(OrganizationAlias).where(OrganizationAlias.normalized == fold(name)))
-    if alias is not None:
-        return Match(alias.organization_id, 1.0, "alias")
-    candidates = db.session.scalars(select(Organization).where(
-        Organization.archived.is_(False),
-        or_(func.lower(Organization.acronym) == name.strip().lower(), Organization.sort_name.like(f"{wanted[:3]}%"))))
-    for org in candidates:
-        if normalize_org_name(org.name) == wanted or (org.acronym and org.acronym.lower() == name.strip().lower()):
-            return Match(org.id, 1.0 if normalize_org_name(org.name) == wanted else 0.95, "normalized")
-    return Match(None, 0.0, "none")
+@dataclass
+class OrgRecord:
+    """What the index keeps of one organization."""
+
+    id: int
+    name: str
+    normalized: str
+    tokens: frozenset[str]
+    parent_id: int | None
+    archived: bool
+
+
+class MatchIndex:
+    """An in-memory index of organization names, aliases and acronyms, built once per batch."""
+
+    def __init__(
+        self,
+        records: Iterable[tuple[int, str, str | None, int | None, bool]],
+        aliases: Iterable[tuple[int, str]] = (),
+    ):
+        """Index (id, name, acronym, parent_id, archived) rows and (organization_id, alias) rows."""
+        self.orgs: dict[int, OrgRecord] = {}
+        self.exact: dict[str, set[int]] = defaultdict(set)
+        self.compact: dict[str, set[int]] = defaultdict(set)
+        self.acronyms: dict[str, set[int]] = defaultdict(set)
+        # Every spelling (words sorted, for token-order-free comparison) with its organization, and word
+        # postings
+        # pointing into that list: fuzzy matching compares a name only with spellings sharing a rare word.
+        self.key_text: list[str] = []
+        self.key_sorted: list[str] = []
+        self.key_org: list[int] = []
+        self.postings: dict[str, set[int]] = defaultdict(set)
+        self.keys: dict[int, set[str]] = defaultdict(set)
+        for org_id, name, acronym, parent_id, archived in records:
+            normalized, inner = name_variants(name)
+            self.orgs[org_id] = OrgRecord(
+                org_id, name, normalized, frozenset(normalized.split()), parent_id, bool(archived)
+            )
+            self._add_name(org_id, normalized)
+            for part in inner:
+                if looks_like_acronym(part):
+                    self.acronyms[compact(part)].add(org_id)
+                else:
+                    self._add_name(org_id, part)
+            for part in _separated_parts(name):
+                if looks_like_acronym(part):
+                    self.acronyms[compact(part)].add(org_id)
+                else:
+                    self._add_name(org_id, part)
+            if acronym and _clean(acronym):
+                self.acronyms[compact(_clean(acronym))].add(org_id)
+        for org_id, alias in aliases:
+            if org_id in self.orgs:
+                normalized, inner = name_variants(alias)
+                self._add_name(org_id, normalized)
+                if looks_like_acronym(alias) and alias.strip().isupper():
+                    self.acronyms[compact(normalized)].add(org_id)
+
+    def _add_name(self, org_id: int, normalized: str) -> None:
+        """Index one normalised spelling of an organization."""
+        if not normalized:
+            return
+        if normalized in self.keys[org_id]:
+            return
+        self.exact[normalized].add(org_id)
+        self.compact[compact(normalized)].add(org_id)
+        self.keys[org_id].add(normalized)
+        position = len(self.key_text)
+        self.key_text.append(normalized)
+        self.key_sorted.append(" ".join(sorted(normalized.split())))
+        self.key_org.append(org_id)
+        for token in set(normalized.split()):
+            if token not in _STOPWORDS:
+                self.postings[token].add(position)
+
+    @classmethod
+    def from_database(cls) -> "MatchIndex":
+        """Build the index from every organization and alias (two queries)."""
+        rows = db.session.execute(
+            select(
+                Organization.id,
+                Organization.name,
+                Organization.acronym,
+                Organization.parent_id,
+                Organization.archived,
+            )
+        )
+        aliases = db.session.execute(select(OrganizationAlias.organization_id, OrganizationAlias.name))
+        return cls(rows, aliases)
+
+    # --- lookup -------------------------------------------------------------------------------------------
+
+    def _pick(self, ids: set[int], confidence: float, method: str) -> Match:
+        """One id from a set of exact hits: active beats archived; a tie among several is a proposal."""
+        active = sorted(i for i in ids if not self.orgs[i].archived) or sorted(ids)
+        if len(active) == 1:
+            return Match(active[0], confidence, method)
+        # Two organizations answer to the same name: ask a person, never guess.
+        return Match(
+            active[0],
+            min(confidence, 0.6),
+            method + "-ambiguous",
+            tuple((i, min(confidence, 0.6)) for i in active[:5]),
+        )
+
+    def match(self, name: str) -> Match:
+        """Find the organization a written name refers to."""
+        normalized, inner = name_variants(name or "")
+        if not normalized and not inner:
+            return Match(None, 0.0, "empty")
+        if normalized in self.exact:
+            return self._pick(self.exact[normalized], 1.0, "name")
+        if normalized and compact(normalized) in self.compact:
+            return self._pick(self.compact[compact(normalized)], 0.97, "compact")
+        if looks_like_acronym(name or "") and compact(normalized) in self.acronyms:
+            return self._pick(self.acronyms[compact(normalized)], 0.95, "acronym")
+        for part in inner:  # "Electronic Frontier Foundation (EFF)" written with another long form
+            if part in self.exact:
+                return self._pick(self.exact[part], 0.95, "name")
+            if looks_like_acronym(part) and compact(part) in self.acronyms and not normalized:
+                return self._pick(self.acronyms[compact(part)], 0.95, "acronym")
+        if inner and normalized:
+            for part in inner:
+                if looks_like_acronym(part) and compact(part) in self.acronyms:
+                    ids = self.acronyms[compact(part)]
+                    # The long form must agree with the acronym's organization, or the acronym is someone
+                    # else's.
+                    close = {
+                        i for i in ids if fuzz.token_sort_ratio(normalized, self.orgs[i].normalized) >= 85
+                    }
+                    if close:
+                        return self._pick(close, 0.93, "acronym+name")
+        return self._fuzzy(normalized)
+
+    def _candidates(self, tokens: list[str]) -> set[int]:
+        """Spellings sharing a rare word with the name (rarest words first, a bounded number)."""
+        keyed = sorted(
+            {t for t in tokens if t not in _STOPWORDS and t in self.postings},
+            key=lambda t: len(self.postings[t]),
+        )
+        found: set[int] = set()
+        for token in keyed:
+            posting = self.postings[token]
+            if found and len(found) + len(posting) > 4000:
+                break
+            found |= posting
+            if len(found) >= 300:
+                break
+        return found
+
+    def _fuzzy(self, normalized: str) -> Match:
+        """Fuzzy match on shared words; applied only for typo-level differences, otherwise proposed."""
+        if not normalized:
+            return Match(None, 0.0, "none")
+        tokens = normalized.split()
+        positions = self._candidates(tokens)
+        if not positions:
+            return Match(None, 0.0, "none")
+        wanted = " ".join(sorted(tokens))
+        choices = {position: self.key_sorted[position] for position in positions}
+        best_by_org: dict[int, float] = {}
+        for _, score, position in process.extract(
+            wanted, choices, scorer=fuzz.ratio, score_cutoff=PROPOSE_CUTOFF, limit=12
+        ):
+            org_id = self.key_org[position]
+            if _conflicts(tokens, self.key_text[position].split()):
+                continue
+            score = max(score, fuzz.ratio(normalized, self.key_text[position]))
+            best_by_org[org_id] = max(best_by_org.get(org_id, 0.0), score)
+        if not best_by_org:
+            return Match(None, 0.0, "none")
+        scored = sorted(
+            ((score, org_id) for org_id, score in best_by_org.items()), key=lambda i: (-i[0], i[1])
+        )
+        best_score, best_id = scored[0]
+        candidates = tuple((org_id, round(score / 100, 3)) for score, org_id in scored[:5])
+        runner_up = scored[1][0] if len(scored) > 1 else 0.0
+        typo_only = any(_typo_only(tokens, key.split()) for key in self.keys[best_id])
+        confidence = best_score / 100
+        if typo_only and best_score >= 90 and best_score - runner_up >= 5:
+            return Match(best_id, max(confidence, APPLY_THRESHOLD), "fuzzy", candidates)
+        return Match(best_id, min(confidence * 0.95, APPLY_THRESHOLD - 0.01), "fuzzy-proposed", candidates)
+
+    def name_of(self, org_id: int | None) -> str:
+        """The indexed name of an organization id ('' for None)."""
+        return self.orgs[org_id].name if org_id in self.orgs else ""
+
+
+def _conflicts(a: list[str], b: list[str]) -> bool:
+    """True when two names differ in a way that makes them different organizations.
+
+    A place word or a number present in only one of them (an affiliate or chapter: "ACLU of Minnesota", "SEIU
+    Local 32BJ"), or an "of …" tail that one has and the other lacks."""
+    only_a, only_b = set(a) - set(b), set(b) - set(a)
+    for word in only_a | only_b:
+        if word in PLACE_WORDS or any(ch.isdigit() for ch in word):
+            return True
+    return any("of" in mine and "of" not in theirs for mine, theirs in ((a, b), (b, a)))
+
+
+def _typo_only(a: list[str], b: list[str]) -> bool:
+    """True when the names have the same words up to small spelling differences and stop words."""
+    left = [w for w in a if w not in _STOPWORDS]
+    right = [w for w in b if w not in _STOPWORDS]
+    if len(left) != len(right) or not left:
+        return False
+    unmatched = list(right)
+    for word in left:
+        if word in unmatched:
+            unmatched.remove(word)
+            continue
+        close = [w for w in unmatched if len(word) >= 4 and fuzz.ratio(word, w) >= 80]
+        if not close:
+            return False
+        unmatched.remove(close[0])
+    return True
+
+
+def match_many(names: list[str], index: MatchIndex | None = None) -> list[Match]:
+    """Match many names against one index built once (from the database unless given)."""
+    index = index or MatchIndex.from_database()
+    return [index.match(name) for name in names]
+
+
+def match_organization(name: str, index: MatchIndex | None = None) -> Match:
+    """Find the organization a written name refers to (builds an index; use match_many for batches)."""
+    return match_many([name], index)[0]

@@ -7,8 +7,9 @@ from wtforms import SelectChoice
 from crm.audit.services import events_for
 from crm.common.access import access
 from crm.contacts.services import contacts_of
-from crm.letters.services import list_letters
-from crm.organizations import services
+from crm.letters.forms import MergeForm
+from crm.letters.services import list_letters, personal_links_for
+from crm.organizations import merging, services
 from crm.organizations.filters import SORTS, FilterError, OrgFilter, parse_filter
 from crm.organizations.forms import OrganizationForm
 
@@ -52,7 +53,7 @@ def show(org_id: int):
     org = services.get_organization(org_id) or abort(404)
     history = services.participation(org.id)
     return render_template("organizations/show.html", org=org, history=history, contacts=contacts_of(org.id),
-                           audit=events_for("organization", org.id))
+                           audit=events_for("organization", org.id), personal_links=personal_links_for(org))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -66,3 +67,28 @@ def new():
         flash(f"{org.name} added.", "success")
         return redirect(url_for("organizations.show", org_id=org.id), 303)
     return render_template("organizations/form.html", form=form, org=None), 400 if form.errors else 200
+
+
+@bp.get("/duplicates")
+@access("organizer")
+def duplicates():
+    """Organizations that are probably one: same name, alias collisions, similar names, one website."""
+    return render_template("organizations/duplicates.html", pairs=merging.find_duplicates())
+
+
+@bp.route("/merge", methods=["GET", "POST"])
+@access("organizer")
+def merge():
+    """Preview, then merge one organization into another."""
+    form = MergeForm(request.values)
+    plan, error = None, None
+    if form.keep.data and form.remove.data:
+        try:
+            plan = merging.plan_merge(form.keep.data, form.remove.data)
+        except merging.MergeError as exc:
+            error = str(exc)
+    if request.method == "POST" and form.validate_on_submit() and plan is not None:
+        done = merging.merge_organizations(form.keep.data, form.remove.data, user_id=current_user.id)
+        flash(done.summary(), "success")
+        return redirect(url_for("organizations.show", org_id=form.keep.data), 303)
+    return render_template("organizations/merge.html", form=form, plan=plan, error=error), 400 if error else 200

@@ -1,0 +1,162 @@
+"""Participation: organizations × letters, the matrix's CSV, saving "signed A and B, not C" as a segment."""
+
+import csv
+import io
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from crm.audit.services import record
+from crm.common.text import fold, single_line
+from crm.extensions import db
+from crm.letters.models import Letter, Signature
+from crm.organizations.filters import FilterError, OrgFilter, conditions, order_clause, parse_filter
+from crm.organizations.matching import MatchIndex
+from crm.organizations.models import Organization
+from crm.segments.models import Segment
+
+CELL_LABELS = {
+    "confirmed": "signed",
+    "declined": "declined",
+    "pending": "pending",
+    "withdrawn": "withdrawn",
+    None: "no answer",
+}
+MATRIX_PAGE = 100
+MAX_MATRIX_LETTERS = 30
+
+
+class ParticipationError(ValueError):
+    """A participation request that cannot be done; nothing changed."""
+
+
+def search_organizations(q: str, limit: int = 10) -> list[Organization]:
+    """Organizations whose name, acronym or alias contains every word typed (for search-as-you-type)."""
+    f = OrgFilter(q=single_line(q)[:200])
+    return list(
+        db.session.scalars(
+            select(Organization).where(*conditions(f)).order_by(*order_clause("name")).limit(limit)
+        )
+    )
+
+
+def organization_by_name(name: str) -> Organization | None:
+    """The organization a typed name surely means (an applied match), else None."""
+    if not fold(name):
+        return None
+    found = MatchIndex.from_database().match(name)
+    return db.session.get(Organization, found.organization_id) if found.applied else None
+
+
+@dataclass
+class Matrix:
+    """One page of the participation matrix."""
+
+    letters: list[Letter]
+    rows: list[tuple[Organization, list[str | None]]]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are."""
+        return max(1, -(-self.total // self.per_page))
+
+
+def _letters() -> list[Letter]:
+    """The letters the matrix shows as columns: newest first, bounded."""
+    date = func.coalesce(Letter.letter_date, Letter.delivered_on, Letter.deadline)
+    return list(
+        db.session.scalars(
+            select(Letter).order_by(date.desc().nulls_first(), Letter.id.desc()).limit(MAX_MATRIX_LETTERS)
+        )
+    )
+
+
+def _cells(org_ids: list[int], letters: list[Letter]) -> dict[tuple[int, int], str]:
+    """Signature status per (organization, letter), one query."""
+    if not org_ids or not letters:
+        return {}
+    rows = db.session.execute(
+        select(Signature.organization_id, Signature.letter_id, Signature.status).where(
+            Signature.organization_id.in_(org_ids), Signature.letter_id.in_([letter.id for letter in letters])
+        )
+    )
+    return {(org_id, letter_id): status for org_id, letter_id, status in rows}
+
+
+def matrix(f: OrgFilter, page: int = 1, per_page: int = MATRIX_PAGE) -> Matrix:
+    """A page of organizations matching the filter, each with its answer per letter (three queries)."""
+    where = conditions(f)
+    total = db.session.scalar(select(func.count()).select_from(Organization).where(*where)) or 0
+    orgs = list(
+        db.session.scalars(
+            select(Organization)
+            .where(*where)
+            .order_by(*order_clause("name"))
+            .limit(per_page)
+            .offset((max(1, page) - 1) * per_page)
+        )
+    )
+    letters = _letters()
+    cells = _cells([o.id for o in orgs], letters)
+    rows = [(org, [cells.get((org.id, letter.id)) for letter in letters]) for org in orgs]
+    return Matrix(letters, rows, total, max(1, page), per_page)
+
+
+def matrix_csv(f: OrgFilter) -> str:
+    """The whole filtered matrix as CSV: organization, then one column per letter (signed/declined/…)."""
+    letters = _letters()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["organization_id", "organization", *[letter.slug for letter in letters]])
+    query = (
+        select(Organization)
+        .where(*conditions(f))
+        .order_by(*order_clause("name"))
+        .execution_options(yield_per=1000)
+    )
+    for partition in db.session.scalars(query).partitions():
+        cells = _cells([o.id for o in partition], letters)
+        for org in partition:
+            name = org.name if org.name[:1] not in ("=", "+", "-", "@") else "'" + org.name
+            writer.writerow(
+                [org.id, name, *[CELL_LABELS.get(cells.get((org.id, letter.id)), "") for letter in letters]]
+            )
+    return out.getvalue()
+
+
+def save_segment(
+    name: str, signed: str | list[str], not_signed: str | list[str], user_id: int | None = None
+) -> Segment:
+    """Save "signed A and B, not C" as a segment with filter {"signed": [...], "not_signed": [...]}."""
+    name = single_line(name)[:200]
+    if not name:
+        raise ParticipationError("The segment needs a name.")
+    try:
+        f = parse_filter({"signed": signed or [], "not_signed": not_signed or []})
+        conditions(f)  # unknown letters are refused here
+    except FilterError as exc:
+        raise ParticipationError(str(exc)) from exc
+    if not f.signed and not f.not_signed:
+        raise ParticipationError("Choose at least one letter signed or not signed first.")
+    segment_filter: dict = {"signed": f.signed, "not_signed": f.not_signed}
+    segment = Segment(name=name, filter=segment_filter, created_by_id=user_id)
+    db.session.add(segment)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise ParticipationError(f"A segment called {name!r} already exists.") from exc
+    record(
+        "create",
+        "segment",
+        segment.id,
+        user_id=user_id,
+        summary=f"Saved segment {name!r} from the matrix",
+        after={"name": name, "filter": str(segment_filter)},
+    )
+    db.session.commit()
+    return segment

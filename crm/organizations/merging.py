@@ -1,0 +1,274 @@
+"""Likely duplicate organizations, and merging two into one (previewable, audited)."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from rapidfuzz import fuzz
+from sqlalchemy import select, update
+
+from crm.audit.services import record
+from crm.contacts.models import Contact
+from crm.extensions import db
+from crm.letters.models import Signature, SignOnRequest
+from crm.mailmerge.models import MailMerge, Message
+from crm.organizations.matching import _conflicts, normalize_org_name
+from crm.organizations.models import Interaction, Organization, OrganizationAlias
+from crm.organizations.services import add_alias, refresh_search_text, snapshot
+from crm.segments.models import Segment
+
+_STATUS_RANK = {"confirmed": 3, "pending": 2, "declined": 1, "withdrawn": 0}
+_FILLABLE = ("acronym", "org_type", "scope", "city", "state", "country", "website")
+
+
+class MergeError(ValueError):
+    """Two organizations that cannot be merged; nothing changed."""
+
+
+@dataclass
+class DuplicatePair:
+    """Two organizations that may be one, and why we think so."""
+
+    first: Organization
+    second: Organization
+    reasons: list[str] = field(default_factory=list)
+    score: float = 0.0
+
+
+def website_domain(url: str | None) -> str:
+    """The host of a website without 'www.' ('' when there is none)."""
+    if not url:
+        return ""
+    host = urlsplit(url if "://" in url else f"https://{url}").netloc.lower().split(":")[0]
+    return host[4:] if host.startswith("www.") else host
+
+
+def find_duplicates(limit: int = 200) -> list[DuplicatePair]:
+    """Likely duplicates: same normalised name, alias collision, high fuzzy score, same website."""
+    orgs = list(db.session.scalars(select(Organization).where(Organization.archived.is_(False))))
+    by_id = {o.id: o for o in orgs}
+    pairs: dict[tuple[int, int], DuplicatePair] = {}
+
+    def note(a: int, b: int, reason: str, score: float) -> None:
+        """Remember a pair (smaller id first) with one more reason."""
+        if a == b or a not in by_id or b not in by_id:
+            return
+        # An affiliate and its parent share words (and sometimes a domain) by design: not duplicates.
+        if by_id[a].parent_id == b or by_id[b].parent_id == a:
+            return
+        key = (min(a, b), max(a, b))
+        pair = pairs.setdefault(key, DuplicatePair(by_id[key[0]], by_id[key[1]]))
+        if reason not in pair.reasons:
+            pair.reasons.append(reason)
+        pair.score = max(pair.score, score)
+
+    normalized = {o.id: normalize_org_name(o.name) for o in orgs}
+    groups: dict[str, list[int]] = defaultdict(list)
+    for org_id, name in normalized.items():
+        groups[name].append(org_id)
+    for ids in groups.values():
+        for other in ids[1:]:
+            note(ids[0], other, "same name", 1.0)
+    aliases = db.session.execute(select(OrganizationAlias.organization_id, OrganizationAlias.name))
+    for org_id, alias in aliases:
+        for other in groups.get(normalize_org_name(alias), []):
+            note(org_id, other, "alias collision", 0.99)
+    domains: dict[str, list[int]] = defaultdict(list)
+    for org in orgs:
+        if website_domain(org.website):
+            domains[website_domain(org.website)].append(org.id)
+    for ids in domains.values():
+        for other in ids[1:]:
+            note(ids[0], other, "same website", 0.9)
+    blocks: dict[str, list[int]] = defaultdict(list)
+    for org_id, name in normalized.items():
+        words = [w for w in name.split() if len(w) > 3]
+        if words:
+            blocks[min(words, key=len) if len(words) == 1 else sorted(words)[0]].append(org_id)
+    for ids in blocks.values():
+        ids = ids[:300]
+        for i, a in enumerate(ids):
+            for b in ids[i + 1 :]:
+                score = fuzz.token_sort_ratio(normalized[a], normalized[b])
+                if score >= 90 and not _conflicts(normalized[a].split(), normalized[b].split()):
+                    note(a, b, f"similar names ({score:.0f}%)", score / 100)
+    return sorted(pairs.values(), key=lambda p: (-p.score, p.first.sort_name))[:limit]
+
+
+@dataclass
+class MergePlan:
+    """What merging `remove` into `keep` will do (or did)."""
+
+    keep: Organization
+    remove: Organization
+    contacts: int = 0
+    signatures_moved: int = 0
+    signatures_collapsed: list[str] = field(default_factory=list)
+    aliases: int = 0
+    interactions: int = 0
+    segments: list[str] = field(default_factory=list)
+    affiliates: int = 0
+
+    def summary(self) -> str:
+        """One sentence for the audit log and the confirmation message."""
+        text = (
+            f"Merged {self.remove.name} (#{self.remove.id}) into {self.keep.name} (#{self.keep.id}): "
+            f"{self.contacts} contacts, {self.signatures_moved} signatures, {self.aliases} aliases, "
+            f"{self.interactions} interactions moved"
+        )
+        if self.signatures_collapsed:
+            text += (
+                "; both had signed " + ", ".join(self.signatures_collapsed) + ", so one signature was kept "
+                "for each"
+            )
+        if self.segments:
+            text += "; segments updated: " + ", ".join(self.segments)
+        return text + "."
+
+
+def _segments_referring(org_id: int) -> list[Segment]:
+    """Segments whose filter names this organization (as `parent`)."""
+    return [
+        s
+        for s in db.session.scalars(select(Segment))
+        if (s.filter or {}).get("parent") in (org_id, str(org_id))
+    ]
+
+
+def plan_merge(keep_id: int, remove_id: int) -> MergePlan:
+    """Preview a merge without changing anything (MergeError for impossible merges)."""
+    if keep_id == remove_id:
+        raise MergeError("Choose two different organizations.")
+    keep, remove = db.session.get(Organization, keep_id), db.session.get(Organization, remove_id)
+    if keep is None or remove is None:
+        raise MergeError("One of the organizations does not exist.")
+    if keep.parent_id == remove.id:
+        raise MergeError(
+            f"{keep.name} is an affiliate of {remove.name}; merge the other way round, or not at all."
+        )
+    plan = MergePlan(keep, remove)
+    plan.contacts = len(
+        list(db.session.scalars(select(Contact.id).where(Contact.organization_id == remove_id)))
+    )
+    keep_letters = {
+        s.letter_id for s in db.session.scalars(select(Signature).where(Signature.organization_id == keep_id))
+    }
+    for sig in db.session.scalars(select(Signature).where(Signature.organization_id == remove_id)):
+        if sig.letter_id in keep_letters:
+            plan.signatures_collapsed.append(sig.letter.slug)
+        else:
+            plan.signatures_moved += 1
+    plan.aliases = len(remove.aliases) + 1
+    plan.interactions = len(
+        list(db.session.scalars(select(Interaction.id).where(Interaction.organization_id == remove_id)))
+    )
+    plan.segments = [s.name for s in _segments_referring(remove_id)]
+    plan.affiliates = len(remove.affiliates)
+    return plan
+
+
+def merge_organizations(keep_id: int, remove_id: int, user_id: int | None = None) -> MergePlan:
+    """Merge `remove` into `keep` in one transaction (contacts, signatures, aliases, references)."""
+    plan = plan_merge(keep_id, remove_id)
+    keep, remove = plan.keep, plan.remove
+    before = snapshot(keep)
+    try:
+        db.session.execute(
+            update(Contact).where(Contact.organization_id == remove.id).values(organization_id=keep.id)
+        )
+        kept = {
+            s.letter_id: s
+            for s in db.session.scalars(select(Signature).where(Signature.organization_id == keep.id))
+        }
+        for sig in list(db.session.scalars(select(Signature).where(Signature.organization_id == remove.id))):
+            mine = kept.get(sig.letter_id)
+            if mine is None:
+                sig.organization_id = keep.id
+                continue
+            # Both signed: keep one row, with the stronger answer and the lead role if either led.
+            if _STATUS_RANK.get(sig.status, 0) > _STATUS_RANK.get(mine.status, 0):
+                for name in (
+                    "status",
+                    "signed_at",
+                    "authorized_name",
+                    "authorized_title",
+                    "authorized_email",
+                    "text_fingerprint",
+                    "contact_id",
+                    "source",
+                ):
+                    setattr(mine, name, getattr(sig, name))
+            if sig.role == "lead" and mine.role != "lead":
+                mine.role, mine.position = "lead", sig.position
+            db.session.execute(
+                update(SignOnRequest).where(SignOnRequest.signature_id == sig.id).values(signature_id=mine.id)
+            )
+            record(
+                "delete",
+                "signature",
+                sig.id,
+                user_id=user_id,
+                summary=f"Duplicate signature of {remove.name} on {sig.letter.slug} folded into "
+                f"{keep.name}'s",
+            )
+            db.session.delete(sig)
+        db.session.flush()
+        for alias in list(remove.aliases):
+            remove.aliases.remove(alias)
+            add_alias(keep, alias.name, source=alias.source)
+        add_alias(keep, remove.name, source="merge")
+        if remove.acronym and remove.acronym != keep.acronym:
+            if keep.acronym:
+                add_alias(keep, remove.acronym, source="merge")
+            else:
+                keep.acronym = remove.acronym
+        for name in _FILLABLE:
+            if not getattr(keep, name) and getattr(remove, name):
+                setattr(keep, name, getattr(remove, name))
+        for area in remove.issue_areas:
+            if area not in keep.issue_areas:
+                keep.issue_areas.append(area)
+        if remove.notes:
+            keep.notes = (keep.notes + "\n\n" if keep.notes else "") + f"From {remove.name}: {remove.notes}"
+        db.session.execute(
+            update(Interaction)
+            .where(Interaction.organization_id == remove.id)
+            .values(organization_id=keep.id)
+        )
+        db.session.execute(
+            update(Message).where(Message.organization_id == remove.id).values(organization_id=keep.id)
+        )
+        db.session.execute(
+            update(SignOnRequest)
+            .where(SignOnRequest.proposed_organization_id == remove.id)
+            .values(proposed_organization_id=keep.id)
+        )
+        db.session.execute(
+            update(Organization).where(Organization.parent_id == remove.id).values(parent_id=keep.id)
+        )
+        for segment in _segments_referring(remove.id):
+            segment.filter = {**segment.filter, "parent": keep.id}
+        for merge in db.session.scalars(select(MailMerge)):
+            inline = (merge.audience or {}).get("filter") or {}
+            if inline.get("parent") in (remove.id, str(remove.id)):
+                merge.audience = {**merge.audience, "filter": {**inline, "parent": keep.id}}
+        db.session.flush()
+        refresh_search_text(keep)
+        summary = plan.summary()
+        record(
+            "merge",
+            "organization",
+            keep.id,
+            user_id=user_id,
+            summary=summary,
+            before=before,
+            after=snapshot(keep),
+        )
+        record("merge", "organization", remove.id, user_id=user_id, summary=summary, before=snapshot(remove))
+        db.session.expire(remove)
+        db.session.delete(db.session.get(Organization, remove.id))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return plan

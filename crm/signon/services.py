@@ -1,0 +1,293 @@
+"""Public sign-on: the form's checks, confirmation mail, review queue and signer notifications."""
+
+import time
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from crm.audit.services import record
+from crm.common.text import single_line, sort_name
+from crm.common.tokens import TokenError, make_token, read_token
+from crm.common.types import utcnow
+from crm.contacts.models import Contact
+from crm.extensions import db
+from crm.letters.models import Letter, SignOnRequest
+from crm.letters.services import LetterError, add_signature, text_fingerprint
+from crm.mailmerge.outbox import enqueue_system_mail
+from crm.organizations.matching import match_organization
+from crm.organizations.models import IssueArea, Organization
+from crm.organizations.services import add_alias, refresh_search_text, snapshot
+
+CONFIRM_MAX_AGE = 60 * 60 * 24 * 7  # a week to click the confirmation link
+FORM_TOKEN_MAX_AGE = 60 * 60 * 24  # a form older than a day is refused (reload the page)
+
+
+class SignOnError(ValueError):
+    """A sign-on that cannot be taken; the message is for the person signing."""
+
+
+def open_for_signon(letter: Letter | None) -> bool:
+    """Whether the public page of this letter takes sign-ons."""
+    return letter is not None and letter.status == "collecting" and letter.public_signon
+
+
+def form_timestamp_token() -> str:
+    """A signed 'form shown at' timestamp, put in the form so fill time can be checked on submit."""
+    return make_token("signon-confirm", {"t": time.time(), "form": 1})
+
+
+def check_fill_time(token: str) -> None:
+    """Refuse a form sent faster than SIGNON_MIN_FILL_SECONDS, or with a forged stamp."""
+    try:
+        payload = read_token("signon-confirm", token, max_age=FORM_TOKEN_MAX_AGE)
+    except TokenError as exc:
+        raise SignOnError("The form expired. Reload the page and try again.") from exc
+    if (
+        not isinstance(payload, dict)
+        or payload.get("form") != 1
+        or not isinstance(payload.get("t"), int | float)
+    ):
+        raise SignOnError("The form expired. Reload the page and try again.")
+    minimum = current_app.config.get("SIGNON_MIN_FILL_SECONDS", 3)
+    if time.time() - payload["t"] < minimum:
+        raise SignOnError(
+            "That was faster than a person can fill the form. Please check it and send it again."
+        )
+
+
+def submit_public_signon(letter: Letter, data: dict, remote_addr: str = "") -> SignOnRequest:
+    """Hold a public sign-on as unconfirmed and mail the signer a confirmation link."""
+    if not open_for_signon(letter):
+        raise SignOnError("This letter is not taking sign-ons.")
+    request_row = SignOnRequest(
+        letter_id=letter.id,
+        organization_name=single_line(data["organization_name"])[:300],
+        listed_name=single_line(data.get("listed_name") or data["organization_name"])[:300],
+        contact_name=single_line(data.get("contact_name"))[:200],
+        contact_title=single_line(data.get("contact_title"))[:200],
+        email=single_line(data["email"]).lower()[:254],
+        city=single_line(data.get("city"))[:120],
+        state=(data.get("state") or "").upper()[:2],
+        org_type=data.get("org_type") or "",
+        issue_areas=list(data.get("issue_areas") or [])[:20],
+        consent_public=bool(data.get("consent_public")),
+        status="unconfirmed",
+        text_fingerprint=text_fingerprint(letter),
+        remote_addr=(remote_addr or "")[:64],
+    )
+    db.session.add(request_row)
+    db.session.flush()
+    token = make_token("signon-confirm", {"r": request_row.id, "e": request_row.email})
+    base = current_app.config["CRM_BASE_URL"].rstrip("/")
+    link = f"{base}/sign/{letter.slug}/confirm/{token}"
+    enqueue_system_mail(
+        request_row.email,
+        f"Confirm your sign-on: {letter.title}",
+        f"Hello {request_row.contact_name or ''},\n\nYou asked to add {request_row.organization_name} "
+        "as a signatory "
+        f'of "{letter.title}". Confirm it by opening this link within a week:\n\n{link}\n\n'
+        "If you did not ask for this, ignore this message and nothing will happen.\n",
+        kind="signon-confirm",
+    )
+    record(
+        "submit",
+        "signon",
+        request_row.id,
+        summary=f"Public sign-on for {letter.slug} from {request_row.organization_name} (unconfirmed)",
+    )
+    db.session.commit()
+    return request_row
+
+
+def confirm_public_signon(slug: str, token: str) -> SignOnRequest:
+    """Confirm a sign-on by its mailed link and propose a match; without review, accept it at once."""
+    payload = read_token("signon-confirm", token, max_age=CONFIRM_MAX_AGE)
+    if not isinstance(payload, dict) or not isinstance(payload.get("r"), int):
+        raise TokenError("This link is not valid.")
+    row = db.session.get(SignOnRequest, payload["r"])
+    if row is None or row.email != payload.get("e") or row.letter.slug != slug:
+        raise TokenError("This link is not valid.")
+    if row.status != "unconfirmed":
+        return row  # clicking twice is harmless
+    row.status = "confirmed"
+    row.confirmed_at = utcnow()
+    found = match_organization(row.organization_name)
+    row.proposed_organization_id = found.organization_id
+    row.confidence = round(found.confidence, 3)
+    row.match_method = found.method[:40]
+    record(
+        "confirm", "signon", row.id, summary=f"{row.email} confirmed the sign-on of {row.organization_name}"
+    )
+    db.session.commit()
+    if not row.letter.review_required and found.applied and row.letter.status == "collecting":
+        accept_signon(row, found.organization_id)
+    return row
+
+
+def review_queue(letter: Letter | None = None) -> list[SignOnRequest]:
+    """Confirmed sign-ons waiting for a person, oldest first."""
+    query = (
+        select(SignOnRequest)
+        .where(SignOnRequest.status == "confirmed")
+        .order_by(SignOnRequest.confirmed_at, SignOnRequest.id)
+        .options(selectinload(SignOnRequest.letter), selectinload(SignOnRequest.proposed_organization))
+    )
+    if letter is not None:
+        query = query.where(SignOnRequest.letter_id == letter.id)
+    return list(db.session.scalars(query))
+
+
+def unconfirmed_count(letter: Letter) -> int:
+    """Sign-ons still waiting for their mailed confirmation."""
+    return len(
+        list(
+            db.session.scalars(
+                select(SignOnRequest.id).where(
+                    SignOnRequest.letter_id == letter.id, SignOnRequest.status == "unconfirmed"
+                )
+            )
+        )
+    )
+
+
+def get_request(request_id: int) -> SignOnRequest | None:
+    """One sign-on request."""
+    return db.session.get(SignOnRequest, request_id)
+
+
+def _new_organization(row: SignOnRequest, user_id: int | None) -> Organization:
+    """Create the organization a sign-on names (with its city, state, type and issue areas)."""
+    from crm.organizations.models import ORG_TYPES
+
+    areas = (
+        list(db.session.scalars(select(IssueArea).where(IssueArea.slug.in_(row.issue_areas or []))))
+        if row.issue_areas
+        else []
+    )
+    org = Organization(
+        name=row.organization_name,
+        sort_name=sort_name(row.organization_name)[:300],
+        city=row.city or None,
+        state=row.state or None,
+        org_type=row.org_type if row.org_type in ORG_TYPES else None,
+        issue_areas=areas,
+    )
+    db.session.add(org)
+    db.session.flush()
+    refresh_search_text(org)
+    record(
+        "create",
+        "organization",
+        org.id,
+        user_id=user_id,
+        summary=f"Created {org.name} from a public sign-on",
+        after=snapshot(org),
+    )
+    return org
+
+
+def _contact_for(row: SignOnRequest, org: Organization, user_id: int | None) -> Contact:
+    """The signer as a contact of the organization (an existing contact with that address is reused)."""
+    contact = db.session.scalar(select(Contact).where(Contact.email == row.email))
+    if contact is None:
+        first, _, last = row.contact_name.partition(" ")
+        contact = Contact(
+            organization_id=org.id,
+            first_name=first[:120],
+            last_name=last[:120],
+            title=row.contact_title,
+            email=row.email,
+        )
+        db.session.add(contact)
+        db.session.flush()
+        record(
+            "create",
+            "contact",
+            contact.id,
+            user_id=user_id,
+            summary=f"Added {row.email} from a public sign-on for {org.name}",
+        )
+    return contact
+
+
+def accept_signon(
+    row: SignOnRequest, organization_id: int | None, user_id: int | None = None
+) -> SignOnRequest:
+    """Accept a confirmed sign-on for an organization (None: create one); the spelling becomes an alias."""
+    if row.status != "confirmed":
+        raise SignOnError("Only confirmed sign-ons waiting for review can be accepted.")
+    if organization_id is None:
+        org = _new_organization(row, user_id)
+    else:
+        org = db.session.get(Organization, organization_id)
+        if org is None:
+            raise SignOnError(f"There is no organization {organization_id}.")
+        add_alias(org, row.organization_name, source="signon")
+    contact = _contact_for(row, org, user_id)
+    try:
+        sig, _ = add_signature(
+            row.letter,
+            org,
+            status="confirmed",
+            source="public-form",
+            listed_name=row.listed_name or row.organization_name,
+            contact=contact,
+            authorized_name=row.contact_name,
+            authorized_title=row.contact_title,
+            authorized_email=row.email,
+            user_id=user_id,
+            commit=False,
+        )
+    except LetterError as exc:
+        db.session.rollback()
+        raise SignOnError(str(exc)) from exc
+    sig.text_fingerprint = row.text_fingerprint or sig.text_fingerprint  # the text they saw when they signed
+    row.signature_id = sig.id
+    row.status = "accepted"
+    record(
+        "accept", "signon", row.id, user_id=user_id, summary=f"Accepted {row.organization_name} as {org.name}"
+    )
+    enqueue_system_mail(
+        row.email,
+        f"Your signature is confirmed: {row.letter.title}",
+        f'{sig.listed_name} is now listed as a signatory of "{row.letter.title}". Thank you.\n',
+        kind="signon-accepted",
+        organization_id=org.id,
+        contact_id=contact.id,
+    )
+    db.session.commit()
+    return row
+
+
+def reject_signon(row: SignOnRequest, user_id: int | None = None) -> SignOnRequest:
+    """Decline a sign-on and tell the signer."""
+    if row.status not in ("confirmed", "unconfirmed"):
+        raise SignOnError("This sign-on was already decided.")
+    row.status = "rejected"
+    record(
+        "reject",
+        "signon",
+        row.id,
+        user_id=user_id,
+        summary=f"Declined the sign-on of {row.organization_name}",
+    )
+    enqueue_system_mail(
+        row.email,
+        f"About your sign-on: {row.letter.title}",
+        f'Thank you for your interest in "{row.letter.title}". The organizers could not add '
+        f"{row.organization_name} as a signatory. Reply to this message if you think this is a "
+        "mistake.\n",
+        kind="signon-declined",
+    )
+    db.session.commit()
+    return row
+
+
+@dataclass
+class QueueEntry:
+    """A review-queue row with the matcher's alternatives."""
+
+    request: SignOnRequest
+    candidates: list[tuple[Organization, float]]

@@ -1,0 +1,89 @@
+"""Browser: an anonymous signer uses the public page and the mailed link; an organizer accepts the match; a
+personal link signs in one click."""
+
+import email
+import email.policy
+import re
+
+import pytest
+from sqlalchemy import select
+
+from crm.letters.models import Letter
+from crm.letters.services import personal_signon_url
+from crm.mailmerge.models import Message
+from crm.organizations.models import Organization
+from tests.conftest import ARTIFACTS, browser_login
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def app_config():
+    """A short minimum fill time: the browser fills the form in well under the default."""
+    return {"SIGNON_MIN_FILL_SECONDS": 1}
+
+
+def _letter(db) -> Letter:
+    """A collecting letter with public sign-on."""
+    letter = Letter(
+        slug="stop-face-recognition",
+        title="Stop face recognition at the border",
+        body="We, the undersigned, ask you to **stop**.",
+        status="collecting",
+        public_signon=True,
+        review_required=True,
+    )
+    db.session.add(letter)
+    db.session.commit()
+    return letter
+
+
+def test_public_sign_on_confirm_and_review(live_server, page, seeded, users, db):
+    letter = _letter(db)
+    base = live_server.url
+    page.goto(f"{base}/sign/{letter.slug}")
+    page.get_by_label("Organization name").fill("Electronic Frontier Foundation")
+    page.get_by_label("List the organization as").fill("EFF")
+    page.get_by_label("Your name").fill("Cindy Cohn")
+    page.get_by_label("Your title").fill("Executive Director")
+    page.get_by_label("Your email").fill("cindy@eff.example")
+    page.get_by_label("City").fill("San Francisco")
+    page.get_by_label("State").fill("CA")
+    page.get_by_label("You may list our organization publicly").check()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "signon-public-form.png"), full_page=True)
+    page.wait_for_timeout(1100)
+    page.get_by_role("button", name="Sign the letter").click()
+    page.get_by_role("heading", name="Check your mail").wait_for()
+    db.session.expire_all()
+    raw = db.session.scalar(select(Message.raw).where(Message.kind == "signon-confirm"))
+    text = email.message_from_string(raw, policy=email.policy.default).get_body(("plain",)).get_content()
+    link = re.search(r"(http://127\.0\.0\.1:\d+/sign/\S+/confirm/\S+)", text).group(1)
+    page.goto(link)
+    page.get_by_role("heading", name="Thank you: your sign-on is confirmed").wait_for()
+    browser_login(page, base, users["organizer"].email)
+    page.goto(f"{base}/letters/{letter.slug}")
+    page.get_by_role("link", name="Open the review queue").click()
+    page.screenshot(path=str(ARTIFACTS / "signon-review-queue.png"), full_page=True)
+    page.get_by_label("Decision for Electronic Frontier Foundation").select_option("accept")
+    page.get_by_role("button", name="Decide").click()
+    page.get_by_text("accepted; the signer was told").wait_for()
+    eff = db.session.scalar(select(Organization).where(Organization.acronym == "EFF"))
+    page.goto(f"{base}/organizations/{eff.id}")
+    row = page.get_by_role("row", name=re.compile("Stop face recognition at the border"))
+    assert "EFF" in row.inner_text() and "confirmed" in row.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "signon-org-timeline.png"), full_page=True)
+
+
+def test_personal_link_one_click(live_server, page, seeded, db):
+    letter = _letter(db)
+    org = db.session.scalar(select(Organization).where(Organization.name == "Upturn"))
+    url = personal_signon_url(letter, org, None)
+    page.goto(url)
+    assert page.get_by_label("List us as").input_value() == "Upturn"
+    page.screenshot(path=str(ARTIFACTS / "signon-personal-link.png"), full_page=True)
+    page.get_by_role("button", name="Add Upturn as a signatory").click()
+    page.get_by_text("Upturn is listed as a signatory").wait_for()
+    page.goto(url)
+    page.get_by_role("button", name="Add Upturn as a signatory").click()
+    page.get_by_text("It already was: nothing changed.").wait_for()
