@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint, schemas
+from crm.api.schemas import Id
 from crm.letters import services as letters
 from crm.letters.models import LETTER_STATUSES, SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
 from crm.letters.signatory_import import analyse, apply_import
@@ -44,13 +45,13 @@ class SignatureInSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    organization_id = ma.fields.Integer(validate=ma.validate.Range(1))
+    organization_id = Id()
     role = ma.fields.String(validate=ma.validate.OneOf(SIGNATURE_ROLES))
     position = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(0, 10_000))
     status = ma.fields.String(validate=ma.validate.OneOf(SIGNATURE_STATUSES))
     listed_as = ma.fields.String(validate=ma.validate.Length(1, 300))
     source = ma.fields.String(validate=ma.validate.OneOf(SIGNATURE_SOURCES))
-    contact_id = ma.fields.Integer(allow_none=True)
+    contact_id = Id(allow_none=True)
     authorized_name = ma.fields.String(validate=ma.validate.Length(max=200))
     authorized_title = ma.fields.String(validate=ma.validate.Length(max=200))
     authorized_email = ma.fields.String(validate=ma.validate.Length(max=254))
@@ -101,13 +102,13 @@ class DecisionSchema(ma.Schema):
     """accept (the proposal, or organization_id), new, or reject."""
 
     decision = ma.fields.String(required=True, validate=ma.validate.OneOf(("accept", "new", "reject")))
-    organization_id = ma.fields.Integer(validate=ma.validate.Range(1))
+    organization_id = Id()
 
 
 class MergeInSchema(ma.Schema):
     """Which organization to merge into the one in the path."""
 
-    remove_id = ma.fields.Integer(required=True, validate=ma.validate.Range(1))
+    remove_id = Id(required=True)
     dry_run = ma.fields.Boolean(load_default=False)
 
 

@@ -6,6 +6,17 @@ from crm.organizations.filters import ARCHIVED_MODES, MATCH_MODES, SORTS, US_STA
 from crm.organizations.models import ORG_TYPES, SCOPES
 
 
+MAX_ID = 2**31 - 1
+
+
+class Id(ma.fields.Integer):
+    """A record id in a request: a positive number that fits the database's integer columns."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", ma.validate.Range(1, MAX_ID))
+        super().__init__(**kwargs)
+
+
 class PageArgsSchema(ma.Schema):
     """Pagination parameters."""
 

@@ -2,9 +2,11 @@
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from crm.api.errors import problem_response
+from crm.extensions import db
 
 _TITLES = {
     400: "That request could not be understood",
@@ -34,6 +36,16 @@ def install_error_pages(app: Flask) -> None:
             return problem_response(error.code or 500, data.get("message") or error.description,
                                     data.get("errors") or _flatten(data.get("messages")))
         return _render(error.code or 500, error.description if error.code != 404 else None)
+
+    @app.errorhandler(DataError)
+    def _data_error(error):
+        # A value the database cannot hold (a number out of range, say) that validation let through: the request
+        # was bad, not the server. Roll back so the session stays usable.
+        db.session.rollback()
+        detail = "A value is out of the range this field accepts."
+        if request.path.startswith("/api/"):
+            return problem_response(400, detail)
+        return _render(400, detail)
 
     @app.errorhandler(InternalServerError)
     def _server_error(error):
