@@ -30,6 +30,10 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(token_group)
     app.cli.add_command(export_group)
     app.cli.add_command(setup_command)
+    from crm.mailmerge.cli import merge_group, worker_command
+
+    app.cli.add_command(merge_group)
+    app.cli.add_command(worker_command)
 
 
 def _fail(message: str) -> None:

@@ -1,6 +1,9 @@
 """WSGI entry point for production servers: `gunicorn 'crm.wsgi:app'`."""
 
 from crm import config, create_app
+from crm.mailmerge.embedded import start_embedded_worker
 
 app = create_app()
 config.prepare_instance(app)
+# The embedded outbox worker (no broker configured) runs in each serving process.
+start_embedded_worker(app)
