@@ -122,7 +122,7 @@ class Worker:
         self.transport = transport or transport_for(config)
         self.batch = batch or int(config.get("MAIL_WORKER_BATCH") or 10)
         self.name = name or f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.retry_base = float(config.get("MAIL_RETRY_BASE_SECONDS") or 60)
+        self.retry_base = float(config.get("MAIL_RETRY_BASE_SECONDS", 60))
         self.max_attempts = int(config.get("MAIL_MAX_ATTEMPTS") or 5)
         self.default_sender = config.get("MAIL_DEFAULT_SENDER") or "undersigned@localhost"
         self.postgres = db.engine.dialect.name == "postgresql"
