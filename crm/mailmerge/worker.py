@@ -26,6 +26,8 @@ from crm.mailmerge.templating import RenderError, compile_templates
 from crm.mailmerge.transport import OutboxTransport, SMTPTransport
 
 ACTIVE_MERGE = ("queued", "sending")
+# Per-message writes go through the Core table: the ORM's bulk-update machinery costs more than the SMTP round trip.
+MESSAGES = Message.__table__
 UNCERTAIN_NOTE = ("The worker stopped while handing this message to the SMTP server: it may or may not have been "
                   "delivered. It is not re-sent automatically; resend it from the merge report if needed.")
 _HOST = socket.gethostname()[:40]
@@ -283,7 +285,7 @@ class Worker:
                 except RenderError as exc:
                     problem = f"{exc.part}: {exc}"
             if problem is not None:
-                db.session.execute(update(Message).where(Message.id == row.id).values(
+                db.session.execute(MESSAGES.update().where(MESSAGES.c.id == row.id).values(
                     status="failed", last_response=f"not sent: {problem}"[:2000], claimed_by="", updated_at=now))
                 db.session.commit()
                 self.stats.failed += 1
@@ -291,15 +293,16 @@ class Worker:
         values = {"status": "sending", "attempts": row.attempts + 1, "raw": raw, "updated_at": now}
         if message_id:
             values.update(message_id=message_id, subject=subject[:1000])
-        suppressed = exists().where(Suppression.email == func.lower(Message.email))
-        marked = db.session.execute(update(Message).where(Message.id == row.id, Message.status == "claimed",
-                                                          Message.claimed_by == self.name, ~suppressed)
+        suppressed = exists().where(Suppression.email == func.lower(MESSAGES.c.email))
+        marked = db.session.execute(MESSAGES.update().where(MESSAGES.c.id == row.id, MESSAGES.c.status == "claimed",
+                                                            MESSAGES.c.claimed_by == self.name, ~suppressed)
                                     .values(**values))
         db.session.commit()
         if marked.rowcount != 1:
             # Suppressed since it was queued (checked again right before sending), or taken away from us.
-            done = db.session.execute(update(Message).where(Message.id == row.id, Message.status == "claimed",
-                                                            Message.claimed_by == self.name)
+            done = db.session.execute(MESSAGES.update().where(MESSAGES.c.id == row.id,
+                                                              MESSAGES.c.status == "claimed",
+                                                              MESSAGES.c.claimed_by == self.name)
                                       .values(status="suppressed", updated_at=now,
                                               last_response="not sent: the address is suppressed"))
             db.session.commit()
@@ -325,7 +328,8 @@ class Worker:
         else:
             values.update(status="failed")
             self.stats.failed += 1
-        db.session.execute(update(Message).where(Message.id == row.id, Message.status == "sending").values(**values))
+        db.session.execute(MESSAGES.update().where(MESSAGES.c.id == row.id, MESSAGES.c.status == "sending")
+                           .values(**values))
         if outcome.hard_bounce:
             email = row.email.lower()
             if db.session.scalar(select(Suppression.id).where(Suppression.email == email)) is None:
