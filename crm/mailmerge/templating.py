@@ -221,6 +221,8 @@ def _static_problems(part: str, tree: nodes.Template) -> list[Problem]:
             assigned.add(loop.target.name)
     assigned.add("loop")
     for const in tree.find_all(nodes.Const):
+        if isinstance(const.value, str) and "__" in const.value:
+            problems.append(Problem(part, "double underscores are refused in merge templates", const.lineno))
         if isinstance(const.value, str) and len(const.value) > MAX_LITERAL:
             problems.append(Problem(part, f"text in an expression is limited to {MAX_LITERAL} characters",
                                     const.lineno))
@@ -308,9 +310,8 @@ def _line_of(exc: BaseException) -> int | None:
     line = None
     while tb is not None:
         if tb.tb_frame.f_code.co_filename == "<template>":
-            debug = tb.tb_frame.f_globals.get("__jinja_template__")
-            if debug is not None:
-                line = debug.get_corresponding_lineno(tb.tb_lineno)
+            # Jinja rewrites the traceback so template frames carry template line numbers.
+            line = tb.tb_lineno
         tb = tb.tb_next
     return line
 
