@@ -28,7 +28,7 @@ class MergeForm(FlaskForm):
     issue_area = SelectMultipleField("Issue areas", choices=[], validate_choice=False)
     match = SelectField("Issue areas match", choices=[SelectChoice("any", "any of them"),
                                                       SelectChoice("all", "all of them"),
-                                                      SelectChoice("none", "none of them")])
+                                                      SelectChoice("none", "none of them")], default="any")
     signed = SelectMultipleField("Signed (signers of a letter, for thank-yous)", choices=[], validate_choice=False)
     not_signed = SelectMultipleField("Has not signed", choices=[], validate_choice=False)
     state = StringField("States (two-letter codes, comma-separated)", validators=[Optional(), Length(max=400)])

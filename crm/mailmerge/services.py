@@ -89,7 +89,7 @@ def merges_for_organization(org_id: int, limit: int = 50) -> list[tuple[MailMerg
     """The merges this organization's contacts were sent (or queued), newest first."""
     return list(db.session.execute(
         select(MailMerge, Message).join(Message, Message.merge_id == MailMerge.id)
-        .where(Message.organization_id == org_id).order_by(Message.id.desc()).limit(limit)).tuples())
+        .where(Message.organization_id == org_id).order_by(Message.id.desc()).limit(limit)).all())
 
 
 # --- compose ----------------------------------------------------------------------------------------------------

@@ -2,8 +2,7 @@
 
 from email import message_from_string, policy
 
-from flask import (Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context,
-                   url_for)
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -343,7 +342,7 @@ def import_suppressions():
 @access("organizer")
 def export_suppressions():
     """Every suppression as CSV."""
-    return Response(stream_with_context(services.export_suppressions()), mimetype="text/csv",
+    return Response("".join(services.export_suppressions()), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=suppressions.csv"})
 
 
