@@ -132,7 +132,12 @@ class MergePreview(MethodView):
             rendered = services.preview(_get(merge_id), args.get("contact_id"))
         except services.MergeError as exc:
             _fail(exc)
-        return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html, "raw": rendered.raw}
+        return {
+            "subject": rendered.subject,
+            "text": rendered.text,
+            "html": rendered.html,
+            "raw": rendered.raw,
+        }
 
 
 def _action(name: str, doc: str):

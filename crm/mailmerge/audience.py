@@ -3,7 +3,8 @@
 An audience is stored as plain JSON on the merge:
   {"segment_id": 3 | null, "filter": {…parse_filter parameters…}, "contacts": "primary" | "all",
    "after_merge": 7 | null}
-"signers of L" is {"filter": {"signed": ["L"]}}; "signed L1 but not L2" is {"signed": ["L1"], "not_signed": ["L2"]};
+"signers of L" is {"filter": {"signed": ["L"]}}; "signed L1 but not L2" is {"signed": ["L1"], "not_signed":
+["L2"]};
 "recipients of merge M who have not signed L" is {"after_merge": M, "filter": {"not_signed": ["L"]}}.
 """
 
@@ -31,7 +32,9 @@ class AudienceError(ValueError):
 
 
 def normalise_audience(data) -> dict:
-    """Validate an audience dict (from a form, the CLI or the API) into its stored shape; raises AudienceError."""
+    """Validate an audience dict (from a form, the CLI or the API) into its stored shape; raises
+    AudienceError.
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -56,7 +59,12 @@ def normalise_audience(data) -> dict:
     after = _optional_id(data.get("after_merge"), "after_merge")
     if after is not None and db.session.get(MailMerge, after) is None:
         raise AudienceError("after_merge", f"There is no merge {after}.")
-    return {"segment_id": segment_id, "filter": org_filter.to_params(), "contacts": mode, "after_merge": after}
+    return {
+        "segment_id": segment_id,
+        "filter": org_filter.to_params(),
+        "contacts": mode,
+        "after_merge": after,
+    }
 
 
 def _optional_id(value, field: str) -> int | None:
@@ -83,13 +91,20 @@ def _org_conditions(audience: dict) -> list:
 
 
 def _contact_conditions(audience: dict) -> list:
-    """Which contacts of the chosen organizations: active, with an address, primary only or all, follow-ups."""
+    """Which contacts of the chosen organizations: active, with an address, primary only or all,
+    follow-ups.
+    """
     where = [Contact.status == "active", Contact.email.is_not(None), Contact.email != ""]
     if audience.get("contacts", "primary") == "primary":
         where.append(Contact.is_primary.is_(True))
     if audience.get("after_merge"):
-        where.append(Contact.id.in_(select(Message.contact_id).where(
-            Message.merge_id == audience["after_merge"], Message.status.in_(DELIVERED_STATUSES))))
+        where.append(
+            Contact.id.in_(
+                select(Message.contact_id).where(
+                    Message.merge_id == audience["after_merge"], Message.status.in_(DELIVERED_STATUSES)
+                )
+            )
+        )
     return where
 
 
@@ -101,9 +116,11 @@ def org_ids_query(audience: dict):
 def contacts_query(audience: dict):
     """SELECT (contact id, email, organization id, suppressed?) of every audience contact, by contact id."""
     suppressed = exists().where(Suppression.email == func.lower(Contact.email))
-    return (select(Contact.id, Contact.email, Contact.organization_id, suppressed.label("suppressed"))
-            .where(Contact.organization_id.in_(org_ids_query(audience)), *_contact_conditions(audience))
-            .order_by(Contact.id))
+    return (
+        select(Contact.id, Contact.email, Contact.organization_id, suppressed.label("suppressed"))
+        .where(Contact.organization_id.in_(org_ids_query(audience)), *_contact_conditions(audience))
+        .order_by(Contact.id)
+    )
 
 
 @dataclass
@@ -125,13 +142,28 @@ def audience_counts(audience: dict) -> AudienceCounts:
     """Organizations, contacts, mailable contacts, suppressed contacts, organizations without a contact."""
     org_ids = org_ids_query(audience).subquery()
     organizations = db.session.scalar(select(func.count()).select_from(org_ids)) or 0
-    base = select(Contact.id).where(Contact.organization_id.in_(select(org_ids.c.id)), *_contact_conditions(audience))
+    base = select(Contact.id).where(
+        Contact.organization_id.in_(select(org_ids.c.id)), *_contact_conditions(audience)
+    )
     contacts = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    mailable = db.session.scalar(select(func.count()).select_from(base.where(mailable_condition()).subquery())) or 0
-    with_contact = db.session.scalar(select(func.count(func.distinct(Contact.organization_id))).where(
-        Contact.organization_id.in_(select(org_ids.c.id)), *_contact_conditions(audience))) or 0
-    return AudienceCounts(organizations=organizations, contacts=contacts, mailable=mailable,
-                          suppressed=contacts - mailable, without_contact=organizations - with_contact)
+    mailable = (
+        db.session.scalar(select(func.count()).select_from(base.where(mailable_condition()).subquery())) or 0
+    )
+    with_contact = (
+        db.session.scalar(
+            select(func.count(func.distinct(Contact.organization_id))).where(
+                Contact.organization_id.in_(select(org_ids.c.id)), *_contact_conditions(audience)
+            )
+        )
+        or 0
+    )
+    return AudienceCounts(
+        organizations=organizations,
+        contacts=contacts,
+        mailable=mailable,
+        suppressed=contacts - mailable,
+        without_contact=organizations - with_contact,
+    )
 
 
 def describe(audience: dict) -> str:
@@ -142,15 +174,20 @@ def describe(audience: dict) -> str:
         parts.append(f"segment “{segment.name}”" if segment else "a deleted segment")
     params = audience.get("filter") or {}
     if params:
-        parts.append("organizations where " + "; ".join(
-            f"{k.replace('_', ' ')} = {', '.join(map(str, v)) if isinstance(v, list) else v}"
-            for k, v in params.items()))
+        parts.append(
+            "organizations where "
+            + "; ".join(
+                f"{k.replace('_', ' ')} = {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                for k, v in params.items()
+            )
+        )
     if not parts:
         parts.append("every active organization")
     if audience.get("after_merge"):
         parts.append(f"only contacts who received merge #{audience['after_merge']}")
-    parts.append("primary contacts only" if audience.get("contacts", "primary") == "primary"
-                 else "all active contacts")
+    parts.append(
+        "primary contacts only" if audience.get("contacts", "primary") == "primary" else "all active contacts"
+    )
     return ", ".join(parts)
 
 
@@ -159,5 +196,12 @@ def empty_filter() -> OrgFilter:
     return OrgFilter()
 
 
-__all__ = ["AudienceError", "normalise_audience", "contacts_query", "audience_counts", "describe",
-           "CONTACT_MODES", "and_"]
+__all__ = [
+    "AudienceError",
+    "normalise_audience",
+    "contacts_query",
+    "audience_counts",
+    "describe",
+    "CONTACT_MODES",
+    "and_",
+]

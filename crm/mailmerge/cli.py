@@ -32,8 +32,13 @@ def merge_group():
 @merge_group.command("create")
 @click.option("--name", required=True)
 @click.option("--subject", required=True, help="Subject template.")
-@click.option("--body-file", "body_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Markdown body template (- for standard input).")
+@click.option(
+    "--body-file",
+    "body_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Markdown body template (- for standard input).",
+)
 @click.option("--letter", default=None, help="Slug of the letter the merge promotes.")
 @click.option("--segment", type=int, default=None, help="Segment id.")
 @click.option("--issue-area", "issue_area", multiple=True)
@@ -42,14 +47,34 @@ def merge_group():
 @click.option("--not-signed", "not_signed", multiple=True, help="Letter slug it has not signed (repeatable).")
 @click.option("--state", multiple=True)
 @click.option("--contacts", type=click.Choice(["primary", "all"]), default="primary")
-@click.option("--not-signed-after-merge", "after_merge", type=int, default=None,
-              help="Only contacts who received this merge (add --not-signed for a reminder).")
+@click.option(
+    "--not-signed-after-merge",
+    "after_merge",
+    type=int,
+    default=None,
+    help="Only contacts who received this merge (add --not-signed for a reminder).",
+)
 @click.option("--sender", default="")
 @click.option("--reply-to", "reply_to", default="")
 @click.option("--throttle", type=int, default=None, help="Messages per minute.")
 @with_appcontext
-def merge_create(name, subject, body_file, letter, segment, issue_area, match, signed, not_signed, state,
-                 contacts, after_merge, sender, reply_to, throttle):
+def merge_create(
+    name,
+    subject,
+    body_file,
+    letter,
+    segment,
+    issue_area,
+    match,
+    signed,
+    not_signed,
+    state,
+    contacts,
+    after_merge,
+    sender,
+    reply_to,
+    throttle,
+):
     """Create a draft merge; prints its id alone on the last line."""
     from crm.mailmerge import services
 
@@ -68,9 +93,21 @@ def merge_create(name, subject, body_file, letter, segment, issue_area, match, s
         params["state"] = list(state)
     if after_merge and not not_signed and letter:
         params["not_signed"] = [letter]  # "recipients of M who have not signed the letter"
-    data = {"name": name, "subject": subject, "body": body, "letter": letter, "sender": sender,
-            "reply_to": reply_to, "throttle_per_minute": throttle,
-            "audience": {"segment_id": segment, "filter": params, "contacts": contacts, "after_merge": after_merge}}
+    data = {
+        "name": name,
+        "subject": subject,
+        "body": body,
+        "letter": letter,
+        "sender": sender,
+        "reply_to": reply_to,
+        "throttle_per_minute": throttle,
+        "audience": {
+            "segment_id": segment,
+            "filter": params,
+            "contacts": contacts,
+            "after_merge": after_merge,
+        },
+    }
     try:
         merge = services.create_merge(data)
     except services.MergeError as exc:
@@ -79,8 +116,10 @@ def merge_create(name, subject, body_file, letter, segment, issue_area, match, s
                 click.echo(f"{field}: {message}", err=True)
         _fail("the merge was not created")
     counts = services.audience_counts(merge)
-    click.echo(f"Created draft merge “{merge.name}”: {counts.organizations} organizations, "
-               f"{counts.mailable} mailable contacts ({counts.suppressed} suppressed).")
+    click.echo(
+        f"Created draft merge “{merge.name}”: {counts.organizations} organizations, "
+        f"{counts.mailable} mailable contacts ({counts.suppressed} suppressed)."
+    )
     click.echo(merge.id)
 
 
@@ -118,8 +157,10 @@ def merge_queue(merge_id):
         summary = services.queue_merge(_merge(merge_id))
     except services.MergeError as exc:
         _fail(str(exc))
-    click.echo(f"Queued {summary['queued']} messages ({summary['suppressed']} suppressed, "
-               f"{summary['duplicates']} duplicate addresses skipped).")
+    click.echo(
+        f"Queued {summary['queued']} messages ({summary['suppressed']} suppressed, "
+        f"{summary['duplicates']} duplicate addresses skipped)."
+    )
 
 
 @merge_group.command("send")
@@ -138,9 +179,11 @@ def merge_send(merge_id):
             _fail(str(exc))
     stats = drain(until_empty=True)
     counts = services.merge_counts(merge_id)
-    click.echo(f"Sent {counts['delivered']}, failed {counts['failed']}, suppressed {counts['suppressed']}, "
-               f"uncertain {counts['uncertain']}, remaining {counts['remaining']} "
-               f"({stats.connections} SMTP connections).")
+    click.echo(
+        f"Sent {counts['delivered']}, failed {counts['failed']}, suppressed {counts['suppressed']}, "
+        f"uncertain {counts['uncertain']}, remaining {counts['remaining']} "
+        f"({stats.connections} SMTP connections)."
+    )
 
 
 @merge_group.command("status")
@@ -157,8 +200,18 @@ def merge_status(merge_id, as_json):
         click.echo(json.dumps({"id": merge.id, "name": merge.name, "status": merge.status, "counts": counts}))
         return
     click.echo(f"#{merge.id} {merge.name}: {merge.status}")
-    for key in ("sent", "outbox", "failed", "suppressed", "uncertain", "queued", "claimed", "sending", "cancelled",
-                "total"):
+    for key in (
+        "sent",
+        "outbox",
+        "failed",
+        "suppressed",
+        "uncertain",
+        "queued",
+        "claimed",
+        "sending",
+        "cancelled",
+        "total",
+    ):
         click.echo(f"  {key:<11}{counts[key]}")
 
 

@@ -1,6 +1,7 @@
 """Who drains the outbox: the embedded background thread (no broker) or Celery (CELERY_BROKER_URL set).
 
-The thread is started lazily, on the first request the app serves (create_app does no I/O), or by crm.wsgi; it is
+The thread is started lazily, on the first request the app serves (create_app does no I/O), or by crm.wsgi;
+it is
 off under TESTING unless MAIL_EMBEDDED_WORKER is set true.
 """
 

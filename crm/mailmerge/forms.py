@@ -4,8 +4,15 @@ from urllib.parse import parse_qs
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import (IntegerField, RadioField, SelectChoice, SelectField, SelectMultipleField, StringField,
-                     TextAreaField)
+from wtforms import (
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from crm.mailmerge.models import SUPPRESSION_REASONS
@@ -16,28 +23,49 @@ class MergeForm(FlaskForm):
 
     name = StringField("Name (for you)", validators=[DataRequired(), Length(max=200)])
     letter = SelectField("Letter it promotes", choices=[], validate_choice=False)
-    sender = StringField("From", validators=[Optional(), Length(max=320)],
-                         description="e.g. Ana Ruiz <ana@example.org>; empty uses the instance's default sender")
+    sender = StringField(
+        "From",
+        validators=[Optional(), Length(max=320)],
+        description="e.g. Ana Ruiz <ana@example.org>; empty uses the instance's default sender",
+    )
     reply_to = StringField("Reply-To", validators=[Optional(), Length(max=320)])
     subject = StringField("Subject", validators=[DataRequired(), Length(max=1000)])
-    body = TextAreaField("Body (Markdown with fields)", validators=[DataRequired(), Length(max=50_000)],
-                         render_kw={"rows": 14, "class": "font-monospace"})
-    throttle_per_minute = IntegerField("Throttle (messages per minute, empty for no limit)",
-                                       validators=[Optional(), NumberRange(1, 100_000)])
+    body = TextAreaField(
+        "Body (Markdown with fields)",
+        validators=[DataRequired(), Length(max=50_000)],
+        render_kw={"rows": 14, "class": "font-monospace"},
+    )
+    throttle_per_minute = IntegerField(
+        "Throttle (messages per minute, empty for no limit)", validators=[Optional(), NumberRange(1, 100_000)]
+    )
     segment = SelectField("Segment", choices=[], validate_choice=False)
     issue_area = SelectMultipleField("Issue areas", choices=[], validate_choice=False)
-    match = SelectField("Issue areas match", choices=[SelectChoice("any", "any of them"),
-                                                      SelectChoice("all", "all of them"),
-                                                      SelectChoice("none", "none of them")], default="any")
-    signed = SelectMultipleField("Signed (signers of a letter, for thank-yous)", choices=[], validate_choice=False)
+    match = SelectField(
+        "Issue areas match",
+        choices=[
+            SelectChoice("any", "any of them"),
+            SelectChoice("all", "all of them"),
+            SelectChoice("none", "none of them"),
+        ],
+        default="any",
+    )
+    signed = SelectMultipleField(
+        "Signed (signers of a letter, for thank-yous)", choices=[], validate_choice=False
+    )
     not_signed = SelectMultipleField("Has not signed", choices=[], validate_choice=False)
-    state = StringField("States (two-letter codes, comma-separated)", validators=[Optional(), Length(max=400)])
-    extra_filter = StringField("More filters (as in the Organizations page's address, e.g. scope=national)",
-                               validators=[Optional(), Length(max=2000)])
+    state = StringField(
+        "States (two-letter codes, comma-separated)", validators=[Optional(), Length(max=400)]
+    )
+    extra_filter = StringField(
+        "More filters (as in the Organizations page's address, e.g. scope=national)",
+        validators=[Optional(), Length(max=2000)],
+    )
     after_merge = SelectField("Only contacts who received merge", choices=[], validate_choice=False)
-    contacts = RadioField("Contacts per organization", default="primary",
-                          choices=[SelectChoice("primary", "Primary contact only"),
-                                   SelectChoice("all", "All active contacts")])
+    contacts = RadioField(
+        "Contacts per organization",
+        default="primary",
+        choices=[SelectChoice("primary", "Primary contact only"), SelectChoice("all", "All active contacts")],
+    )
 
     def audience(self) -> dict:
         """The audience dict the services validate."""
@@ -52,14 +80,25 @@ class MergeForm(FlaskForm):
             params["match"] = self.match.data or "any"
         if self.state.data:
             params["state"] = [s.strip() for s in self.state.data.split(",") if s.strip()]
-        return {"segment_id": self.segment.data or None, "filter": params, "contacts": self.contacts.data,
-                "after_merge": self.after_merge.data or None}
+        return {
+            "segment_id": self.segment.data or None,
+            "filter": params,
+            "contacts": self.contacts.data,
+            "after_merge": self.after_merge.data or None,
+        }
 
     def data_for_service(self) -> dict:
         """The plain values create_merge/update_merge take."""
-        return {"name": self.name.data, "letter": self.letter.data or None, "sender": self.sender.data,
-                "reply_to": self.reply_to.data, "subject": self.subject.data, "body": self.body.data,
-                "throttle_per_minute": self.throttle_per_minute.data, "audience": self.audience()}
+        return {
+            "name": self.name.data,
+            "letter": self.letter.data or None,
+            "sender": self.sender.data,
+            "reply_to": self.reply_to.data,
+            "subject": self.subject.data,
+            "body": self.body.data,
+            "throttle_per_minute": self.throttle_per_minute.data,
+            "audience": self.audience(),
+        }
 
 
 class ActionForm(FlaskForm):
@@ -76,7 +115,9 @@ class SuppressionForm(FlaskForm):
     """Suppress an address by hand."""
 
     email = StringField("Email", validators=[DataRequired(), Length(max=254)])
-    reason = SelectField("Reason", choices=[SelectChoice(r, r) for r in SUPPRESSION_REASONS], default="manual")
+    reason = SelectField(
+        "Reason", choices=[SelectChoice(r, r) for r in SUPPRESSION_REASONS], default="manual"
+    )
     note = StringField("Note", validators=[Optional(), Length(max=500)])
 
 

@@ -1,6 +1,7 @@
 """Personal links in merge messages.
 
-`sign_on_url` is the single place a merge builds a personal sign-on link; the sign-on feature (crm.signon) owns
+`sign_on_url` is the single place a merge builds a personal sign-on link; the sign-on feature (crm.signon)
+owns
 what the link does. Wire it to that feature's own link builder when both exist, keeping this signature.
 """
 
@@ -17,7 +18,9 @@ def _base_url() -> str:
 
 
 def sign_on_url(letter, org, contact) -> str:
-    """The personal one-click sign-on link of a contact at an organization for a letter (objects or dicts with id)."""
+    """The personal one-click sign-on link of a contact at an organization for a letter (objects or dicts
+    with id).
+    """
     letter_id, slug = _get(letter, "id"), _get(letter, "slug")
     token = make_token("signon", {"l": letter_id, "o": _get(org, "id"), "c": _get(contact, "id")})
     return f"{_base_url()}/sign/{quote(str(slug))}/t/{token}"

@@ -11,7 +11,8 @@ from crm.extensions import db
 from crm.letters.models import Letter
 
 MERGE_STATUSES = ("draft", "queued", "sending", "paused", "done", "cancelled")
-# "claimed" = taken by a worker but not yet handed to SMTP (safe to give back); "sending" = being handed to SMTP
+# "claimed" = taken by a worker but not yet handed to SMTP (safe to give back); "sending" = being handed to
+# SMTP
 # (a crash here makes it "uncertain"); "outbox" = caught by the dev outbox (MAIL_BACKEND=outbox), never sent.
 MESSAGE_STATUSES = ("queued", "claimed", "sending", "sent", "outbox", "failed", "suppressed", "uncertain",
                     "cancelled")

@@ -21,16 +21,23 @@ from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter
 from crm.mailmerge import audience as audiences
-from crm.mailmerge.models import (DELIVERED_STATUSES, SUPPRESSION_REASONS, MailMerge, Message,
-                                  Suppression)
+from crm.mailmerge.models import DELIVERED_STATUSES, SUPPRESSION_REASONS, MailMerge, Message, Suppression
 from crm.mailmerge.outbox import build_message
-from crm.mailmerge.rendering import (Rendered, letter_record, load_recipients, render_message,
-                                     sample_recipient)
+from crm.mailmerge.rendering import Rendered, letter_record, load_recipients, render_message, sample_recipient
 from crm.mailmerge.templating import FIELDS, Problem, RenderError, compile_templates
 
 EDITABLE_STATUSES = ("draft",)
-COUNT_STATUSES = ("queued", "claimed", "sending", "sent", "outbox", "failed", "suppressed", "uncertain",
-                  "cancelled")
+COUNT_STATUSES = (
+    "queued",
+    "claimed",
+    "sending",
+    "sent",
+    "outbox",
+    "failed",
+    "suppressed",
+    "uncertain",
+    "cancelled",
+)
 _CHUNK = 500
 
 
@@ -42,16 +49,20 @@ class MergeError(ValueError):
         self.errors = errors or {}
 
 
-# --- lists and lookups ------------------------------------------------------------------------------------------
+# --- lists and lookups
+# ------------------------------------------------------------------------------------------
+
 
 def list_merges() -> list[tuple[MailMerge, dict[str, int]]]:
     """Every merge, newest first, with message counts per status."""
     merges = list(db.session.scalars(select(MailMerge).order_by(MailMerge.id.desc())))
     counts: dict[int, dict[str, int]] = {}
     if merges:
-        rows = db.session.execute(select(Message.merge_id, Message.status, func.count())
-                                  .where(Message.merge_id.in_([m.id for m in merges]))
-                                  .group_by(Message.merge_id, Message.status))
+        rows = db.session.execute(
+            select(Message.merge_id, Message.status, func.count())
+            .where(Message.merge_id.in_([m.id for m in merges]))
+            .group_by(Message.merge_id, Message.status)
+        )
         for merge_id, status, count in rows:
             counts.setdefault(merge_id, {})[status] = count
     return [(m, counts.get(m.id, {})) for m in merges]
@@ -69,7 +80,9 @@ def letters_for_choice() -> list[Letter]:
 
 def outbox_page(page: int, per_page: int = 50):
     """Messages, newest first."""
-    return db.paginate(select(Message).order_by(Message.id.desc()), page=page, per_page=per_page, error_out=False)
+    return db.paginate(
+        select(Message).order_by(Message.id.desc()), page=page, per_page=per_page, error_out=False
+    )
 
 
 def get_message(message_id: int) -> Message | None:
@@ -87,12 +100,20 @@ def suppressions_page(page: int, per_page: int = 50, q: str = ""):
 
 def merges_for_organization(org_id: int, limit: int = 50) -> list[tuple[MailMerge, Message]]:
     """The merges this organization's contacts were sent (or queued), newest first."""
-    return list(db.session.execute(
-        select(MailMerge, Message).join(Message, Message.merge_id == MailMerge.id)
-        .where(Message.organization_id == org_id).order_by(Message.id.desc()).limit(limit)).all())
+    return list(
+        db.session.execute(
+            select(MailMerge, Message)
+            .join(Message, Message.merge_id == MailMerge.id)
+            .where(Message.organization_id == org_id)
+            .order_by(Message.id.desc())
+            .limit(limit)
+        ).all()
+    )
 
 
-# --- compose ----------------------------------------------------------------------------------------------------
+# --- compose
+# ----------------------------------------------------------------------------------------------------
+
 
 def _clean_address(value, field_name: str, errors: dict, required: bool = False) -> str:
     """A From/Reply-To value: 'Name <a@b>' or 'a@b', one line, valid."""
@@ -143,7 +164,9 @@ def _clean(data: dict) -> dict:
     if throttle in (None, "", 0, "0"):
         values["throttle_per_minute"] = None
     elif isinstance(throttle, bool) or not str(throttle).isdigit() or not 1 <= int(throttle) <= 100_000:
-        errors["throttle_per_minute"] = ["The throttle is a whole number of messages per minute, 1 to 100,000."]
+        errors["throttle_per_minute"] = [
+            "The throttle is a whole number of messages per minute, 1 to 100,000."
+        ]
     else:
         values["throttle_per_minute"] = int(throttle)
     try:
@@ -161,10 +184,17 @@ def _clean(data: dict) -> dict:
 
 def _snapshot(merge: MailMerge) -> dict:
     """The audited fields of a merge."""
-    return {"name": merge.name, "letter_id": merge.letter_id, "sender": merge.sender, "reply_to": merge.reply_to,
-            "subject_template": merge.subject_template, "body_template": merge.body_template,
-            "audience": str(merge.audience), "throttle_per_minute": merge.throttle_per_minute,
-            "status": merge.status}
+    return {
+        "name": merge.name,
+        "letter_id": merge.letter_id,
+        "sender": merge.sender,
+        "reply_to": merge.reply_to,
+        "subject_template": merge.subject_template,
+        "body_template": merge.body_template,
+        "audience": str(merge.audience),
+        "throttle_per_minute": merge.throttle_per_minute,
+        "status": merge.status,
+    }
 
 
 def create_merge(data: dict, user_id: int | None = None) -> MailMerge:
@@ -173,8 +203,14 @@ def create_merge(data: dict, user_id: int | None = None) -> MailMerge:
     merge = MailMerge(status="draft", created_by_id=user_id, **values)
     db.session.add(merge)
     db.session.flush()
-    record("create", "merge", merge.id, user_id=user_id, summary=f"Created mail merge “{merge.name}”",
-           after=_snapshot(merge))
+    record(
+        "create",
+        "merge",
+        merge.id,
+        user_id=user_id,
+        summary=f"Created mail merge “{merge.name}”",
+        after=_snapshot(merge),
+    )
     db.session.commit()
     return merge
 
@@ -182,13 +218,22 @@ def create_merge(data: dict, user_id: int | None = None) -> MailMerge:
 def update_merge(merge: MailMerge, data: dict, user_id: int | None = None) -> MailMerge:
     """Edit a draft; a queued merge's content is frozen."""
     if merge.status not in EDITABLE_STATUSES:
-        raise MergeError(f"This merge is {merge.status}: its content and audience are frozen and cannot be edited.")
+        raise MergeError(
+            f"This merge is {merge.status}: its content and audience are frozen and cannot be edited."
+        )
     values = _clean(data)
     before = _snapshot(merge)
     for key, value in values.items():
         setattr(merge, key, value)
-    record("update", "merge", merge.id, user_id=user_id, summary=f"Edited mail merge “{merge.name}”",
-           before=before, after=_snapshot(merge))
+    record(
+        "update",
+        "merge",
+        merge.id,
+        user_id=user_id,
+        summary=f"Edited mail merge “{merge.name}”",
+        before=before,
+        after=_snapshot(merge),
+    )
     db.session.commit()
     return merge
 
@@ -198,7 +243,9 @@ def field_list() -> dict[str, str]:
     return dict(FIELDS)
 
 
-# --- audience and check -----------------------------------------------------------------------------------------
+# --- audience and check
+# -----------------------------------------------------------------------------------------
+
 
 def audience_counts(merge: MailMerge) -> audiences.AudienceCounts:
     """Counts for the audience page (raises MergeError when the audience no longer resolves)."""
@@ -227,9 +274,21 @@ class CheckResult:
 
     def as_dict(self) -> dict:
         """For the API and `crm merge check`."""
-        return {"ok": self.ok, "recipients": self.recipients,
-                "problems": [{"part": p.part, "line": p.line, "message": p.message, "count": p.count,
-                              "recipients": p.recipients[:20], "text": str(p)} for p in self.problems]}
+        return {
+            "ok": self.ok,
+            "recipients": self.recipients,
+            "problems": [
+                {
+                    "part": p.part,
+                    "line": p.line,
+                    "message": p.message,
+                    "count": p.count,
+                    "recipients": p.recipients[:20],
+                    "text": str(p),
+                }
+                for p in self.problems
+            ],
+        }
 
 
 def _audience_rows(merge: MailMerge):
@@ -265,8 +324,14 @@ def _dry_run(merge: MailMerge, on_row=None) -> CheckResult:
 
     def attempt(recipient, label):
         try:
-            render_message(compiled, recipient, letter=letter, merge_id=merge.id, sender=merge.sender or "",
-                           reply_to=merge.reply_to)
+            render_message(
+                compiled,
+                recipient,
+                letter=letter,
+                merge_id=merge.id,
+                sender=merge.sender or "",
+                reply_to=merge.reply_to,
+            )
             return True
         except RenderError as exc:
             problem = found.setdefault((exc.part, exc.line, str(exc)), Problem(exc.part, str(exc), exc.line))
@@ -304,12 +369,17 @@ def check_merge(merge: MailMerge) -> CheckResult:
 
 
 def queue_merge(merge: MailMerge, user_id: int | None = None) -> dict:
-    """Freeze the audience into one outbox row per contact and the content; refused while anything is wrong."""
+    """Freeze the audience into one outbox row per contact and the content; refused while anything is
+    wrong.
+    """
     if merge.status != "draft":
         raise MergeError(f"This merge is already {merge.status}; it can be queued only once.")
     if not (current_app.config.get("CRM_POSTAL_ADDRESS") or "").strip():
-        raise MergeError("Set CRM_POSTAL_ADDRESS (the postal address every merge's footer must show) before "
-                         "queueing a merge.", {"postal_address": ["CRM_POSTAL_ADDRESS is not configured."]})
+        raise MergeError(
+            "Set CRM_POSTAL_ADDRESS (the postal address every merge's footer must show) before "
+            "queueing a merge.",
+            {"postal_address": ["CRM_POSTAL_ADDRESS is not configured."]},
+        )
     pending: list[dict] = []
     summary = {"contacts": 0, "queued": 0, "suppressed": 0, "duplicates": 0}
     now = utcnow()
@@ -326,32 +396,55 @@ def queue_merge(merge: MailMerge, user_id: int | None = None) -> dict:
             return
         status = "suppressed" if suppressed else "queued"
         summary[status] += 1
-        pending.append({"merge_id": merge.id, "contact_id": row.id, "organization_id": row.organization_id,
-                        "email": email, "kind": "merge", "status": status, "queued_at": now, "updated_at": now,
-                        "attempts": 0, "last_response": "suppressed when queued" if suppressed else "",
-                        "message_id": "", "subject": "", "raw": "", "claimed_by": ""})
+        pending.append(
+            {
+                "merge_id": merge.id,
+                "contact_id": row.id,
+                "organization_id": row.organization_id,
+                "email": email,
+                "kind": "merge",
+                "status": status,
+                "queued_at": now,
+                "updated_at": now,
+                "attempts": 0,
+                "last_response": "suppressed when queued" if suppressed else "",
+                "message_id": "",
+                "subject": "",
+                "raw": "",
+                "claimed_by": "",
+            }
+        )
         if len(pending) >= _CHUNK:
             flush()
 
     result = _dry_run(merge, on_row)
     if not result.ok:
         db.session.rollback()
-        raise MergeError("Fix these before queueing: " + " ".join(str(p) for p in result.problems[:5]),
-                         {"template": [str(p) for p in result.problems]})
+        raise MergeError(
+            "Fix these before queueing: " + " ".join(str(p) for p in result.problems[:5]),
+            {"template": [str(p) for p in result.problems]},
+        )
     if summary["queued"] == 0:
         db.session.rollback()
         raise MergeError("Nobody to send to: the audience has no mailable contact.")
     flush()
     summary["seen_suppressed"] = summary["suppressed"]
-    changed = db.session.execute(update(MailMerge).where(MailMerge.id == merge.id, MailMerge.status == "draft")
-                                 .values(status="queued", queued_at=now, queue_summary=summary,
-                                         version=MailMerge.version + 1))
+    changed = db.session.execute(
+        update(MailMerge)
+        .where(MailMerge.id == merge.id, MailMerge.status == "draft")
+        .values(status="queued", queued_at=now, queue_summary=summary, version=MailMerge.version + 1)
+    )
     if changed.rowcount != 1:
         db.session.rollback()
         raise MergeError("This merge was queued by someone else meanwhile.")
-    record("queue", "merge", merge.id, user_id=user_id,
-           summary=f"Queued mail merge “{merge.name}” to {summary['queued']} recipients "
-                   f"({summary['suppressed']} suppressed, {summary['duplicates']} duplicate addresses)")
+    record(
+        "queue",
+        "merge",
+        merge.id,
+        user_id=user_id,
+        summary=f"Queued mail merge “{merge.name}” to {summary['queued']} recipients "
+        f"({summary['suppressed']} suppressed, {summary['duplicates']} duplicate addresses)",
+    )
     db.session.commit()
     db.session.refresh(merge)
     _wake_workers()
@@ -367,22 +460,40 @@ def _wake_workers() -> None:
 
 def set_state(merge: MailMerge, action: str, user_id: int | None = None) -> MailMerge:
     """pause, resume or cancel; takes effect within a few messages and never re-sends anything."""
-    transitions = {"pause": (("queued", "sending"), "paused"), "resume": (("paused",), "queued"),
-                   "cancel": (("draft", "queued", "sending", "paused"), "cancelled")}
+    transitions = {
+        "pause": (("queued", "sending"), "paused"),
+        "resume": (("paused",), "queued"),
+        "cancel": (("draft", "queued", "sending", "paused"), "cancelled"),
+    }
     if action not in transitions:
         raise MergeError(f"Unknown action {action!r}.")
     allowed, target = transitions[action]
-    changed = db.session.execute(update(MailMerge).where(MailMerge.id == merge.id, MailMerge.status.in_(allowed))
-                                 .values(status=target, version=MailMerge.version + 1,
-                                         finished_at=utcnow() if target == "cancelled" else None))
+    changed = db.session.execute(
+        update(MailMerge)
+        .where(MailMerge.id == merge.id, MailMerge.status.in_(allowed))
+        .values(
+            status=target,
+            version=MailMerge.version + 1,
+            finished_at=utcnow() if target == "cancelled" else None,
+        )
+    )
     if changed.rowcount != 1:
         db.session.rollback()
         db.session.refresh(merge)
         raise MergeError(f"A {merge.status} merge cannot be {action}d.")
     if target == "cancelled":
-        db.session.execute(update(Message).where(Message.merge_id == merge.id, Message.status == "queued")
-                           .values(status="cancelled", last_response="merge cancelled", updated_at=utcnow()))
-    record(action, "merge", merge.id, user_id=user_id, summary=f"{action.capitalize()}d mail merge “{merge.name}”")
+        db.session.execute(
+            update(Message)
+            .where(Message.merge_id == merge.id, Message.status == "queued")
+            .values(status="cancelled", last_response="merge cancelled", updated_at=utcnow())
+        )
+    record(
+        action,
+        "merge",
+        merge.id,
+        user_id=user_id,
+        summary=f"{action.capitalize()}d mail merge “{merge.name}”",
+    )
     db.session.commit()
     db.session.refresh(merge)
     if target == "queued":
@@ -398,31 +509,50 @@ def resend_message(message: Message, user_id: int | None = None) -> Message:
         raise MergeError(f"{message.email} is suppressed; remove the suppression first if that is right.")
     message.status, message.next_attempt_at, message.claimed_by = "queued", None, ""
     if message.merge is not None and message.merge.status == "done":
-        db.session.execute(update(MailMerge).where(MailMerge.id == message.merge_id, MailMerge.status == "done")
-                           .values(status="sending", version=MailMerge.version + 1))
-    record("resend", "merge", message.merge_id, user_id=user_id,
-           summary=f"Resend of message {message.id} to {message.email} requested")
+        db.session.execute(
+            update(MailMerge)
+            .where(MailMerge.id == message.merge_id, MailMerge.status == "done")
+            .values(status="sending", version=MailMerge.version + 1)
+        )
+    record(
+        "resend",
+        "merge",
+        message.merge_id,
+        user_id=user_id,
+        summary=f"Resend of message {message.id} to {message.email} requested",
+    )
     db.session.commit()
     _wake_workers()
     return message
 
 
-# --- progress and report ----------------------------------------------------------------------------------------
+# --- progress and report
+# ----------------------------------------------------------------------------------------
+
 
 def merge_counts(merge_id: int) -> dict:
     """Counts per status, plus total, remaining, done percentage and the rate over the last minute."""
     counts = dict.fromkeys(COUNT_STATUSES, 0)
-    for status, count in db.session.execute(select(Message.status, func.count()).where(Message.merge_id == merge_id)
-                                            .group_by(Message.status)):
+    for status, count in db.session.execute(
+        select(Message.status, func.count()).where(Message.merge_id == merge_id).group_by(Message.status)
+    ):
         counts[status] = count
     total = sum(counts.values())
     remaining = counts["queued"] + counts["claimed"] + counts["sending"]
     delivered = counts["sent"] + counts["outbox"]
     since = utcnow() - timedelta(seconds=60)
-    per_minute = db.session.scalar(select(func.count()).where(Message.merge_id == merge_id, Message.sent_at >= since))
+    per_minute = db.session.scalar(
+        select(func.count()).where(Message.merge_id == merge_id, Message.sent_at >= since)
+    )
     finished = total - remaining
-    return {**counts, "total": total, "remaining": remaining, "delivered": delivered,
-            "percent": round(100 * finished / total) if total else 0, "per_minute": per_minute or 0}
+    return {
+        **counts,
+        "total": total,
+        "remaining": remaining,
+        "delivered": delivered,
+        "percent": round(100 * finished / total) if total else 0,
+        "per_minute": per_minute or 0,
+    }
 
 
 def report_page(merge_id: int, page: int, per_page: int = 100, status: str | None = None):
@@ -433,13 +563,24 @@ def report_page(merge_id: int, page: int, per_page: int = 100, status: str | Non
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
 
-# --- preview and test -------------------------------------------------------------------------------------------
+# --- preview and test
+# -------------------------------------------------------------------------------------------
+
 
 def preview_contacts(merge: MailMerge, limit: int = 200) -> list[tuple[int, str]]:
     """(contact id, label) of the first audience contacts, to pick one to preview."""
     rows = db.session.execute(audiences.contacts_query(merge.audience or {}).limit(limit)).all()
-    names = dict(db.session.execute(select(Contact.id, Contact.first_name + " " + Contact.last_name)
-                                    .where(Contact.id.in_([r.id for r in rows]))).all()) if rows else {}
+    names = (
+        dict(
+            db.session.execute(
+                select(Contact.id, Contact.first_name + " " + Contact.last_name).where(
+                    Contact.id.in_([r.id for r in rows])
+                )
+            ).all()
+        )
+        if rows
+        else {}
+    )
     return [(r.id, f"{(names.get(r.id) or '').strip()} <{r.email}>".strip()) for r in rows]
 
 
@@ -456,15 +597,22 @@ def preview(merge: MailMerge, contact_id: int | None = None) -> Rendered:
         if recipient is None:
             raise MergeError(f"There is no contact {contact_id}.")
     try:
-        return render_message(compiled, recipient, letter=letter_record(merge.letter), merge_id=merge.id,
-                              sender=merge.sender or "", reply_to=merge.reply_to)
+        return render_message(
+            compiled,
+            recipient,
+            letter=letter_record(merge.letter),
+            merge_id=merge.id,
+            sender=merge.sender or "",
+            reply_to=merge.reply_to,
+        )
     except RenderError as exc:
         where = f", line {exc.line}" if exc.line else ""
         raise MergeError(f"{exc.part}{where}: {exc}") from exc
 
 
-def send_test(merge: MailMerge, to_email: str, contact_id: int | None = None,
-              user_id: int | None = None) -> Message:
+def send_test(
+    merge: MailMerge, to_email: str, contact_id: int | None = None, user_id: int | None = None
+) -> Message:
     """Queue one test message, rendered for a recipient, to the organizer's own address."""
     rendered = preview(merge, contact_id)
     from email import message_from_string
@@ -475,8 +623,14 @@ def send_test(merge: MailMerge, to_email: str, contact_id: int | None = None,
     subject = parsed["Subject"]
     del parsed["Subject"]
     parsed["Subject"] = f"[TEST] {subject}"
-    row = Message(kind="test", email=single_line(to_email).lower(), subject=f"[TEST] {rendered.subject}"[:1000],
-                  raw=parsed.as_string(), message_id=rendered.message_id, status="queued")
+    row = Message(
+        kind="test",
+        email=single_line(to_email).lower(),
+        subject=f"[TEST] {rendered.subject}"[:1000],
+        raw=parsed.as_string(),
+        message_id=rendered.message_id,
+        status="queued",
+    )
     db.session.add(row)
     record("test", "merge", merge.id, user_id=user_id, summary=f"Test of “{merge.name}” sent to {to_email}")
     db.session.commit()
@@ -484,7 +638,9 @@ def send_test(merge: MailMerge, to_email: str, contact_id: int | None = None,
     return row
 
 
-# --- suppressions and unsubscribe -------------------------------------------------------------------------------
+# --- suppressions and unsubscribe
+# -------------------------------------------------------------------------------
+
 
 def normalise_email(value: str) -> str | None:
     """A valid, normalised (lower-case) address, or None."""
@@ -501,12 +657,18 @@ def add_suppression(email: str, reason: str = "manual", note: str = "", user_id:
     """Suppress an address; True when newly added (an existing suppression is never weakened)."""
     address = normalise_email(email)
     if address is None:
-        raise MergeError(f"'{single_line(str(email))[:80]}' is not a valid email address.", {"email": ["Invalid."]})
+        raise MergeError(
+            f"'{single_line(str(email))[:80]}' is not a valid email address.", {"email": ["Invalid."]}
+        )
     if reason not in SUPPRESSION_REASONS:
-        raise MergeError(f"The reason must be one of {', '.join(SUPPRESSION_REASONS)}.", {"reason": ["Invalid."]})
+        raise MergeError(
+            f"The reason must be one of {', '.join(SUPPRESSION_REASONS)}.", {"reason": ["Invalid."]}
+        )
     if db.session.scalar(select(Suppression.id).where(Suppression.email == address)):
         return False
-    db.session.add(Suppression(email=address, reason=reason, note=single_line(note)[:500], created_by_id=user_id))
+    db.session.add(
+        Suppression(email=address, reason=reason, note=single_line(note)[:500], created_by_id=user_id)
+    )
     record("suppress", "suppression", None, user_id=user_id, summary=f"Suppressed {address} ({reason})")
     db.session.commit()
     return True
@@ -521,15 +683,22 @@ def remove_suppression(email: str, reason: str, user_id: int | None = None) -> N
     row = db.session.scalar(select(Suppression).where(Suppression.email == address))
     if row is None:
         raise MergeError(f"{address[:80]} is not suppressed.")
-    record("unsuppress", "suppression", row.id, user_id=user_id,
-           summary=f"Removed the suppression of {address} (was {row.reason}): {reason[:500]}",
-           before={"email": address, "reason": row.reason})
+    record(
+        "unsuppress",
+        "suppression",
+        row.id,
+        user_id=user_id,
+        summary=f"Removed the suppression of {address} (was {row.reason}): {reason[:500]}",
+        before={"email": address, "reason": row.reason},
+    )
     db.session.execute(delete(Suppression).where(Suppression.id == row.id))
     db.session.commit()
 
 
 def import_suppressions(data: bytes, user_id: int | None = None) -> dict:
-    """Add every address of a CSV (column `email`, optional `reason`, `note`); never removes or weakens one."""
+    """Add every address of a CSV (column `email`, optional `reason`, `note`); never removes or weakens
+    one.
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -549,13 +718,19 @@ def import_suppressions(data: bytes, user_id: int | None = None) -> dict:
         else:
             rows.append((address, reason, single_line(row.get("note", ""))[:500]))
     if errors:
-        raise MergeError("Nothing was imported: " + "; ".join(errors[:10]) +
-                         (f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""))
+        raise MergeError(
+            "Nothing was imported: "
+            + "; ".join(errors[:10])
+            + (f" (and {len(errors) - 10} more)" if len(errors) > 10 else "")
+        )
     existing = set()
     addresses = list({r[0] for r in rows})
     for start in range(0, len(addresses), 500):
-        existing |= set(db.session.scalars(select(Suppression.email)
-                                           .where(Suppression.email.in_(addresses[start:start + 500]))))
+        existing |= set(
+            db.session.scalars(
+                select(Suppression.email).where(Suppression.email.in_(addresses[start : start + 500]))
+            )
+        )
     added = 0
     for address, reason, note in rows:
         if address in existing:
@@ -563,8 +738,13 @@ def import_suppressions(data: bytes, user_id: int | None = None) -> dict:
         existing.add(address)
         db.session.add(Suppression(email=address, reason=reason, note=note, created_by_id=user_id))
         added += 1
-    record("import", "suppression", None, user_id=user_id,
-           summary=f"Imported suppressions: {added} added, {len(rows) - added} already suppressed")
+    record(
+        "import",
+        "suppression",
+        None,
+        user_id=user_id,
+        summary=f"Imported suppressions: {added} added, {len(rows) - added} already suppressed",
+    )
     db.session.commit()
     return {"added": added, "already": len(rows) - added}
 
@@ -578,7 +758,9 @@ def export_suppressions():
         note = row.note
         if note[:1] in ("=", "+", "-", "@"):
             note = "'" + note
-        csv.writer(buffer, lineterminator="\n").writerow([row.email, row.reason, note, row.created_at.isoformat()])
+        csv.writer(buffer, lineterminator="\n").writerow(
+            [row.email, row.reason, note, row.created_at.isoformat()]
+        )
         yield buffer.getvalue()
 
 
@@ -598,9 +780,14 @@ def unsubscribe(token: str) -> str:
     data = read_unsubscribe(token)
     address = data["email"]
     if db.session.scalar(select(Suppression.id).where(Suppression.email == address)) is None:
-        db.session.add(Suppression(email=address, reason="unsubscribed",
-                                   note=f"one-click unsubscribe (merge {data['merge_id']})"))
-        record("unsubscribe", "suppression", None, summary=f"{address} unsubscribed (merge {data['merge_id']})")
+        db.session.add(
+            Suppression(
+                email=address, reason="unsubscribed", note=f"one-click unsubscribe (merge {data['merge_id']})"
+            )
+        )
+        record(
+            "unsubscribe", "suppression", None, summary=f"{address} unsubscribed (merge {data['merge_id']})"
+        )
         db.session.commit()
     return address
 
@@ -608,13 +795,36 @@ def unsubscribe(token: str) -> str:
 def system_mail_test(to: str) -> Message:
     """Queue a plain system message (used by tests of the outbox worker)."""
     message = build_message(to, "Undersigned test", "This is a test.")
-    row = Message(kind="system", email=to.lower(), subject="Undersigned test", raw=message.as_string(),
-                  message_id=message["Message-ID"], status="queued")
+    row = Message(
+        kind="system",
+        email=to.lower(),
+        subject="Undersigned test",
+        raw=message.as_string(),
+        message_id=message["Message-ID"],
+        status="queued",
+    )
     db.session.add(row)
     db.session.commit()
     return row
 
 
-__all__ = ["MergeError", "create_merge", "update_merge", "check_merge", "queue_merge", "set_state", "preview",
-           "send_test", "merge_counts", "report_page", "add_suppression", "remove_suppression",
-           "import_suppressions", "export_suppressions", "unsubscribe", "DELIVERED_STATUSES", "and_", "or_"]
+__all__ = [
+    "MergeError",
+    "create_merge",
+    "update_merge",
+    "check_merge",
+    "queue_merge",
+    "set_state",
+    "preview",
+    "send_test",
+    "merge_counts",
+    "report_page",
+    "add_suppression",
+    "remove_suppression",
+    "import_suppressions",
+    "export_suppressions",
+    "unsubscribe",
+    "DELIVERED_STATUSES",
+    "and_",
+    "or_",
+]

@@ -10,8 +10,12 @@ import os
 from celery import Celery
 
 celery_app = Celery("undersigned", broker=os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0")
-celery_app.conf.update(task_acks_late=False, worker_prefetch_multiplier=1, task_ignore_result=True,
-                       broker_connection_retry_on_startup=True)
+celery_app.conf.update(
+    task_acks_late=False,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    broker_connection_retry_on_startup=True,
+)
 _APP = None
 
 

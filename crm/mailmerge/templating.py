@@ -3,8 +3,8 @@
 Organizers write the subject and body; whatever they type must never reach the application's objects, the
 configuration or unbounded memory and time. Four layers keep it so: only plain dicts and strings are passed in
 (never ORM objects), Jinja's ImmutableSandboxedEnvironment blocks private attributes and mutation, a static check
-refuses unknown fields and constructs we do not need (macros, includes, nested loops, long literals), and every
-operator and filter that can grow a value is capped.
+refuses unknown fields and constructs we do not need (macros, includes, nested loops, long literals),
+and every operator and filter that can grow a value is capped.
 """
 
 import operator
@@ -50,16 +50,72 @@ for _name in FIELDS:
         _RECORDS[_name.split(".")[0]].add(_name.split(".")[1])
 TOP_LEVEL = set(_RECORDS) | {n for n in FIELDS if "." not in n}
 
-SAFE_FILTERS = ("abs", "capitalize", "count", "e", "escape", "first", "float", "int", "join", "last", "length",
-                "list", "lower", "replace", "reverse", "round", "sort", "string", "striptags", "title", "trim",
-                "truncate", "unique", "upper", "urlencode", "wordcount", "selectattr", "rejectattr", "map",
-                "select", "reject", "sum", "min", "max", "batch", "slice", "safe")
-SAFE_TESTS = ("defined", "undefined", "none", "string", "number", "sameas", "eq", "ne", "lt", "le", "gt", "ge",
-              "equalto", "in", "odd", "even", "divisibleby", "true", "false")
+SAFE_FILTERS = (
+    "abs",
+    "capitalize",
+    "count",
+    "e",
+    "escape",
+    "first",
+    "float",
+    "int",
+    "join",
+    "last",
+    "length",
+    "list",
+    "lower",
+    "replace",
+    "reverse",
+    "round",
+    "sort",
+    "string",
+    "striptags",
+    "title",
+    "trim",
+    "truncate",
+    "unique",
+    "upper",
+    "urlencode",
+    "wordcount",
+    "selectattr",
+    "rejectattr",
+    "map",
+    "select",
+    "reject",
+    "sum",
+    "min",
+    "max",
+    "batch",
+    "slice",
+    "safe",
+)
+SAFE_TESTS = (
+    "defined",
+    "undefined",
+    "none",
+    "string",
+    "number",
+    "sameas",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "equalto",
+    "in",
+    "odd",
+    "even",
+    "divisibleby",
+    "true",
+    "false",
+)
 
 
 class Record(dict):
-    """A plain mapping of one template variable (contact, org, …) that remembers its name for error messages."""
+    """A plain mapping of one template variable (contact, org, …) that remembers its name for error
+    messages.
+    """
 
     __slots__ = ("_path",)
 
@@ -97,7 +153,9 @@ class MissingField(StrictUndefined):
 
 
 def _default(value, default_value="", boolean=True):
-    """`default` that also replaces empty text (the organizer's intent in "Dear {{ name | default('friends') }}")."""
+    """`default` that also replaces empty text (the organizer's intent in "Dear {{ name |
+    default('friends') }}").
+    """
     if isinstance(value, MissingField) or value is None or (boolean and not value):
         return default_value
     return value
@@ -130,20 +188,33 @@ class MergeEnvironment(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context, operator_name, left, right):
         """Cap repetition and powers before computing them; refuse % formatting on text."""
-        if operator_name == "**":
-            if not isinstance(right, int | float) or abs(right) > 64 or (isinstance(left, int | float)
-                                                                          and abs(left) > 1_000_000):
-                raise SecurityError("powers are limited in merge templates")
+        if operator_name == "**" and (
+            not isinstance(right, int | float)
+            or abs(right) > 64
+            or (isinstance(left, int | float) and abs(left) > 1_000_000)
+        ):
+            raise SecurityError("powers are limited in merge templates")
         if operator_name == "*":
             for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > MAX_VALUE:
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(seq) * times > MAX_VALUE
+                ):
                     raise SecurityError(f"a value grew beyond {MAX_VALUE:,} characters")
             if isinstance(left, int) and isinstance(right, int) and abs(left * 1.0 * right) > 1e18:
                 raise SecurityError("numbers are limited in merge templates")
         if operator_name == "%" and isinstance(left, str):
-            raise SecurityError("the % operator is not available on text in merge templates; use ~ to join text")
-        function = {"*": operator.mul, "**": operator.pow, "+": operator.add, "%": operator.mod,
-                    "//": operator.floordiv}[operator_name]
+            raise SecurityError(
+                "the % operator is not available on text in merge templates; use ~ to join text"
+            )
+        function = {
+            "*": operator.mul,
+            "**": operator.pow,
+            "+": operator.add,
+            "%": operator.mod,
+            "//": operator.floordiv,
+        }[operator_name]
         return _cap(function(left, right))
 
 
@@ -208,11 +279,17 @@ def _static_problems(part: str, tree: nodes.Template) -> list[Problem]:
             problems.append(Problem(part, message, node.lineno))
     for loop in tree.find_all(nodes.For):
         if loop.recursive:
-            problems.append(Problem(part, "recursive loops are not available in merge templates", loop.lineno))
-        if any(True for _ in loop.iter.find_all(nodes.For)) or any(
-                True for child in loop.body for _ in ([child] if isinstance(child, nodes.For) else [])
-        ) or any(True for child in loop.body for _ in child.find_all(nodes.For)):
-            problems.append(Problem(part, "loops inside loops are not available in merge templates", loop.lineno))
+            problems.append(
+                Problem(part, "recursive loops are not available in merge templates", loop.lineno)
+            )
+        if (
+            any(True for _ in loop.iter.find_all(nodes.For))
+            or any(True for child in loop.body for _ in ([child] if isinstance(child, nodes.For) else []))
+            or any(True for child in loop.body for _ in child.find_all(nodes.For))
+        ):
+            problems.append(
+                Problem(part, "loops inside loops are not available in merge templates", loop.lineno)
+            )
         if isinstance(loop.target, nodes.Name) and isinstance(loop.iter, nodes.Name):
             loop_names[loop.target.name] = loop.iter.name
         for target in loop.target.find_all(nodes.Name):
@@ -224,13 +301,19 @@ def _static_problems(part: str, tree: nodes.Template) -> list[Problem]:
         if isinstance(const.value, str) and "__" in const.value:
             problems.append(Problem(part, "double underscores are refused in merge templates", const.lineno))
         if isinstance(const.value, str) and len(const.value) > MAX_LITERAL:
-            problems.append(Problem(part, f"text in an expression is limited to {MAX_LITERAL} characters",
-                                    const.lineno))
+            problems.append(
+                Problem(part, f"text in an expression is limited to {MAX_LITERAL} characters", const.lineno)
+            )
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        attr = node.attr if isinstance(node, nodes.Getattr) else (
-            node.arg.value if isinstance(node.arg, nodes.Const) else None)
+        attr = (
+            node.attr
+            if isinstance(node, nodes.Getattr)
+            else (node.arg.value if isinstance(node.arg, nodes.Const) else None)
+        )
         if isinstance(attr, str) and attr.startswith("_"):
-            problems.append(Problem(part, f"'{attr}' is not a field (private attributes are refused)", node.lineno))
+            problems.append(
+                Problem(part, f"'{attr}' is not a field (private attributes are refused)", node.lineno)
+            )
             continue
         if isinstance(node.node, nodes.Name) and isinstance(attr, str):
             base = node.node.name
@@ -244,8 +327,14 @@ def _static_problems(part: str, tree: nodes.Template) -> list[Problem]:
             problems.append(Problem(part, f"unknown field {name.name}", name.lineno))
     for call in tree.find_all(nodes.Call):
         if isinstance(call.node, nodes.Getattr):
-            problems.append(Problem(part, f"calling methods ('{call.node.attr}()') is not available in merge "
-                                          "templates; use filters", call.lineno))
+            problems.append(
+                Problem(
+                    part,
+                    f"calling methods ('{call.node.attr}()') is not available in merge "
+                    "templates; use filters",
+                    call.lineno,
+                )
+            )
         else:
             problems.append(Problem(part, "function calls are not available in merge templates", call.lineno))
     for flt in tree.find_all(nodes.Filter):
@@ -273,7 +362,10 @@ def compile_templates(subject: str, body: str) -> CompiledMerge:
     """Parse, check and compile both templates; problems carry the part and line."""
     problems: list[Problem] = []
     compiled = {}
-    for part, source, limit in (("Subject", subject, MAX_SUBJECT_TEMPLATE), ("Body", body, MAX_BODY_TEMPLATE)):
+    for part, source, limit in (
+        ("Subject", subject, MAX_SUBJECT_TEMPLATE),
+        ("Body", body, MAX_BODY_TEMPLATE),
+    ):
         if source is None or not source.strip():
             problems.append(Problem(part, "is empty"))
             continue
@@ -324,7 +416,9 @@ def render_part(part: str, template, context: dict) -> str:
         for chunk in template.generate(context):
             size += len(chunk)
             if size > MAX_OUTPUT:
-                raise RenderError(part, f"the rendered {part.lower()} is longer than {MAX_OUTPUT:,} characters")
+                raise RenderError(
+                    part, f"the rendered {part.lower()} is longer than {MAX_OUTPUT:,} characters"
+                )
             chunks.append(chunk)
     except RenderError:
         raise
@@ -332,7 +426,16 @@ def render_part(part: str, template, context: dict) -> str:
         raise RenderError(part, f"{exc.message}", _line_of(exc)) from None
     except SecurityError as exc:
         raise RenderError(part, f"refused: {exc}", _line_of(exc)) from None
-    except (TemplateError, TypeError, ValueError, ArithmeticError, RecursionError, MemoryError,
-            AttributeError, KeyError, IndexError) as exc:
+    except (
+        TemplateError,
+        TypeError,
+        ValueError,
+        ArithmeticError,
+        RecursionError,
+        MemoryError,
+        AttributeError,
+        KeyError,
+        IndexError,
+    ) as exc:
         raise RenderError(part, f"cannot be rendered: {type(exc).__name__}", _line_of(exc)) from None
     return "".join(chunks)

@@ -1,10 +1,13 @@
 """Handing messages to SMTP over one reused connection, and saying exactly what happened.
 
-smtplib underneath, driven step by step (MAIL, RCPT, DATA) so that a dropped connection is classified correctly:
-before the message content was sent it is safe to retry; after, the server may have accepted it, so the outcome is
+smtplib underneath, driven step by step (MAIL, RCPT, DATA) so that a dropped connection is classified
+correctly:
+before the message content was sent it is safe to retry; after, the server may have accepted it, so the
+outcome is
 `uncertain` and the message is never re-sent automatically.
 """
 
+import contextlib
 import re
 import smtplib
 import ssl
@@ -39,11 +42,22 @@ def prepare(raw: str) -> bytes:
 
 
 class SMTPTransport:
-    """One SMTP connection, opened lazily, reused for up to `max_per_connection` messages, reopened after a 421."""
+    """One SMTP connection, opened lazily, reused for up to `max_per_connection` messages, reopened after a
+    421.
+    """
 
-    def __init__(self, host: str, port: int, *, timeout: float = 30.0, use_tls: bool = False,
-                 use_ssl: bool = False, username: str | None = None, password: str | None = None,
-                 max_per_connection: int = 500):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = 30.0,
+        use_tls: bool = False,
+        use_ssl: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        max_per_connection: int = 500,
+    ):
         self.host, self.port, self.timeout = host, port, timeout
         self.use_tls, self.use_ssl = use_tls, use_ssl
         self.username, self.password = username, password
@@ -55,11 +69,16 @@ class SMTPTransport:
     @classmethod
     def from_config(cls, config) -> "SMTPTransport":
         """A transport for the app's MAIL_* settings."""
-        return cls(config.get("MAIL_SERVER") or "localhost", int(config.get("MAIL_PORT") or 25),
-                   timeout=float(config.get("MAIL_TIMEOUT") or 30), use_tls=bool(config.get("MAIL_USE_TLS")),
-                   use_ssl=bool(config.get("MAIL_USE_SSL")), username=config.get("MAIL_USERNAME"),
-                   password=config.get("MAIL_PASSWORD"),
-                   max_per_connection=int(config.get("MAIL_MAX_EMAILS") or 500))
+        return cls(
+            config.get("MAIL_SERVER") or "localhost",
+            int(config.get("MAIL_PORT") or 25),
+            timeout=float(config.get("MAIL_TIMEOUT") or 30),
+            use_tls=bool(config.get("MAIL_USE_TLS")),
+            use_ssl=bool(config.get("MAIL_USE_SSL")),
+            username=config.get("MAIL_USERNAME"),
+            password=config.get("MAIL_PASSWORD"),
+            max_per_connection=int(config.get("MAIL_MAX_EMAILS") or 500),
+        )
 
     def _open(self) -> smtplib.SMTP:
         """Connect, say EHLO, STARTTLS and log in as configured."""
@@ -89,20 +108,16 @@ class SMTPTransport:
     def drop(self) -> None:
         """Forget a broken connection without talking to it."""
         if self.connection is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.close()
-            except OSError:
-                pass
         self.connection = None
 
     def close(self) -> None:
         """QUIT politely (ignoring a server that already left)."""
         if self.connection is None:
             return
-        try:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
             self.connection.quit()
-        except (smtplib.SMTPException, OSError):
-            pass
         self.drop()
 
     def _refused(self, code: int, reply: bytes, stage: str) -> Outcome:
@@ -140,14 +155,19 @@ class SMTPTransport:
                 return self._refused(code, reply, "DATA")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.drop()
-            return Outcome("retry", f"connection lost before the message was sent: {exc or type(exc).__name__}")
+            return Outcome(
+                "retry", f"connection lost before the message was sent: {exc or type(exc).__name__}"
+            )
         try:
             connection.send(prepare(raw))
             code, reply = connection.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.drop()
-            return Outcome("uncertain", "connection lost after the message was sent and before the server "
-                                        f"answered: {exc or type(exc).__name__}")
+            return Outcome(
+                "uncertain",
+                "connection lost after the message was sent and before the server "
+                f"answered: {exc or type(exc).__name__}",
+            )
         self.sent_on_connection += 1
         if code == 250:
             return Outcome("sent", _text(code, reply))

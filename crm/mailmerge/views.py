@@ -10,8 +10,14 @@ from crm.common.access import access
 from crm.extensions import csrf
 from crm.letters.services import list_letters
 from crm.mailmerge import embedded, services
-from crm.mailmerge.forms import (ActionForm, ImportSuppressionsForm, MergeForm, RemoveSuppressionForm,
-                                 SuppressionForm, TestForm)
+from crm.mailmerge.forms import (
+    ActionForm,
+    ImportSuppressionsForm,
+    MergeForm,
+    RemoveSuppressionForm,
+    SuppressionForm,
+    TestForm,
+)
 from crm.organizations.services import issue_areas
 from crm.segments.services import list_segments
 
@@ -42,19 +48,29 @@ def _fill_choices(form: MergeForm) -> None:
     form.letter.choices = [SelectChoice("", "— none —"), *letter_choices]
     form.signed.choices = letter_choices
     form.not_signed.choices = letter_choices
-    form.segment.choices = [SelectChoice("", "— no segment —")] + [SelectChoice(str(s.id), s.name)
-                                                                     for s in list_segments()]
+    form.segment.choices = [SelectChoice("", "— no segment —")] + [
+        SelectChoice(str(s.id), s.name) for s in list_segments()
+    ]
     form.issue_area.choices = [SelectChoice(a.slug, a.name) for a in issue_areas()]
     form.after_merge.choices = [SelectChoice("", "— anyone —")] + [
-        SelectChoice(str(m.id), f"#{m.id} {m.name}") for m, _ in services.list_merges() if m.status != "draft"]
+        SelectChoice(str(m.id), f"#{m.id} {m.name}") for m, _ in services.list_merges() if m.status != "draft"
+    ]
 
 
 def _apply_errors(form: MergeForm, exc: services.MergeError) -> None:
     """Show service errors next to the fields they concern."""
-    mapping = {"name": form.name, "letter": form.letter, "sender": form.sender, "reply_to": form.reply_to,
-               "subject": form.subject, "body": form.body, "throttle_per_minute": form.throttle_per_minute,
-               "audience.segment_id": form.segment, "audience.after_merge": form.after_merge,
-               "audience.contacts": form.contacts}
+    mapping = {
+        "name": form.name,
+        "letter": form.letter,
+        "sender": form.sender,
+        "reply_to": form.reply_to,
+        "subject": form.subject,
+        "body": form.body,
+        "throttle_per_minute": form.throttle_per_minute,
+        "audience.segment_id": form.segment,
+        "audience.after_merge": form.after_merge,
+        "audience.contacts": form.contacts,
+    }
     for key, messages in exc.errors.items():
         target = mapping.get(key)
         if target is None and key.startswith("audience.filter."):
@@ -91,8 +107,9 @@ def new():
         else:
             flash("Draft saved. Check the audience and the messages before queueing.", "success")
             return redirect(url_for("mailmerge.show", merge_id=merge.id))
-    return render_template("mailmerge/form.html", form=form, merge=None, fields=services.field_list()), \
-        400 if form.errors else 200
+    return render_template(
+        "mailmerge/form.html", form=form, merge=None, fields=services.field_list()
+    ), 400 if form.errors else 200
 
 
 @bp.route("/merges/<int:merge_id>/edit", methods=["GET", "POST"])
@@ -131,8 +148,9 @@ def edit(merge_id: int):
         else:
             flash("Saved.", "success")
             return redirect(url_for("mailmerge.show", merge_id=merge.id))
-    return render_template("mailmerge/form.html", form=form, merge=merge, fields=services.field_list()), \
-        400 if form.errors else 200
+    return render_template(
+        "mailmerge/form.html", form=form, merge=merge, fields=services.field_list()
+    ), 400 if form.errors else 200
 
 
 def _audience_counts(merge):
@@ -150,11 +168,20 @@ def show(merge_id: int):
     merge = _merge_or_404(merge_id)
     counts, audience_error = _audience_counts(merge) if merge.status == "draft" else (None, None)
     test_form = TestForm()
-    test_form.contact_id.choices = [SelectChoice(str(cid), label) for cid, label in
-                                    (services.preview_contacts(merge, 50) if merge.status == "draft" else [])]
-    return render_template("mailmerge/show.html", merge=merge, counts=counts, audience_error=audience_error,
-                           audience=services.describe_audience(merge), progress=services.merge_counts(merge.id),
-                           action_form=ActionForm(), test_form=test_form)
+    test_form.contact_id.choices = [
+        SelectChoice(str(cid), label)
+        for cid, label in (services.preview_contacts(merge, 50) if merge.status == "draft" else [])
+    ]
+    return render_template(
+        "mailmerge/show.html",
+        merge=merge,
+        counts=counts,
+        audience_error=audience_error,
+        audience=services.describe_audience(merge),
+        progress=services.merge_counts(merge.id),
+        action_form=ActionForm(),
+        test_form=test_form,
+    )
 
 
 @bp.get("/merges/<int:merge_id>/progress")
@@ -189,8 +216,14 @@ def preview(merge_id: int):
         rendered = services.preview(merge, int(contact_id) if contact_id.isdigit() else None)
     except services.MergeError as exc:
         error = str(exc)
-    return render_template("mailmerge/preview.html", merge=merge, rendered=rendered, error=error,
-                           contacts=services.preview_contacts(merge), contact_id=contact_id), 200 if rendered else 400
+    return render_template(
+        "mailmerge/preview.html",
+        merge=merge,
+        rendered=rendered,
+        error=error,
+        contacts=services.preview_contacts(merge),
+        contact_id=contact_id,
+    ), 200 if rendered else 400
 
 
 @bp.post("/merges/<int:merge_id>/test")
@@ -218,8 +251,11 @@ def queue(merge_id: int):
     if ActionForm().validate_on_submit():
         try:
             summary = services.queue_merge(merge, _user_id())
-            flash(f"Queued to {summary['queued']} recipients ({summary['suppressed']} suppressed, "
-                  f"{summary['duplicates']} duplicate addresses skipped).", "success")
+            flash(
+                f"Queued to {summary['queued']} recipients ({summary['suppressed']} suppressed, "
+                f"{summary['duplicates']} duplicate addresses skipped).",
+                "success",
+            )
         except services.MergeError as exc:
             flash(str(exc), "danger")
     return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
@@ -245,9 +281,14 @@ def report(merge_id: int):
     """Every recipient's status and SMTP response."""
     merge = _merge_or_404(merge_id)
     status = request.args.get("status") or None
-    return render_template("mailmerge/report.html", merge=merge, result=services.report_page(merge.id, _page(),
-                                                                                            status=status),
-                           progress=services.merge_counts(merge.id), status=status, action_form=ActionForm())
+    return render_template(
+        "mailmerge/report.html",
+        merge=merge,
+        result=services.report_page(merge.id, _page(), status=status),
+        progress=services.merge_counts(merge.id),
+        status=status,
+        action_form=ActionForm(),
+    )
 
 
 @bp.post("/merges/<int:merge_id>/messages/<int:message_id>/resend")
@@ -295,15 +336,22 @@ def suppressions():
     form = SuppressionForm()
     if form.validate_on_submit():
         try:
-            added = services.add_suppression(form.email.data, form.reason.data, form.note.data or "", _user_id())
+            added = services.add_suppression(
+                form.email.data, form.reason.data, form.note.data or "", _user_id()
+            )
             flash("Suppressed." if added else "That address was already suppressed.", "success")
             return redirect(url_for("mailmerge.suppressions"), 303)
         except services.MergeError as exc:
             form.email.errors = [str(exc)]
     q = request.args.get("q", "")[:254]
-    return render_template("mailmerge/suppressions.html", result=services.suppressions_page(_page(), q=q), form=form,
-                           remove_form=RemoveSuppressionForm(), import_form=ImportSuppressionsForm(), q=q), \
-        400 if form.errors else 200
+    return render_template(
+        "mailmerge/suppressions.html",
+        result=services.suppressions_page(_page(), q=q),
+        form=form,
+        remove_form=RemoveSuppressionForm(),
+        import_form=ImportSuppressionsForm(),
+        q=q,
+    ), 400 if form.errors else 200
 
 
 @bp.post("/suppressions/remove")
@@ -342,15 +390,20 @@ def import_suppressions():
 @access("organizer")
 def export_suppressions():
     """Every suppression as CSV."""
-    return Response("".join(services.export_suppressions()), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=suppressions.csv"})
+    return Response(
+        "".join(services.export_suppressions()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=suppressions.csv"},
+    )
 
 
 @bp.route("/u/<token>", methods=["GET", "POST"])
 @access("public")
 @csrf.exempt
 def unsubscribe(token: str):
-    """GET asks for confirmation and changes nothing; POST (one click, RFC 8058: no cookie or CSRF) suppresses."""
+    """GET asks for confirmation and changes nothing; POST (one click, RFC 8058: no cookie or CSRF)
+    suppresses.
+    """
     try:
         data = services.read_unsubscribe(token)
     except services.MergeError as exc:
@@ -358,4 +411,6 @@ def unsubscribe(token: str):
     if request.method == "POST":
         email = services.unsubscribe(token)
         return render_template("mailmerge/unsubscribe.html", error=None, email=email, done=True)
-    return render_template("mailmerge/unsubscribe.html", error=None, email=data["email"], done=False, token=token)
+    return render_template(
+        "mailmerge/unsubscribe.html", error=None, email=data["email"], done=False, token=token
+    )

@@ -1,8 +1,11 @@
-"""The outbox worker: claim rows, render, send, record — one committed transaction per step, so nobody is mailed twice.
+"""The outbox worker: claim rows, render, send, record — one committed transaction per step, so nobody is
+mailed twice.
 
-A row moves queued → claimed (this worker took it; nothing sent yet, safe to give back) → sending (committed just
+A row moves queued → claimed (this worker took it; nothing sent yet, safe to give back) → sending
+(committed just
 before the message is handed to SMTP) → sent / failed / queued again (4xx, with backoff) / uncertain (the
-connection died after the content was sent). A worker that finds a `sending` row left by a dead worker marks it
+connection died after the content was sent). A worker that finds a `sending` row left by a dead worker
+marks it
 `uncertain`; only the organizer may resend it.
 """
 
@@ -26,10 +29,13 @@ from crm.mailmerge.templating import RenderError, compile_templates
 from crm.mailmerge.transport import OutboxTransport, SMTPTransport
 
 ACTIVE_MERGE = ("queued", "sending")
-# Per-message writes go through the Core table: the ORM's bulk-update machinery costs more than the SMTP round trip.
+# Per-message writes go through the Core table: the ORM's bulk-update machinery costs more than the SMTP
+# round trip.
 MESSAGES = Message.__table__
-UNCERTAIN_NOTE = ("The worker stopped while handing this message to the SMTP server: it may or may not have been "
-                  "delivered. It is not re-sent automatically; resend it from the merge report if needed.")
+UNCERTAIN_NOTE = (
+    "The worker stopped while handing this message to the SMTP server: it may or may not have been "
+    "delivered. It is not re-sent automatically; resend it from the merge report if needed."
+)
 _HOST = socket.gethostname()[:40]
 _LIVE_WORKERS: set[str] = set()
 _LIVE_LOCK = threading.Lock()
@@ -69,18 +75,27 @@ def recover_abandoned() -> dict[str, int]:
     """Give back rows claimed by dead workers; rows they were handing to SMTP become `uncertain`."""
     stale_after = int(current_app.config.get("MAIL_STALE_SECONDS") or 900)
     cutoff = utcnow() - timedelta(seconds=stale_after)
-    rows = db.session.execute(select(Message.id, Message.status, Message.claimed_by, Message.claimed_at)
-                              .where(Message.status.in_(("claimed", "sending")))).all()
+    rows = db.session.execute(
+        select(Message.id, Message.status, Message.claimed_by, Message.claimed_at).where(
+            Message.status.in_(("claimed", "sending"))
+        )
+    ).all()
     released, uncertain = [], []
     for row in rows:
         if _owner_is_dead(row.claimed_by or "") or (row.claimed_at is None or row.claimed_at < cutoff):
             (uncertain if row.status == "sending" else released).append(row.id)
     if released:
-        db.session.execute(update(Message).where(Message.id.in_(released), Message.status == "claimed")
-                           .values(status="queued", claimed_by="", claimed_at=None))
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(released), Message.status == "claimed")
+            .values(status="queued", claimed_by="", claimed_at=None)
+        )
     if uncertain:
-        db.session.execute(update(Message).where(Message.id.in_(uncertain), Message.status == "sending")
-                           .values(status="uncertain", last_response=UNCERTAIN_NOTE))
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(uncertain), Message.status == "sending")
+            .values(status="uncertain", last_response=UNCERTAIN_NOTE)
+        )
     db.session.commit()
     return {"released": len(released), "uncertain": len(uncertain)}
 
@@ -131,62 +146,96 @@ class Worker:
         self.merges: dict[int, MergeRuntime] = {}
         self.stats = WorkerStats()
 
-    # --- claiming -------------------------------------------------------------------------------------------------
+    # --- claiming
+    # -------------------------------------------------------------------------------------------------
 
     def _due(self):
         """Rows ready to send now."""
         now = utcnow()
-        return and_(Message.status == "queued",
-                    or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
+        return and_(
+            Message.status == "queued", or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)
+        )
 
     def _allowance(self, merge_id: int, throttle: int | None) -> int:
         """How many more rows of a throttled merge may go out in the current minute (across all workers)."""
         if not throttle:
             return self.batch
         since = utcnow() - timedelta(seconds=60)
-        used = db.session.scalar(select(func.count()).where(
-            Message.merge_id == merge_id,
-            or_(and_(Message.sent_at.is_not(None), Message.sent_at >= since),
-                Message.status.in_(("claimed", "sending"))))) or 0
+        used = (
+            db.session.scalar(
+                select(func.count()).where(
+                    Message.merge_id == merge_id,
+                    or_(
+                        and_(Message.sent_at.is_not(None), Message.sent_at >= since),
+                        Message.status.in_(("claimed", "sending")),
+                    ),
+                )
+            )
+            or 0
+        )
         return max(0, min(self.batch, throttle - used))
 
     def _claim_where(self, where, limit: int) -> list[int]:
         """Take up to `limit` due rows matching `where` for this worker, atomically; returns their ids."""
         now = utcnow()
         if self.postgres:
-            ids = list(db.session.scalars(select(Message.id).where(self._due(), where).order_by(Message.id)
-                                          .limit(limit).with_for_update(skip_locked=True)))
+            ids = list(
+                db.session.scalars(
+                    select(Message.id)
+                    .where(self._due(), where)
+                    .order_by(Message.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
             if ids:
-                db.session.execute(update(Message).where(Message.id.in_(ids))
-                                   .values(status="claimed", claimed_by=self.name, claimed_at=now))
+                db.session.execute(
+                    update(Message)
+                    .where(Message.id.in_(ids))
+                    .values(status="claimed", claimed_by=self.name, claimed_at=now)
+                )
             db.session.commit()
             return ids
         # SQLite has one writer at a time: a single UPDATE … WHERE status='queued' is the claim.
-        chosen = select(Message.id).where(self._due(), where).order_by(Message.id).limit(limit).scalar_subquery()
-        db.session.execute(update(Message).where(Message.id.in_(chosen), Message.status == "queued")
-                           .values(status="claimed", claimed_by=self.name, claimed_at=now)
-                           .execution_options(synchronize_session=False))
+        chosen = (
+            select(Message.id).where(self._due(), where).order_by(Message.id).limit(limit).scalar_subquery()
+        )
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(chosen), Message.status == "queued")
+            .values(status="claimed", claimed_by=self.name, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
         db.session.commit()
-        return list(db.session.scalars(select(Message.id).where(Message.claimed_by == self.name,
-                                                                Message.status == "claimed")
-                                       .order_by(Message.id)))
+        return list(
+            db.session.scalars(
+                select(Message.id)
+                .where(Message.claimed_by == self.name, Message.status == "claimed")
+                .order_by(Message.id)
+            )
+        )
 
     def claim(self) -> list[int]:
         """The next batch: system mail first, then active merges in order, honouring throttles."""
         ids = self._claim_where(Message.merge_id.is_(None), self.batch)
         if ids:
             return ids
-        active = db.session.execute(select(MailMerge.id, MailMerge.throttle_per_minute)
-                                    .where(MailMerge.status.in_(ACTIVE_MERGE)).order_by(MailMerge.id)).all()
+        active = db.session.execute(
+            select(MailMerge.id, MailMerge.throttle_per_minute)
+            .where(MailMerge.status.in_(ACTIVE_MERGE))
+            .order_by(MailMerge.id)
+        ).all()
         for merge_id, throttle in active:
             allowance = self._allowance(merge_id, throttle)
             if allowance <= 0:
                 continue
             ids = self._claim_where(Message.merge_id == merge_id, allowance)
             if ids:
-                db.session.execute(update(MailMerge).where(MailMerge.id == merge_id, MailMerge.status == "queued")
-                                   .values(status="sending", started_at=utcnow(),
-                                           version=MailMerge.version + 1))
+                db.session.execute(
+                    update(MailMerge)
+                    .where(MailMerge.id == merge_id, MailMerge.status == "queued")
+                    .values(status="sending", started_at=utcnow(), version=MailMerge.version + 1)
+                )
                 db.session.commit()
                 return ids
         return []
@@ -194,61 +243,105 @@ class Worker:
     def pending(self) -> bool:
         """Whether anything is still to be sent (now or after a retry delay) by anyone."""
         active = select(MailMerge.id).where(MailMerge.status.in_(ACTIVE_MERGE))
-        return bool(db.session.scalar(select(exists().where(
-            Message.status.in_(("queued", "claimed", "sending")),
-            or_(Message.merge_id.is_(None), Message.merge_id.in_(active))))))
+        return bool(
+            db.session.scalar(
+                select(
+                    exists().where(
+                        Message.status.in_(("queued", "claimed", "sending")),
+                        or_(Message.merge_id.is_(None), Message.merge_id.in_(active)),
+                    )
+                )
+            )
+        )
 
     def next_due_in(self) -> float:
         """Seconds until the earliest queued retry (0 when one is due now, 1 when unknown)."""
-        earliest = db.session.scalar(select(func.min(Message.next_attempt_at)).where(Message.status == "queued"))
+        earliest = db.session.scalar(
+            select(func.min(Message.next_attempt_at)).where(Message.status == "queued")
+        )
         if earliest is None:
             return 1.0
         return max(0.0, min(1.0, (earliest - utcnow()).total_seconds()))
 
     def finish_merges(self) -> None:
         """Mark active merges with nothing left in flight as done."""
-        in_flight = exists().where(Message.merge_id == MailMerge.id,
-                                   Message.status.in_(("queued", "claimed", "sending")))
-        db.session.execute(update(MailMerge).where(MailMerge.status.in_(ACTIVE_MERGE), ~in_flight)
-                           .values(status="done", finished_at=utcnow(), version=MailMerge.version + 1)
-                           .execution_options(synchronize_session=False))
+        in_flight = exists().where(
+            Message.merge_id == MailMerge.id, Message.status.in_(("queued", "claimed", "sending"))
+        )
+        db.session.execute(
+            update(MailMerge)
+            .where(MailMerge.status.in_(ACTIVE_MERGE), ~in_flight)
+            .values(status="done", finished_at=utcnow(), version=MailMerge.version + 1)
+            .execution_options(synchronize_session=False)
+        )
         db.session.commit()
 
-    # --- sending --------------------------------------------------------------------------------------------------
+    # --- sending
+    # --------------------------------------------------------------------------------------------------
 
     def _runtime(self, merge_id: int) -> MergeRuntime:
-        """Compiled templates of a merge, cached for this worker's life (a queued merge's content is frozen)."""
+        """Compiled templates of a merge, cached for this worker's life (a queued merge's content is
+        frozen).
+        """
         runtime = self.merges.get(merge_id)
         if runtime is None:
             merge = db.session.get(MailMerge, merge_id)
             compiled = compile_templates(merge.subject_template, merge.body_template)
-            runtime = MergeRuntime(id=merge.id, compiled=compiled, letter=letter_record(merge.letter),
-                                   sender=merge.sender or self.default_sender, reply_to=merge.reply_to,
-                                   name=merge.name, throttle=merge.throttle_per_minute, problems=compiled.problems)
+            runtime = MergeRuntime(
+                id=merge.id,
+                compiled=compiled,
+                letter=letter_record(merge.letter),
+                sender=merge.sender or self.default_sender,
+                reply_to=merge.reply_to,
+                name=merge.name,
+                throttle=merge.throttle_per_minute,
+                problems=compiled.problems,
+            )
             self.merges[merge_id] = runtime
         return runtime
 
     def _release(self, ids: list[int], merge_status: str) -> None:
         """Give back claimed rows of a paused merge (or cancel them with a cancelled merge)."""
-        values = ({"status": "cancelled"} if merge_status == "cancelled"
-                  else {"status": "queued", "claimed_by": "", "claimed_at": None})
-        db.session.execute(update(Message).where(Message.id.in_(ids), Message.status == "claimed",
-                                                 Message.claimed_by == self.name).values(**values))
+        values = (
+            {"status": "cancelled"}
+            if merge_status == "cancelled"
+            else {"status": "queued", "claimed_by": "", "claimed_at": None}
+        )
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(ids), Message.status == "claimed", Message.claimed_by == self.name)
+            .values(**values)
+        )
         db.session.commit()
         self.stats.released += len(ids)
 
     def process(self, ids: list[int]) -> None:
         """Send a claimed batch, one committed transaction per step."""
-        rows = db.session.execute(select(Message.id, Message.merge_id, Message.contact_id, Message.email,
-                                         Message.raw, Message.attempts).where(Message.id.in_(ids))
-                                  .order_by(Message.id)).all()
+        rows = db.session.execute(
+            select(
+                Message.id, Message.merge_id, Message.contact_id, Message.email, Message.raw, Message.attempts
+            )
+            .where(Message.id.in_(ids))
+            .order_by(Message.id)
+        ).all()
         merge_ids = {r.merge_id for r in rows if r.merge_id is not None}
-        statuses = dict(db.session.execute(select(MailMerge.id, MailMerge.status)
-                                           .where(MailMerge.id.in_(merge_ids))).all()) if merge_ids else {}
-        stopped = [r.id for r in rows if r.merge_id is not None and statuses.get(r.merge_id) not in ACTIVE_MERGE]
+        statuses = (
+            dict(
+                db.session.execute(
+                    select(MailMerge.id, MailMerge.status).where(MailMerge.id.in_(merge_ids))
+                ).all()
+            )
+            if merge_ids
+            else {}
+        )
+        stopped = [
+            r.id for r in rows if r.merge_id is not None and statuses.get(r.merge_id) not in ACTIVE_MERGE
+        ]
         if stopped:
             for merge_id in {r.merge_id for r in rows if r.id in stopped}:
-                self._release([r.id for r in rows if r.merge_id == merge_id], statuses.get(merge_id, "paused"))
+                self._release(
+                    [r.id for r in rows if r.merge_id == merge_id], statuses.get(merge_id, "paused")
+                )
             rows = [r for r in rows if r.id not in stopped]
         recipients = load_recipients([r.contact_id for r in rows if r.merge_id is not None and r.contact_id])
         halted: set[int] = set()
@@ -260,7 +353,9 @@ class Worker:
                 status = db.session.scalar(select(MailMerge.status).where(MailMerge.id == row.merge_id))
                 if status not in ACTIVE_MERGE:
                     halted.add(row.merge_id)
-                    self._release([r.id for r in rows[position:] if r.merge_id == row.merge_id], status or "paused")
+                    self._release(
+                        [r.id for r in rows[position:] if r.merge_id == row.merge_id], status or "paused"
+                    )
                     continue
             self._send_row(row, recipients)
 
@@ -278,15 +373,29 @@ class Worker:
                 problem = "the contact no longer exists"
             if problem is None:
                 try:
-                    rendered = render_message(runtime.compiled, recipient, letter=runtime.letter,
-                                              merge_id=row.merge_id, sender=runtime.sender,
-                                              reply_to=runtime.reply_to, to_email=row.email)
+                    rendered = render_message(
+                        runtime.compiled,
+                        recipient,
+                        letter=runtime.letter,
+                        merge_id=row.merge_id,
+                        sender=runtime.sender,
+                        reply_to=runtime.reply_to,
+                        to_email=row.email,
+                    )
                     raw, message_id, subject = rendered.raw, rendered.message_id, rendered.subject
                 except RenderError as exc:
                     problem = f"{exc.part}: {exc}"
             if problem is not None:
-                db.session.execute(MESSAGES.update().where(MESSAGES.c.id == row.id).values(
-                    status="failed", last_response=f"not sent: {problem}"[:2000], claimed_by="", updated_at=now))
+                db.session.execute(
+                    MESSAGES.update()
+                    .where(MESSAGES.c.id == row.id)
+                    .values(
+                        status="failed",
+                        last_response=f"not sent: {problem}"[:2000],
+                        claimed_by="",
+                        updated_at=now,
+                    )
+                )
                 db.session.commit()
                 self.stats.failed += 1
                 return
@@ -294,17 +403,30 @@ class Worker:
         if message_id:
             values.update(message_id=message_id, subject=subject[:1000])
         suppressed = exists().where(Suppression.email == func.lower(MESSAGES.c.email))
-        marked = db.session.execute(MESSAGES.update().where(MESSAGES.c.id == row.id, MESSAGES.c.status == "claimed",
-                                                            MESSAGES.c.claimed_by == self.name, ~suppressed)
-                                    .values(**values))
+        marked = db.session.execute(
+            MESSAGES.update()
+            .where(
+                MESSAGES.c.id == row.id,
+                MESSAGES.c.status == "claimed",
+                MESSAGES.c.claimed_by == self.name,
+                ~suppressed,
+            )
+            .values(**values)
+        )
         db.session.commit()
         if marked.rowcount != 1:
             # Suppressed since it was queued (checked again right before sending), or taken away from us.
-            done = db.session.execute(MESSAGES.update().where(MESSAGES.c.id == row.id,
-                                                              MESSAGES.c.status == "claimed",
-                                                              MESSAGES.c.claimed_by == self.name)
-                                      .values(status="suppressed", updated_at=now,
-                                              last_response="not sent: the address is suppressed"))
+            done = db.session.execute(
+                MESSAGES.update()
+                .where(
+                    MESSAGES.c.id == row.id,
+                    MESSAGES.c.status == "claimed",
+                    MESSAGES.c.claimed_by == self.name,
+                )
+                .values(
+                    status="suppressed", updated_at=now, last_response="not sent: the address is suppressed"
+                )
+            )
             db.session.commit()
             self.stats.suppressed += done.rowcount
             return
@@ -322,24 +444,32 @@ class Worker:
             values.update(status="uncertain")
             self.stats.uncertain += 1
         elif outcome.kind == "retry" and row.attempts + 1 < self.max_attempts:
-            delay = self.retry_base * (2 ** row.attempts)
+            delay = self.retry_base * (2**row.attempts)
             values.update(status="queued", next_attempt_at=now + timedelta(seconds=delay), claimed_at=None)
             self.stats.retried += 1
         else:
             values.update(status="failed")
             self.stats.failed += 1
-        db.session.execute(MESSAGES.update().where(MESSAGES.c.id == row.id, MESSAGES.c.status == "sending")
-                           .values(**values))
+        db.session.execute(
+            MESSAGES.update().where(MESSAGES.c.id == row.id, MESSAGES.c.status == "sending").values(**values)
+        )
         if outcome.hard_bounce:
             email = row.email.lower()
             if db.session.scalar(select(Suppression.id).where(Suppression.email == email)) is None:
                 db.session.add(Suppression(email=email, reason="hard-bounce", note=outcome.response[:500]))
         db.session.commit()
 
-    # --- the loop -------------------------------------------------------------------------------------------------
+    # --- the loop
+    # -------------------------------------------------------------------------------------------------
 
-    def run(self, *, until_empty: bool = False, stop: threading.Event | None = None, idle_wait: float = 1.0,
-            max_batches: int | None = None) -> WorkerStats:
+    def run(
+        self,
+        *,
+        until_empty: bool = False,
+        stop: threading.Event | None = None,
+        idle_wait: float = 1.0,
+        max_batches: int | None = None,
+    ) -> WorkerStats:
         """Drain the outbox; with until_empty, return once nothing is left (waiting out retry delays)."""
         with _LIVE_LOCK:
             _LIVE_WORKERS.add(self.name)

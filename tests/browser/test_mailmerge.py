@@ -1,4 +1,5 @@
-"""An organizer composes an invitation to the Clearview signers, previews it, queues it, watches it finish, and
+"""An organizer composes an invitation to the Clearview signers, previews it, queues it, watches it finish,
+and
 the message arrives at a real SMTP server with a personal sign-on link."""
 
 import re
@@ -19,8 +20,13 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def app_config(smtp_server):
     """Real SMTP to the smtp_server fixture; the embedded worker thread runs (this test asks for it)."""
-    return {"MAIL_BACKEND": "smtp", "MAIL_SERVER": smtp_server.host, "MAIL_PORT": smtp_server.port,
-            "MAIL_EMBEDDED_WORKER": True, "MAIL_POLL_SECONDS": 0.2}
+    return {
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SERVER": smtp_server.host,
+        "MAIL_PORT": smtp_server.port,
+        "MAIL_EMBEDDED_WORKER": True,
+        "MAIL_POLL_SECONDS": 0.2,
+    }
 
 
 @pytest.fixture
@@ -34,8 +40,15 @@ def test_invite_the_clearview_signers(live_server, page, seeded, users, smtp_ser
     signers = list(db.session.scalars(select(Signature.organization_id).order_by(Signature.id).limit(3)))
     names = ["Ana", "Ben", ""]
     for i, org_id in enumerate(signers):
-        db.session.add(Contact(organization_id=org_id, first_name=names[i], last_name="Tester",
-                               email=f"contact{i}@partner.example", is_primary=True))
+        db.session.add(
+            Contact(
+                organization_id=org_id,
+                first_name=names[i],
+                last_name="Tester",
+                email=f"contact{i}@partner.example",
+                is_primary=True,
+            )
+        )
     db.session.commit()
     base = live_server.url
     browser_login(page, base, users["organizer"].email)
@@ -47,7 +60,8 @@ def test_invite_the_clearview_signers(live_server, page, seeded, users, smtp_ser
     page.get_by_label("Body (Markdown with fields)").fill(
         "Dear {{ contact.first_name | default('friends') }},\n\n"
         "{{ org.name }} signed **{{ last_signed.title }}** ({{ last_signed.date }}).\n\n"
-        "Sign the next one with one click: {{ sign_on_url }}")
+        "Sign the next one with one click: {{ sign_on_url }}"
+    )
     page.get_by_label("Signed (signers of a letter, for thank-yous)").select_option(SEED_LETTER_SLUG)
     page.screenshot(path=str(ARTIFACTS / "mailmerge-compose.png"), full_page=True)
     page.get_by_role("button", name="Save draft").click()
@@ -75,9 +89,14 @@ def test_invite_the_clearview_signers(live_server, page, seeded, users, smtp_ser
     text = message.get_payload()[0].get_payload(decode=True).decode()
     assert text.startswith("Dear Ana,")
     assert re.search(rf"{re.escape(base)}/sign/{SEED_LETTER_SLUG}/t/\S+", text)
-    assert "Dear friends," in received["contact2@partner.example"].get_payload()[0].get_payload(decode=True).decode()
+    assert (
+        "Dear friends,"
+        in received["contact2@partner.example"].get_payload()[0].get_payload(decode=True).decode()
+    )
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    report = page.get_by_role("link", name="Report: every recipient's status and message").get_attribute("href")
+    report = page.get_by_role("link", name="Report: every recipient's status and message").get_attribute(
+        "href"
+    )
     page.goto(base + report)
     assert page.locator("text=250 Message accepted for delivery").count() == 3
     page.goto(base + page.get_by_role("link", name="view", exact=True).first.get_attribute("href"))

@@ -1,4 +1,6 @@
-"""A configurable SMTP sink (aiosmtpd) for failure modes: refusals, temporary errors, 421s, dropped connections."""
+"""A configurable SMTP sink (aiosmtpd) for failure modes: refusals, temporary errors, 421s, dropped
+connections.
+"""
 
 import email
 import threading
@@ -56,8 +58,14 @@ class SinkHandler:
         """Record the message; drop the connection instead of answering for drop_on_data addresses."""
         raw = envelope.original_content or envelope.content
         with self.lock:
-            self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "raw": raw,
-                                  "message": email.message_from_bytes(raw)})
+            self.messages.append(
+                {
+                    "from": envelope.mail_from,
+                    "to": list(envelope.rcpt_tos),
+                    "raw": raw,
+                    "message": email.message_from_bytes(raw),
+                }
+            )
             count = len(self.messages)
             self.per_connection[id(session)] += 1
         if set(envelope.rcpt_tos) & self.drop_on_data:

@@ -28,14 +28,21 @@ def test_audience_counts_and_follow_ups(app, sink):
     others = make_recipients(3, prefix="other")
     org_without_contact = make_recipients(1, prefix="lonely")
     db.session.execute(Contact.__table__.delete().where(Contact.organization_id == org_without_contact[0]))
-    extra = Contact(organization_id=signers[0], first_name="Second", email="second@example.net", is_primary=False)
+    extra = Contact(
+        organization_id=signers[0], first_name="Second", email="second@example.net", is_primary=False
+    )
     db.session.add(extra)
     db.session.add(Suppression(email="signer1@example.net", reason="manual"))
     db.session.commit()
     merge = new_merge(audience={"filter": {"signed": ["l1"]}, "contacts": "all"})
     counts = services.audience_counts(merge)
-    assert counts.as_dict() == {"organizations": 4, "contacts": 5, "mailable": 4, "suppressed": 1,
-                                "without_contact": 0}
+    assert counts.as_dict() == {
+        "organizations": 4,
+        "contacts": 5,
+        "mailable": 4,
+        "suppressed": 1,
+        "without_contact": 0,
+    }
     everyone = new_merge(audience={"contacts": "primary"})
     assert services.audience_counts(everyone).without_contact == 1
     assert services.audience_counts(everyone).contacts == 7
@@ -47,9 +54,13 @@ def test_audience_counts_and_follow_ups(app, sink):
     db.session.add(letter2)
     db.session.flush()
     for org_id in signers[:2]:
-        db.session.add(Signature(letter_id=letter2.id, organization_id=org_id, listed_name="x", status="confirmed"))
+        db.session.add(
+            Signature(letter_id=letter2.id, organization_id=org_id, listed_name="x", status="confirmed")
+        )
     db.session.commit()
-    follow = new_merge(audience={"after_merge": merge.id, "filter": {"not_signed": ["l2"]}, "contacts": "all"})
+    follow = new_merge(
+        audience={"after_merge": merge.id, "filter": {"not_signed": ["l2"]}, "contacts": "all"}
+    )
     assert services.audience_counts(follow).mailable == 2
     both = new_merge(audience={"filter": {"signed": ["l1"], "not_signed": ["l2"]}, "contacts": "primary"})
     assert services.audience_counts(both).organizations == 2
@@ -62,12 +73,14 @@ def test_audience_counts_and_follow_ups(app, sink):
 
 
 def test_bad_audiences_are_refused(app):
-    for audience, field in (({"filter": {"signed": ["nope"]}}, "audience.filter.signed"),
-                            ({"segment_id": 99}, "audience.segment_id"),
-                            ({"contacts": "everyone"}, "audience.contacts"),
-                            ({"after_merge": "x"}, "audience.after_merge"),
-                            ({"filter": {"state": ["ZZ"]}}, "audience.filter.state"),
-                            ({"bogus": 1}, "audience")):
+    for audience, field in (
+        ({"filter": {"signed": ["nope"]}}, "audience.filter.signed"),
+        ({"segment_id": 99}, "audience.segment_id"),
+        ({"contacts": "everyone"}, "audience.contacts"),
+        ({"after_merge": "x"}, "audience.after_merge"),
+        ({"filter": {"state": ["ZZ"]}}, "audience.filter.state"),
+        ({"bogus": 1}, "audience"),
+    ):
         with pytest.raises(services.MergeError) as caught:
             new_merge(audience=audience)
         assert field in caught.value.errors, (audience, caught.value.errors)
@@ -79,11 +92,15 @@ def test_suppressed_contact_re_added_is_never_mailed(app, sink):
     # The contact leaves and is re-imported under another record with the same address: still suppressed.
     db.session.execute(Contact.__table__.delete().where(Contact.email == "person2@example.net"))
     org_id = db.session.scalar(select(Contact.organization_id).where(Contact.email == "person3@example.net"))
-    db.session.add(Contact(organization_id=org_id, first_name="Again", email="person2@example.net", is_primary=True))
+    db.session.add(
+        Contact(organization_id=org_id, first_name="Again", email="person2@example.net", is_primary=True)
+    )
     db.session.commit()
     services.import_suppressions(b"email,reason\nperson2@example.net,manual\n")
-    assert db.session.scalar(select(Suppression.reason).where(Suppression.email == "person2@example.net")) == \
-        "unsubscribed"  # an import never weakens or removes a suppression
+    assert (
+        db.session.scalar(select(Suppression.reason).where(Suppression.email == "person2@example.net"))
+        == "unsubscribed"
+    )  # an import never weakens or removes a suppression
     merge = new_merge(audience={"contacts": "all"})
     summary = services.queue_merge(merge)
     assert summary["suppressed"] == 1
@@ -93,7 +110,9 @@ def test_suppressed_contact_re_added_is_never_mailed(app, sink):
     received = sink.received_by()
     assert "person2@example.net" not in received and "person4@example.net" not in received
     assert len(received) == 3
-    statuses = dict(db.session.execute(select(Message.email, Message.status).where(Message.merge_id == merge.id)).all())
+    statuses = dict(
+        db.session.execute(select(Message.email, Message.status).where(Message.merge_id == merge.id)).all()
+    )
     assert statuses["person4@example.net"] == "suppressed" and statuses["person2@example.net"] == "suppressed"
 
 
@@ -123,13 +142,16 @@ def test_unsubscribe_get_changes_nothing_post_suppresses(app, client):
     assert response.status_code == 200 and b"someone@example.net" in response.data
     assert db.session.scalar(select(func.count()).select_from(Suppression)) == 0
     app.config["WTF_CSRF_ENABLED"] = True  # one-click POST carries no CSRF token and no cookie
-    response = client.post(f"/u/{token}", data="List-Unsubscribe=One-Click",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        f"/u/{token}", data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 200
     response = client.post(f"/u/{token}")
     assert response.status_code == 200
-    assert db.session.scalar(select(Suppression.reason).where(Suppression.email == "someone@example.net")) == \
-        "unsubscribed"
+    assert (
+        db.session.scalar(select(Suppression.reason).where(Suppression.email == "someone@example.net"))
+        == "unsubscribed"
+    )
     assert client.get("/u/forged-token").status_code == 400
     assert client.post("/u/forged-token").status_code == 400
 
@@ -167,24 +189,32 @@ def test_dev_outbox_keeps_mail(app, sink, client, users, as_role):
 
 def test_suppression_pages(app, client, users, as_role):
     as_role("organizer")
-    assert client.post("/suppressions", data={"email": "not an address", "reason": "manual"}).status_code == 400
-    assert client.post("/suppressions", data={"email": "x@example.net", "reason": "manual"}).status_code == 303
+    assert (
+        client.post("/suppressions", data={"email": "not an address", "reason": "manual"}).status_code == 400
+    )
+    assert (
+        client.post("/suppressions", data={"email": "x@example.net", "reason": "manual"}).status_code == 303
+    )
     data = {"file": (io.BytesIO(b"email,reason\ny@example.net,complaint\nz@example.net,\n"), "s.csv")}
     client.post("/suppressions/import", data=data, content_type="multipart/form-data")
     bad = {"file": (io.BytesIO(b"email\nnope\n"), "s.csv")}
     client.post("/suppressions/import", data=bad, content_type="multipart/form-data")
     csv_text = client.get("/suppressions.csv").get_data(as_text=True)
     assert csv_text.splitlines()[0] == "email,reason,note,created_at"
-    assert {"x@example.net", "y@example.net", "z@example.net"} == {line.split(",")[0]
-                                                                   for line in csv_text.splitlines()[1:]}
+    assert {"x@example.net", "y@example.net", "z@example.net"} == {
+        line.split(",")[0] for line in csv_text.splitlines()[1:]
+    }
     client.post("/suppressions/remove", data={"email": "x@example.net", "reason": ""})
     assert db.session.scalar(select(func.count()).select_from(Suppression)) == 3
-    client.post("/suppressions/remove", data={"email": "x@example.net", "reason": "asked to be re-added by phone"})
+    client.post(
+        "/suppressions/remove", data={"email": "x@example.net", "reason": "asked to be re-added by phone"}
+    )
     assert db.session.scalar(select(func.count()).select_from(Suppression)) == 2
     from crm.audit.models import AuditEvent
 
     assert db.session.scalar(select(AuditEvent.summary).where(AuditEvent.action == "unsuppress")).endswith(
-        "asked to be re-added by phone")
+        "asked to be re-added by phone"
+    )
 
 
 def test_compose_check_preview_queue_pages(app, client, users, as_role, seeded):
@@ -194,11 +224,21 @@ def test_compose_check_preview_queue_pages(app, client, users, as_role, seeded):
     as_role("organizer")
     assert client.get("/merges/new").status_code == 200
     bad = client.post("/merges/new", data={"name": "Bad", "subject": "x", "body": "{{ config }}"})
-    assert bad.status_code == 400 and b"unknown field config" in bad.data, re.findall(rb"invalid-feedback[^<]*", bad.data)
-    response = client.post("/merges/new", data={
-        "name": "Invite", "letter": SEED_LETTER_SLUG, "subject": "Join {{ letter.title }}",
-        "body": "Dear {{ contact.first_name | default('friends') }}, sign: {{ sign_on_url }}",
-        "signed": [SEED_LETTER_SLUG], "contacts": "primary", "extra_filter": "q=person"})
+    assert bad.status_code == 400 and b"unknown field config" in bad.data, re.findall(
+        rb"invalid-feedback[^<]*", bad.data
+    )
+    response = client.post(
+        "/merges/new",
+        data={
+            "name": "Invite",
+            "letter": SEED_LETTER_SLUG,
+            "subject": "Join {{ letter.title }}",
+            "body": "Dear {{ contact.first_name | default('friends') }}, sign: {{ sign_on_url }}",
+            "signed": [SEED_LETTER_SLUG],
+            "contacts": "primary",
+            "extra_filter": "q=person",
+        },
+    )
     assert response.status_code == 302, response.data[:3000]
     merge_id = int(response.headers["Location"].rsplit("/", 1)[1])
     show = client.get(f"/merges/{merge_id}").get_data(as_text=True)

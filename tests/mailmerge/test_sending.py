@@ -20,8 +20,11 @@ def app_config(sink):
 
 
 def _statuses(merge_id):
-    return dict(db.session.execute(select(Message.status, func.count()).where(Message.merge_id == merge_id)
-                                   .group_by(Message.status)).all())
+    return dict(
+        db.session.execute(
+            select(Message.status, func.count()).where(Message.merge_id == merge_id).group_by(Message.status)
+        ).all()
+    )
 
 
 def test_a_merge_reaches_everyone_once_with_the_expected_message(app, sink):
@@ -66,8 +69,10 @@ def test_refusals_retries_and_421s(app, sink):
     rows = {m.email: m for m in db.session.scalars(select(Message).where(Message.merge_id == merge.id))}
     assert rows["person0@example.net"].status == "failed"
     assert "5.1.1" in rows["person0@example.net"].last_response
-    assert db.session.scalar(select(Suppression.reason).where(Suppression.email == "person0@example.net")) == \
-        "hard-bounce"
+    assert (
+        db.session.scalar(select(Suppression.reason).where(Suppression.email == "person0@example.net"))
+        == "hard-bounce"
+    )
     assert rows["person1@example.net"].status == "sent" and rows["person1@example.net"].attempts == 3
     assert _statuses(merge.id) == {"sent": 199, "failed": 1}
     assert sink.connections >= 4

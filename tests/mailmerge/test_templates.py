@@ -59,8 +59,17 @@ def test_template_injection_is_refused_at_check_time(app, payload):
         with pytest.raises(services.MergeError):
             services.queue_merge(merge)
     assert message
-    for leak in ("test-secret-key", "<class", "Flask", "<module", "<function", "built-in method",
-                 "TemplateReference", "SQLALCHEMY", "Traceback"):
+    for leak in (
+        "test-secret-key",
+        "<class",
+        "Flask",
+        "<module",
+        "<function",
+        "built-in method",
+        "TemplateReference",
+        "SQLALCHEMY",
+        "Traceback",
+    ):
         assert leak not in message, (payload, message)
 
 
@@ -90,8 +99,15 @@ def test_empty_field_blocks_with_the_recipients_affected_and_default_fixes_it(ap
     assert "contact.first_name is empty" in str(problem)
     with pytest.raises(services.MergeError):
         services.queue_merge(merge)
-    services.update_merge(merge, {"name": "x", "subject": "Hi", "body": "Dear {{ contact.first_name | default('friends') }},",
-                                  "audience": {"contacts": "primary"}})
+    services.update_merge(
+        merge,
+        {
+            "name": "x",
+            "subject": "Hi",
+            "body": "Dear {{ contact.first_name | default('friends') }},",
+            "audience": {"contacts": "primary"},
+        },
+    )
     assert services.check_merge(merge).ok
     assert services.preview(merge, contact.id).text.startswith("Dear friends,")
 
@@ -100,13 +116,16 @@ def test_every_field_renders(app, seeded):
     from crm.seed import SEED_LETTER_SLUG
 
     make_recipients(1, letter_slug=SEED_LETTER_SLUG)
-    body = ("{{ contact.first_name }} {{ contact.last_name }} {{ contact.full_name }} {{ contact.email }} "
-            "{{ org.name }} {{ letter.title }} {{ letter.url }} {{ last_signed.title }} {{ last_signed.date }} "
-            "{{ sign_on_url }} {{ unsubscribe_url }} {{ contact.title | default('friend') }} "
-            "{{ org.acronym | default('') }} {{ letter.deadline | default('soon') }}\n"
-            "{% for h in history %}- {{ h.title }} ({{ h.date }}, {{ h.role }})\n{% endfor %}")
-    merge = new_merge(body=body, letter=SEED_LETTER_SLUG,
-                      audience={"filter": {"q": "person org"}, "contacts": "primary"})
+    body = (
+        "{{ contact.first_name }} {{ contact.last_name }} {{ contact.full_name }} {{ contact.email }} "
+        "{{ org.name }} {{ letter.title }} {{ letter.url }} {{ last_signed.title }} {{ last_signed.date }} "
+        "{{ sign_on_url }} {{ unsubscribe_url }} {{ contact.title | default('friend') }} "
+        "{{ org.acronym | default('') }} {{ letter.deadline | default('soon') }}\n"
+        "{% for h in history %}- {{ h.title }} ({{ h.date }}, {{ h.role }})\n{% endfor %}"
+    )
+    merge = new_merge(
+        body=body, letter=SEED_LETTER_SLUG, audience={"filter": {"q": "person org"}, "contacts": "primary"}
+    )
     result = services.check_merge(merge)
     assert result.ok, [str(p) for p in result.problems]
     text = services.preview(merge).text

@@ -27,21 +27,37 @@ def app_config(sink):
 
 
 def _statuses(merge_id):
-    return dict(db.session.execute(select(Message.status, func.count()).where(Message.merge_id == merge_id)
-                                   .group_by(Message.status)).all())
+    return dict(
+        db.session.execute(
+            select(Message.status, func.count()).where(Message.merge_id == merge_id).group_by(Message.status)
+        ).all()
+    )
 
 
 def _worker_process(app, sink, tmp_path) -> subprocess.Popen:
     """`crm worker --until-empty` in its own process, on the test database."""
-    env = {**os.environ, "DATABASE_URL": app.config["DATABASE_URL"], "MAIL_BACKEND": "smtp",
-           "MAIL_SERVER": sink.host, "MAIL_PORT": str(sink.port), "SECRET_KEY": app.config["SECRET_KEY"],
-           "CRM_INSTANCE_PATH": str(tmp_path / "worker-instance"), "CRM_POSTAL_ADDRESS": "1 Test Street",
-           "MAIL_DEFAULT_SENDER": "organizer@example.org", "MAIL_RETRY_BASE_SECONDS": "1",
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["DATABASE_URL"],
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SERVER": sink.host,
+        "MAIL_PORT": str(sink.port),
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "CRM_INSTANCE_PATH": str(tmp_path / "worker-instance"),
+        "CRM_POSTAL_ADDRESS": "1 Test Street",
+        "MAIL_DEFAULT_SENDER": "organizer@example.org",
+        "MAIL_RETRY_BASE_SECONDS": "1",
+        "PYTHONPATH": str(ROOT),
+    }
     log = tmp_path / f"worker-{time.monotonic_ns()}.log"
     with open(log, "wb") as stream:
-        process = subprocess.Popen([sys.executable, "-c", "from crm.cli import main; main()", "worker",
-                                    "--until-empty"], cwd=ROOT, env=env, stdout=stream, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from crm.cli import main; main()", "worker", "--until-empty"],
+            cwd=ROOT,
+            env=env,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+        )
     process.log = log
     return process
 
@@ -67,7 +83,10 @@ def test_sigkill_after_the_500th_message_then_restart(app, sink, tmp_path):
     assert len(received) == 2000 and max(received.values()) == 1
     counts = _statuses(merge.id)
     assert counts.get("uncertain", 0) <= 1
-    assert counts == {"sent": 2000 - counts.get("uncertain", 0), **({"uncertain": 1} if "uncertain" in counts else {})}
+    assert counts == {
+        "sent": 2000 - counts.get("uncertain", 0),
+        **({"uncertain": 1} if "uncertain" in counts else {}),
+    }
     assert counts["sent"] + counts.get("uncertain", 0) == len(sink.messages)
     assert services.get_merge(merge.id).status == "done"
 
@@ -85,8 +104,10 @@ def _two_workers(app, sink, tmp_path, count):
     assert len(sink.messages) == count
     assert len(received) == count and max(received.values()) == 1
     assert _statuses(merge.id) == {"sent": count}
-    claimed_by = {name.rsplit(":", 1)[0] for name in db.session.scalars(
-        select(Message.claimed_by).where(Message.merge_id == merge.id))}
+    claimed_by = {
+        name.rsplit(":", 1)[0]
+        for name in db.session.scalars(select(Message.claimed_by).where(Message.merge_id == merge.id))
+    }
     return time.monotonic() - started, claimed_by
 
 
