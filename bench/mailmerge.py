@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import resource
 import shutil
+import smtplib
 import subprocess
 import sys
 import tempfile
