@@ -2,8 +2,8 @@
 
 Organizers write the subject and body; whatever they type must never reach the application's objects, the
 configuration or unbounded memory and time. Four layers keep it so: only plain dicts and strings are passed in
-(never ORM objects), Jinja's ImmutableSandboxedEnvironment blocks private attributes and mutation, a static check
-refuses unknown fields and constructs we do not need (macros, includes, nested loops, long literals),
+(never ORM objects), Jinja's ImmutableSandboxedEnvironment blocks private attributes and mutation, a static
+check refuses unknown fields and constructs we do not need (macros, includes, nested loops, long literals),
 and every operator and filter that can grow a value is capped.
 """
 

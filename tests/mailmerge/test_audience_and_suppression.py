@@ -120,7 +120,7 @@ def test_names_with_cr_lf_give_one_recipient_and_clean_headers(app, sink):
     make_recipients(2)
     contact = db.session.scalar(select(Contact).where(Contact.email == "person0@example.net"))
     contact.first_name = "Ana\r\nBcc: victim@example.com"
-    contact.last_name = "Ruiz\n\x00X-Evil: 1"
+    contact.last_name = "Ruiz\n\tX-Evil: 1\r"  # (PostgreSQL text cannot hold NUL; single_line strips it too)
     db.session.commit()
     merge = new_merge(subject="Hi {{ contact.first_name }}", body="Dear {{ contact.first_name }}")
     services.queue_merge(merge)
