@@ -32,6 +32,10 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(setup_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    from crm.mailmerge.cli import merge_group, worker_command
+
+    app.cli.add_command(merge_group)
+    app.cli.add_command(worker_command)
     from crm.letters.cli import register as register_letter_commands
 
     register_letter_commands(app)  # keep last: it adds `signatories` to an existing `import` group

@@ -12,8 +12,9 @@ _STRING_SETTINGS = (
     "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "CELERY_BROKER_URL", "CRM_ADMIN_EMAIL",
     "CRM_ADMIN_PASSWORD", "RATELIMIT_STORAGE_URI", "CRM_ENV",
 )
-_INT_SETTINGS = ("MAIL_PORT", "MAIL_MAX_EMAILS")
-_BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL")
+_INT_SETTINGS = ("MAIL_PORT", "MAIL_MAX_EMAILS", "MAIL_TIMEOUT", "MAIL_MAX_ATTEMPTS",
+                 "MAIL_RETRY_BASE_SECONDS", "MAIL_CELERY_FANOUT")
+_BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_EMBEDDED_WORKER")
 
 
 def defaults(instance_path: str) -> dict:
@@ -31,6 +32,13 @@ def defaults(instance_path: str) -> dict:
         "MAIL_USE_SSL": False,
         "MAIL_DEFAULT_SENDER": "undersigned@localhost",
         "MAIL_MAX_EMAILS": 500,
+        # The outbox worker (crm.mailmerge.worker): SMTP timeout, attempts for 4xx/dropped connections and the
+        # first retry delay (doubled each time); the embedded thread runs unless TESTING or a broker is set.
+        "MAIL_TIMEOUT": 30,
+        "MAIL_MAX_ATTEMPTS": 5,
+        "MAIL_RETRY_BASE_SECONDS": 60,
+        "MAIL_EMBEDDED_WORKER": None,
+        "MAIL_CELERY_FANOUT": 4,
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_RATE_LIMIT": "10 per minute",

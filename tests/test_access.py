@@ -11,8 +11,17 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def concrete_path(rule) -> str:
-    """A URL for a rule, with 1 for ids and 'x' for other parameters."""
-    return re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: "1" if m.group(1) == "int" else "x", rule.rule)
+    """A URL for a rule: 1 for ids, the first choice of any(...), 'x' for other parameters."""
+
+    def value(match):
+        converter, arguments = match.group(1), match.group(2)
+        if converter == "int":
+            return "1"
+        if converter == "any":
+            return arguments.strip("()").split(",")[0].strip().strip("'\"")
+        return "x"
+
+    return re.sub(r"<(?:(\w+)(\([^)]*\))?:)?(\w+)>", value, rule.rule)
 
 
 def page_rules(app):

@@ -5,6 +5,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from urllib.parse import quote
 
 from flask import current_app
 from sqlalchemy import case, func, select
@@ -494,8 +495,14 @@ def personal_signon_token(letter: Letter, organization: Organization, contact: C
 
 def personal_signon_url(letter: Letter, organization: Organization, contact: Contact | None = None) -> str:
     """The absolute one-click sign-on link for an organization (what mail merges put in `sign_on_url`)."""
+    return signon_url_for(letter.slug, letter.id, organization.id, contact.id if contact else None)
+
+
+def signon_url_for(slug: str, letter_id: int, organization_id: int, contact_id: int | None) -> str:
+    """The personal sign-on link from plain ids (mail merges render from plain data, not models)."""
     base = current_app.config["CRM_BASE_URL"].rstrip("/")
-    return f"{base}/sign/{letter.slug}/p/{personal_signon_token(letter, organization, contact)}"
+    token = make_token("signon", {"l": letter_id, "o": organization_id, "c": contact_id})
+    return f"{base}/sign/{quote(slug)}/p/{token}"
 
 
 @dataclass

@@ -11,7 +11,12 @@ from crm.extensions import db
 from crm.letters.models import Letter
 
 MERGE_STATUSES = ("draft", "queued", "sending", "paused", "done", "cancelled")
-MESSAGE_STATUSES = ("queued", "sending", "sent", "failed", "suppressed", "uncertain", "cancelled")
+# "claimed" = taken by a worker but not yet handed to SMTP (safe to give back); "sending" = being handed to
+# SMTP
+# (a crash here makes it "uncertain"); "outbox" = caught by the dev outbox (MAIL_BACKEND=outbox), never sent.
+MESSAGE_STATUSES = ("queued", "claimed", "sending", "sent", "outbox", "failed", "suppressed", "uncertain",
+                    "cancelled")
+DELIVERED_STATUSES = ("sent", "outbox")
 SUPPRESSION_REASONS = ("unsubscribed", "hard-bounce", "complaint", "manual")
 
 
@@ -35,6 +40,8 @@ class MailMerge(TimestampMixin, db.Model):
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What queueing found: {"contacts": n, "queued": n, "suppressed": n, "duplicates": n, "organizations": n}.
+    queue_summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(default=1)
 
     letter: Mapped[Letter | None] = relationship()
@@ -69,6 +76,7 @@ class Message(db.Model):
     raw: Mapped[str] = mapped_column(Text, default="")
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str] = mapped_column(String(100), default="")
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

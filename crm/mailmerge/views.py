@@ -1,17 +1,82 @@
-"""Mail merges, the outbox and suppressions."""
+"""Mail merges, the outbox, suppressions and the public unsubscribe page."""
 
-from flask import Blueprint, render_template, request
+from email import message_from_string, policy
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from wtforms import SelectChoice
 
 from crm.common.access import access
-from crm.mailmerge import services
+from crm.extensions import csrf
+from crm.letters.services import list_letters
+from crm.mailmerge import embedded, services
+from crm.mailmerge.forms import (
+    ActionForm,
+    ImportSuppressionsForm,
+    MergeForm,
+    RemoveSuppressionForm,
+    SuppressionForm,
+    TestForm,
+)
+from crm.organizations.services import issue_areas
+from crm.segments.services import list_segments
 
 bp = Blueprint("mailmerge", __name__)
+embedded.install(bp)
 
 
 def _page() -> int:
     """The page number from the query string."""
     page = request.args.get("page", "1")
     return int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1
+
+
+def _merge_or_404(merge_id: int):
+    """The merge or a 404."""
+    return services.get_merge(merge_id) or abort(404)
+
+
+def _user_id() -> int | None:
+    """The logged-in user's id."""
+    return current_user.id if current_user.is_authenticated else None
+
+
+def _fill_choices(form: MergeForm) -> None:
+    """Choices for the compose form's selects."""
+    letters = [letter for letter, _ in list_letters()]
+    letter_choices = [SelectChoice(letter.slug, letter.title) for letter in letters]
+    form.letter.choices = [SelectChoice("", "— none —"), *letter_choices]
+    form.signed.choices = letter_choices
+    form.not_signed.choices = letter_choices
+    form.segment.choices = [SelectChoice("", "— no segment —")] + [
+        SelectChoice(str(s.id), s.name) for s in list_segments()
+    ]
+    form.issue_area.choices = [SelectChoice(a.slug, a.name) for a in issue_areas()]
+    form.after_merge.choices = [SelectChoice("", "— anyone —")] + [
+        SelectChoice(str(m.id), f"#{m.id} {m.name}") for m, _ in services.list_merges() if m.status != "draft"
+    ]
+
+
+def _apply_errors(form: MergeForm, exc: services.MergeError) -> None:
+    """Show service errors next to the fields they concern."""
+    mapping = {
+        "name": form.name,
+        "letter": form.letter,
+        "sender": form.sender,
+        "reply_to": form.reply_to,
+        "subject": form.subject,
+        "body": form.body,
+        "throttle_per_minute": form.throttle_per_minute,
+        "audience.segment_id": form.segment,
+        "audience.after_merge": form.after_merge,
+        "audience.contacts": form.contacts,
+    }
+    for key, messages in exc.errors.items():
+        target = mapping.get(key)
+        if target is None and key.startswith("audience.filter."):
+            target = getattr(form, key.rsplit(".", 1)[1], None) or form.extra_filter
+        target = target or form.extra_filter
+        target.errors = list(target.errors or []) + list(messages)
 
 
 @bp.get("/merges")
@@ -21,6 +86,227 @@ def merges():
     return render_template("mailmerge/merges.html", merges=services.list_merges())
 
 
+@bp.route("/merges/new", methods=["GET", "POST"])
+@access("organizer")
+def new():
+    """Compose a merge."""
+    form = MergeForm()
+    _fill_choices(form)
+    if request.method == "GET":
+        form.letter.data = request.args.get("letter", "")
+        if request.args.get("after_merge", "").isdigit():
+            form.after_merge.data = request.args["after_merge"]
+        for key in ("signed", "not_signed"):
+            if request.args.get(key):
+                getattr(form, key).data = request.args.getlist(key)
+    if form.validate_on_submit():
+        try:
+            merge = services.create_merge(form.data_for_service(), _user_id())
+        except services.MergeError as exc:
+            _apply_errors(form, exc)
+        else:
+            flash("Draft saved. Check the audience and the messages before queueing.", "success")
+            return redirect(url_for("mailmerge.show", merge_id=merge.id))
+    return render_template(
+        "mailmerge/form.html", form=form, merge=None, fields=services.field_list()
+    ), 400 if form.errors else 200
+
+
+@bp.route("/merges/<int:merge_id>/edit", methods=["GET", "POST"])
+@access("organizer")
+def edit(merge_id: int):
+    """Edit a draft merge (a queued merge is frozen)."""
+    merge = _merge_or_404(merge_id)
+    if merge.status != "draft":
+        flash(f"This merge is {merge.status}: its content and audience are frozen.", "warning")
+        return redirect(url_for("mailmerge.show", merge_id=merge.id)), 303
+    form = MergeForm()
+    _fill_choices(form)
+    if request.method == "GET":
+        audience = merge.audience or {}
+        params = dict(audience.get("filter") or {})
+        form.name.data, form.sender.data, form.reply_to.data = merge.name, merge.sender, merge.reply_to
+        form.subject.data, form.body.data = merge.subject_template, merge.body_template
+        form.throttle_per_minute.data = merge.throttle_per_minute
+        form.letter.data = merge.letter.slug if merge.letter else ""
+        form.segment.data = str(audience.get("segment_id") or "")
+        form.after_merge.data = str(audience.get("after_merge") or "")
+        form.contacts.data = audience.get("contacts", "primary")
+        form.issue_area.data = params.pop("issue_area", [])
+        form.match.data = params.pop("match", "any")
+        form.signed.data = params.pop("signed", [])
+        form.not_signed.data = params.pop("not_signed", [])
+        form.state.data = ", ".join(params.pop("state", []))
+        from urllib.parse import urlencode
+
+        form.extra_filter.data = urlencode(params, doseq=True)
+    if form.validate_on_submit():
+        try:
+            services.update_merge(merge, form.data_for_service(), _user_id())
+        except services.MergeError as exc:
+            _apply_errors(form, exc)
+        else:
+            flash("Saved.", "success")
+            return redirect(url_for("mailmerge.show", merge_id=merge.id))
+    return render_template(
+        "mailmerge/form.html", form=form, merge=merge, fields=services.field_list()
+    ), 400 if form.errors else 200
+
+
+def _audience_counts(merge):
+    """Counts, or an error message when the audience no longer resolves."""
+    try:
+        return services.audience_counts(merge), None
+    except services.MergeError as exc:
+        return None, str(exc)
+
+
+@bp.get("/merges/<int:merge_id>")
+@access("viewer")
+def show(merge_id: int):
+    """A merge: content, audience counts, progress and actions."""
+    merge = _merge_or_404(merge_id)
+    counts, audience_error = _audience_counts(merge) if merge.status == "draft" else (None, None)
+    test_form = TestForm()
+    test_form.contact_id.choices = [
+        SelectChoice(str(cid), label)
+        for cid, label in (services.preview_contacts(merge, 50) if merge.status == "draft" else [])
+    ]
+    return render_template(
+        "mailmerge/show.html",
+        merge=merge,
+        counts=counts,
+        audience_error=audience_error,
+        audience=services.describe_audience(merge),
+        progress=services.merge_counts(merge.id),
+        action_form=ActionForm(),
+        test_form=test_form,
+    )
+
+
+@bp.get("/merges/<int:merge_id>/progress")
+@access("viewer")
+def progress(merge_id: int):
+    """The progress fragment (htmx polls it while the merge is active)."""
+    merge = _merge_or_404(merge_id)
+    return render_template("mailmerge/_progress.html", merge=merge, progress=services.merge_counts(merge.id))
+
+
+@bp.get("/merges/<int:merge_id>/check")
+@access("organizer")
+def check(merge_id: int):
+    """The dry run: every recipient rendered once; what would block queueing."""
+    merge = _merge_or_404(merge_id)
+    try:
+        result = services.check_merge(merge)
+    except services.MergeError as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for("mailmerge.show", merge_id=merge.id))
+    return render_template("mailmerge/check.html", merge=merge, result=result, action_form=ActionForm())
+
+
+@bp.get("/merges/<int:merge_id>/preview")
+@access("organizer")
+def preview(merge_id: int):
+    """One recipient's message as it will arrive: HTML in a sandboxed frame, and the plain text."""
+    merge = _merge_or_404(merge_id)
+    contact_id = request.args.get("contact_id", "")
+    error, rendered = None, None
+    try:
+        rendered = services.preview(merge, int(contact_id) if contact_id.isdigit() else None)
+    except services.MergeError as exc:
+        error = str(exc)
+    return render_template(
+        "mailmerge/preview.html",
+        merge=merge,
+        rendered=rendered,
+        error=error,
+        contacts=services.preview_contacts(merge),
+        contact_id=contact_id,
+    ), 200 if rendered else 400
+
+
+@bp.post("/merges/<int:merge_id>/test")
+@access("organizer")
+def send_test(merge_id: int):
+    """Queue a test message to the organizer's own address."""
+    merge = _merge_or_404(merge_id)
+    form = TestForm()
+    form.contact_id.choices = []
+    if form.validate_on_submit():
+        value = form.contact_id.data or ""
+        try:
+            services.send_test(merge, current_user.email, int(value) if value.isdigit() else None, _user_id())
+            flash(f"A test was queued to {current_user.email}.", "success")
+        except services.MergeError as exc:
+            flash(str(exc), "danger")
+    return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
+
+
+@bp.post("/merges/<int:merge_id>/queue")
+@access("organizer")
+def queue(merge_id: int):
+    """Freeze and queue the merge (after the dry run passes)."""
+    merge = _merge_or_404(merge_id)
+    if ActionForm().validate_on_submit():
+        try:
+            summary = services.queue_merge(merge, _user_id())
+            flash(
+                f"Queued to {summary['queued']} recipients ({summary['suppressed']} suppressed, "
+                f"{summary['duplicates']} duplicate addresses skipped).",
+                "success",
+            )
+        except services.MergeError as exc:
+            flash(str(exc), "danger")
+    return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
+
+
+@bp.post("/merges/<int:merge_id>/<any(pause, resume, cancel):action>")
+@access("organizer")
+def control(merge_id: int, action: str):
+    """Pause, resume or cancel."""
+    merge = _merge_or_404(merge_id)
+    if ActionForm().validate_on_submit():
+        try:
+            services.set_state(merge, action, _user_id())
+            flash(f"Merge {merge.status}.", "success")
+        except services.MergeError as exc:
+            flash(str(exc), "danger")
+    return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
+
+
+@bp.get("/merges/<int:merge_id>/report")
+@access("organizer")
+def report(merge_id: int):
+    """Every recipient's status and SMTP response."""
+    merge = _merge_or_404(merge_id)
+    status = request.args.get("status") or None
+    return render_template(
+        "mailmerge/report.html",
+        merge=merge,
+        result=services.report_page(merge.id, _page(), status=status),
+        progress=services.merge_counts(merge.id),
+        status=status,
+        action_form=ActionForm(),
+    )
+
+
+@bp.post("/merges/<int:merge_id>/messages/<int:message_id>/resend")
+@access("organizer")
+def resend(merge_id: int, message_id: int):
+    """The organizer chooses to resend an uncertain or failed message."""
+    message = services.get_message(message_id)
+    if message is None or message.merge_id != merge_id:
+        abort(404)
+    if ActionForm().validate_on_submit():
+        try:
+            services.resend_message(message, _user_id())
+            flash(f"The message to {message.email} was queued again.", "success")
+        except services.MergeError as exc:
+            flash(str(exc), "danger")
+    return redirect(url_for("mailmerge.report", merge_id=merge_id), 303)
+
+
 @bp.get("/outbox")
 @access("organizer")
 def outbox():
@@ -28,8 +314,103 @@ def outbox():
     return render_template("mailmerge/outbox.html", result=services.outbox_page(_page()))
 
 
-@bp.get("/suppressions")
+@bp.get("/outbox/<int:message_id>")
+@access("organizer")
+def outbox_message(message_id: int):
+    """One message exactly as it was handed to SMTP (or kept by the dev outbox)."""
+    message = services.get_message(message_id) or abort(404)
+    text = html = None
+    if message.raw:
+        parsed = message_from_string(message.raw, policy=policy.default)
+        part = parsed.get_body(("plain",))
+        text = part.get_content() if part is not None else None
+        part = parsed.get_body(("html",))
+        html = part.get_content() if part is not None else None
+    return render_template("mailmerge/message.html", message=message, text=text, html=html)
+
+
+@bp.route("/suppressions", methods=["GET", "POST"])
 @access("organizer")
 def suppressions():
-    """Addresses that are never mailed."""
-    return render_template("mailmerge/suppressions.html", result=services.suppressions_page(_page()))
+    """Addresses that are never mailed; add one."""
+    form = SuppressionForm()
+    if form.validate_on_submit():
+        try:
+            added = services.add_suppression(
+                form.email.data, form.reason.data, form.note.data or "", _user_id()
+            )
+            flash("Suppressed." if added else "That address was already suppressed.", "success")
+            return redirect(url_for("mailmerge.suppressions"), 303)
+        except services.MergeError as exc:
+            form.email.errors = [str(exc)]
+    q = request.args.get("q", "")[:254]
+    return render_template(
+        "mailmerge/suppressions.html",
+        result=services.suppressions_page(_page(), q=q),
+        form=form,
+        remove_form=RemoveSuppressionForm(),
+        import_form=ImportSuppressionsForm(),
+        q=q,
+    ), 400 if form.errors else 200
+
+
+@bp.post("/suppressions/remove")
+@access("organizer")
+def remove_suppression():
+    """Un-suppress one address with a reason (audited)."""
+    form = RemoveSuppressionForm()
+    if form.validate_on_submit():
+        try:
+            services.remove_suppression(form.email.data, form.reason.data, _user_id())
+            flash(f"{form.email.data} may be mailed again.", "success")
+        except services.MergeError as exc:
+            flash(str(exc), "danger")
+    else:
+        flash("Say why this address may be mailed again.", "danger")
+    return redirect(url_for("mailmerge.suppressions"), 303)
+
+
+@bp.post("/suppressions/import")
+@access("organizer")
+def import_suppressions():
+    """Add the addresses of a CSV (never removes any)."""
+    form = ImportSuppressionsForm()
+    if form.validate_on_submit():
+        try:
+            result = services.import_suppressions(form.file.data.read(5_000_001)[:5_000_000], _user_id())
+            flash(f"{result['added']} addresses suppressed; {result['already']} were already.", "success")
+        except services.MergeError as exc:
+            flash(str(exc), "danger")
+    else:
+        flash("Choose a CSV file.", "danger")
+    return redirect(url_for("mailmerge.suppressions"), 303)
+
+
+@bp.get("/suppressions.csv")
+@access("organizer")
+def export_suppressions():
+    """Every suppression as CSV."""
+    return Response(
+        "".join(services.export_suppressions()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=suppressions.csv"},
+    )
+
+
+@bp.route("/u/<token>", methods=["GET", "POST"])
+@access("public")
+@csrf.exempt
+def unsubscribe(token: str):
+    """GET asks for confirmation and changes nothing; POST (one click, RFC 8058: no cookie or CSRF)
+    suppresses.
+    """
+    try:
+        data = services.read_unsubscribe(token)
+    except services.MergeError as exc:
+        return render_template("mailmerge/unsubscribe.html", error=str(exc), email=None, done=False), 400
+    if request.method == "POST":
+        email = services.unsubscribe(token)
+        return render_template("mailmerge/unsubscribe.html", error=None, email=email, done=True)
+    return render_template(
+        "mailmerge/unsubscribe.html", error=None, email=data["email"], done=False, token=token
+    )

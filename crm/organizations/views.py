@@ -9,6 +9,7 @@ from crm.common.access import access
 from crm.contacts.services import contacts_of
 from crm.letters.forms import MergeForm
 from crm.letters.services import list_letters, personal_links_for
+from crm.mailmerge.services import merges_for_organization
 from crm.organizations import merging, services
 from crm.organizations.filters import SORTS, FilterError, OrgFilter, parse_filter
 from crm.organizations.forms import OrganizationForm
@@ -53,7 +54,8 @@ def show(org_id: int):
     org = services.get_organization(org_id) or abort(404)
     history = services.participation(org.id)
     return render_template("organizations/show.html", org=org, history=history, contacts=contacts_of(org.id),
-                           audit=events_for("organization", org.id), personal_links=personal_links_for(org))
+                           audit=events_for("organization", org.id), personal_links=personal_links_for(org),
+                           merges=merges_for_organization(org.id))
 
 
 @bp.route("/new", methods=["GET", "POST"])

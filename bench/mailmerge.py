@@ -1,0 +1,342 @@
+"""Mail-merge benchmark: Undersigned's worker against raw smtplib and the `mailmerge` CLI, on one aiosmtpd
+sink.
+
+    PYTHONPATH=. .venv/bin/python bench/mailmerge.py [--sizes 2000 20000] [--workers 1 2 4]
+                                                     [--database-url postgresql+psycopg://…] [--memory 200000]
+
+The sink runs in its own process (so it does not share a GIL with the sender) and counts messages and
+connections. Each row reports messages per second; ratios are against raw smtplib and `mailmerge` in the same
+run. Peak memory is the worker process's maximum resident set size.
+"""
+
+import argparse
+import multiprocessing
+import os
+import resource
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TEMPLATE_SUBJECT = "{{ org.name }}: sign our next letter"
+TEMPLATE_BODY = (
+    "Dear {{ contact.first_name | default('friends') }},\n\n"
+    "**{{ org.name }}** has stood with us before. Please read and sign our next letter.\n\n"
+    "Thank you,\n\nThe coalition"
+)
+
+
+# --- the sink
+# -----------------------------------------------------------------------------------------------------
+
+
+def _sink_main(port, messages, connections, ready):
+    """Serve an SMTP sink that only counts (aiosmtpd)."""
+    import asyncio
+
+    from aiosmtpd.controller import Controller
+
+    class Counting:
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):
+            with connections.get_lock():
+                connections.value += 1
+            session.host_name = hostname
+            return responses
+
+        async def handle_DATA(self, server, session, envelope):
+            with messages.get_lock():
+                messages.value += 1
+            return "250 OK"
+
+    controller = Controller(Counting(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    try:
+        asyncio.run(asyncio.sleep(10**6))
+    finally:
+        controller.stop()
+
+
+class Sink:
+    """The counting sink in a child process."""
+
+    def __init__(self):
+        from tests.conftest import free_port
+
+        self.port = free_port()
+        self.messages = multiprocessing.Value("l", 0)
+        self.connections = multiprocessing.Value("l", 0)
+        ready = multiprocessing.Event()
+        self.process = multiprocessing.Process(
+            target=_sink_main, daemon=True, args=(self.port, self.messages, self.connections, ready)
+        )
+        self.process.start()
+        ready.wait(20)
+
+    def reset(self):
+        """Zero the counters."""
+        self.messages.value = 0
+        self.connections.value = 0
+
+    def stop(self):
+        """Stop the sink process."""
+        self.process.terminate()
+        self.process.join(5)
+
+
+# --- setup
+# ------------------------------------------------------------------------------------------------------
+
+
+def make_app(database_url: str, sink: Sink, **extra):
+    """An app on the benchmark database, sending to the sink."""
+    from crm import create_app
+    from tests.conftest import base_config
+
+    config = base_config(
+        database_url,
+        MAIL_BACKEND="smtp",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=sink.port,
+        MAIL_MAX_EMAILS=500,
+        **extra,
+    )
+    return create_app(config)
+
+
+def fresh_database(app) -> None:
+    """Drop and create the schema."""
+    from crm.extensions import db
+
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+
+
+def prepare_merge(app, count: int) -> int:
+    """count organizations with one primary contact each, and a draft merge to all of them."""
+    from tests.mailmerge.conftest import make_recipients, new_merge
+
+    with app.app_context():
+        make_recipients(count, prefix="bench")
+        return new_merge(body=TEMPLATE_BODY, subject=TEMPLATE_SUBJECT).id
+
+
+_MESSAGES: list[bytes] = []
+_PORT = 0
+
+
+def _send_part(part: list[int]) -> None:
+    """Send pre-built messages over one connection (top-level, so forked pool workers can run it)."""
+    connection = smtplib.SMTP("127.0.0.1", _PORT)
+    for i in part:
+        connection.sendmail("bench@example.org", [f"bench{i}@example.net"], _MESSAGES[i])
+    connection.quit()
+
+
+# --- runs
+# -------------------------------------------------------------------------------------------------------
+
+
+def run_raw(app, sink: Sink, count: int, connections: int = 1) -> float:
+    """Raw smtplib sending pre-built messages, `connections` connections in parallel; messages per second."""
+    from crm.mailmerge.rendering import build_alternative
+
+    with app.app_context():
+        messages = [
+            build_alternative(
+                [
+                    ("From", "bench@example.org"),
+                    ("To", f"bench{i}@example.net"),
+                    ("Subject", f"Org {i}: sign our next letter"),
+                ],
+                f"Dear First{i},\n\nPlease sign.",
+                f"<p>Dear First{i},</p>",
+            )
+            .replace("\n", "\r\n")
+            .encode()
+            for i in range(count)
+        ]
+
+    global _MESSAGES, _PORT
+    _MESSAGES, _PORT = messages, sink.port
+    send = _send_part
+
+    sink.reset()
+    parts = [list(range(k, count, connections)) for k in range(connections)]
+    start = time.perf_counter()
+    if connections == 1:
+        send(parts[0])
+    else:
+        with multiprocessing.get_context("fork").Pool(connections) as pool:
+            pool.map(send, parts)
+    elapsed = time.perf_counter() - start
+    assert sink.messages.value == count, (sink.messages.value, count)
+    return count / elapsed
+
+
+def run_mailmerge_cli(sink: Sink, count: int, workdir: Path) -> float | None:
+    """The `mailmerge` tool from PyPI on the same recipients and template; messages per second."""
+    executable = shutil.which("mailmerge") or str(Path(sys.executable).parent / "mailmerge")
+    if not Path(executable).exists():
+        return None
+    (workdir / "mailmerge_server.conf").write_text(
+        f"[smtp_server]\nhost = 127.0.0.1\nport = {sink.port}\nsecurity = Never\n"
+    )
+    (workdir / "mailmerge_template.txt").write_text(
+        "TO: {{email}}\nSUBJECT: {{org}}: sign our next letter\nFROM: bench@example.org\n"
+        "CONTENT-TYPE: text/markdown\n\n"
+        + TEMPLATE_BODY.replace("contact.first_name", "first_name").replace("org.name", "org")
+        + "\n"
+    )
+    with open(workdir / "mailmerge_database.csv", "w") as stream:
+        stream.write("email,first_name,org\n")
+        for i in range(count):
+            stream.write(f"bench{i}@example.net,First{i},Bench Org {i}\n")
+    sink.reset()
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            executable,
+            "--no-dry-run",
+            "--no-limit",
+            "--template",
+            "mailmerge_template.txt",
+            "--database",
+            "mailmerge_database.csv",
+            "--config",
+            "mailmerge_server.conf",
+        ],
+        cwd=workdir,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    elapsed = time.perf_counter() - start
+    assert sink.messages.value == count, (sink.messages.value, count)
+    return count / elapsed
+
+
+def _worker_process(database_url: str, sink: Sink, tmp: Path) -> subprocess.Popen:
+    """`crm worker --until-empty` in its own process."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(sink.port),
+        "SECRET_KEY": "bench",
+        "CRM_INSTANCE_PATH": str(tmp / "instance"),
+        "CRM_POSTAL_ADDRESS": "1 Bench Street",
+        "MAIL_DEFAULT_SENDER": "bench@example.org",
+        "MAIL_MAX_EMAILS": "500",
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", "from crm.cli import main; main()", "worker", "--until-empty"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def run_undersigned(database_url: str, sink: Sink, count: int, workers: int, tmp: Path) -> dict:
+    """Queue a merge, then drain it with `workers` worker processes; rate, connections and peak memory."""
+    app = make_app(database_url, sink)
+    fresh_database(app)
+    merge_id = prepare_merge(app, count)
+    from crm.mailmerge import services
+
+    with app.app_context():
+        start = time.perf_counter()
+        services.queue_merge(services.get_merge(merge_id))
+        queue_seconds = time.perf_counter() - start
+    sink.reset()
+    start = time.perf_counter()
+    processes = [_worker_process(database_url, sink, tmp) for _ in range(workers)]
+    for process in processes:
+        process.wait()
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    with app.app_context():
+        counts = services.merge_counts(merge_id)
+    assert counts["sent"] == count and sink.messages.value == count, (counts, sink.messages.value)
+    return {
+        "rate": count / elapsed,
+        "connections": sink.connections.value,
+        "queue_seconds": queue_seconds,
+        "peak_mb": peak,
+    }
+
+
+def main() -> None:
+    """Run every measurement and print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument(
+        "--memory",
+        type=int,
+        default=0,
+        help="also queue+send this many recipients (1 worker) and report peak memory, e.g. 200000",
+    )
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="undersigned-bench-"))
+    database_url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
+    sink = Sink()
+    try:
+        raw_app = make_app(database_url, sink)
+        print(
+            f"database: {database_url.split('@')[-1]}   sink: aiosmtpd on 127.0.0.1:{sink.port} (own process)"
+        )
+        print(
+            f"{'N':>7} {'what':<34} {'msg/s':>8} {'vs raw':>7} {'vs mailmerge':>13} {'conns':>6} "
+            f"{'peak MB':>8}"
+        )
+        for count in args.sizes:
+            raw = run_raw(raw_app, sink, count)
+            ceiling = run_raw(raw_app, sink, count, connections=4)
+            cli = run_mailmerge_cli(sink, count, tmp)
+            print(f"{count:>7} {'raw smtplib, 1 connection':<34} {raw:>8.0f} {1:>7.2f}")
+            print(
+                f"{count:>7} {'sink ceiling (raw, 4 connections)':<34} {ceiling:>8.0f} {ceiling / raw:>7.2f}"
+            )
+            if cli:
+                print(f"{count:>7} {'mailmerge CLI (PyPI)':<34} {cli:>8.0f} {cli / raw:>7.2f} {1:>13.2f}")
+            for workers in args.workers:
+                if workers > 1 and database_url.startswith("sqlite"):
+                    label = f"undersigned, {workers} workers (SQLite)"
+                else:
+                    label = f"undersigned, {workers} worker{'s' if workers > 1 else ''}"
+                result = run_undersigned(database_url, sink, count, workers, tmp)
+                bound = workers * -(-count // 500)
+                vs_cli = f"{result['rate'] / cli:>13.2f}" if cli else f"{'-':>13}"
+                extra = f" (ceiling ×{result['rate'] / ceiling:.2f})" if workers == 4 else ""
+                print(
+                    f"{count:>7} {label:<34} {result['rate']:>8.0f} {result['rate'] / raw:>7.2f} {vs_cli} "
+                    f"{result['connections']:>6} {result['peak_mb']:>8.0f}{extra}   (≤{bound} conns; "
+                    f"queue+check {result['queue_seconds']:.1f}s)"
+                )
+        if args.memory:
+            result = run_undersigned(database_url, sink, args.memory, 1, tmp)
+            print(
+                f"{args.memory:>7} {'undersigned, 1 worker (memory)':<34} {result['rate']:>8.0f} {'':>7} "
+                f"{'':>13} {result['connections']:>6} {result['peak_mb']:>8.0f}   "
+                f"(queue+check {result['queue_seconds']:.1f}s)"
+            )
+    finally:
+        sink.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

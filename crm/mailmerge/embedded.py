@@ -1,0 +1,83 @@
+"""Who drains the outbox: the embedded background thread (no broker) or Celery (CELERY_BROKER_URL set).
+
+The thread is started lazily, on the first request the app serves (create_app does no I/O), or by crm.wsgi;
+it is
+off under TESTING unless MAIL_EMBEDDED_WORKER is set true.
+"""
+
+import logging
+import threading
+
+from flask import Flask
+
+log = logging.getLogger(__name__)
+_LOCK = threading.Lock()
+
+
+def embedded_enabled(app: Flask) -> bool:
+    """Whether this process should run the embedded worker thread."""
+    if app.config.get("CELERY_BROKER_URL"):
+        return False
+    setting = app.config.get("MAIL_EMBEDDED_WORKER")
+    return (not app.testing) if setting is None else bool(setting)
+
+
+def _loop(app: Flask, stop: threading.Event) -> None:
+    """Drain forever (until stopped), surviving errors such as a database restart."""
+    from crm.extensions import db
+    from crm.mailmerge.worker import Worker
+
+    while not stop.is_set():
+        with app.app_context():
+            try:
+                Worker().run(stop=stop, idle_wait=float(app.config.get("MAIL_POLL_SECONDS") or 1.0))
+            except Exception:  # keep the thread alive; the next round starts afresh
+                log.exception("outbox worker stopped; restarting in 5 seconds")
+                db.session.rollback()
+                stop.wait(5)
+            finally:
+                db.session.remove()
+
+
+def start_embedded_worker(app: Flask) -> threading.Event | None:
+    """Start the background worker thread once per app; returns its stop event (None when not enabled)."""
+    if not embedded_enabled(app):
+        return None
+    with _LOCK:
+        state = app.extensions.get("mailmerge_worker")
+        if state is not None and state["thread"].is_alive():
+            return state["stop"]
+        stop = threading.Event()
+        thread = threading.Thread(target=_loop, args=(app, stop), name="undersigned-outbox", daemon=True)
+        app.extensions["mailmerge_worker"] = {"thread": thread, "stop": stop}
+        thread.start()
+        return stop
+
+
+def stop_embedded_worker(app: Flask, timeout: float = 10) -> None:
+    """Stop the background thread (tests and shutdown)."""
+    state = app.extensions.pop("mailmerge_worker", None)
+    if state:
+        state["stop"].set()
+        state["thread"].join(timeout)
+
+
+def notify(app: Flask) -> None:
+    """There is new work: kick Celery, or make sure the embedded thread runs."""
+    if app.config.get("CELERY_BROKER_URL"):
+        from crm.mailmerge.tasks import kick
+
+        kick(app)
+        return
+    start_embedded_worker(app)
+
+
+def install(app_or_bp) -> None:
+    """Start the embedded worker on the first request a process serves."""
+    from flask import current_app
+
+    @app_or_bp.before_app_request
+    def _start_outbox_worker():
+        app = current_app._get_current_object()
+        if "mailmerge_worker" not in app.extensions and embedded_enabled(app):
+            start_embedded_worker(app)

@@ -1,0 +1,187 @@
+"""Handing messages to SMTP over one reused connection, and saying exactly what happened.
+
+smtplib underneath, driven step by step (MAIL, RCPT, DATA) so that a dropped connection is classified
+correctly:
+before the message content was sent it is safe to retry; after, the server may have accepted it, so the
+outcome is
+`uncertain` and the message is never re-sent automatically.
+"""
+
+import contextlib
+import re
+import smtplib
+import ssl
+from dataclasses import dataclass
+
+_EOL = re.compile(rb"\r\n|\n|\r(?!\n)")
+_DOT = re.compile(rb"(?m)^\.")
+
+
+@dataclass
+class Outcome:
+    """The result of one attempt: sent, retry (4xx, dropped before content), failed (5xx), or uncertain."""
+
+    kind: str
+    response: str
+    hard_bounce: bool = False
+
+
+def _text(code: int | None, reply: bytes | str | None) -> str:
+    """'250 2.0.0 Ok' from a code and reply bytes."""
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    return f"{code} {reply or ''}".strip() if code is not None else (reply or "")
+
+
+def prepare(raw: str) -> bytes:
+    """The DATA payload: CRLF line endings, leading dots doubled, terminated by CRLF.CRLF."""
+    data = _DOT.sub(b"..", _EOL.sub(b"\r\n", raw.encode("utf-8")))
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+class SMTPTransport:
+    """One SMTP connection, opened lazily, reused for up to `max_per_connection` messages, reopened after a
+    421.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = 30.0,
+        use_tls: bool = False,
+        use_ssl: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        max_per_connection: int = 500,
+    ):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.use_tls, self.use_ssl = use_tls, use_ssl
+        self.username, self.password = username, password
+        self.max_per_connection = max(1, max_per_connection or 1)
+        self.connection: smtplib.SMTP | None = None
+        self.sent_on_connection = 0
+        self.connections_opened = 0
+
+    @classmethod
+    def from_config(cls, config) -> "SMTPTransport":
+        """A transport for the app's MAIL_* settings."""
+        return cls(
+            config.get("MAIL_SERVER") or "localhost",
+            int(config.get("MAIL_PORT") or 25),
+            timeout=float(config.get("MAIL_TIMEOUT") or 30),
+            use_tls=bool(config.get("MAIL_USE_TLS")),
+            use_ssl=bool(config.get("MAIL_USE_SSL")),
+            username=config.get("MAIL_USERNAME"),
+            password=config.get("MAIL_PASSWORD"),
+            max_per_connection=int(config.get("MAIL_MAX_EMAILS") or 500),
+        )
+
+    def _open(self) -> smtplib.SMTP:
+        """Connect, say EHLO, STARTTLS and log in as configured."""
+        context = ssl.create_default_context()
+        if self.use_ssl:
+            connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        self.connections_opened += 1
+        connection.ehlo()
+        if self.use_tls:
+            connection.starttls(context=context)
+            connection.ehlo()
+        if self.username:
+            connection.login(self.username, self.password or "")
+        self.sent_on_connection = 0
+        return connection
+
+    def _ensure(self) -> smtplib.SMTP:
+        """The open connection, renewed after max_per_connection messages."""
+        if self.connection is not None and self.sent_on_connection >= self.max_per_connection:
+            self.close()
+        if self.connection is None:
+            self.connection = self._open()
+        return self.connection
+
+    def drop(self) -> None:
+        """Forget a broken connection without talking to it."""
+        if self.connection is not None:
+            with contextlib.suppress(OSError):
+                self.connection.close()
+        self.connection = None
+
+    def close(self) -> None:
+        """QUIT politely (ignoring a server that already left)."""
+        if self.connection is None:
+            return
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            self.connection.quit()
+        self.drop()
+
+    def _refused(self, code: int, reply: bytes, stage: str) -> Outcome:
+        """Classify a non-success reply; keep the connection usable (RSET) or drop it (421)."""
+        response = f"{stage}: {_text(code, reply)}"
+        if code == 421 or code < 400:
+            self.drop()
+            return Outcome("retry", response)
+        try:
+            self.connection.rset()
+        except (smtplib.SMTPException, OSError):
+            self.drop()
+        if code < 500:
+            return Outcome("retry", response)
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        return Outcome("failed", response, hard_bounce=stage == "RCPT" and text.lstrip().startswith("5.1."))
+
+    def send(self, envelope_from: str, recipient: str, raw: str) -> Outcome:
+        """Send one message to one recipient."""
+        try:
+            connection = self._ensure()
+        except (smtplib.SMTPException, OSError) as exc:
+            self.drop()
+            return Outcome("retry", f"cannot connect to {self.host}:{self.port}: {exc}")
+        try:
+            code, reply = connection.mail(envelope_from)
+            if code != 250:
+                return self._refused(code, reply, "MAIL")
+            code, reply = connection.rcpt(recipient)
+            if code not in (250, 251):
+                return self._refused(code, reply, "RCPT")
+            connection.putcmd("data")
+            code, reply = connection.getreply()
+            if code != 354:
+                return self._refused(code, reply, "DATA")
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self.drop()
+            return Outcome(
+                "retry", f"connection lost before the message was sent: {exc or type(exc).__name__}"
+            )
+        try:
+            connection.send(prepare(raw))
+            code, reply = connection.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self.drop()
+            return Outcome(
+                "uncertain",
+                "connection lost after the message was sent and before the server "
+                f"answered: {exc or type(exc).__name__}",
+            )
+        self.sent_on_connection += 1
+        if code == 250:
+            return Outcome("sent", _text(code, reply))
+        return self._refused(code, reply, "end of DATA")
+
+
+class OutboxTransport:
+    """MAIL_BACKEND=outbox: nothing leaves; the message stays readable in the Outbox page."""
+
+    connections_opened = 0
+
+    def send(self, envelope_from: str, recipient: str, raw: str) -> Outcome:
+        """Keep the message."""
+        return Outcome("outbox", "kept in the outbox (MAIL_BACKEND=outbox)")
+
+    def close(self) -> None:
+        """Nothing to close."""

@@ -1,0 +1,511 @@
+"""The outbox worker: claim rows, render, send, record — one committed transaction per step, so nobody is
+mailed twice.
+
+A row moves queued → claimed (this worker took it; nothing sent yet, safe to give back) → sending
+(committed just
+before the message is handed to SMTP) → sent / failed / queued again (4xx, with backoff) / uncertain (the
+connection died after the content was sent). A worker that finds a `sending` row left by a dead worker
+marks it
+`uncertain`; only the organizer may resend it.
+"""
+
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.utils import parseaddr
+
+from flask import current_app
+from sqlalchemy import and_, exists, func, or_, select, update
+
+from crm.common.types import utcnow
+from crm.extensions import db
+from crm.mailmerge.models import DELIVERED_STATUSES, MailMerge, Message, Suppression
+from crm.mailmerge.rendering import letter_record, load_recipients, render_message
+from crm.mailmerge.templating import RenderError, compile_templates
+from crm.mailmerge.transport import OutboxTransport, SMTPTransport
+
+ACTIVE_MERGE = ("queued", "sending")
+# Per-message writes go through the Core table: the ORM's bulk-update machinery costs more than the SMTP
+# round trip.
+MESSAGES = Message.__table__
+UNCERTAIN_NOTE = (
+    "The worker stopped while handing this message to the SMTP server: it may or may not have been "
+    "delivered. It is not re-sent automatically; resend it from the merge report if needed."
+)
+_HOST = socket.gethostname()[:40]
+_LIVE_WORKERS: set[str] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def transport_for(config):
+    """The transport MAIL_BACKEND asks for."""
+    if (config.get("MAIL_BACKEND") or "outbox") == "smtp":
+        return SMTPTransport.from_config(config)
+    return OutboxTransport()
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner_is_dead(claimed_by: str) -> bool:
+    """A claim made on this host by a process or worker thread that is gone."""
+    host, _, rest = claimed_by.partition(":")
+    pid, _, _token = rest.partition(":")
+    if host != _HOST or not pid.isdigit():
+        return False
+    if int(pid) != os.getpid():
+        return not _pid_alive(int(pid))
+    with _LIVE_LOCK:
+        return claimed_by not in _LIVE_WORKERS
+
+
+def recover_abandoned() -> dict[str, int]:
+    """Give back rows claimed by dead workers; rows they were handing to SMTP become `uncertain`."""
+    stale_after = int(current_app.config.get("MAIL_STALE_SECONDS") or 900)
+    cutoff = utcnow() - timedelta(seconds=stale_after)
+    rows = db.session.execute(
+        select(Message.id, Message.status, Message.claimed_by, Message.claimed_at).where(
+            Message.status.in_(("claimed", "sending"))
+        )
+    ).all()
+    released, uncertain = [], []
+    for row in rows:
+        if _owner_is_dead(row.claimed_by or "") or (row.claimed_at is None or row.claimed_at < cutoff):
+            (uncertain if row.status == "sending" else released).append(row.id)
+    if released:
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(released), Message.status == "claimed")
+            .values(status="queued", claimed_by="", claimed_at=None)
+        )
+    if uncertain:
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(uncertain), Message.status == "sending")
+            .values(status="uncertain", last_response=UNCERTAIN_NOTE)
+        )
+    db.session.commit()
+    return {"released": len(released), "uncertain": len(uncertain)}
+
+
+@dataclass
+class MergeRuntime:
+    """What a worker keeps per merge while sending it: compiled templates, letter, sender."""
+
+    id: int
+    compiled: object
+    letter: dict | None
+    sender: str
+    reply_to: str
+    name: str
+    throttle: int | None
+    problems: list = field(default_factory=list)
+
+
+@dataclass
+class WorkerStats:
+    """Counts of what one worker run did."""
+
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    uncertain: int = 0
+    suppressed: int = 0
+    released: int = 0
+    connections: int = 0
+
+    def as_dict(self) -> dict:
+        """As a plain dict."""
+        return dict(self.__dict__)
+
+
+class Worker:
+    """Drains the outbox over one reused SMTP connection."""
+
+    def __init__(self, transport=None, *, batch: int | None = None, name: str | None = None):
+        config = current_app.config
+        self.transport = transport or transport_for(config)
+        self.batch = batch or int(config.get("MAIL_WORKER_BATCH") or 10)
+        self.name = name or f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.retry_base = float(config.get("MAIL_RETRY_BASE_SECONDS", 60))
+        self.max_attempts = int(config.get("MAIL_MAX_ATTEMPTS") or 5)
+        self.default_sender = config.get("MAIL_DEFAULT_SENDER") or "undersigned@localhost"
+        self.postgres = db.engine.dialect.name == "postgresql"
+        self.merges: dict[int, MergeRuntime] = {}
+        self.stats = WorkerStats()
+
+    # --- claiming
+    # -------------------------------------------------------------------------------------------------
+
+    def _due(self):
+        """Rows ready to send now."""
+        now = utcnow()
+        return and_(
+            Message.status == "queued", or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)
+        )
+
+    def _allowance(self, merge_id: int, throttle: int | None) -> int:
+        """How many more rows of a throttled merge may go out in the current minute (across all workers)."""
+        if not throttle:
+            return self.batch
+        since = utcnow() - timedelta(seconds=60)
+        used = (
+            db.session.scalar(
+                select(func.count()).where(
+                    Message.merge_id == merge_id,
+                    or_(
+                        and_(Message.sent_at.is_not(None), Message.sent_at >= since),
+                        Message.status.in_(("claimed", "sending")),
+                    ),
+                )
+            )
+            or 0
+        )
+        return max(0, min(self.batch, throttle - used))
+
+    def _claim_where(self, where, limit: int) -> list[int]:
+        """Take up to `limit` due rows matching `where` for this worker, atomically; returns their ids."""
+        now = utcnow()
+        if self.postgres:
+            ids = list(
+                db.session.scalars(
+                    select(Message.id)
+                    .where(self._due(), where)
+                    .order_by(Message.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if ids:
+                db.session.execute(
+                    update(Message)
+                    .where(Message.id.in_(ids))
+                    .values(status="claimed", claimed_by=self.name, claimed_at=now)
+                )
+            db.session.commit()
+            return ids
+        # SQLite has one writer at a time: a single UPDATE … WHERE status='queued' is the claim.
+        chosen = (
+            select(Message.id).where(self._due(), where).order_by(Message.id).limit(limit).scalar_subquery()
+        )
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(chosen), Message.status == "queued")
+            .values(status="claimed", claimed_by=self.name, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        return list(
+            db.session.scalars(
+                select(Message.id)
+                .where(Message.claimed_by == self.name, Message.status == "claimed")
+                .order_by(Message.id)
+            )
+        )
+
+    def claim(self) -> list[int]:
+        """The next batch: system mail first, then active merges in order, honouring throttles."""
+        ids = self._claim_where(Message.merge_id.is_(None), self.batch)
+        if ids:
+            return ids
+        active = db.session.execute(
+            select(MailMerge.id, MailMerge.throttle_per_minute)
+            .where(MailMerge.status.in_(ACTIVE_MERGE))
+            .order_by(MailMerge.id)
+        ).all()
+        for merge_id, throttle in active:
+            allowance = self._allowance(merge_id, throttle)
+            if allowance <= 0:
+                continue
+            ids = self._claim_where(Message.merge_id == merge_id, allowance)
+            if ids:
+                db.session.execute(
+                    update(MailMerge)
+                    .where(MailMerge.id == merge_id, MailMerge.status == "queued")
+                    .values(status="sending", started_at=utcnow(), version=MailMerge.version + 1)
+                )
+                db.session.commit()
+                return ids
+        return []
+
+    def pending(self) -> bool:
+        """Whether anything is still to be sent (now or after a retry delay) by anyone."""
+        active = select(MailMerge.id).where(MailMerge.status.in_(ACTIVE_MERGE))
+        return bool(
+            db.session.scalar(
+                select(
+                    exists().where(
+                        Message.status.in_(("queued", "claimed", "sending")),
+                        or_(Message.merge_id.is_(None), Message.merge_id.in_(active)),
+                    )
+                )
+            )
+        )
+
+    def next_due_in(self) -> float:
+        """Seconds until the earliest queued retry (0 when one is due now, 1 when unknown)."""
+        earliest = db.session.scalar(
+            select(func.min(Message.next_attempt_at)).where(Message.status == "queued")
+        )
+        if earliest is None:
+            return 1.0
+        return max(0.0, min(1.0, (earliest - utcnow()).total_seconds()))
+
+    def finish_merges(self) -> None:
+        """Mark active merges with nothing left in flight as done."""
+        in_flight = exists().where(
+            Message.merge_id == MailMerge.id, Message.status.in_(("queued", "claimed", "sending"))
+        )
+        db.session.execute(
+            update(MailMerge)
+            .where(MailMerge.status.in_(ACTIVE_MERGE), ~in_flight)
+            .values(status="done", finished_at=utcnow(), version=MailMerge.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+
+    # --- sending
+    # --------------------------------------------------------------------------------------------------
+
+    def _runtime(self, merge_id: int) -> MergeRuntime:
+        """Compiled templates of a merge, cached for this worker's life (a queued merge's content is
+        frozen).
+        """
+        runtime = self.merges.get(merge_id)
+        if runtime is None:
+            merge = db.session.get(MailMerge, merge_id)
+            compiled = compile_templates(merge.subject_template, merge.body_template)
+            runtime = MergeRuntime(
+                id=merge.id,
+                compiled=compiled,
+                letter=letter_record(merge.letter),
+                sender=merge.sender or self.default_sender,
+                reply_to=merge.reply_to,
+                name=merge.name,
+                throttle=merge.throttle_per_minute,
+                problems=compiled.problems,
+            )
+            self.merges[merge_id] = runtime
+        return runtime
+
+    def _release(self, ids: list[int], merge_status: str) -> None:
+        """Give back claimed rows of a paused merge (or cancel them with a cancelled merge)."""
+        values = (
+            {"status": "cancelled"}
+            if merge_status == "cancelled"
+            else {"status": "queued", "claimed_by": "", "claimed_at": None}
+        )
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(ids), Message.status == "claimed", Message.claimed_by == self.name)
+            .values(**values)
+        )
+        db.session.commit()
+        self.stats.released += len(ids)
+
+    def process(self, ids: list[int]) -> None:
+        """Send a claimed batch, one committed transaction per step."""
+        rows = db.session.execute(
+            select(
+                Message.id, Message.merge_id, Message.contact_id, Message.email, Message.raw, Message.attempts
+            )
+            .where(Message.id.in_(ids))
+            .order_by(Message.id)
+        ).all()
+        merge_ids = {r.merge_id for r in rows if r.merge_id is not None}
+        statuses = (
+            dict(
+                db.session.execute(
+                    select(MailMerge.id, MailMerge.status).where(MailMerge.id.in_(merge_ids))
+                ).all()
+            )
+            if merge_ids
+            else {}
+        )
+        stopped = [
+            r.id for r in rows if r.merge_id is not None and statuses.get(r.merge_id) not in ACTIVE_MERGE
+        ]
+        if stopped:
+            for merge_id in {r.merge_id for r in rows if r.id in stopped}:
+                self._release(
+                    [r.id for r in rows if r.merge_id == merge_id], statuses.get(merge_id, "paused")
+                )
+            rows = [r for r in rows if r.id not in stopped]
+        recipients = load_recipients([r.contact_id for r in rows if r.merge_id is not None and r.contact_id])
+        halted: set[int] = set()
+        for position, row in enumerate(rows):
+            if row.merge_id in halted:
+                continue
+            if position and position % 5 == 0 and row.merge_id is not None:
+                # Pause and cancel take effect within a few messages, even inside a batch.
+                status = db.session.scalar(select(MailMerge.status).where(MailMerge.id == row.merge_id))
+                if status not in ACTIVE_MERGE:
+                    halted.add(row.merge_id)
+                    self._release(
+                        [r.id for r in rows[position:] if r.merge_id == row.merge_id], status or "paused"
+                    )
+                    continue
+            self._send_row(row, recipients)
+
+    def _send_row(self, row, recipients) -> None:
+        """Render (merge rows), mark sending, hand to SMTP, record the outcome."""
+        now = utcnow()
+        envelope_from = self.default_sender
+        raw, message_id, subject = row.raw, None, None
+        if row.merge_id is not None:
+            runtime = self._runtime(row.merge_id)
+            envelope_from = runtime.sender
+            recipient = recipients.get(row.contact_id)
+            problem = "; ".join(str(p) for p in runtime.problems) if runtime.problems else None
+            if recipient is None and problem is None:
+                problem = "the contact no longer exists"
+            if problem is None:
+                try:
+                    rendered = render_message(
+                        runtime.compiled,
+                        recipient,
+                        letter=runtime.letter,
+                        merge_id=row.merge_id,
+                        sender=runtime.sender,
+                        reply_to=runtime.reply_to,
+                        to_email=row.email,
+                    )
+                    raw, message_id, subject = rendered.raw, rendered.message_id, rendered.subject
+                except RenderError as exc:
+                    problem = f"{exc.part}: {exc}"
+            if problem is not None:
+                db.session.execute(
+                    MESSAGES.update()
+                    .where(MESSAGES.c.id == row.id)
+                    .values(
+                        status="failed",
+                        last_response=f"not sent: {problem}"[:2000],
+                        claimed_by="",
+                        updated_at=now,
+                    )
+                )
+                db.session.commit()
+                self.stats.failed += 1
+                return
+        values = {"status": "sending", "attempts": row.attempts + 1, "raw": raw, "updated_at": now}
+        if message_id:
+            values.update(message_id=message_id, subject=subject[:1000])
+        suppressed = exists().where(Suppression.email == func.lower(MESSAGES.c.email))
+        marked = db.session.execute(
+            MESSAGES.update()
+            .where(
+                MESSAGES.c.id == row.id,
+                MESSAGES.c.status == "claimed",
+                MESSAGES.c.claimed_by == self.name,
+                ~suppressed,
+            )
+            .values(**values)
+        )
+        db.session.commit()
+        if marked.rowcount != 1:
+            # Suppressed since it was queued (checked again right before sending), or taken away from us.
+            done = db.session.execute(
+                MESSAGES.update()
+                .where(
+                    MESSAGES.c.id == row.id,
+                    MESSAGES.c.status == "claimed",
+                    MESSAGES.c.claimed_by == self.name,
+                )
+                .values(
+                    status="suppressed", updated_at=now, last_response="not sent: the address is suppressed"
+                )
+            )
+            db.session.commit()
+            self.stats.suppressed += done.rowcount
+            return
+        outcome = self.transport.send(parseaddr(envelope_from)[1] or envelope_from, row.email, raw)
+        self._record(row, outcome)
+
+    def _record(self, row, outcome) -> None:
+        """Store one attempt's outcome in its own transaction."""
+        now = utcnow()
+        values: dict = {"last_response": outcome.response[:2000], "updated_at": now, "claimed_by": ""}
+        if outcome.kind in DELIVERED_STATUSES:
+            values.update(status=outcome.kind, sent_at=now)
+            self.stats.sent += 1
+        elif outcome.kind == "uncertain":
+            values.update(status="uncertain")
+            self.stats.uncertain += 1
+        elif outcome.kind == "retry" and row.attempts + 1 < self.max_attempts:
+            delay = self.retry_base * (2**row.attempts)
+            values.update(status="queued", next_attempt_at=now + timedelta(seconds=delay), claimed_at=None)
+            self.stats.retried += 1
+        else:
+            values.update(status="failed")
+            self.stats.failed += 1
+        db.session.execute(
+            MESSAGES.update().where(MESSAGES.c.id == row.id, MESSAGES.c.status == "sending").values(**values)
+        )
+        if outcome.hard_bounce:
+            email = row.email.lower()
+            if db.session.scalar(select(Suppression.id).where(Suppression.email == email)) is None:
+                db.session.add(Suppression(email=email, reason="hard-bounce", note=outcome.response[:500]))
+        db.session.commit()
+
+    # --- the loop
+    # -------------------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        until_empty: bool = False,
+        stop: threading.Event | None = None,
+        idle_wait: float = 1.0,
+        max_batches: int | None = None,
+    ) -> WorkerStats:
+        """Drain the outbox; with until_empty, return once nothing is left (waiting out retry delays)."""
+        with _LIVE_LOCK:
+            _LIVE_WORKERS.add(self.name)
+        batches = 0
+        try:
+            recover_abandoned()
+            while not (stop is not None and stop.is_set()):
+                ids = self.claim()
+                if ids:
+                    self.process(ids)
+                    batches += 1
+                    if max_batches is not None and batches >= max_batches:
+                        break
+                    continue
+                self.finish_merges()
+                recover_abandoned()
+                if until_empty and not self.pending():
+                    break
+                # Nothing due now: close an idle connection rather than hold it open, then wait.
+                if not until_empty:
+                    self.transport.close()
+                wait = self.next_due_in() if until_empty else idle_wait
+                if stop is not None:
+                    stop.wait(wait or 0.01)
+                else:
+                    time.sleep(wait or 0.01)
+            self.finish_merges()
+        finally:
+            self.stats.connections = getattr(self.transport, "connections_opened", 0)
+            self.transport.close()
+            db.session.rollback()
+            with _LIVE_LOCK:
+                _LIVE_WORKERS.discard(self.name)
+        return self.stats
+
+
+def drain(until_empty: bool = True, **kwargs) -> WorkerStats:
+    """Run one worker in this process until the outbox is empty."""
+    return Worker(**kwargs).run(until_empty=until_empty)

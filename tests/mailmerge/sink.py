@@ -1,0 +1,97 @@
+"""A configurable SMTP sink (aiosmtpd) for failure modes: refusals, temporary errors, 421s, dropped
+connections.
+"""
+
+import email
+import threading
+from collections import Counter
+
+from aiosmtpd.controller import Controller
+
+
+class SinkHandler:
+    """Accepts mail and records it, misbehaving on request.
+
+    rcpt_replies: address → list of replies to give to its RCPT, one per attempt (then it is accepted).
+    close_after: reply 421 to MAIL once a connection has carried this many messages.
+    drop_on_data: addresses whose DATA is received (and recorded) but answered by closing the connection.
+    on_accept: callback(count) after each accepted message, before the 250 is sent.
+    """
+
+    def __init__(self):
+        self.messages: list[dict] = []
+        self.lock = threading.Lock()
+        self.rcpt_replies: dict[str, list[str]] = {}
+        self.close_after: int | None = None
+        self.drop_on_data: set[str] = set()
+        self.on_accept = None
+        self.connections = 0
+        self.per_connection: Counter = Counter()
+        self.rcpt_attempts: Counter = Counter()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        """Count connections (every client says EHLO once per connection)."""
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        """421 once the connection carried `close_after` messages."""
+        if self.close_after and self.per_connection[id(session)] >= self.close_after:
+            return "421 4.3.2 Too many messages on this connection, reconnect"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        """Scripted replies per address."""
+        with self.lock:
+            self.rcpt_attempts[address] += 1
+            script = self.rcpt_replies.get(address)
+            if script:
+                return script.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        """Record the message; drop the connection instead of answering for drop_on_data addresses."""
+        raw = envelope.original_content or envelope.content
+        with self.lock:
+            self.messages.append(
+                {
+                    "from": envelope.mail_from,
+                    "to": list(envelope.rcpt_tos),
+                    "raw": raw,
+                    "message": email.message_from_bytes(raw),
+                }
+            )
+            count = len(self.messages)
+            self.per_connection[id(session)] += 1
+        if set(envelope.rcpt_tos) & self.drop_on_data:
+            server.transport.close()
+            return "451 never seen"  # the connection is gone; the client never reads this
+        if self.on_accept is not None:
+            self.on_accept(count)
+        return "250 2.0.0 Message accepted"
+
+    def received_by(self) -> Counter:
+        """How many messages each address got."""
+        return Counter(address for m in self.messages for address in m["to"])
+
+
+class Sink(SinkHandler):
+    """The handler served on a loopback port."""
+
+    def __init__(self, port: int):
+        super().__init__()
+        self.host, self.port = "127.0.0.1", port
+        self.controller = Controller(self, hostname=self.host, port=port)
+
+    def start(self):
+        """Serve."""
+        self.controller.start()
+
+    def stop(self):
+        """Stop serving."""
+        self.controller.stop()

@@ -1,0 +1,101 @@
+"""Sending over a real SMTP server on loopback: exactly once, retries, refusals, dropped connections."""
+
+import email
+from email import policy
+
+import pytest
+from sqlalchemy import func, select
+
+from crm.extensions import db
+from crm.mailmerge import services
+from crm.mailmerge.models import Message, Suppression
+from crm.mailmerge.worker import drain
+from tests.mailmerge.conftest import make_recipients, new_merge, smtp_config
+
+
+@pytest.fixture
+def app_config(sink):
+    """Send to the sink."""
+    return smtp_config(sink)
+
+
+def _statuses(merge_id):
+    return dict(
+        db.session.execute(
+            select(Message.status, func.count()).where(Message.merge_id == merge_id).group_by(Message.status)
+        ).all()
+    )
+
+
+def test_a_merge_reaches_everyone_once_with_the_expected_message(app, sink):
+    make_recipients(30)
+    merge = new_merge()
+    summary = services.queue_merge(merge)
+    assert summary["queued"] == 30
+    stats = drain()
+    assert stats.sent == 30
+    assert set(sink.received_by().values()) == {1} and len(sink.received_by()) == 30
+    assert sink.connections == 1
+    assert _statuses(merge.id) == {"sent": 30}
+    message = email.message_from_bytes(sink.messages[0]["raw"], policy=policy.default)
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "<http://localhost/u/" in message["List-Unsubscribe"] and "mailto:" in message["List-Unsubscribe"]
+    assert message["Message-ID"].endswith("@example.org>")
+    assert message["Date"]
+    text = message.get_body(("plain",)).get_content()
+    assert text.startswith("Dear First0,")
+    assert "1 Test Street" in text and "/u/" in text
+    html = message.get_body(("html",)).get_content()
+    assert "<strong>Person Org 0</strong>" in html
+    assert services.get_merge(merge.id).status == "done"
+    row = db.session.scalar(select(Message).where(Message.merge_id == merge.id).order_by(Message.id))
+    assert row.raw and row.last_response.startswith("250")
+
+
+def test_refusals_retries_and_421s(app, sink):
+    make_recipients(200)
+    sink.rcpt_replies["person0@example.net"] = ["550 5.1.1 <person0@example.net>: user unknown"]
+    sink.rcpt_replies["person1@example.net"] = ["451 4.7.1 try again later", "451 4.7.1 try again later"]
+    sink.close_after = 50
+    merge = new_merge()
+    services.queue_merge(merge)
+    drain()
+    received = sink.received_by()
+    assert "person0@example.net" not in received
+    assert received["person1@example.net"] == 1
+    assert sink.rcpt_attempts["person1@example.net"] == 3
+    assert len(received) == 199 and set(received.values()) == {1}
+    rows = {m.email: m for m in db.session.scalars(select(Message).where(Message.merge_id == merge.id))}
+    assert rows["person0@example.net"].status == "failed"
+    assert "5.1.1" in rows["person0@example.net"].last_response
+    assert (
+        db.session.scalar(select(Suppression.reason).where(Suppression.email == "person0@example.net"))
+        == "hard-bounce"
+    )
+    assert rows["person1@example.net"].status == "sent" and rows["person1@example.net"].attempts == 3
+    assert _statuses(merge.id) == {"sent": 199, "failed": 1}
+    assert sink.connections >= 4
+
+
+def test_connection_dropped_after_data_is_uncertain_and_not_resent(app, sink):
+    make_recipients(10)
+    sink.drop_on_data.add("person3@example.net")
+    merge = new_merge()
+    services.queue_merge(merge)
+    drain()
+    drain()  # a second worker run must not send it again
+    assert sink.received_by()["person3@example.net"] == 1
+    row = db.session.scalar(select(Message).where(Message.email == "person3@example.net"))
+    assert row.status == "uncertain"
+    assert _statuses(merge.id) == {"sent": 9, "uncertain": 1}
+    assert len(sink.messages) == 10
+
+
+def test_reconnects_after_mail_max_emails(app, sink):
+    app.config["MAIL_MAX_EMAILS"] = 7
+    make_recipients(30)
+    services.queue_merge(new_merge())
+    drain()
+    assert len(sink.messages) == 30
+    assert sink.connections == 5  # ⌈30 / 7⌉

@@ -1,0 +1,146 @@
+"""Merge templates: fields, defaults, errors with lines and recipients, and injection attempts refused."""
+
+import pytest
+from sqlalchemy import select
+
+from crm.contacts.models import Contact
+from crm.extensions import db
+from crm.mailmerge import services
+from crm.mailmerge.templating import compile_templates
+from tests.mailmerge.conftest import make_recipients, new_merge
+
+INJECTIONS = [
+    "{{ ''.__class__.__mro__ }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ config }}",
+    "{{ config.SECRET_KEY }}",
+    "{{ self }}",
+    "{{ self.__init__.__globals__ }}",
+    "{{ 'a' * 10**9 }}",
+    "{{ 10 ** 10 ** 10 }}",
+    "{{ contact.__class__ }}",
+    "{{ contact._path }}",
+    "{{ contact|attr('__class__') }}",
+    "{{ contact['__class__'] }}",
+    "{{ contact.items() }}",
+    "{{ contact.update({'x': 1}) }}",
+    "{{ lipsum.__globals__ }}",
+    "{{ cycler.__init__.__globals__.os }}",
+    "{{ namespace }}",
+    "{{ range(10**9)|list }}",
+    "{{ request }}",
+    "{{ g }}",
+    "{{ url_for }}",
+    "{% for x in history %}{% for y in history %}{% endfor %}{% endfor %}",
+    "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+    "{% include 'base.html' %}",
+    "{% import 'x' as y %}",
+    "{{ '%s' % contact }}",
+    "{{ '{0.__class__}'.format(contact) }}",
+    "{{ contact.first_name|format }}",
+    "{{ 'x'|center(1000000000) }}",
+    "{{ ('a' ~ 'b') * 100000 }}",
+    "{{ history|map(attribute='__class__')|list }}",
+    "{{ contact.email.__len__ }}",
+]
+
+
+@pytest.mark.parametrize("payload", INJECTIONS)
+def test_template_injection_is_refused_at_check_time(app, payload):
+    make_recipients(2)
+    try:
+        merge = new_merge(body=f"Hello\n\n{payload}")
+    except services.MergeError as exc:
+        message = str(exc)
+    else:
+        result = services.check_merge(merge)
+        assert not result.ok, payload
+        message = " ".join(str(p) for p in result.problems)
+        with pytest.raises(services.MergeError):
+            services.queue_merge(merge)
+    assert message
+    for leak in (
+        "test-secret-key",
+        "<class",
+        "Flask",
+        "<module",
+        "<function",
+        "built-in method",
+        "TemplateReference",
+        "SQLALCHEMY",
+        "Traceback",
+    ):
+        assert leak not in message, (payload, message)
+
+
+def test_syntax_error_names_the_line(app):
+    with pytest.raises(services.MergeError) as caught:
+        new_merge(body="Dear {{ contact.first_name | default('friends') }},\n\nline two\n{% if %}\n")
+    assert "Body, line 4: syntax error" in str(caught.value)
+
+
+def test_unknown_field_is_refused(app):
+    with pytest.raises(services.MergeError) as caught:
+        new_merge(body="Dear {{ contact.frist_name }}")
+    assert "unknown field contact.frist_name" in str(caught.value)
+
+
+def test_empty_field_blocks_with_the_recipients_affected_and_default_fixes_it(app):
+    make_recipients(5)
+    contact = db.session.scalar(select(Contact).where(Contact.email == "person2@example.net"))
+    contact.first_name = ""
+    db.session.commit()
+    merge = new_merge(body="Dear {{ contact.first_name }},\n\nhello")
+    result = services.check_merge(merge)
+    assert result.recipients == 5
+    assert len(result.problems) == 1
+    problem = result.problems[0]
+    assert problem.line == 1 and problem.count == 1 and problem.recipients == ["person2@example.net"]
+    assert "contact.first_name is empty" in str(problem)
+    with pytest.raises(services.MergeError):
+        services.queue_merge(merge)
+    services.update_merge(
+        merge,
+        {
+            "name": "x",
+            "subject": "Hi",
+            "body": "Dear {{ contact.first_name | default('friends') }},",
+            "audience": {"contacts": "primary"},
+        },
+    )
+    assert services.check_merge(merge).ok
+    assert services.preview(merge, contact.id).text.startswith("Dear friends,")
+
+
+def test_every_field_renders(app, seeded):
+    from crm.seed import SEED_LETTER_SLUG
+
+    make_recipients(1, letter_slug=SEED_LETTER_SLUG)
+    body = (
+        "{{ contact.first_name }} {{ contact.last_name }} {{ contact.full_name }} {{ contact.email }} "
+        "{{ org.name }} {{ letter.title }} {{ letter.url }} {{ last_signed.title }} {{ last_signed.date }} "
+        "{{ sign_on_url }} {{ unsubscribe_url }} {{ contact.title | default('friend') }} "
+        "{{ org.acronym | default('') }} {{ letter.deadline | default('soon') }}\n"
+        "{% for h in history %}- {{ h.title }} ({{ h.date }}, {{ h.role }})\n{% endfor %}"
+    )
+    merge = new_merge(
+        body=body, letter=SEED_LETTER_SLUG, audience={"filter": {"q": "person org"}, "contacts": "primary"}
+    )
+    result = services.check_merge(merge)
+    assert result.ok, [str(p) for p in result.problems]
+    text = services.preview(merge).text
+    assert "First0 Last0 First0 Last0 person0@example.net Person Org 0" in text
+    assert "/sign/" + SEED_LETTER_SLUG + "/p/" in text
+    assert "Clearview" in text and "friend" in text and "soon" in text
+
+
+def test_sign_on_url_without_a_letter_is_refused(app):
+    make_recipients(1)
+    merge = new_merge(body="Sign: {{ sign_on_url }}")
+    result = services.check_merge(merge)
+    assert not result.ok and "sign_on_url" in str(result.problems[0])
+
+
+def test_size_limits():
+    assert compile_templates("x", "y" * 60_000).problems
+    assert compile_templates("x" * 2000, "y").problems
