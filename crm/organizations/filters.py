@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, not_, select
 
 from crm.common.text import fold
+from crm.common.validation import US_STATES
 from crm.common.types import utc_midnight
 from crm.contacts.queries import mailable_contact_exists
 from crm.extensions import db
@@ -28,10 +29,6 @@ SORTS = {
     "-last_signed": "Signed most recently",
     "-created": "Newest first",
 }
-US_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
-    "OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS GU MP PR VI".split()
-)
 _MAX_VALUES = 100
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 
