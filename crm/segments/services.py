@@ -9,7 +9,7 @@ from crm.common import validation as check
 from crm.common.validation import FieldError, InvalidData
 from crm.contacts.services import count_mailable
 from crm.extensions import db
-from crm.organizations.filters import FilterError, OrgFilter, org_ids_query, parse_filter
+from crm.organizations.filters import KNOWN_PARAMS, FilterError, OrgFilter, org_ids_query, parse_filter
 from crm.organizations.services import NotFound
 from crm.segments.models import Segment
 
@@ -60,6 +60,10 @@ def _clean_filter(source) -> dict:
     """A filter (query parameters or a dict) checked by the filter language, stored without its defaults."""
     if not hasattr(source, "getlist") and not isinstance(source, dict):
         raise FieldError("The filter must be an object of filter parameters.")
+    if isinstance(source, dict):
+        unknown = sorted(str(k)[:40] for k in source if k not in KNOWN_PARAMS)
+        if unknown:
+            raise FieldError(f"Unknown filter parameter: {', '.join(unknown)}.")
     try:
         parsed = parse_filter(source)
         org_ids_query(parsed)  # resolves slugs: an unknown issue area or letter is refused now, not when used
