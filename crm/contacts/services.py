@@ -201,9 +201,10 @@ def create_contact(data: dict, user_id: int | None = None) -> Contact:
     clean = clean_contact(data)
     contact = Contact()
     _apply(contact, clean)
+    with db.session.no_autoflush:
+        _demote_other_primaries(contact, user_id)
     db.session.add(contact)
     db.session.flush()
-    _demote_other_primaries(contact, user_id)
     record("create", "contact", contact.id, user_id=user_id, summary=f"Added contact {contact.full_name}",
            after=snapshot(contact))
     if contact.organization_id:
@@ -230,13 +231,14 @@ def update_contact(contact_id: int, data: dict, *, version: int | None, user_id:
         raise _conflict(contact_id)
     clean = clean_contact(data, partial=True, contact_id=contact.id)
     before = snapshot(contact)
-    _apply(contact, clean)
-    after = snapshot(contact)
-    if before == after:
-        db.session.rollback()
-        return get_contact(contact_id)
-    contact.updated_at = utcnow()
-    _demote_other_primaries(contact, user_id)
+    with db.session.no_autoflush:  # one UPDATE per save: the version goes up by one
+        _apply(contact, clean)
+        after = snapshot(contact)
+        if before == after:
+            db.session.rollback()
+            return get_contact(contact_id)
+        contact.updated_at = utcnow()
+        _demote_other_primaries(contact, user_id)
     changed = [k for k in after if before[k] != after[k]]
     if after["status"] == "left" and before["status"] != "left":
         summary = f"{contact.full_name} left the organization"

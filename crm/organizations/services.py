@@ -318,8 +318,9 @@ def create_organization(data: dict, user_id: int | None = None) -> Organization:
     """Create an organization from form or API data (validated here) and record it in the audit log."""
     clean = clean_organization(data)
     org = Organization(name=clean["name"], sort_name=sort_name(clean["name"])[:300], notes="")
-    db.session.add(org)
-    _apply(org, clean)
+    with db.session.no_autoflush:  # one INSERT, so a new organization starts at version 1
+        _apply(org, clean)
+        db.session.add(org)
     db.session.flush()
     record("create", "organization", org.id, user_id=user_id, summary=f"Created {org.name}", after=snapshot(org))
     db.session.commit()
@@ -354,13 +355,14 @@ def update_organization(org_id: int, data: dict, *, version: int | None, user_id
     clean = clean_organization(data, partial=True, org_id=org.id)
     before = snapshot(org)
     old_acronym = org.acronym
-    _apply(org, clean)
-    after = snapshot(org)
-    if before == after:
-        db.session.rollback()
-        return get_organization(org_id)
-    # Issue areas and aliases live in other tables: touching the row makes the version go up for them too.
-    org.updated_at = utcnow()
+    with db.session.no_autoflush:  # one UPDATE: the version goes up by exactly one per save
+        _apply(org, clean)
+        after = snapshot(org)
+        if before == after:
+            db.session.rollback()
+            return get_organization(org_id)
+        # Issue areas and aliases live in other tables: touching the row makes the version go up for them too.
+        org.updated_at = utcnow()
     if org.acronym != old_acronym:
         for affiliate in org.affiliates:
             refresh_search_text(affiliate)
