@@ -4,6 +4,7 @@ Each check takes the raw value and returns the cleaned one or raises FieldError 
 """
 
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
@@ -88,8 +89,9 @@ def web_url(value) -> str | None:
     if "://" not in value:
         value = "https://" + value
     parts = urlsplit(value)
+    # Invisible formatting characters (RTL overrides, zero-width joiners) make a link look like another one.
     if (parts.scheme not in ("http", "https") or "." not in (parts.hostname or "")
-            or any(c in value for c in " <>\"'`\\")):
+            or any(c in value for c in " <>\"'`\\") or any(unicodedata.category(c) == "Cf" for c in value)):
         raise FieldError("Enter a web address such as https://example.org.")
     return value
 
