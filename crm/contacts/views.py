@@ -41,7 +41,8 @@ def index():
         error, f, sort = str(exc), ContactFilter(), "name"
         result = services.list_contacts(f)
     return render_template("contacts/index.html", result=result, f=f, sort=sort, sorts=CONTACT_SORTS, error=error,
-                           areas=issue_areas(include_retired=True), letters=letter_options()), 400 if error else 200
+                           areas=issue_areas(include_retired=True),
+                           letters=letter_options(f.org.signed + f.org.not_signed)), 400 if error else 200
 
 
 @bp.get("/export.csv")

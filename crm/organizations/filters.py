@@ -243,9 +243,11 @@ def conditions(f: OrgFilter) -> list:
         elif f.match == "none":
             where.append(Organization.id.not_in(members))
         else:
-            where.append(Organization.id.in_(
-                members.group_by(organization_issue_areas.c.organization_id)
-                .having(func.count() == len(area_ids))))
+            # One EXISTS per area: each probes the (organization_id, issue_area_id) primary key, which beats
+            # grouping every membership of those areas.
+            for area_id in area_ids:
+                where.append(exists().where(organization_issue_areas.c.organization_id == Organization.id,
+                                            organization_issue_areas.c.issue_area_id == area_id))
     if f.state:
         where.append(Organization.state.in_(f.state))
     if f.org_type:

@@ -388,11 +388,22 @@ def set_archived(org_id: int, archived: bool, *, version: int | None = None,
                                user_id=user_id, action="archive" if archived else "restore")
 
 
-def letter_options() -> list[tuple[str, str]]:
-    """(slug, title) of every letter, newest first, for filter choices (no counts: cheap on every page)."""
-    return [(slug, title) for slug, title in db.session.execute(
-        select(Letter.slug, Letter.title)
-        .order_by(func.coalesce(Letter.letter_date, Letter.deadline).desc().nulls_first(), Letter.id.desc()))]
+FILTER_LETTERS = 40
+
+
+def letter_options(selected: list[str] | tuple[str, ...] = (), limit: int = FILTER_LETTERS) -> list[tuple[str, str]]:
+    """(slug, title) of the most recent letters plus any already selected, newest first, for filter forms.
+
+    Not all thousand: a select that long is no use to a person and costs the page most of its time; any letter
+    still works through the URL (and the chosen ones are always listed).
+    """
+    letter_date = func.coalesce(Letter.letter_date, Letter.deadline)
+    query = select(Letter.slug, Letter.title).order_by(letter_date.desc().nulls_first(), Letter.id.desc())
+    options = [(slug, title) for slug, title in db.session.execute(query.limit(limit))]
+    missing = [s for s in selected if s not in {slug for slug, _ in options}]
+    if missing:
+        options += [(slug, title) for slug, title in db.session.execute(query.where(Letter.slug.in_(missing)))]
+    return options
 
 
 def organization_name(org_id: int | None) -> str | None:

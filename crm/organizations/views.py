@@ -49,7 +49,7 @@ def index():
     segment_form = SaveSegmentForm(formdata=None, query=request.query_string.decode("utf-8", "replace"))
     return render_template("organizations/index.html", result=result, f=org_filter, sort=sort, sorts=SORTS,
                            error=error, areas=services.issue_areas(include_retired=True),
-                           letters=services.letter_options(), org_types=ORG_TYPES, scopes=SCOPES,
+                           letters=services.letter_options(org_filter.signed + org_filter.not_signed), org_types=ORG_TYPES, scopes=SCOPES,
                            parent_name=services.organization_name(org_filter.parent),
                            per_page_choices=PER_PAGE_CHOICES, segment_form=segment_form), status
 
