@@ -52,30 +52,54 @@ def letter_id(conn, slug: str) -> int:
 
 def scenarios(conn) -> list[dict]:
     """The filters to time: query parameters for the page, and hand-written SQL (WHERE on organizations o)."""
-    x, y = conn.execute(sa.text(
-        "SELECT l.slug FROM letters l JOIN signatures s ON s.letter_id = l.id WHERE l.status = 'delivered' "
-        "GROUP BY l.id, l.slug ORDER BY l.id DESC LIMIT 2")).scalars().all()
+    x, y = (
+        conn.execute(
+            sa.text(
+                "SELECT l.slug FROM letters l JOIN signatures s ON s.letter_id = l.id WHERE l.status = 'delivered' "
+                "GROUP BY l.id, l.slug ORDER BY l.id DESC LIMIT 2"
+            )
+        )
+        .scalars()
+        .all()
+    )
     imm, sur = area_id(conn, "immigration"), area_id(conn, "surveillance")
     lx, ly = letter_id(conn, x), letter_id(conn, y)
-    has_area = "EXISTS (SELECT 1 FROM organization_issue_areas a WHERE a.organization_id = o.id " \
-               "AND a.issue_area_id = {})"
-    signed = "EXISTS (SELECT 1 FROM signatures s WHERE s.organization_id = o.id AND s.letter_id = {} " \
-             "AND s.status = 'confirmed')"
+    has_area = (
+        "EXISTS (SELECT 1 FROM organization_issue_areas a WHERE a.organization_id = o.id "
+        "AND a.issue_area_id = {})"
+    )
+    signed = (
+        "EXISTS (SELECT 1 FROM signatures s WHERE s.organization_id = o.id AND s.letter_id = {} "
+        "AND s.status = 'confirmed')"
+    )
     return [
-        {"name": "issue area any (immigration)", "params": {"issue_area": ["immigration"]},
-         "where": has_area.format(imm)},
-        {"name": "issue areas all (immigration+surveillance)",
-         "params": {"issue_area": ["immigration", "surveillance"], "match": "all"},
-         "where": f"{has_area.format(imm)} AND {has_area.format(sur)}"},
-        {"name": "issue areas any (privacy|digital-rights)",
-         "params": {"issue_area": ["privacy", "digital-rights"], "match": "any"},
-         "where": f"o.id IN (SELECT a.organization_id FROM organization_issue_areas a WHERE a.issue_area_id IN "
-                  f"({area_id(conn, 'privacy')}, {area_id(conn, 'digital-rights')}))"},
-        {"name": f"signed {x} not {y}", "params": {"signed": [x], "not_signed": [y]},
-         "where": f"{signed.format(lx)} AND NOT {signed.format(ly)}"},
-        {"name": "signed at least 3 letters", "params": {"min_signed": "3"},
-         "where": "o.id IN (SELECT s.organization_id FROM signatures s WHERE s.status = 'confirmed' "
-                  "GROUP BY s.organization_id HAVING count(*) >= 3)"},
+        {
+            "name": "issue area any (immigration)",
+            "params": {"issue_area": ["immigration"]},
+            "where": has_area.format(imm),
+        },
+        {
+            "name": "issue areas all (immigration+surveillance)",
+            "params": {"issue_area": ["immigration", "surveillance"], "match": "all"},
+            "where": f"{has_area.format(imm)} AND {has_area.format(sur)}",
+        },
+        {
+            "name": "issue areas any (privacy|digital-rights)",
+            "params": {"issue_area": ["privacy", "digital-rights"], "match": "any"},
+            "where": f"o.id IN (SELECT a.organization_id FROM organization_issue_areas a WHERE a.issue_area_id IN "
+            f"({area_id(conn, 'privacy')}, {area_id(conn, 'digital-rights')}))",
+        },
+        {
+            "name": f"signed {x} not {y}",
+            "params": {"signed": [x], "not_signed": [y]},
+            "where": f"{signed.format(lx)} AND NOT {signed.format(ly)}",
+        },
+        {
+            "name": "signed at least 3 letters",
+            "params": {"min_signed": "3"},
+            "where": "o.id IN (SELECT s.organization_id FROM signatures s WHERE s.status = 'confirmed' "
+            "GROUP BY s.organization_id HAVING count(*) >= 3)",
+        },
         {"name": "text search 'aclu'", "params": {"q": "aclu"}, "where": "o.search_text LIKE '%aclu%'"},
         {"name": "no filter (first page)", "params": {}, "where": "1 = 1"},
     ]
@@ -84,8 +108,13 @@ def scenarios(conn) -> list[dict]:
 def hand_sql(conn, where: str, per_page: int = PER_PAGE) -> tuple[list[int], int]:
     """The page of ids and the total, the way one would write it by hand."""
     base = f"FROM organizations o WHERE o.archived = :no AND {where}"
-    ids = conn.execute(sa.text(f"SELECT o.id {base} ORDER BY o.sort_name, o.id LIMIT {per_page}"),
-                       {"no": False}).scalars().all()
+    ids = (
+        conn.execute(
+            sa.text(f"SELECT o.id {base} ORDER BY o.sort_name, o.id LIMIT {per_page}"), {"no": False}
+        )
+        .scalars()
+        .all()
+    )
     total = conn.execute(sa.text(f"SELECT count(*) {base}"), {"no": False}).scalar_one()
     return list(ids), total
 
@@ -157,8 +186,10 @@ def run(database_url: str, scale: float, repeat: int, regenerate: bool = False, 
     with app.app_context():
         engine = db.engine
         with engine.connect() as conn:
-            counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
-                      for t in ("organizations", "contacts", "letters", "signatures")}
+            counts = {
+                t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+                for t in ("organizations", "contacts", "letters", "signatures")
+            }
             cases = scenarios(conn)
     out(f"{engine.dialect.name}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
     rows = []
@@ -178,10 +209,19 @@ def run(database_url: str, scale: float, repeat: int, regenerate: bool = False, 
         same = page_ids == ids and page_total == total
         small = page_statements(app, client, url.replace(f"per_page={PER_PAGE}", "per_page=10"))
         large = page_statements(app, client, url.replace(f"per_page={PER_PAGE}", "per_page=100"))
-        rows.append({"filter": case["name"], "total": total, "same": same,
-                     "app_median": statistics.median(app_times), "app_p95": p95(app_times),
-                     "sql_median": statistics.median(sql_times), "sql_p95": p95(sql_times),
-                     "statements_10": small, "statements_100": large})
+        rows.append(
+            {
+                "filter": case["name"],
+                "total": total,
+                "same": same,
+                "app_median": statistics.median(app_times),
+                "app_p95": p95(app_times),
+                "sql_median": statistics.median(sql_times),
+                "sql_p95": p95(sql_times),
+                "statements_10": small,
+                "statements_100": large,
+            }
+        )
     org_row = organization_page(app, client, repeat)
     print_table(rows, org_row, out)
     return rows
@@ -190,9 +230,12 @@ def run(database_url: str, scale: float, repeat: int, regenerate: bool = False, 
 def organization_page(app, client, repeat: int) -> dict:
     """Time the organization page of the organization whose history is closest to 100 letters."""
     with app.app_context(), db.engine.connect() as conn:
-        org_id, letters = conn.execute(sa.text(
-            "SELECT organization_id, count(*) AS n FROM signatures GROUP BY organization_id "
-            "ORDER BY abs(count(*) - 100), organization_id LIMIT 1")).one()
+        org_id, letters = conn.execute(
+            sa.text(
+                "SELECT organization_id, count(*) AS n FROM signatures GROUP BY organization_id "
+                "ORDER BY abs(count(*) - 100), organization_id LIMIT 1"
+            )
+        ).one()
     times, _ = timed(lambda: client.get(f"/organizations/{org_id}"), repeat)
     return {"org_id": org_id, "letters": letters, "median": statistics.median(times), "p95": p95(times)}
 
@@ -200,16 +243,22 @@ def organization_page(app, client, repeat: int) -> dict:
 def print_table(rows: list[dict], org_row: dict, out=print) -> None:
     """The results as a Markdown table."""
     out("")
-    out("| filter | rows | page median ms | page p95 ms | SQL median ms | ratio | same rows | stmts/page 10 | "
-        "stmts/page 100 |")
+    out(
+        "| filter | rows | page median ms | page p95 ms | SQL median ms | ratio | same rows | stmts/page 10 | "
+        "stmts/page 100 |"
+    )
     out("|---|---:|---:|---:|---:|---:|:-:|---:|---:|")
     for r in rows:
-        out(f"| {r['filter']} | {r['total']:,} | {r['app_median']:.1f} | {r['app_p95']:.1f} | "
+        out(
+            f"| {r['filter']} | {r['total']:,} | {r['app_median']:.1f} | {r['app_p95']:.1f} | "
             f"{r['sql_median']:.1f} | {r['app_median'] / max(r['sql_median'], 0.001):.1f}× | "
-            f"{'yes' if r['same'] else 'NO'} | {r['statements_10']} | {r['statements_100']} |")
+            f"{'yes' if r['same'] else 'NO'} | {r['statements_10']} | {r['statements_100']} |"
+        )
     out("")
-    out(f"Organization page with a {org_row['letters']}-letter history (#{org_row['org_id']}): "
-        f"median {org_row['median']:.1f} ms, p95 {org_row['p95']:.1f} ms")
+    out(
+        f"Organization page with a {org_row['letters']}-letter history (#{org_row['org_id']}): "
+        f"median {org_row['median']:.1f} ms, p95 {org_row['p95']:.1f} ms"
+    )
 
 
 def main(argv=None) -> None:

@@ -53,15 +53,22 @@ def test_organization_form_fields(as_role, db, kind):
         if expected_outcome(payload, limit) == "refused":
             assert response.status_code == 400, field
             page = text(response)
-            assert ("NUL characters cannot be stored" in page or f"limited to {limit} characters" in page), field
+            assert "NUL characters cannot be stored" in page or f"limited to {limit} characters" in page, (
+                field
+            )
             assert_inert(page)
             continue
         assert response.status_code == 303, (field, text(response)[:300])
         org = db.session.scalar(sa.select(Organization).where(Organization.name == name.strip()))
         stored = [a.name for a in org.aliases] if field == "aliases" else [getattr(org, field)]
         assert stored == [payload], field
-        for url in (response.headers["Location"], response.headers["Location"] + "/edit", "/organizations",
-                    "/organizations?q=" + kind, "/"):
+        for url in (
+            response.headers["Location"],
+            response.headers["Location"] + "/edit",
+            "/organizations",
+            "/organizations?q=" + kind,
+            "/",
+        ):
             page = client.get(url)
             assert page.status_code == 200, url
             assert_inert(text(page))
@@ -93,12 +100,20 @@ def test_contact_interaction_segment_and_search_fields(as_role, seeded, db, kind
             assert_inert(text(page))
         assert client.get("/contacts/export.csv").status_code == 200
     for field in CONTACT_CHECKED_FIELDS:
-        response = client.post("/contacts/new", data={"first_name": "Val", "status": "active", field: payload})
+        response = client.post(
+            "/contacts/new", data={"first_name": "Val", "status": "active", field: payload}
+        )
         assert response.status_code == 400, field
     org_id = db.session.scalar(sa.select(Organization.id).limit(1))
-    response = client.post(f"/organizations/{org_id}/interactions", data={
-        "kind": "note", "occurred_on": "2024-01-02", "summary": payload[:300] if kind == "long" else payload,
-        "body": payload})
+    response = client.post(
+        f"/organizations/{org_id}/interactions",
+        data={
+            "kind": "note",
+            "occurred_on": "2024-01-02",
+            "summary": payload[:300] if kind == "long" else payload,
+            "body": payload,
+        },
+    )
     if kind == "nul":
         assert response.status_code == 400 and "NUL characters" in text(response)
     else:
@@ -114,8 +129,12 @@ def test_contact_interaction_segment_and_search_fields(as_role, seeded, db, kind
         page = client.get(url)
         assert page.status_code in (200, 404) and page.status_code != 500
         assert_inert(text(page))
-    for url in (f"/organizations?q={payload[:200]}", f"/contacts?contact_q={payload[:200]}",
-                f"/organizations?state={payload[:50]}", f"/organizations?issue_area={payload[:50]}"):
+    for url in (
+        f"/organizations?q={payload[:200]}",
+        f"/contacts?contact_q={payload[:200]}",
+        f"/organizations?state={payload[:50]}",
+        f"/organizations?issue_area={payload[:50]}",
+    ):
         page = client.get(url.replace("\x00", "%00"))
         assert page.status_code in (200, 400), url
         assert_inert(text(page))
@@ -129,8 +148,12 @@ def test_contact_interaction_segment_and_search_fields(as_role, seeded, db, kind
 def test_exports_neutralise_formulas(as_role, db, runner):
     client = as_role("organizer")
     assert client.post("/organizations/new", data={"name": FORMULA}).status_code == 303
-    assert client.post("/contacts/new", data={"first_name": FORMULA, "last_name": "+SUM(A1)",
-                                              "status": "active"}).status_code == 303
+    assert (
+        client.post(
+            "/contacts/new", data={"first_name": FORMULA, "last_name": "+SUM(A1)", "status": "active"}
+        ).status_code
+        == 303
+    )
     rows = list(csv.reader(io.StringIO(runner.invoke(args=["export", "orgs"]).output)))
     assert rows[1][0] == "'" + FORMULA
     rows = list(csv.DictReader(io.StringIO(text(client.get("/contacts/export.csv")))))
@@ -152,15 +175,18 @@ def test_api_fields(client, users, db, kind):
             assert response.get_json().get(field, payload) == payload
     for field in ("state", "country", "website", "issue_areas", "aliases"):
         value = [payload] if field in ("issue_areas", "aliases") else payload
-        response = client.post("/api/v1/organizations", json={"name": f"API checked {field}", field: value},
-                               headers=headers)
+        response = client.post(
+            "/api/v1/organizations", json={"name": f"API checked {field}", field: value}, headers=headers
+        )
         assert response.status_code in (201, 400), field
         if field != "aliases":
             assert response.status_code == 400
     for field in ("first_name", "last_name", "title", "email", "phone", "notes"):
         response = client.post("/api/v1/contacts", json={"first_name": "Z", field: payload}, headers=headers)
         assert response.status_code in (201, 400), field
-    response = client.post("/api/v1/segments", json={"name": payload, "filter": {"q": payload}}, headers=headers)
+    response = client.post(
+        "/api/v1/segments", json={"name": payload, "filter": {"q": payload}}, headers=headers
+    )
     assert response.status_code in (201, 400)
     response = client.get("/api/v1/organizations", query_string={"q": payload}, headers=headers)
     assert response.status_code in (200, 400)

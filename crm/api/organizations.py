@@ -40,8 +40,9 @@ class OrganizationPatchSchema(OrganizationInSchema):
 
     name = ma.fields.String()
     archived = ma.fields.Boolean()
-    version = ma.fields.Integer(required=True, strict=True,
-                                metadata={"description": "the version you read; a newer one answers 409"})
+    version = ma.fields.Integer(
+        required=True, strict=True, metadata={"description": "the version you read; a newer one answers 409"}
+    )
 
 
 class VersionSchema(ma.Schema):
@@ -121,11 +122,15 @@ def _conflict(exc: organizations.ConflictError, schema: ma.Schema):
     """409 problem+json with the record as it is saved now (`current`), so the client can merge and retry."""
     if exc.current is None:
         abort(404, message="No such record.")
-    body = {"type": "about:blank", "title": "Conflict", "status": 409,
-            "detail": f"This record was changed after you read it: it is at version {exc.current.version}. "
-                      "Re-read it, apply your change and send the new version.",
-            "errors": {"version": [f"The current version is {exc.current.version}."]},
-            "current": schema.dump(exc.current)}
+    body = {
+        "type": "about:blank",
+        "title": "Conflict",
+        "status": 409,
+        "detail": f"This record was changed after you read it: it is at version {exc.current.version}. "
+        "Re-read it, apply your change and send the new version.",
+        "errors": {"version": [f"The current version is {exc.current.version}."]},
+        "current": schema.dump(exc.current),
+    }
     response = jsonify(body)
     response.status_code = 409
     response.mimetype = "application/problem+json"
@@ -201,11 +206,20 @@ class Contacts(MethodView):
     def get(self, args):
         """List contacts."""
         try:
-            result = contacts.list_contacts(parse_contact_filter(request.args), sort=args.get("sort", "name"),
-                                            page=args["page"], per_page=args["per_page"])
+            result = contacts.list_contacts(
+                parse_contact_filter(request.args),
+                sort=args.get("sort", "name"),
+                page=args["page"],
+                per_page=args["per_page"],
+            )
         except FilterError as exc:
             abort(400, message=str(exc), errors={exc.param: [str(exc)]})
-        return {"items": result.items, "total": result.total, "page": result.page, "per_page": result.per_page}
+        return {
+            "items": result.items,
+            "total": result.total,
+            "page": result.page,
+            "per_page": result.per_page,
+        }
 
     @blp.arguments(ContactInSchema)
     @blp.response(201, ContactSchema)

@@ -54,8 +54,12 @@ class Segments(MethodView):
         """List segments by name."""
         items = services.list_segments()
         start = (args["page"] - 1) * args["per_page"]
-        return {"items": items[start:start + args["per_page"]], "total": len(items), "page": args["page"],
-                "per_page": args["per_page"]}
+        return {
+            "items": items[start : start + args["per_page"]],
+            "total": len(items),
+            "page": args["page"],
+            "per_page": args["per_page"],
+        }
 
     @blp.arguments(SegmentInSchema)
     @blp.response(201, SegmentSchema)
@@ -81,8 +85,9 @@ class SegmentById(MethodView):
     def patch(self, data, segment_id):
         """Rename a segment or replace its filter."""
         try:
-            return services.update_segment(segment_id, name=data.get("name"), filter_source=data.get("filter"),
-                                           user_id=g.api_user.id)
+            return services.update_segment(
+                segment_id, name=data.get("name"), filter_source=data.get("filter"), user_id=g.api_user.id
+            )
         except services.NotFound:
             abort(404, message="No such segment.")
         except InvalidData as exc:

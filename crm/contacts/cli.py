@@ -23,8 +23,9 @@ def export_contacts(output, **params):
     from crm.exports import CONTACT_COLUMNS, contact_rows
 
     try:
-        contact_filter = parse_contact_filter({k: list(v) if isinstance(v, tuple) else v for k, v in params.items()
-                                               if v not in ("", False, ())})
+        contact_filter = parse_contact_filter(
+            {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if v not in ("", False, ())}
+        )
         rows = contact_rows(contact_filter)
         first = next(rows, None)  # resolves the filter's slugs before any output is written
     except FilterError as exc:

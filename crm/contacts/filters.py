@@ -13,7 +13,14 @@ from sqlalchemy import and_, func, not_, or_, select
 from crm.contacts.models import CONTACT_STATUSES, Contact
 from crm.contacts.queries import mailable_condition
 from crm.mailmerge.models import Suppression
-from crm.organizations.filters import FilterError, OrgFilter, _bool, _choice, _like_escape, _one, org_ids_query
+from crm.organizations.filters import (
+    FilterError,
+    OrgFilter,
+    _bool,
+    _like_escape,
+    _one,
+    org_ids_query,
+)
 from crm.organizations.filters import parse_filter as parse_org_filter
 
 CONTACT_PARAMS = ("contact_q", "primary", "status", "mailable", "suppressed", "unsubscribed")
@@ -73,7 +80,9 @@ def contact_conditions(f: ContactFilter) -> list:
     if not f.org.is_empty():
         where.append(Contact.organization_id.in_(org_ids_query(f.org)))
     if f.contact_q:
-        haystack = func.lower(Contact.first_name + " " + Contact.last_name + " " + func.coalesce(Contact.email, ""))
+        haystack = func.lower(
+            Contact.first_name + " " + Contact.last_name + " " + func.coalesce(Contact.email, "")
+        )
         for word in f.contact_q.lower().split():
             where.append(haystack.like(f"%{_like_escape(word)}%", escape="\\"))
     if f.primary is not None:
@@ -88,10 +97,19 @@ def contact_conditions(f: ContactFilter) -> list:
         listed = select(Suppression.email)
         if reasons:
             listed = listed.where(Suppression.reason.in_(reasons))
-        where.append(Contact.email.in_(listed) if flag else
-                     or_(Contact.email.is_(None), and_(Contact.email.is_not(None), Contact.email.not_in(listed))))
+        where.append(
+            Contact.email.in_(listed)
+            if flag
+            else or_(Contact.email.is_(None), and_(Contact.email.is_not(None), Contact.email.not_in(listed)))
+        )
     return where
 
 
-__all__ = ["ContactFilter", "parse_contact_filter", "contact_conditions", "CONTACT_PARAMS", "CONTACT_SORTS",
-           "FilterError"]
+__all__ = [
+    "ContactFilter",
+    "parse_contact_filter",
+    "contact_conditions",
+    "CONTACT_PARAMS",
+    "CONTACT_SORTS",
+    "FilterError",
+]

@@ -21,8 +21,17 @@ from crm.organizations.models import Organization
 from crm.organizations.services import ConflictError, NotFound, last_change, resolve_organization_ref
 
 MAX_PER_PAGE = 200
-AUDITED_FIELDS = ("first_name", "last_name", "title", "email", "phone", "organization_id", "is_primary", "status",
-                  "notes")
+AUDITED_FIELDS = (
+    "first_name",
+    "last_name",
+    "title",
+    "email",
+    "phone",
+    "organization_id",
+    "is_primary",
+    "status",
+    "notes",
+)
 
 
 @dataclass
@@ -43,10 +52,19 @@ class ContactPage:
 
 def contacts_of(org_id: int) -> list[Contact]:
     """An organization's contacts: active primary first, then active, then those who left."""
-    contacts = list(db.session.scalars(
-        select(Contact).where(Contact.organization_id == org_id)
-        .order_by((Contact.status != "active"), Contact.is_primary.desc(), Contact.last_name, Contact.first_name,
-                  Contact.id)))
+    contacts = list(
+        db.session.scalars(
+            select(Contact)
+            .where(Contact.organization_id == org_id)
+            .order_by(
+                (Contact.status != "active"),
+                Contact.is_primary.desc(),
+                Contact.last_name,
+                Contact.first_name,
+                Contact.id,
+            )
+        )
+    )
     annotate_mailable(contacts)
     return contacts
 
@@ -54,10 +72,15 @@ def contacts_of(org_id: int) -> list[Contact]:
 def annotate_mailable(contacts: list[Contact]) -> None:
     """Set `.mailable` on each contact (active, has an address, not suppressed) with one query for the lot."""
     emails = {c.email for c in contacts if c.email}
-    suppressed = set(db.session.scalars(select(Suppression.email).where(Suppression.email.in_(emails)))) \
-        if emails else set()
+    suppressed = (
+        set(db.session.scalars(select(Suppression.email).where(Suppression.email.in_(emails))))
+        if emails
+        else set()
+    )
     for contact in contacts:
-        contact.mailable = bool(contact.status == "active" and contact.email and contact.email not in suppressed)
+        contact.mailable = bool(
+            contact.status == "active" and contact.email and contact.email not in suppressed
+        )
 
 
 def _order(sort: str) -> list:
@@ -67,32 +90,53 @@ def _order(sort: str) -> list:
         "-name": [Contact.last_name.desc(), Contact.first_name.desc()],
         "email": [Contact.email.asc().nulls_last()],
         "-created": [Contact.created_at.desc()],
-        "organization": [select(Organization.sort_name).where(Organization.id == Contact.organization_id)
-                         .scalar_subquery().asc().nulls_last(), Contact.last_name],
+        "organization": [
+            select(Organization.sort_name)
+            .where(Organization.id == Contact.organization_id)
+            .scalar_subquery()
+            .asc()
+            .nulls_last(),
+            Contact.last_name,
+        ],
     }
     return [*orders.get(sort, orders["name"]), Contact.id]
 
 
-def list_contacts(f: ContactFilter | None = None, *, sort: str = "name", page: int = 1,
-                  per_page: int = 50) -> ContactPage:
+def list_contacts(
+    f: ContactFilter | None = None, *, sort: str = "name", page: int = 1, per_page: int = 50
+) -> ContactPage:
     """A page of contacts matching the filter, with their organizations; a fixed number of statements."""
     f = f or ContactFilter()
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
     where = contact_conditions(f)
     total = db.session.scalar(select(func.count()).select_from(Contact).where(*where)) or 0
-    mailable = db.session.scalar(select(func.count()).select_from(Contact).where(*where, mailable_condition())) or 0
-    items = list(db.session.scalars(
-        select(Contact).where(*where).order_by(*_order(sort)).options(selectinload(Contact.organization))
-        .limit(per_page).offset((page - 1) * per_page)))
+    mailable = (
+        db.session.scalar(select(func.count()).select_from(Contact).where(*where, mailable_condition())) or 0
+    )
+    items = list(
+        db.session.scalars(
+            select(Contact)
+            .where(*where)
+            .order_by(*_order(sort))
+            .options(selectinload(Contact.organization))
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
     annotate_mailable(items)
     return ContactPage(items, total, mailable, page, per_page)
 
 
 def iter_contacts(f: ContactFilter, sort: str = "name", batch: int = 1000) -> Iterator[Contact]:
     """Every matching contact, in order, loaded in batches (for exports)."""
-    query = (select(Contact).where(*contact_conditions(f)).order_by(*_order(sort))
-             .options(selectinload(Contact.organization)).execution_options(yield_per=batch))
+    query = (
+        select(Contact)
+        .where(*contact_conditions(f))
+        .order_by(*_order(sort))
+        .options(selectinload(Contact.organization))
+        .execution_options(yield_per=batch)
+    )
     for partition in db.session.scalars(query).partitions():
         annotate_mailable(partition)
         yield from partition
@@ -108,8 +152,9 @@ def count_mailable(f: OrgFilter | None = None) -> int:
 
 def get_contact(contact_id: int) -> Contact | None:
     """One contact with its organization."""
-    contact = db.session.scalar(select(Contact).where(Contact.id == contact_id)
-                                .options(selectinload(Contact.organization)))
+    contact = db.session.scalar(
+        select(Contact).where(Contact.id == contact_id).options(selectinload(Contact.organization))
+    )
     if contact is not None:
         annotate_mailable([contact])
     return contact
@@ -164,7 +209,11 @@ def clean_contact(data: dict, *, partial: bool = False, contact_id: int | None =
             clean[name] = checker(data.get(name))
         except FieldError as exc:
             errors[name] = [str(exc)]
-    if not partial and not errors and not (clean.get("first_name") or clean.get("last_name") or clean.get("email")):
+    if (
+        not partial
+        and not errors
+        and not (clean.get("first_name") or clean.get("last_name") or clean.get("email"))
+    ):
         errors["first_name"] = ["Give at least a name or an email address."]
     if errors:
         raise InvalidData(errors)
@@ -175,14 +224,24 @@ def _demote_other_primaries(contact: Contact, user_id: int | None) -> None:
     """Keep one primary contact per organization: the others at the same organization stop being primary."""
     if not (contact.is_primary and contact.organization_id):
         return
-    others = db.session.scalars(select(Contact).where(Contact.organization_id == contact.organization_id,
-                                                      Contact.is_primary.is_(True),
-                                                      Contact.id != (contact.id or 0)))
+    others = db.session.scalars(
+        select(Contact).where(
+            Contact.organization_id == contact.organization_id,
+            Contact.is_primary.is_(True),
+            Contact.id != (contact.id or 0),
+        )
+    )
     for other in others:
         other.is_primary = False
-        record("update", "contact", other.id, user_id=user_id,
-               summary=f"{other.full_name} is no longer the primary contact", before={"is_primary": True},
-               after={"is_primary": False})
+        record(
+            "update",
+            "contact",
+            other.id,
+            user_id=user_id,
+            summary=f"{other.full_name} is no longer the primary contact",
+            before={"is_primary": True},
+            after={"is_primary": False},
+        )
 
 
 def _apply(contact: Contact, clean: dict) -> None:
@@ -205,11 +264,22 @@ def create_contact(data: dict, user_id: int | None = None) -> Contact:
         _demote_other_primaries(contact, user_id)
     db.session.add(contact)
     db.session.flush()
-    record("create", "contact", contact.id, user_id=user_id, summary=f"Added contact {contact.full_name}",
-           after=snapshot(contact))
+    record(
+        "create",
+        "contact",
+        contact.id,
+        user_id=user_id,
+        summary=f"Added contact {contact.full_name}",
+        after=snapshot(contact),
+    )
     if contact.organization_id:
-        record("contact", "organization", contact.organization_id, user_id=user_id,
-               summary=f"Added contact {contact.full_name}")
+        record(
+            "contact",
+            "organization",
+            contact.organization_id,
+            user_id=user_id,
+            summary=f"Added contact {contact.full_name}",
+        )
     db.session.commit()
     annotate_mailable([contact])
     return contact
@@ -222,7 +292,9 @@ def _conflict(contact_id: int) -> ConflictError:
     return ConflictError(get_contact(contact_id), last_change("contact", contact_id))
 
 
-def update_contact(contact_id: int, data: dict, *, version: int | None, user_id: int | None = None) -> Contact:
+def update_contact(
+    contact_id: int, data: dict, *, version: int | None, user_id: int | None = None
+) -> Contact:
     """Change a contact if `version` is still current; raises NotFound, InvalidData or ConflictError."""
     contact = get_contact(contact_id)
     if contact is None:
@@ -246,8 +318,15 @@ def update_contact(contact_id: int, data: dict, *, version: int | None, user_id:
         summary = f"Moved {contact.full_name} to another organization"
     else:
         summary = f"Edited {contact.full_name} ({', '.join(changed)})"
-    record("update", "contact", contact.id, user_id=user_id, summary=summary,
-           before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
+    record(
+        "update",
+        "contact",
+        contact.id,
+        user_id=user_id,
+        summary=summary,
+        before={k: before[k] for k in changed},
+        after={k: after[k] for k in changed},
+    )
     for org_id in {before["organization_id"], after["organization_id"]} - {None}:
         record("contact", "organization", org_id, user_id=user_id, summary=summary)
     try:
@@ -258,6 +337,18 @@ def update_contact(contact_id: int, data: dict, *, version: int | None, user_id:
     return contact
 
 
-__all__ = ["ContactPage", "contacts_of", "list_contacts", "iter_contacts", "count_mailable", "get_contact",
-           "create_contact", "update_contact", "clean_contact", "annotate_mailable", "InvalidData", "NotFound",
-           "ConflictError"]
+__all__ = [
+    "ContactPage",
+    "contacts_of",
+    "list_contacts",
+    "iter_contacts",
+    "count_mailable",
+    "get_contact",
+    "create_contact",
+    "update_contact",
+    "clean_contact",
+    "annotate_mailable",
+    "InvalidData",
+    "NotFound",
+    "ConflictError",
+]

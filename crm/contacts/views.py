@@ -22,8 +22,10 @@ def _page_args() -> tuple[int, int]:
     """page and per_page from the query string, bounded."""
     page = request.args.get("page", "1")
     per_page = request.args.get("per_page", "50")
-    return (int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1,
-            int(per_page) if per_page.isdigit() and 0 < int(per_page) <= services.MAX_PER_PAGE else 50)
+    return (
+        int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1,
+        int(per_page) if per_page.isdigit() and 0 < int(per_page) <= services.MAX_PER_PAGE else 50,
+    )
 
 
 @bp.get("")
@@ -40,9 +42,16 @@ def index():
     except FilterError as exc:
         error, f, sort = str(exc), ContactFilter(), "name"
         result = services.list_contacts(f)
-    return render_template("contacts/index.html", result=result, f=f, sort=sort, sorts=CONTACT_SORTS, error=error,
-                           areas=issue_areas(include_retired=True),
-                           letters=letter_options(f.org.signed + f.org.not_signed)), 400 if error else 200
+    return render_template(
+        "contacts/index.html",
+        result=result,
+        f=f,
+        sort=sort,
+        sorts=CONTACT_SORTS,
+        error=error,
+        areas=issue_areas(include_retired=True),
+        letters=letter_options(f.org.signed + f.org.not_signed),
+    ), 400 if error else 200
 
 
 @bp.get("/export.csv")
@@ -64,8 +73,11 @@ def export():
     if first is not None:
         writer.writerow(first)
     writer.writerows(rows)
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="contacts.csv"'})
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="contacts.csv"'},
+    )
 
 
 @bp.get("/<int:contact_id>")
@@ -73,8 +85,12 @@ def export():
 def show(contact_id: int):
     """A contact, their organization and the history of changes."""
     contact = services.get_contact(contact_id) or abort(404)
-    return render_template("contacts/show.html", contact=contact, audit=events_for("contact", contact.id),
-                           quick_form=QuickContactForm(formdata=None, version=contact.version))
+    return render_template(
+        "contacts/show.html",
+        contact=contact,
+        audit=events_for("contact", contact.id),
+        quick_form=QuickContactForm(formdata=None, version=contact.version),
+    )
 
 
 def _attach_errors(form: ContactForm, errors: dict[str, list[str]]) -> None:
@@ -110,8 +126,9 @@ def _fill(form: ContactForm, contact) -> None:
     """A contact's saved values into an empty form."""
     for name in ("first_name", "last_name", "title", "email", "phone", "status", "notes", "is_primary"):
         getattr(form, name).data = getattr(contact, name)
-    form.organization.data = f"{contact.organization.name} (#{contact.organization.id})" \
-        if contact.organization else ""
+    form.organization.data = (
+        f"{contact.organization.name} (#{contact.organization.id})" if contact.organization else ""
+    )
     form.version.data = str(contact.version)
 
 
@@ -127,8 +144,9 @@ def edit(contact_id: int):
     elif form.validate_on_submit():
         version = int(form.version.data) if (form.version.data or "").isdigit() else None
         try:
-            contact = services.update_contact(contact_id, form.service_data(), version=version,
-                                              user_id=current_user.id)
+            contact = services.update_contact(
+                contact_id, form.service_data(), version=version, user_id=current_user.id
+            )
         except InvalidData as exc:
             _attach_errors(form, exc.errors)
         except ConflictError as exc:
@@ -136,8 +154,11 @@ def edit(contact_id: int):
                 abort(404)
             saved = services.snapshot(exc.current)
             mine = form.service_data()
-            rows = [(k.replace("_id", "").replace("_", " "), saved[k], mine[k]) for k in services.AUDITED_FIELDS
-                    if k != "organization_id" and (saved[k] or None) != (mine[k] or None)]
+            rows = [
+                (k.replace("_id", "").replace("_", " "), saved[k], mine[k])
+                for k in services.AUDITED_FIELDS
+                if k != "organization_id" and (saved[k] or None) != (mine[k] or None)
+            ]
             conflict = {"rows": rows, "event": exc.last_change}
             form.version.data = str(exc.current.version)
             contact = exc.current
@@ -155,15 +176,19 @@ def quick_change(contact_id: int, change: str):
     form = QuickContactForm()
     if not form.validate_on_submit():
         abort(400)
-    data = {"primary": {"is_primary": True}, "left": {"status": "left"}, "active": {"status": "active"}}[change]
+    data = {"primary": {"is_primary": True}, "left": {"status": "left"}, "active": {"status": "active"}}[
+        change
+    ]
     version = int(form.version.data) if (form.version.data or "").isdigit() else None
     try:
         contact = services.update_contact(contact_id, data, version=version, user_id=current_user.id)
     except NotFound:
         abort(404)
     except ConflictError:
-        flash("This contact changed since you opened the page; nothing was changed. Look again and retry.",
-              "warning")
+        flash(
+            "This contact changed since you opened the page; nothing was changed. Look again and retry.",
+            "warning",
+        )
         return redirect(url_for("contacts.show", contact_id=contact_id), 303)
     except InvalidData as exc:
         flash(" ".join(m for ms in exc.errors.values() for m in ms), "danger")

@@ -15,11 +15,19 @@ def index():
     """Counts, letters collecting sign-ons, recent activity and the charts."""
     cutoff, lapsed = services.lapsed_by_year()
     area_bars = [services.Bar(area.name, n, {"issue_area": area.slug}) for area, n in issue_area_counts()]
-    return render_template("dashboard/index.html", counts=services.counts(),
-                           collecting=services.collecting_letters(), per_letter=services.signatures_per_letter(),
-                           area_bars=area_bars, engaged=services.most_engaged(), lapsed=lapsed, bar_href=bar_href,
-                           lapsed_cutoff=cutoff, lapsed_years=services.LAPSED_YEARS,
-                           activity=services.recent_activity())
+    return render_template(
+        "dashboard/index.html",
+        counts=services.counts(),
+        collecting=services.collecting_letters(),
+        per_letter=services.signatures_per_letter(),
+        area_bars=area_bars,
+        engaged=services.most_engaged(),
+        lapsed=lapsed,
+        bar_href=bar_href,
+        lapsed_cutoff=cutoff,
+        lapsed_years=services.LAPSED_YEARS,
+        activity=services.recent_activity(),
+    )
 
 
 def bar_href(bar: services.Bar) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, not_, select
 
 from crm.common.text import fold
-from crm.common.validation import US_STATES
 from crm.common.types import utc_midnight
+from crm.common.validation import US_STATES
 from crm.contacts.queries import mailable_contact_exists
 from crm.extensions import db
 from crm.letters.models import Letter, Signature

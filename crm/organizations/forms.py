@@ -1,8 +1,15 @@
 """Organization, interaction and issue-area forms (validation only: the checks are shared with the API)."""
 
 from flask_wtf import FlaskForm
-from wtforms import (DateField, HiddenField, SelectChoice, SelectField, SelectMultipleField,
-                     StringField, TextAreaField)
+from wtforms import (
+    DateField,
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from crm.common import validation as check
@@ -33,10 +40,17 @@ class OrganizationForm(FlaskForm):
 
     name = StringField("Name", validators=[DataRequired(), _line(300, "Name")])
     acronym = StringField("Acronym", validators=[Optional(), _line(40, "Acronym")])
-    org_type = SelectField("Type", choices=[SelectChoice("", "—")] + [
-        SelectChoice(t, t.replace("-", " ").capitalize()) for t in ORG_TYPES], validators=[Optional()])
-    scope = SelectField("Scope", choices=[SelectChoice("", "—")] + [SelectChoice(s, s.capitalize()) for s in SCOPES],
-                        validators=[Optional()])
+    org_type = SelectField(
+        "Type",
+        choices=[SelectChoice("", "—")]
+        + [SelectChoice(t, t.replace("-", " ").capitalize()) for t in ORG_TYPES],
+        validators=[Optional()],
+    )
+    scope = SelectField(
+        "Scope",
+        choices=[SelectChoice("", "—")] + [SelectChoice(s, s.capitalize()) for s in SCOPES],
+        validators=[Optional()],
+    )
     city = StringField("City", validators=[Optional(), _line(120, "City")])
     state = StringField("State", validators=[Optional(), checked(check.us_state)])
     country = StringField("Country", validators=[Optional(), checked(check.country)])
@@ -44,17 +58,25 @@ class OrganizationForm(FlaskForm):
     parent = StringField("Parent organization", validators=[Optional(), _line(320, "Parent organization")])
     issue_areas = SelectMultipleField("Issue areas", choices=[], validators=[Optional()])
     aliases = TextAreaField("Other spellings of the name", validators=[Optional()])
-    notes = TextAreaField("Notes", validators=[Optional(), checked(lambda v: check.text_block(v, 20000,
-                                                                                             label="Notes"))])
+    notes = TextAreaField(
+        "Notes", validators=[Optional(), checked(lambda v: check.text_block(v, 20000, label="Notes"))]
+    )
     version = HiddenField()
 
     def service_data(self) -> dict:
         """The fields as the organization service takes them."""
         return {
-            "name": self.name.data, "acronym": self.acronym.data, "org_type": self.org_type.data or None,
-            "scope": self.scope.data or None, "city": self.city.data, "state": self.state.data,
-            "country": self.country.data, "website": self.website.data, "parent_id": self.parent.data,
-            "issue_areas": self.issue_areas.data or [], "aliases": self.aliases.data or "",
+            "name": self.name.data,
+            "acronym": self.acronym.data,
+            "org_type": self.org_type.data or None,
+            "scope": self.scope.data or None,
+            "city": self.city.data,
+            "state": self.state.data,
+            "country": self.country.data,
+            "website": self.website.data,
+            "parent_id": self.parent.data,
+            "issue_areas": self.issue_areas.data or [],
+            "aliases": self.aliases.data or "",
             "notes": self.notes.data or "",
         }
 
@@ -68,11 +90,14 @@ class ArchiveForm(FlaskForm):
 class InteractionForm(FlaskForm):
     """Log a note, call, meeting or email."""
 
-    kind = SelectField("Kind", choices=[SelectChoice(k, k.capitalize()) for k in ("note", "call", "meeting", "email")])
+    kind = SelectField(
+        "Kind", choices=[SelectChoice(k, k.capitalize()) for k in ("note", "call", "meeting", "email")]
+    )
     occurred_on = DateField("Date", validators=[InputRequired(message="Give the date (YYYY-MM-DD).")])
     summary = StringField("Summary", validators=[DataRequired(), _line(300, "Summary")])
-    body = TextAreaField("Details", validators=[Optional(), checked(lambda v: check.text_block(v, 20000,
-                                                                                            label="Details"))])
+    body = TextAreaField(
+        "Details", validators=[Optional(), checked(lambda v: check.text_block(v, 20000, label="Details"))]
+    )
     contact_id = SelectField("With", choices=[], validators=[Optional()])
 
 
@@ -96,5 +121,11 @@ class SaveSegmentForm(FlaskForm):
     query = HiddenField()
 
 
-__all__ = ["OrganizationForm", "ArchiveForm", "InteractionForm", "IssueAreaForm", "IssueAreaMergeForm",
-           "SaveSegmentForm"]
+__all__ = [
+    "OrganizationForm",
+    "ArchiveForm",
+    "InteractionForm",
+    "IssueAreaForm",
+    "IssueAreaMergeForm",
+    "SaveSegmentForm",
+]

@@ -17,7 +17,14 @@ from crm.common.validation import FieldError, InvalidData
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
 from crm.organizations.filters import OrgFilter, conditions, order_clause
-from crm.organizations.models import ORG_TYPES, SCOPES, Interaction, IssueArea, Organization, OrganizationAlias
+from crm.organizations.models import (
+    ORG_TYPES,
+    SCOPES,
+    Interaction,
+    IssueArea,
+    Organization,
+    OrganizationAlias,
+)
 from crm.organizations.models import organization_issue_areas as oia
 
 MAX_PER_PAGE = 200
@@ -39,8 +46,9 @@ class OrgPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def list_organizations(f: OrgFilter, *, sort: str = "name", page: int = 1, per_page: int = 50,
-                       with_aliases: bool = False) -> OrgPage:
+def list_organizations(
+    f: OrgFilter, *, sort: str = "name", page: int = 1, per_page: int = 50, with_aliases: bool = False
+) -> OrgPage:
     """A page of organizations matching the filter, with their issue areas, parent and letters-signed counts.
 
     A fixed number of statements whatever the page size: count, page (parent joined), issue areas, letters
@@ -53,8 +61,14 @@ def list_organizations(f: OrgFilter, *, sort: str = "name", page: int = 1, per_p
     options = [selectinload(Organization.issue_areas), joinedload(Organization.parent)]
     if with_aliases:
         options.append(selectinload(Organization.aliases))
-    query = (select(Organization).where(*where).order_by(*order_clause(sort)).options(*options)
-             .limit(per_page).offset((page - 1) * per_page))
+    query = (
+        select(Organization)
+        .where(*where)
+        .order_by(*order_clause(sort))
+        .options(*options)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
     items = list(db.session.scalars(query))
     return OrgPage(items, total, page, per_page, letters_signed_counts([o.id for o in items]))
 
@@ -64,17 +78,22 @@ def letters_signed_counts(org_ids: list[int]) -> dict[int, int]:
     if not org_ids:
         return {}
     rows = db.session.execute(
-        select(Signature.organization_id, func.count()).where(Signature.organization_id.in_(org_ids),
-                                                              Signature.status == "confirmed")
-        .group_by(Signature.organization_id))
+        select(Signature.organization_id, func.count())
+        .where(Signature.organization_id.in_(org_ids), Signature.status == "confirmed")
+        .group_by(Signature.organization_id)
+    )
     return {org_id: count for org_id, count in rows}
 
 
 def iter_organizations(f: OrgFilter, sort: str = "name", batch: int = 1000):
     """Every matching organization, in sort order, loaded in batches (for exports)."""
-    query = (select(Organization).where(*conditions(f)).order_by(*order_clause(sort))
-             .options(selectinload(Organization.issue_areas), selectinload(Organization.parent))
-             .execution_options(yield_per=batch))
+    query = (
+        select(Organization)
+        .where(*conditions(f))
+        .order_by(*order_clause(sort))
+        .options(selectinload(Organization.issue_areas), selectinload(Organization.parent))
+        .execution_options(yield_per=batch)
+    )
     for partition in db.session.scalars(query).partitions():
         counts = letters_signed_counts([o.id for o in partition])
         for org in partition:
@@ -84,18 +103,29 @@ def iter_organizations(f: OrgFilter, sort: str = "name", batch: int = 1000):
 def get_organization(org_id: int) -> Organization | None:
     """One organization with what its page shows."""
     return db.session.scalar(
-        select(Organization).where(Organization.id == org_id)
-        .options(selectinload(Organization.issue_areas), selectinload(Organization.aliases),
-                 selectinload(Organization.affiliates), selectinload(Organization.parent)))
+        select(Organization)
+        .where(Organization.id == org_id)
+        .options(
+            selectinload(Organization.issue_areas),
+            selectinload(Organization.aliases),
+            selectinload(Organization.affiliates),
+            selectinload(Organization.parent),
+        )
+    )
 
 
 def participation(org_id: int) -> list[Signature]:
     """The organization's signatures across letters, newest letter first."""
     letter_date = func.coalesce(Letter.letter_date, Letter.delivered_on)
-    return list(db.session.scalars(
-        select(Signature).join(Letter).where(Signature.organization_id == org_id)
-        .order_by(letter_date.desc().nulls_first(), Letter.id.desc())
-        .options(selectinload(Signature.letter), selectinload(Signature.contact))))
+    return list(
+        db.session.scalars(
+            select(Signature)
+            .join(Letter)
+            .where(Signature.organization_id == org_id)
+            .order_by(letter_date.desc().nulls_first(), Letter.id.desc())
+            .options(selectinload(Signature.letter), selectinload(Signature.contact))
+        )
+    )
 
 
 def refresh_search_text(org: Organization) -> None:
@@ -130,19 +160,45 @@ def issue_areas(include_retired: bool = False) -> list[IssueArea]:
 
 def issue_area_counts(include_retired: bool = False) -> list[tuple[IssueArea, int]]:
     """Each issue area with the number of active organizations in it, most first."""
-    query = (select(IssueArea, func.count(Organization.id))
-             .outerjoin(oia, oia.c.issue_area_id == IssueArea.id)
-             .outerjoin(Organization, (Organization.id == oia.c.organization_id) & Organization.archived.is_(False))
-             .group_by(IssueArea.id).order_by(func.count(Organization.id).desc(), IssueArea.name))
+    query = (
+        select(IssueArea, func.count(Organization.id))
+        .outerjoin(oia, oia.c.issue_area_id == IssueArea.id)
+        .outerjoin(
+            Organization, (Organization.id == oia.c.organization_id) & Organization.archived.is_(False)
+        )
+        .group_by(IssueArea.id)
+        .order_by(func.count(Organization.id).desc(), IssueArea.name)
+    )
     if not include_retired:
         query = query.where(IssueArea.retired.is_(False))
     return [(area, count) for area, count in db.session.execute(query)]
 
 
-AUDITED_FIELDS = ("name", "acronym", "org_type", "scope", "city", "state", "country", "website", "notes",
-                  "parent_id", "archived")
-EDITABLE_FIELDS = ("name", "acronym", "org_type", "scope", "city", "state", "country", "website", "notes",
-                   "parent_id")
+AUDITED_FIELDS = (
+    "name",
+    "acronym",
+    "org_type",
+    "scope",
+    "city",
+    "state",
+    "country",
+    "website",
+    "notes",
+    "parent_id",
+    "archived",
+)
+EDITABLE_FIELDS = (
+    "name",
+    "acronym",
+    "org_type",
+    "scope",
+    "city",
+    "state",
+    "country",
+    "website",
+    "notes",
+    "parent_id",
+)
 INTERACTION_KINDS = ("note", "call", "meeting", "email")
 MAX_ALIASES = 50
 _REF_ID = re.compile(r"\(#(\d{1,11})\)$")
@@ -186,9 +242,16 @@ def resolve_organization_ref(ref) -> int | None:
     digits = tagged.group(1) if tagged else text.lstrip("#")
     if digits.isdigit() and len(digits) < 12:
         return resolve_organization_ref(int(digits))
-    ids = list(db.session.scalars(select(Organization.id).where(
-        (Organization.sort_name == sort_name(text)) | (func.lower(Organization.acronym) == text.lower()))
-        .limit(3)))
+    ids = list(
+        db.session.scalars(
+            select(Organization.id)
+            .where(
+                (Organization.sort_name == sort_name(text))
+                | (func.lower(Organization.acronym) == text.lower())
+            )
+            .limit(3)
+        )
+    )
     if not ids:
         raise FieldError(f"No organization is named {text[:80]!r}; give its exact name or its id.")
     if len(ids) > 1:
@@ -221,7 +284,9 @@ def _check_issue_areas(value) -> list[str]:
     slugs = list(dict.fromkeys(v.strip().lower() for v in value if v.strip()))
     if len(slugs) > 100:
         raise FieldError("At most 100 issue areas.")
-    known = set(db.session.scalars(select(IssueArea.slug).where(IssueArea.slug.in_(slugs)))) if slugs else set()
+    known = (
+        set(db.session.scalars(select(IssueArea.slug).where(IssueArea.slug.in_(slugs)))) if slugs else set()
+    )
     unknown = [s for s in slugs if s not in known]
     if unknown:
         raise FieldError(f"Unknown issue area: {', '.join(u[:60] for u in unknown)}.")
@@ -305,8 +370,9 @@ def _apply(org: Organization, clean: dict) -> None:
         org.parent = db.session.get(Organization, clean["parent_id"]) if clean["parent_id"] else None
     if "issue_areas" in clean:
         slugs = clean["issue_areas"]
-        org.issue_areas = list(db.session.scalars(select(IssueArea).where(IssueArea.slug.in_(slugs)))) \
-            if slugs else []
+        org.issue_areas = (
+            list(db.session.scalars(select(IssueArea).where(IssueArea.slug.in_(slugs)))) if slugs else []
+        )
     if "aliases" in clean:
         _set_aliases(org, clean["aliases"])
     if "archived" in clean:
@@ -322,16 +388,21 @@ def create_organization(data: dict, user_id: int | None = None) -> Organization:
         _apply(org, clean)
         db.session.add(org)
     db.session.flush()
-    record("create", "organization", org.id, user_id=user_id, summary=f"Created {org.name}", after=snapshot(org))
+    record(
+        "create", "organization", org.id, user_id=user_id, summary=f"Created {org.name}", after=snapshot(org)
+    )
     db.session.commit()
     return org
 
 
 def last_change(entity_type: str, entity_id: int) -> AuditEvent | None:
     """The newest audit event of a record (who changed it last, for conflict messages)."""
-    return db.session.scalar(select(AuditEvent).where(AuditEvent.entity_type == entity_type,
-                                                      AuditEvent.entity_id == entity_id)
-                             .order_by(AuditEvent.id.desc()).limit(1))
+    return db.session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
 
 
 def _conflict(org_id: int) -> ConflictError:
@@ -341,8 +412,9 @@ def _conflict(org_id: int) -> ConflictError:
     return ConflictError(get_organization(org_id), last_change("organization", org_id))
 
 
-def update_organization(org_id: int, data: dict, *, version: int | None, user_id: int | None = None,
-                        action: str = "update") -> Organization:
+def update_organization(
+    org_id: int, data: dict, *, version: int | None, user_id: int | None = None, action: str = "update"
+) -> Organization:
     """Change an organization if `version` is still current; raises NotFound, InvalidData or ConflictError.
 
     Nothing is written when nothing changed; otherwise the version goes up by one and the change is audited.
@@ -368,9 +440,15 @@ def update_organization(org_id: int, data: dict, *, version: int | None, user_id
             refresh_search_text(affiliate)
     changed = [k for k in after if before.get(k) != after.get(k)]
     verb = {"archive": "Archived", "restore": "Restored"}.get(action, "Edited")
-    record(action, "organization", org.id, user_id=user_id,
-           summary=f"{verb} {org.name}" + (f" ({', '.join(changed)})" if action == "update" else ""),
-           before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
+    record(
+        action,
+        "organization",
+        org.id,
+        user_id=user_id,
+        summary=f"{verb} {org.name}" + (f" ({', '.join(changed)})" if action == "update" else ""),
+        before={k: before[k] for k in changed},
+        after={k: after[k] for k in changed},
+    )
     try:
         db.session.commit()
     except StaleDataError:
@@ -378,20 +456,28 @@ def update_organization(org_id: int, data: dict, *, version: int | None, user_id
     return org
 
 
-def set_archived(org_id: int, archived: bool, *, version: int | None = None,
-                 user_id: int | None = None) -> Organization:
+def set_archived(
+    org_id: int, archived: bool, *, version: int | None = None, user_id: int | None = None
+) -> Organization:
     """Archive or restore an organization (version checked when given)."""
     org = get_organization(org_id)
     if org is None:
         raise NotFound(org_id)
-    return update_organization(org_id, {"archived": archived}, version=org.version if version is None else version,
-                               user_id=user_id, action="archive" if archived else "restore")
+    return update_organization(
+        org_id,
+        {"archived": archived},
+        version=org.version if version is None else version,
+        user_id=user_id,
+        action="archive" if archived else "restore",
+    )
 
 
 FILTER_LETTERS = 40
 
 
-def letter_options(selected: list[str] | tuple[str, ...] = (), limit: int = FILTER_LETTERS) -> list[tuple[str, str]]:
+def letter_options(
+    selected: list[str] | tuple[str, ...] = (), limit: int = FILTER_LETTERS
+) -> list[tuple[str, str]]:
     """(slug, title) of the most recent letters plus any already selected, newest first, for filter forms.
 
     Not all thousand: a select that long is no use to a person and costs the page most of its time; any letter
@@ -402,7 +488,9 @@ def letter_options(selected: list[str] | tuple[str, ...] = (), limit: int = FILT
     options = [(slug, title) for slug, title in db.session.execute(query.limit(limit))]
     missing = [s for s in selected if s not in {slug for slug, _ in options}]
     if missing:
-        options += [(slug, title) for slug, title in db.session.execute(query.where(Letter.slug.in_(missing)))]
+        options += [
+            (slug, title) for slug, title in db.session.execute(query.where(Letter.slug.in_(missing)))
+        ]
     return options
 
 
@@ -414,6 +502,7 @@ def organization_name(org_id: int | None) -> str | None:
 
 
 # --- participation -------------------------------------------------------------------------------------------
+
 
 @dataclass
 class ParticipationSummary:
@@ -436,10 +525,17 @@ RECENT_LETTERS = 5
 def participation_summary(history: list[Signature]) -> ParticipationSummary:
     """Summarise a participation timeline (from participation()) against the most recent letters."""
     confirmed = [s for s in history if s.status == "confirmed"]
-    recent_ids = list(db.session.scalars(
-        select(Letter.id).where(Letter.status != "draft")
-        .order_by(func.coalesce(Letter.letter_date, Letter.delivered_on, Letter.deadline).desc().nulls_last(),
-                  Letter.id.desc()).limit(RECENT_LETTERS)))
+    recent_ids = list(
+        db.session.scalars(
+            select(Letter.id)
+            .where(Letter.status != "draft")
+            .order_by(
+                func.coalesce(Letter.letter_date, Letter.delivered_on, Letter.deadline).desc().nulls_last(),
+                Letter.id.desc(),
+            )
+            .limit(RECENT_LETTERS)
+        )
+    )
     signed_ids = {s.letter_id for s in confirmed}
     dated = sorted((s for s in confirmed if s.letter.date), key=lambda s: s.letter.date)
     return ParticipationSummary(
@@ -456,12 +552,18 @@ def participation_summary(history: list[Signature]) -> ParticipationSummary:
 
 # --- interactions --------------------------------------------------------------------------------------------
 
+
 def interactions_of(org_id: int, limit: int = 200) -> list[Interaction]:
     """An organization's logged notes, calls and meetings, newest first, with who logged them."""
-    return list(db.session.scalars(
-        select(Interaction).where(Interaction.organization_id == org_id)
-        .order_by(Interaction.occurred_on.desc(), Interaction.id.desc()).limit(limit)
-        .options(selectinload(Interaction.user), selectinload(Interaction.contact))))
+    return list(
+        db.session.scalars(
+            select(Interaction)
+            .where(Interaction.organization_id == org_id)
+            .order_by(Interaction.occurred_on.desc(), Interaction.id.desc())
+            .limit(limit)
+            .options(selectinload(Interaction.user), selectinload(Interaction.contact))
+        )
+    )
 
 
 def add_interaction(org_id: int, data: dict, user_id: int | None = None) -> Interaction:
@@ -487,8 +589,13 @@ def add_interaction(org_id: int, data: dict, user_id: int | None = None) -> Inte
     item = Interaction(organization_id=org_id, user_id=user_id, **clean)
     db.session.add(item)
     db.session.flush()
-    record("interaction", "organization", org_id, user_id=user_id,
-           summary=f"Logged a {item.kind}: {item.summary}"[:2000])
+    record(
+        "interaction",
+        "organization",
+        org_id,
+        user_id=user_id,
+        summary=f"Logged a {item.kind}: {item.summary}"[:2000],
+    )
     db.session.commit()
     return item
 
@@ -523,6 +630,7 @@ def _check_contact_of(value, org_id: int) -> int | None:
 
 # --- the issue-area vocabulary (admins) ----------------------------------------------------------------------
 
+
 def rename_issue_area(slug: str, name: str, user_id: int | None = None) -> IssueArea:
     """Give an issue area a new display name (its slug, used in links and filters, stays)."""
     area = db.session.scalar(select(IssueArea).where(IssueArea.slug == slug))
@@ -533,8 +641,15 @@ def rename_issue_area(slug: str, name: str, user_id: int | None = None) -> Issue
     except FieldError as exc:
         raise InvalidData({"name": [str(exc)]}) from exc
     if name != area.name:
-        record("rename", "issue_area", area.id, user_id=user_id, summary=f"Renamed issue area {area.slug}",
-               before={"name": area.name}, after={"name": name})
+        record(
+            "rename",
+            "issue_area",
+            area.id,
+            user_id=user_id,
+            summary=f"Renamed issue area {area.slug}",
+            before={"name": area.name},
+            after={"name": name},
+        )
         area.name = name
         db.session.commit()
     return area
@@ -556,8 +671,14 @@ def create_issue_area(name: str, user_id: int | None = None) -> IssueArea:
     area = IssueArea(slug=slug, name=name, retired=False)
     db.session.add(area)
     db.session.flush()
-    record("create", "issue_area", area.id, user_id=user_id, summary=f"Added issue area {name}",
-           after={"slug": slug, "name": name})
+    record(
+        "create",
+        "issue_area",
+        area.id,
+        user_id=user_id,
+        summary=f"Added issue area {name}",
+        after={"slug": slug, "name": name},
+    )
     db.session.commit()
     return area
 
@@ -568,9 +689,15 @@ def set_issue_area_retired(slug: str, retired: bool, user_id: int | None = None)
     if area is None:
         raise NotFound(slug)
     if area.retired != retired:
-        record("retire" if retired else "unretire", "issue_area", area.id, user_id=user_id,
-               summary=f"{'Retired' if retired else 'Brought back'} issue area {area.name}",
-               before={"retired": area.retired}, after={"retired": retired})
+        record(
+            "retire" if retired else "unretire",
+            "issue_area",
+            area.id,
+            user_id=user_id,
+            summary=f"{'Retired' if retired else 'Brought back'} issue area {area.name}",
+            before={"retired": area.retired},
+            after={"retired": retired},
+        )
         area.retired = retired
         db.session.commit()
     return area
@@ -583,32 +710,51 @@ def merge_issue_areas(source_slug: str, target_slug: str, user_id: int | None = 
 
     if source_slug == target_slug:
         raise InvalidData({"target": ["Choose two different issue areas."]})
-    areas = {a.slug: a for a in db.session.scalars(select(IssueArea).where(
-        IssueArea.slug.in_([source_slug, target_slug])))}
+    areas = {
+        a.slug: a
+        for a in db.session.scalars(select(IssueArea).where(IssueArea.slug.in_([source_slug, target_slug])))
+    }
     if source_slug not in areas or target_slug not in areas:
         raise InvalidData({"source" if source_slug not in areas else "target": ["No such issue area."]})
     source, target = areas[source_slug], areas[target_slug]
     moved = 0
     for table, key in ((oia, "organization_id"), (lia, "letter_id")):
         ids = set(db.session.scalars(select(table.c[key]).where(table.c.issue_area_id == source.id)))
-        have = set(db.session.scalars(select(table.c[key]).where(table.c.issue_area_id == target.id,
-                                                                 table.c[key].in_(ids)))) if ids else set()
+        have = (
+            set(
+                db.session.scalars(
+                    select(table.c[key]).where(table.c.issue_area_id == target.id, table.c[key].in_(ids))
+                )
+            )
+            if ids
+            else set()
+        )
         if ids - have:
-            db.session.execute(table.insert(), [{key: i, "issue_area_id": target.id} for i in sorted(ids - have)])
+            db.session.execute(
+                table.insert(), [{key: i, "issue_area_id": target.id} for i in sorted(ids - have)]
+            )
         db.session.execute(table.delete().where(table.c.issue_area_id == source.id))
         if table is oia:
             moved = len(ids)
             # Versions go up so that a form opened before the merge does not silently put the old area back.
-            for org in db.session.scalars(select(Organization).where(Organization.id.in_(ids))) if ids else []:
+            for org in (
+                db.session.scalars(select(Organization).where(Organization.id.in_(ids))) if ids else []
+            ):
                 org.updated_at = utcnow()
     for segment in db.session.scalars(select(Segment)):
         areas_in_filter = list(segment.filter.get("issue_area") or [])
         if source_slug in areas_in_filter:
             replaced = [target_slug if s == source_slug else s for s in areas_in_filter]
             segment.filter = {**segment.filter, "issue_area": list(dict.fromkeys(replaced))}
-    record("merge", "issue_area", target.id, user_id=user_id,
-           summary=f"Merged issue area {source.name} into {target.name} ({moved} organizations)",
-           before={"merged": source.slug}, after={"into": target.slug})
+    record(
+        "merge",
+        "issue_area",
+        target.id,
+        user_id=user_id,
+        summary=f"Merged issue area {source.name} into {target.name} ({moved} organizations)",
+        before={"merged": source.slug},
+        after={"into": target.slug},
+    )
     db.session.delete(source)
     db.session.commit()
     return target

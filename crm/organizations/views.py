@@ -10,8 +10,14 @@ from crm.common.validation import InvalidData
 from crm.contacts.services import contacts_of
 from crm.organizations import services
 from crm.organizations.filters import SORTS, FilterError, OrgFilter, parse_filter
-from crm.organizations.forms import (ArchiveForm, InteractionForm, IssueAreaForm, IssueAreaMergeForm,
-                                     OrganizationForm, SaveSegmentForm)
+from crm.organizations.forms import (
+    ArchiveForm,
+    InteractionForm,
+    IssueAreaForm,
+    IssueAreaMergeForm,
+    OrganizationForm,
+    SaveSegmentForm,
+)
 from crm.organizations.models import ORG_TYPES, SCOPES
 
 bp = Blueprint("organizations", __name__, url_prefix="/organizations")
@@ -45,13 +51,25 @@ def index():
         result = services.list_organizations(org_filter)
     status = 400 if error else 200
     if request.headers.get("HX-Request"):
-        return render_template("organizations/_results.html", result=result, f=org_filter, error=error), status
+        return render_template(
+            "organizations/_results.html", result=result, f=org_filter, error=error
+        ), status
     segment_form = SaveSegmentForm(formdata=None, query=request.query_string.decode("utf-8", "replace"))
-    return render_template("organizations/index.html", result=result, f=org_filter, sort=sort, sorts=SORTS,
-                           error=error, areas=services.issue_areas(include_retired=True),
-                           letters=services.letter_options(org_filter.signed + org_filter.not_signed), org_types=ORG_TYPES, scopes=SCOPES,
-                           parent_name=services.organization_name(org_filter.parent),
-                           per_page_choices=PER_PAGE_CHOICES, segment_form=segment_form), status
+    return render_template(
+        "organizations/index.html",
+        result=result,
+        f=org_filter,
+        sort=sort,
+        sorts=SORTS,
+        error=error,
+        areas=services.issue_areas(include_retired=True),
+        letters=services.letter_options(org_filter.signed + org_filter.not_signed),
+        org_types=ORG_TYPES,
+        scopes=SCOPES,
+        parent_name=services.organization_name(org_filter.parent),
+        per_page_choices=PER_PAGE_CHOICES,
+        segment_form=segment_form,
+    ), status
 
 
 @bp.get("/<int:org_id>")
@@ -61,21 +79,31 @@ def show(org_id: int):
     org = services.get_organization(org_id) or abort(404)
     history = services.participation(org.id)
     form = _interaction_form(org.id)
-    return render_template("organizations/show.html", org=org, history=history,
-                           summary=services.participation_summary(history), contacts=contacts_of(org.id),
-                           interactions=services.interactions_of(org.id), interaction_form=form,
-                           archive_form=ArchiveForm(formdata=None, version=org.version),
-                           audit=events_for("organization", org.id))
+    return render_template(
+        "organizations/show.html",
+        org=org,
+        history=history,
+        summary=services.participation_summary(history),
+        contacts=contacts_of(org.id),
+        interactions=services.interactions_of(org.id),
+        interaction_form=form,
+        archive_form=ArchiveForm(formdata=None, version=org.version),
+        audit=events_for("organization", org.id),
+    )
 
 
 def _interaction_form(org_id: int, formdata=None) -> InteractionForm:
     """The interaction form with the organization's contacts to choose from."""
     from datetime import date
 
-    form = InteractionForm(formdata=formdata) if formdata is not None else InteractionForm(
-        formdata=None, occurred_on=date.today())
+    form = (
+        InteractionForm(formdata=formdata)
+        if formdata is not None
+        else InteractionForm(formdata=None, occurred_on=date.today())
+    )
     form.contact_id.choices = [SelectChoice("", "—")] + [
-        SelectChoice(str(c.id), c.full_name) for c in contacts_of(org_id) if c.status == "active"]
+        SelectChoice(str(c.id), c.full_name) for c in contacts_of(org_id) if c.status == "active"
+    ]
     return form
 
 
@@ -128,8 +156,20 @@ def _fill_form(form: OrganizationForm, org) -> None:
 def conflict_rows(mine: dict, current: dict) -> list[tuple[str, object, object]]:
     """(field, saved value, your value) for each field where the stale form differs from what is saved now."""
     rows = []
-    for name in ("name", "acronym", "org_type", "scope", "city", "state", "country", "website", "parent_id",
-                 "issue_areas", "aliases", "notes"):
+    for name in (
+        "name",
+        "acronym",
+        "org_type",
+        "scope",
+        "city",
+        "state",
+        "country",
+        "website",
+        "parent_id",
+        "issue_areas",
+        "aliases",
+        "notes",
+    ):
         if name not in mine:
             continue
         saved, yours = current.get(name), mine.get(name)
@@ -153,8 +193,9 @@ def edit(org_id: int):
     elif form.validate_on_submit():
         version = int(form.version.data) if (form.version.data or "").isdigit() else None
         try:
-            org = services.update_organization(org_id, form.service_data(), version=version,
-                                               user_id=current_user.id)
+            org = services.update_organization(
+                org_id, form.service_data(), version=version, user_id=current_user.id
+            )
         except InvalidData as exc:
             _attach_errors(form, exc.errors)
         except services.ConflictError as exc:
@@ -165,8 +206,11 @@ def edit(org_id: int):
                 mine = services.clean_organization(form.service_data(), org_id=org_id)
             except InvalidData:
                 mine = form.service_data()
-            conflict = {"rows": conflict_rows(mine, services.snapshot(current)), "event": exc.last_change,
-                        "current": current}
+            conflict = {
+                "rows": conflict_rows(mine, services.snapshot(current)),
+                "event": exc.last_change,
+                "current": current,
+            }
             form.version.data = str(current.version)  # saving again now overwrites, knowingly
             org = current
         else:
@@ -201,8 +245,11 @@ def _set_archived(org_id: int, archived: bool):
     except services.NotFound:
         abort(404)
     except services.ConflictError:
-        flash("Someone changed this organization since you opened the page; nothing was archived. "
-              "Look at it again and retry.", "warning")
+        flash(
+            "Someone changed this organization since you opened the page; nothing was archived. "
+            "Look at it again and retry.",
+            "warning",
+        )
         return redirect(url_for("organizations.show", org_id=org_id), 303)
     flash(f"{org.name} {'archived' if archived else 'restored'}.", "success")
     return redirect(url_for("organizations.show", org_id=org_id), 303)
@@ -216,27 +263,44 @@ def add_interaction(org_id: int):
     form = _interaction_form(org.id, formdata=request.form)
     if form.validate_on_submit():
         try:
-            services.add_interaction(org.id, {"kind": form.kind.data, "occurred_on": form.occurred_on.data,
-                                              "summary": form.summary.data, "body": form.body.data,
-                                              "contact_id": form.contact_id.data}, user_id=current_user.id)
+            services.add_interaction(
+                org.id,
+                {
+                    "kind": form.kind.data,
+                    "occurred_on": form.occurred_on.data,
+                    "summary": form.summary.data,
+                    "body": form.body.data,
+                    "contact_id": form.contact_id.data,
+                },
+                user_id=current_user.id,
+            )
         except InvalidData as exc:
             _attach_errors(form, exc.errors)
         else:
             flash("Logged.", "success")
             return redirect(url_for("organizations.show", org_id=org.id, _anchor="interactions"), 303)
     history = services.participation(org.id)
-    return render_template("organizations/show.html", org=org, history=history,
-                           summary=services.participation_summary(history), contacts=contacts_of(org.id),
-                           interactions=services.interactions_of(org.id), interaction_form=form,
-                           archive_form=ArchiveForm(formdata=None, version=org.version),
-                           audit=events_for("organization", org.id)), 400
+    return render_template(
+        "organizations/show.html",
+        org=org,
+        history=history,
+        summary=services.participation_summary(history),
+        contacts=contacts_of(org.id),
+        interactions=services.interactions_of(org.id),
+        interaction_form=form,
+        archive_form=ArchiveForm(formdata=None, version=org.version),
+        audit=events_for("organization", org.id),
+    ), 400
 
 
 # --- issue areas --------------------------------------------------------------------------------------------
 
+
 def _merge_form(formdata=None) -> IssueAreaMergeForm:
     """The merge form with every issue area as a choice."""
-    form = IssueAreaMergeForm(formdata=formdata) if formdata is not None else IssueAreaMergeForm(formdata=None)
+    form = (
+        IssueAreaMergeForm(formdata=formdata) if formdata is not None else IssueAreaMergeForm(formdata=None)
+    )
     choices = [SelectChoice(a.slug, a.name) for a in services.issue_areas(include_retired=True)]
     form.source.choices = choices
     form.target.choices = choices
@@ -259,8 +323,13 @@ def issue_areas():
                 flash(f"Issue area {area.name} added.", "success")
                 return redirect(url_for("organizations.issue_areas"), 303)
         status = 400
-    return render_template("organizations/issue_areas.html", areas=services.issue_area_counts(include_retired=True),
-                           add_form=add_form, merge_form=_merge_form(), rename_form=IssueAreaForm()), status
+    return render_template(
+        "organizations/issue_areas.html",
+        areas=services.issue_area_counts(include_retired=True),
+        add_form=add_form,
+        merge_form=_merge_form(),
+        rename_form=IssueAreaForm(),
+    ), status
 
 
 @bp.post("/issue-areas/<slug>/rename")
@@ -289,8 +358,9 @@ def retire_issue_area(slug: str):
     if not ArchiveForm().validate_on_submit():
         abort(400)
     try:
-        area = services.set_issue_area_retired(slug, request.form.get("retire", "1") != "0",
-                                               user_id=current_user.id)
+        area = services.set_issue_area_retired(
+            slug, request.form.get("retire", "1") != "0", user_id=current_user.id
+        )
     except services.NotFound:
         abort(404)
     flash(f"{area.name} {'retired' if area.retired else 'is offered again'}.", "success")

@@ -11,7 +11,9 @@ from crm.organizations.forms import checked
 class SegmentForm(FlaskForm):
     """Name a segment; `query` carries the organization list's query string when saving a new one."""
 
-    name = StringField("Name", validators=[DataRequired(), checked(lambda v: check.text_line(v, 200, label="Name"))])
+    name = StringField(
+        "Name", validators=[DataRequired(), checked(lambda v: check.text_line(v, 200, label="Name"))]
+    )
     query = HiddenField()
 
 

@@ -76,7 +76,10 @@ def create_segment(name, filter_source, user_id: int | None = None) -> Segment:
     """Save a filter under a name; raises InvalidData."""
     errors: dict[str, list[str]] = {}
     clean: dict = {}
-    for key, checker in (("name", lambda: _clean_name(name, None)), ("filter", lambda: _clean_filter(filter_source))):
+    for key, checker in (
+        ("name", lambda: _clean_name(name, None)),
+        ("filter", lambda: _clean_filter(filter_source)),
+    ):
         try:
             clean[key] = checker()
         except FieldError as exc:
@@ -86,8 +89,14 @@ def create_segment(name, filter_source, user_id: int | None = None) -> Segment:
     segment = Segment(name=clean["name"], filter=clean["filter"], created_by_id=user_id)
     db.session.add(segment)
     db.session.flush()
-    record("create", "segment", segment.id, user_id=user_id, summary=f"Saved segment {segment.name}",
-           after={"name": segment.name, "filter": str(segment.filter)})
+    record(
+        "create",
+        "segment",
+        segment.id,
+        user_id=user_id,
+        summary=f"Saved segment {segment.name}",
+        after={"name": segment.name, "filter": str(segment.filter)},
+    )
     db.session.commit()
     return segment
 
@@ -112,8 +121,15 @@ def update_segment(segment_id: int, *, name=None, filter_source=None, user_id: i
     segment.name, segment.filter = new_name, new_filter
     after = {"name": segment.name, "filter": str(segment.filter)}
     if after != before:
-        record("update", "segment", segment.id, user_id=user_id, summary=f"Changed segment {segment.name}",
-               before=before, after=after)
+        record(
+            "update",
+            "segment",
+            segment.id,
+            user_id=user_id,
+            summary=f"Changed segment {segment.name}",
+            before=before,
+            after=after,
+        )
         db.session.commit()
     return segment
 
@@ -123,11 +139,28 @@ def delete_segment(segment_id: int, user_id: int | None = None) -> None:
     segment = get_segment(segment_id)
     if segment is None:
         raise NotFound(segment_id)
-    record("delete", "segment", segment.id, user_id=user_id, summary=f"Deleted segment {segment.name}",
-           before={"name": segment.name, "filter": str(segment.filter)})
+    record(
+        "delete",
+        "segment",
+        segment.id,
+        user_id=user_id,
+        summary=f"Deleted segment {segment.name}",
+        before={"name": segment.name, "filter": str(segment.filter)},
+    )
     db.session.delete(segment)
     db.session.commit()
 
 
-__all__ = ["list_segments", "get_segment", "segment_filter", "segment_counts", "create_segment", "update_segment",
-           "delete_segment", "SegmentCounts", "InvalidData", "NotFound", "FilterError"]
+__all__ = [
+    "list_segments",
+    "get_segment",
+    "segment_filter",
+    "segment_counts",
+    "create_segment",
+    "update_segment",
+    "delete_segment",
+    "SegmentCounts",
+    "InvalidData",
+    "NotFound",
+    "FilterError",
+]

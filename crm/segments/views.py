@@ -26,7 +26,9 @@ def filter_query(segment) -> str:
 @access("viewer")
 def index():
     """Saved segments."""
-    return render_template("segments/index.html", segments=services.list_segments(), filter_query=filter_query)
+    return render_template(
+        "segments/index.html", segments=services.list_segments(), filter_query=filter_query
+    )
 
 
 @bp.post("")
@@ -64,9 +66,16 @@ def show(segment_id: int):
         counts = services.segment_counts(segment.id)
     except FilterError as exc:
         error = f"This segment's filter no longer works: {exc}"
-    return render_template("segments/show.html", segment=segment, result=result, counts=counts, error=error,
-                           form=SegmentForm(formdata=None, name=segment.name), delete_form=DeleteSegmentForm(),
-                           query=filter_query(segment))
+    return render_template(
+        "segments/show.html",
+        segment=segment,
+        result=result,
+        counts=counts,
+        error=error,
+        form=SegmentForm(formdata=None, name=segment.name),
+        delete_form=DeleteSegmentForm(),
+        query=filter_query(segment),
+    )
 
 
 @bp.post("/<int:segment_id>/rename")
@@ -100,4 +109,3 @@ def delete(segment_id: int):
         abort(404)
     flash("Segment deleted.", "success")
     return redirect(url_for("segments.index"), 303)
-

@@ -30,7 +30,9 @@ def test_two_sessions_edit_the_same_organization(live_server, browser, seeded, u
         assert "Someone else saved this organization" in conflict.inner_text()
         assert "organizer@example.org" in conflict.inner_text()
         assert "Phoenix" in conflict.inner_text() and "Tucson" in conflict.inner_text()
-        assert second.get_by_label("City").input_value() == "Tucson"  # nothing the second person typed is lost
+        assert (
+            second.get_by_label("City").input_value() == "Tucson"
+        )  # nothing the second person typed is lost
         assert second.get_by_label("Notes").input_value() == "Met at the border convening."
         ARTIFACTS.mkdir(exist_ok=True)
         second.screenshot(path=str(ARTIFACTS / "workspace-conflict.png"), full_page=True)
