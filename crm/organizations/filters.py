@@ -31,6 +31,7 @@ SORTS = {
 }
 _MAX_VALUES = 100
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class FilterError(ValueError):
@@ -97,6 +98,8 @@ def _values(source, name: str) -> list[str]:
             continue
         if not isinstance(item, str | int):
             raise FilterError(name, f"'{name}' must be text.")
+        if isinstance(item, str) and _CONTROL.search(item):
+            raise FilterError(name, f"'{name}' cannot hold NUL, line breaks or other control characters.")
         values.extend(part.strip() for part in str(item).split(",") if part.strip())
     if len(values) > _MAX_VALUES:
         raise FilterError(name, f"'{name}' accepts at most {_MAX_VALUES} values.")
@@ -184,6 +187,8 @@ def parse_filter(source) -> OrgFilter:
     q = _one(source, "q") if not hasattr(source, "getlist") else (source.get("q") or "")
     if not isinstance(q, str):
         raise FilterError("q", "'q' must be text.")
+    if _CONTROL.search(q):
+        raise FilterError("q", "The search text cannot hold NUL, line breaks or other control characters.")
     if len(q) > 200:
         raise FilterError("q", "The search text is limited to 200 characters.")
     return OrgFilter(

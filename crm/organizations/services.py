@@ -201,6 +201,7 @@ EDITABLE_FIELDS = (
 )
 INTERACTION_KINDS = ("note", "call", "meeting", "email")
 MAX_ALIASES = 50
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
 _REF_ID = re.compile(r"\(#(\d{1,11})\)$")
 
 
@@ -220,7 +221,7 @@ class ConflictError(Exception):
 def snapshot(org: Organization) -> dict:
     """The audited fields of an organization, for before → after records."""
     values = {name: getattr(org, name) for name in AUDITED_FIELDS}
-    values["issue_areas"] = [a.slug for a in org.issue_areas]
+    values["issue_areas"] = sorted(a.slug for a in org.issue_areas)
     values["aliases"] = sorted(a.name for a in org.aliases)
     return values
 
@@ -282,6 +283,8 @@ def _check_issue_areas(value) -> list[str]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise FieldError("Issue areas must be a list of issue-area slugs.")
     slugs = list(dict.fromkeys(v.strip().lower() for v in value if v.strip()))
+    if any(not _SLUG.match(slug) for slug in slugs):
+        raise FieldError("Issue areas are slugs such as immigration or digital-rights.")
     if len(slugs) > 100:
         raise FieldError("At most 100 issue areas.")
     known = (
@@ -368,10 +371,12 @@ def _apply(org: Organization, clean: dict) -> None:
             setattr(org, name, clean[name])
     if "parent_id" in clean:
         org.parent = db.session.get(Organization, clean["parent_id"]) if clean["parent_id"] else None
-    if "issue_areas" in clean:
+    if "issue_areas" in clean and sorted(clean["issue_areas"]) != sorted(a.slug for a in org.issue_areas):
         slugs = clean["issue_areas"]
         org.issue_areas = (
-            list(db.session.scalars(select(IssueArea).where(IssueArea.slug.in_(slugs)))) if slugs else []
+            list(db.session.scalars(select(IssueArea).where(IssueArea.slug.in_(slugs)).order_by(IssueArea.slug)))
+            if slugs
+            else []
         )
     if "aliases" in clean:
         _set_aliases(org, clean["aliases"])
