@@ -36,6 +36,9 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(merge_group)
     app.cli.add_command(worker_command)
+    from crm.contacts.cli import export_contacts
+
+    export_group.add_command(export_contacts)
     from crm.letters.cli import register as register_letter_commands
 
     register_letter_commands(app)  # keep last: it adds `signatories` to an existing `import` group
@@ -148,15 +151,24 @@ def export_group():
 
 
 def _filter_options(command):
-    """The filter options shared by exports."""
+    """The organization filter options shared by exports (the names of crm.organizations.filters)."""
     options = [
         click.option("--issue-area", "issue_area", multiple=True, help="Issue-area slug (repeatable)."),
         click.option("--match", type=click.Choice(["any", "all", "none"]), default="any"),
         click.option("--signed", multiple=True, help="Letter slug the organization signed (repeatable)."),
+        click.option("--signed-match", "signed_match", type=click.Choice(["any", "all"]), default="all",
+                     help="With several --signed: all of them (default) or any."),
         click.option("--not-signed", "not_signed", multiple=True, help="Letter slug it did not sign."),
+        click.option("--min-signed", "min_signed", default="", help="Signed at least this many letters."),
+        click.option("--last-signed-before", "last_signed_before", default="", help="YYYY-MM-DD"),
+        click.option("--last-signed-after", "last_signed_after", default="", help="YYYY-MM-DD"),
+        click.option("--never-signed", "never_signed", is_flag=True, default=False),
+        click.option("--has-mailable", "has_mailable", default="", help="true or false"),
         click.option("--state", multiple=True, help="Two-letter state code (repeatable)."),
         click.option("--org-type", "org_type", multiple=True),
         click.option("--scope", multiple=True),
+        click.option("--parent", default="", help="Affiliates of this organization id."),
+        click.option("--archived", type=click.Choice(["exclude", "include", "only"]), default="exclude"),
         click.option("-q", "q", default="", help="Search names, acronyms and aliases."),
         click.option("-o", "--output", default="-", help="File to write; - (the default) is standard output."),
     ]

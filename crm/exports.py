@@ -7,6 +7,8 @@ from crm.organizations.filters import OrgFilter
 from crm.organizations.services import iter_organizations
 
 ORG_COLUMNS = ("name", "acronym", "org_type", "scope", "city", "state", "issue_areas", "parent", "letters_signed")
+CONTACT_COLUMNS = ("id", "first_name", "last_name", "title", "email", "phone", "organization", "organization_id",
+                   "is_primary", "status", "mailable")
 SIGNATURE_COLUMNS = ("letter", "organization", "listed_as", "role", "status", "signed_at", "source")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -33,3 +35,19 @@ def signature_rows(letter_slugs: list[str]) -> Iterator[list[str]]:
         yield [safe_cell(v) for v in (
             sig.letter.slug, sig.organization.name, sig.listed_name, sig.role, sig.status,
             sig.signed_at.isoformat() if sig.signed_at else "", sig.source)]
+
+
+def contact_row(contact) -> list[str]:
+    """One contact as a CSV row (annotate_mailable must have run on it)."""
+    return [safe_cell(v) for v in (
+        contact.id, contact.first_name, contact.last_name, contact.title, contact.email or "", contact.phone,
+        contact.organization.name if contact.organization else "", contact.organization_id or "",
+        "yes" if contact.is_primary else "no", contact.status, "yes" if getattr(contact, "mailable", False) else "no")]
+
+
+def contact_rows(contact_filter) -> Iterator[list[str]]:
+    """Contact rows for a ContactFilter, in the contacts list's order."""
+    from crm.contacts.services import iter_contacts
+
+    for contact in iter_contacts(contact_filter):
+        yield contact_row(contact)

@@ -36,7 +36,8 @@ class Organizations(MethodView):
         """List organizations matching the filters."""
         try:
             result = organizations.list_organizations(parse_filter(request.args), sort=args.get("sort", "name"),
-                                                      page=args["page"], per_page=args["per_page"])
+                                                      page=args["page"], per_page=args["per_page"],
+                                                      with_aliases=True)
         except FilterError as exc:
             abort(400, message=str(exc), errors={exc.param: [str(exc)]})
         return {"items": result.items, "total": result.total, "page": result.page, "per_page": result.per_page}

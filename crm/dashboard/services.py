@@ -1,20 +1,140 @@
-"""Numbers for the dashboard."""
+"""Numbers and chart data for the dashboard (plain values; the template draws the SVG)."""
 
-from sqlalchemy import func, select
+from dataclasses import dataclass
+from datetime import date
 
+from sqlalchemy import extract, func, select
+from sqlalchemy.orm import selectinload
+
+from crm.audit.models import AuditEvent
 from crm.contacts.models import Contact
+from crm.contacts.queries import mailable_condition
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
+from crm.letters.services import status_counts
 from crm.organizations.models import Organization
+
+LAPSED_YEARS = 2
+
+
+@dataclass
+class Bar:
+    """One bar of a chart: its label, value, the link to the list behind it, and an optional note."""
+
+    label: str
+    value: int
+    href_params: dict
+    note: str = ""
 
 
 def counts() -> dict[str, int]:
     """Headline counts."""
     return {
-        "organizations": db.session.scalar(select(func.count(Organization.id))
-                                           .where(Organization.archived.is_(False))) or 0,
+        "organizations": db.session.scalar(
+            select(func.count(Organization.id)).where(Organization.archived.is_(False))
+        )
+        or 0,
         "contacts": db.session.scalar(select(func.count(Contact.id))) or 0,
+        "mailable": db.session.scalar(select(func.count(Contact.id)).where(mailable_condition())) or 0,
         "letters": db.session.scalar(select(func.count(Letter.id))) or 0,
-        "signatures": db.session.scalar(select(func.count(Signature.id))
-                                        .where(Signature.status == "confirmed")) or 0,
+        "signatures": db.session.scalar(
+            select(func.count(Signature.id)).where(Signature.status == "confirmed")
+        )
+        or 0,
     }
+
+
+def collecting_letters() -> list[tuple[Letter, dict[str, int]]]:
+    """Letters collecting sign-ons now, soonest deadline first, with their counts per status."""
+    letters = list(
+        db.session.scalars(
+            select(Letter)
+            .where(Letter.status == "collecting")
+            .order_by(Letter.deadline.asc().nulls_last(), Letter.id)
+        )
+    )
+    per_letter = status_counts([letter.id for letter in letters])
+    return [(letter, per_letter.get(letter.id, {"confirmed": 0, "pending": 0})) for letter in letters]
+
+
+def signatures_per_letter(limit: int = 24) -> list[Bar]:
+    """Confirmed signatures of the most recent letters, oldest first (a picture over time)."""
+    letter_date = func.coalesce(Letter.letter_date, Letter.delivered_on, Letter.deadline)
+    recent = (
+        select(Letter.id)
+        .where(Letter.status != "draft")
+        .order_by(letter_date.desc().nulls_last(), Letter.id.desc())
+        .limit(limit)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Letter.slug, Letter.title, letter_date, func.count(Signature.id))
+        .join(recent, recent.c.id == Letter.id)
+        .outerjoin(Signature, (Signature.letter_id == Letter.id) & (Signature.status == "confirmed"))
+        .group_by(Letter.id, Letter.slug, Letter.title, letter_date)
+        .order_by(letter_date.asc().nulls_first(), Letter.id)
+    )
+    return [
+        Bar(title, n, {"signed": slug}, day.strftime("%b %Y") if day else "undated")
+        for slug, title, day, n in rows
+    ]
+
+
+def most_engaged(limit: int = 10) -> list[Bar]:
+    """The organizations that signed the most letters."""
+    signed = (
+        select(Signature.organization_id, func.count().label("n"))
+        .where(Signature.status == "confirmed")
+        .group_by(Signature.organization_id)
+        .order_by(func.count().desc(), Signature.organization_id)
+        .limit(limit * 3)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Organization.id, Organization.name, signed.c.n)
+        .join(signed, signed.c.organization_id == Organization.id)
+        .where(Organization.archived.is_(False))
+        .order_by(signed.c.n.desc(), Organization.sort_name)
+        .limit(limit)
+    )
+    return [Bar(name, n, {"org_id": org_id}) for org_id, name, n in rows]
+
+
+def lapsed_by_year(years: int = LAPSED_YEARS, today: date | None = None) -> tuple[date, list[Bar]]:
+    """Organizations that signed before but not in the last `years` years, by the year of their last signature."""
+    today = today or date.today()
+    cutoff = today.replace(
+        year=today.year - years, day=28 if today.month == 2 and today.day == 29 else today.day
+    )
+    from crm.common.types import utc_midnight
+
+    last = (
+        select(Signature.organization_id, func.max(Signature.signed_at).label("last"))
+        .join(Organization, Organization.id == Signature.organization_id)
+        .where(Signature.status == "confirmed", Organization.archived.is_(False))
+        .group_by(Signature.organization_id)
+        .having(func.max(Signature.signed_at) < utc_midnight(cutoff))
+        .subquery()
+    )
+    year = extract("year", last.c.last)
+    rows = db.session.execute(select(year, func.count()).group_by(year).order_by(year))
+    bars = []
+    for y, n in rows:
+        y = int(y)
+        start, end = date(y, 1, 1), min(date(y + 1, 1, 1), cutoff)
+        bars.append(
+            Bar(str(y), n, {"last_signed_after": start.isoformat(), "last_signed_before": end.isoformat()})
+        )
+    return cutoff, bars
+
+
+def recent_activity(limit: int = 12) -> list[AuditEvent]:
+    """The newest changes, with who made them."""
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+            .options(selectinload(AuditEvent.user))
+        )
+    )

@@ -64,6 +64,9 @@ class Signature(TimestampMixin, db.Model):
         UniqueConstraint("letter_id", "organization_id"),
         Index("ix_signatures_org_status", "organization_id", "status", "letter_id"),
         Index("ix_signatures_letter_status", "letter_id", "status"),
+        # Covering indexes for the organization filters: "signed / did not sign X" and "last signed before/after".
+        Index("ix_signatures_letter_status_org", "letter_id", "status", "organization_id"),
+        Index("ix_signatures_org_status_signed", "organization_id", "status", "signed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -13,6 +13,7 @@ from sqlalchemy import Select, exists, func, not_, select
 
 from crm.common.text import fold
 from crm.common.types import utc_midnight
+from crm.common.validation import US_STATES
 from crm.contacts.queries import mailable_contact_exists
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
@@ -28,14 +29,9 @@ SORTS = {
     "-last_signed": "Signed most recently",
     "-created": "Newest first",
 }
-US_STATES = frozenset([
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY",
-    "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH",
-    "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "AS", "GU", "MP",
-    "PR", "VI",
-])
 _MAX_VALUES = 100
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class FilterError(ValueError):
@@ -102,6 +98,8 @@ def _values(source, name: str) -> list[str]:
             continue
         if not isinstance(item, str | int):
             raise FilterError(name, f"'{name}' must be text.")
+        if isinstance(item, str) and _CONTROL.search(item):
+            raise FilterError(name, f"'{name}' cannot hold NUL, line breaks or other control characters.")
         values.extend(part.strip() for part in str(item).split(",") if part.strip())
     if len(values) > _MAX_VALUES:
         raise FilterError(name, f"'{name}' accepts at most {_MAX_VALUES} values.")
@@ -189,6 +187,8 @@ def parse_filter(source) -> OrgFilter:
     q = _one(source, "q") if not hasattr(source, "getlist") else (source.get("q") or "")
     if not isinstance(q, str):
         raise FilterError("q", "'q' must be text.")
+    if _CONTROL.search(q):
+        raise FilterError("q", "The search text cannot hold NUL, line breaks or other control characters.")
     if len(q) > 200:
         raise FilterError("q", "The search text is limited to 200 characters.")
     return OrgFilter(
@@ -248,9 +248,11 @@ def conditions(f: OrgFilter) -> list:
         elif f.match == "none":
             where.append(Organization.id.not_in(members))
         else:
-            where.append(Organization.id.in_(
-                members.group_by(organization_issue_areas.c.organization_id)
-                .having(func.count() == len(area_ids))))
+            # One EXISTS per area: each probes the (organization_id, issue_area_id) primary key, which beats
+            # grouping every membership of those areas.
+            for area_id in area_ids:
+                where.append(exists().where(organization_issue_areas.c.organization_id == Organization.id,
+                                            organization_issue_areas.c.issue_area_id == area_id))
     if f.state:
         where.append(Organization.state.in_(f.state))
     if f.org_type:

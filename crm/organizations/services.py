@@ -1,16 +1,30 @@
-"""Organization logic: listing with filters, profiles, participation history."""
+"""Organization logic: listing with filters, profiles, participation history, editing with audit."""
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
+from crm.audit.models import AuditEvent
 from crm.audit.services import record
+from crm.common import validation as check
 from crm.common.text import fold, single_line, sort_name
+from crm.common.types import utcnow
+from crm.common.validation import FieldError, InvalidData
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
 from crm.organizations.filters import OrgFilter, conditions, order_clause
-from crm.organizations.models import IssueArea, Organization, OrganizationAlias
+from crm.organizations.models import (
+    ORG_TYPES,
+    SCOPES,
+    Interaction,
+    IssueArea,
+    Organization,
+    OrganizationAlias,
+)
 from crm.organizations.models import organization_issue_areas as oia
 
 MAX_PER_PAGE = 200
@@ -32,19 +46,29 @@ class OrgPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def list_organizations(f: OrgFilter, *, sort: str = "name", page: int = 1, per_page: int = 50) -> OrgPage:
+def list_organizations(
+    f: OrgFilter, *, sort: str = "name", page: int = 1, per_page: int = 50, with_aliases: bool = False
+) -> OrgPage:
     """A page of organizations matching the filter, with their issue areas, parent and letters-signed counts.
 
-    Always three statements (count, page, counts per page) plus two eager loads, whatever the page size.
+    A fixed number of statements whatever the page size: count, page (parent joined), issue areas, letters
+    signed, and aliases when asked for (the API shows them, the list page does not).
     """
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
     where = conditions(f)
     total = db.session.scalar(select(func.count()).select_from(Organization).where(*where)) or 0
-    query = (select(Organization).where(*where).order_by(*order_clause(sort))
-             .options(selectinload(Organization.issue_areas), selectinload(Organization.parent),
-                      selectinload(Organization.aliases))
-             .limit(per_page).offset((page - 1) * per_page))
+    options = [selectinload(Organization.issue_areas), joinedload(Organization.parent)]
+    if with_aliases:
+        options.append(selectinload(Organization.aliases))
+    query = (
+        select(Organization)
+        .where(*where)
+        .order_by(*order_clause(sort))
+        .options(*options)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
     items = list(db.session.scalars(query))
     return OrgPage(items, total, page, per_page, letters_signed_counts([o.id for o in items]))
 
@@ -54,17 +78,22 @@ def letters_signed_counts(org_ids: list[int]) -> dict[int, int]:
     if not org_ids:
         return {}
     rows = db.session.execute(
-        select(Signature.organization_id, func.count()).where(Signature.organization_id.in_(org_ids),
-                                                              Signature.status == "confirmed")
-        .group_by(Signature.organization_id))
+        select(Signature.organization_id, func.count())
+        .where(Signature.organization_id.in_(org_ids), Signature.status == "confirmed")
+        .group_by(Signature.organization_id)
+    )
     return {org_id: count for org_id, count in rows}
 
 
 def iter_organizations(f: OrgFilter, sort: str = "name", batch: int = 1000):
     """Every matching organization, in sort order, loaded in batches (for exports)."""
-    query = (select(Organization).where(*conditions(f)).order_by(*order_clause(sort))
-             .options(selectinload(Organization.issue_areas), selectinload(Organization.parent))
-             .execution_options(yield_per=batch))
+    query = (
+        select(Organization)
+        .where(*conditions(f))
+        .order_by(*order_clause(sort))
+        .options(selectinload(Organization.issue_areas), selectinload(Organization.parent))
+        .execution_options(yield_per=batch)
+    )
     for partition in db.session.scalars(query).partitions():
         counts = letters_signed_counts([o.id for o in partition])
         for org in partition:
@@ -74,18 +103,29 @@ def iter_organizations(f: OrgFilter, sort: str = "name", batch: int = 1000):
 def get_organization(org_id: int) -> Organization | None:
     """One organization with what its page shows."""
     return db.session.scalar(
-        select(Organization).where(Organization.id == org_id)
-        .options(selectinload(Organization.issue_areas), selectinload(Organization.aliases),
-                 selectinload(Organization.affiliates), selectinload(Organization.parent)))
+        select(Organization)
+        .where(Organization.id == org_id)
+        .options(
+            selectinload(Organization.issue_areas),
+            selectinload(Organization.aliases),
+            selectinload(Organization.affiliates),
+            selectinload(Organization.parent),
+        )
+    )
 
 
 def participation(org_id: int) -> list[Signature]:
     """The organization's signatures across letters, newest letter first."""
     letter_date = func.coalesce(Letter.letter_date, Letter.delivered_on)
-    return list(db.session.scalars(
-        select(Signature).join(Letter).where(Signature.organization_id == org_id)
-        .order_by(letter_date.desc().nulls_first(), Letter.id.desc())
-        .options(selectinload(Signature.letter), selectinload(Signature.contact))))
+    return list(
+        db.session.scalars(
+            select(Signature)
+            .join(Letter)
+            .where(Signature.organization_id == org_id)
+            .order_by(letter_date.desc().nulls_first(), Letter.id.desc())
+            .options(selectinload(Signature.letter), selectinload(Signature.contact))
+        )
+    )
 
 
 def refresh_search_text(org: Organization) -> None:
@@ -118,49 +158,608 @@ def issue_areas(include_retired: bool = False) -> list[IssueArea]:
     return list(db.session.scalars(query))
 
 
-def issue_area_counts() -> list[tuple[IssueArea, int]]:
-    """Each issue area with the number of active organizations in it."""
-    rows = db.session.execute(
+def issue_area_counts(include_retired: bool = False) -> list[tuple[IssueArea, int]]:
+    """Each issue area with the number of active organizations in it, most first."""
+    query = (
         select(IssueArea, func.count(Organization.id))
         .outerjoin(oia, oia.c.issue_area_id == IssueArea.id)
-        .outerjoin(Organization, (Organization.id == oia.c.organization_id) & Organization.archived.is_(False))
-        .where(IssueArea.retired.is_(False))
-        .group_by(IssueArea.id).order_by(func.count(Organization.id).desc(), IssueArea.name))
-    return [(area, count) for area, count in rows]
+        .outerjoin(
+            Organization, (Organization.id == oia.c.organization_id) & Organization.archived.is_(False)
+        )
+        .group_by(IssueArea.id)
+        .order_by(func.count(Organization.id).desc(), IssueArea.name)
+    )
+    if not include_retired:
+        query = query.where(IssueArea.retired.is_(False))
+    return [(area, count) for area, count in db.session.execute(query)]
 
 
-AUDITED_FIELDS = ("name", "acronym", "org_type", "scope", "city", "state", "country", "website", "notes",
-                  "parent_id", "archived")
+AUDITED_FIELDS = (
+    "name",
+    "acronym",
+    "org_type",
+    "scope",
+    "city",
+    "state",
+    "country",
+    "website",
+    "notes",
+    "parent_id",
+    "archived",
+)
+EDITABLE_FIELDS = (
+    "name",
+    "acronym",
+    "org_type",
+    "scope",
+    "city",
+    "state",
+    "country",
+    "website",
+    "notes",
+    "parent_id",
+)
+INTERACTION_KINDS = ("note", "call", "meeting", "email")
+MAX_ALIASES = 50
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
+_REF_ID = re.compile(r"\(#(\d{1,11})\)$")
+
+
+class NotFound(LookupError):
+    """The record asked for does not exist."""
+
+
+class ConflictError(Exception):
+    """The record changed since the form (or API client) read it; `current` is the record as saved now."""
+
+    def __init__(self, current, last_change: AuditEvent | None = None):
+        super().__init__("This record was changed by someone else after you opened it.")
+        self.current = current
+        self.last_change = last_change
 
 
 def snapshot(org: Organization) -> dict:
     """The audited fields of an organization, for before → after records."""
     values = {name: getattr(org, name) for name in AUDITED_FIELDS}
-    values["issue_areas"] = [a.slug for a in org.issue_areas]
+    values["issue_areas"] = sorted(a.slug for a in org.issue_areas)
+    values["aliases"] = sorted(a.name for a in org.aliases)
     return values
 
 
-def create_organization(data: dict, user_id: int | None = None) -> Organization:
-    """Create an organization from validated form or API data and record it in the audit log."""
-    slugs = data.get("issue_areas") or []
-    areas = list(db.session.scalars(select(IssueArea).where(IssueArea.slug.in_(slugs)))) if slugs else []
-    org = Organization(
-        name=single_line(data["name"])[:300],
-        sort_name=sort_name(single_line(data["name"]))[:300],
-        acronym=single_line(data.get("acronym"))[:40] or None,
-        org_type=data.get("org_type") or None,
-        scope=data.get("scope") or None,
-        city=single_line(data.get("city"))[:120] or None,
-        state=(data.get("state") or "").upper() or None,
-        country=(data.get("country") or "").upper() or None,
-        website=data.get("website") or None,
-        notes=data.get("notes") or "",
-        parent_id=data.get("parent_id") or None,
-        issue_areas=areas,
+def resolve_organization_ref(ref) -> int | None:
+    """An organization id from a reference a person typed: an id ("123" or "#123") or an exact name or acronym."""
+    if ref in (None, ""):
+        return None
+    if isinstance(ref, bool):
+        raise FieldError("Give an organization id or its exact name.")
+    if isinstance(ref, int):
+        if db.session.get(Organization, ref) is None:
+            raise FieldError(f"There is no organization {ref}.")
+        return ref
+    text = check.text_line(ref, 300, label="Organization")
+    if not text:
+        return None
+    tagged = _REF_ID.search(text)
+    digits = tagged.group(1) if tagged else text.lstrip("#")
+    if digits.isdigit() and len(digits) < 12:
+        return resolve_organization_ref(int(digits))
+    ids = list(
+        db.session.scalars(
+            select(Organization.id)
+            .where(
+                (Organization.sort_name == sort_name(text))
+                | (func.lower(Organization.acronym) == text.lower())
+            )
+            .limit(3)
+        )
     )
-    db.session.add(org)
-    db.session.flush()
+    if not ids:
+        raise FieldError(f"No organization is named {text[:80]!r}; give its exact name or its id.")
+    if len(ids) > 1:
+        raise FieldError(f"Several organizations match {text[:80]!r}; give the id (#{ids[0]}, #{ids[1]}, …).")
+    return ids[0]
+
+
+def _check_parent(parent_ref, org_id: int | None) -> int | None:
+    """A parent id that exists and does not make an organization its own ancestor."""
+    parent_id = resolve_organization_ref(parent_ref)
+    if parent_id is None or org_id is None:
+        return parent_id
+    seen, cursor = set(), parent_id
+    while cursor is not None and cursor not in seen:
+        if cursor == org_id:
+            raise FieldError("An organization cannot be its own parent or an affiliate of its affiliates.")
+        seen.add(cursor)
+        cursor = db.session.scalar(select(Organization.parent_id).where(Organization.id == cursor))
+    return parent_id
+
+
+def _check_issue_areas(value) -> list[str]:
+    """Known issue-area slugs (a list, or one comma-separated string)."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",")]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise FieldError("Issue areas must be a list of issue-area slugs.")
+    slugs = list(dict.fromkeys(v.strip().lower() for v in value if v.strip()))
+    if any(not _SLUG.match(slug) for slug in slugs):
+        raise FieldError("Issue areas are slugs such as immigration or digital-rights.")
+    if len(slugs) > 100:
+        raise FieldError("At most 100 issue areas.")
+    known = (
+        set(db.session.scalars(select(IssueArea.slug).where(IssueArea.slug.in_(slugs)))) if slugs else set()
+    )
+    unknown = [s for s in slugs if s not in known]
+    if unknown:
+        raise FieldError(f"Unknown issue area: {', '.join(u[:60] for u in unknown)}.")
+    return slugs
+
+
+def _check_aliases(value) -> list[str]:
+    """Other spellings of the name: a list, or one spelling per line."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = value.replace("\r\n", "\n").split("\n")
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise FieldError("Aliases must be a list of names.")
+    names = [check.text_line(v, 300, label="An alias") for v in value]
+    names = list(dict.fromkeys(n for n in names if n))
+    if len(names) > MAX_ALIASES:
+        raise FieldError(f"At most {MAX_ALIASES} aliases.")
+    return names
+
+
+def _check_bool(value) -> bool:
+    """A JSON boolean."""
+    if not isinstance(value, bool):
+        raise FieldError("Must be true or false.")
+    return value
+
+
+def clean_organization(data: dict, *, partial: bool = False, org_id: int | None = None) -> dict:
+    """Validate organization fields from a form or the API; raises InvalidData listing every field at fault.
+
+    With partial=True only the fields present are checked (PATCH); otherwise a name is required.
+    """
+    checks = {
+        "name": lambda v: check.text_line(v, 300, required=True, label="Name"),
+        "acronym": lambda v: check.text_line(v, 40, label="Acronym") or None,
+        "org_type": lambda v: check.choice(v, ORG_TYPES, "Type"),
+        "scope": lambda v: check.choice(v, SCOPES, "Scope"),
+        "city": lambda v: check.text_line(v, 120, label="City") or None,
+        "state": check.us_state,
+        "country": check.country,
+        "website": check.web_url,
+        "notes": lambda v: check.text_block(v, 20000, label="Notes"),
+        "parent_id": lambda v: _check_parent(v, org_id),
+        "issue_areas": _check_issue_areas,
+        "aliases": _check_aliases,
+        "archived": _check_bool,
+    }
+    clean: dict = {}
+    errors: dict[str, list[str]] = {}
+    for name, checker in checks.items():
+        if name not in data and (partial or name != "name"):
+            continue
+        try:
+            clean[name] = checker(data.get(name))
+        except FieldError as exc:
+            errors[name] = [str(exc)]
+    if errors:
+        raise InvalidData(errors)
+    return clean
+
+
+def _set_aliases(org: Organization, names: list[str]) -> None:
+    """Make the organization's aliases exactly these names (kept ones keep their source and date)."""
+    wanted = {fold(n): n for n in names if fold(n) and fold(n) != fold(org.name)}
+    for alias in list(org.aliases):
+        if alias.normalized not in wanted:
+            org.aliases.remove(alias)
+        else:
+            alias.name = wanted.pop(alias.normalized)
+    for normalized, name in wanted.items():
+        org.aliases.append(OrganizationAlias(name=name, normalized=normalized[:300], source="manual"))
+
+
+def _apply(org: Organization, clean: dict) -> None:
+    """Copy cleaned values onto an organization and recompute its derived fields."""
+    for name in EDITABLE_FIELDS:
+        if name in clean:
+            setattr(org, name, clean[name])
+    if "parent_id" in clean:
+        org.parent = db.session.get(Organization, clean["parent_id"]) if clean["parent_id"] else None
+    if "issue_areas" in clean and sorted(clean["issue_areas"]) != sorted(a.slug for a in org.issue_areas):
+        slugs = clean["issue_areas"]
+        org.issue_areas = (
+            list(db.session.scalars(select(IssueArea).where(IssueArea.slug.in_(slugs)).order_by(IssueArea.slug)))
+            if slugs
+            else []
+        )
+    if "aliases" in clean:
+        _set_aliases(org, clean["aliases"])
+    if "archived" in clean:
+        org.archived = clean["archived"]
     refresh_search_text(org)
-    record("create", "organization", org.id, user_id=user_id, summary=f"Created {org.name}", after=snapshot(org))
+
+
+def create_organization(data: dict, user_id: int | None = None) -> Organization:
+    """Create an organization from form or API data (validated here) and record it in the audit log."""
+    clean = clean_organization(data)
+    org = Organization(name=clean["name"], sort_name=sort_name(clean["name"])[:300], notes="")
+    with db.session.no_autoflush:  # one INSERT, so a new organization starts at version 1
+        _apply(org, clean)
+        db.session.add(org)
+    db.session.flush()
+    record(
+        "create", "organization", org.id, user_id=user_id, summary=f"Created {org.name}", after=snapshot(org)
+    )
     db.session.commit()
     return org
+
+
+def last_change(entity_type: str, entity_id: int) -> AuditEvent | None:
+    """The newest audit event of a record (who changed it last, for conflict messages)."""
+    return db.session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+
+
+def _conflict(org_id: int) -> ConflictError:
+    """A ConflictError carrying the organization as it is saved now."""
+    db.session.rollback()
+    db.session.expire_all()
+    return ConflictError(get_organization(org_id), last_change("organization", org_id))
+
+
+def update_organization(
+    org_id: int, data: dict, *, version: int | None, user_id: int | None = None, action: str = "update"
+) -> Organization:
+    """Change an organization if `version` is still current; raises NotFound, InvalidData or ConflictError.
+
+    Nothing is written when nothing changed; otherwise the version goes up by one and the change is audited.
+    """
+    org = get_organization(org_id)
+    if org is None:
+        raise NotFound(org_id)
+    if version is None or version != org.version:
+        raise _conflict(org_id)
+    clean = clean_organization(data, partial=True, org_id=org.id)
+    before = snapshot(org)
+    old_acronym = org.acronym
+    with db.session.no_autoflush:  # one UPDATE: the version goes up by exactly one per save
+        _apply(org, clean)
+        after = snapshot(org)
+        if before == after:
+            db.session.rollback()
+            return get_organization(org_id)
+        # Issue areas and aliases live in other tables: touching the row makes the version go up for them too.
+        org.updated_at = utcnow()
+    if org.acronym != old_acronym:
+        for affiliate in org.affiliates:
+            refresh_search_text(affiliate)
+    changed = [k for k in after if before.get(k) != after.get(k)]
+    verb = {"archive": "Archived", "restore": "Restored"}.get(action, "Edited")
+    record(
+        action,
+        "organization",
+        org.id,
+        user_id=user_id,
+        summary=f"{verb} {org.name}" + (f" ({', '.join(changed)})" if action == "update" else ""),
+        before={k: before[k] for k in changed},
+        after={k: after[k] for k in changed},
+    )
+    try:
+        db.session.commit()
+    except StaleDataError:
+        raise _conflict(org_id) from None
+    return org
+
+
+def set_archived(
+    org_id: int, archived: bool, *, version: int | None = None, user_id: int | None = None
+) -> Organization:
+    """Archive or restore an organization (version checked when given)."""
+    org = get_organization(org_id)
+    if org is None:
+        raise NotFound(org_id)
+    return update_organization(
+        org_id,
+        {"archived": archived},
+        version=org.version if version is None else version,
+        user_id=user_id,
+        action="archive" if archived else "restore",
+    )
+
+
+FILTER_LETTERS = 40
+
+
+def letter_options(
+    selected: list[str] | tuple[str, ...] = (), limit: int = FILTER_LETTERS
+) -> list[tuple[str, str]]:
+    """(slug, title) of the most recent letters plus any already selected, newest first, for filter forms.
+
+    Not all thousand: a select that long is no use to a person and costs the page most of its time; any letter
+    still works through the URL (and the chosen ones are always listed).
+    """
+    letter_date = func.coalesce(Letter.letter_date, Letter.deadline)
+    query = select(Letter.slug, Letter.title).order_by(letter_date.desc().nulls_first(), Letter.id.desc())
+    options = [(slug, title) for slug, title in db.session.execute(query.limit(limit))]
+    missing = [s for s in selected if s not in {slug for slug, _ in options}]
+    if missing:
+        options += [
+            (slug, title) for slug, title in db.session.execute(query.where(Letter.slug.in_(missing)))
+        ]
+    return options
+
+
+def organization_name(org_id: int | None) -> str | None:
+    """The name of an organization, for labels ("affiliates of …")."""
+    if not org_id:
+        return None
+    return db.session.scalar(select(Organization.name).where(Organization.id == org_id))
+
+
+# --- participation -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ParticipationSummary:
+    """How an organization has taken part: "signed 3 of the last 5 letters", first and last signature."""
+
+    signed: int
+    recent_signed: int
+    recent_total: int
+    first_signed: date | None
+    last_signed: date | None
+    first_letter: Letter | None = None
+    last_letter: Letter | None = None
+    led: int = 0
+    recent: list = field(default_factory=list)
+
+
+RECENT_LETTERS = 5
+
+
+def participation_summary(history: list[Signature]) -> ParticipationSummary:
+    """Summarise a participation timeline (from participation()) against the most recent letters."""
+    confirmed = [s for s in history if s.status == "confirmed"]
+    recent_ids = list(
+        db.session.scalars(
+            select(Letter.id)
+            .where(Letter.status != "draft")
+            .order_by(
+                func.coalesce(Letter.letter_date, Letter.delivered_on, Letter.deadline).desc().nulls_last(),
+                Letter.id.desc(),
+            )
+            .limit(RECENT_LETTERS)
+        )
+    )
+    signed_ids = {s.letter_id for s in confirmed}
+    dated = sorted((s for s in confirmed if s.letter.date), key=lambda s: s.letter.date)
+    return ParticipationSummary(
+        signed=len(confirmed),
+        recent_signed=sum(1 for i in recent_ids if i in signed_ids),
+        recent_total=len(recent_ids),
+        first_signed=dated[0].letter.date if dated else None,
+        last_signed=dated[-1].letter.date if dated else None,
+        first_letter=dated[0].letter if dated else None,
+        last_letter=dated[-1].letter if dated else None,
+        led=sum(1 for s in confirmed if s.role == "lead"),
+    )
+
+
+# --- interactions --------------------------------------------------------------------------------------------
+
+
+def interactions_of(org_id: int, limit: int = 200) -> list[Interaction]:
+    """An organization's logged notes, calls and meetings, newest first, with who logged them."""
+    return list(
+        db.session.scalars(
+            select(Interaction)
+            .where(Interaction.organization_id == org_id)
+            .order_by(Interaction.occurred_on.desc(), Interaction.id.desc())
+            .limit(limit)
+            .options(selectinload(Interaction.user), selectinload(Interaction.contact))
+        )
+    )
+
+
+def add_interaction(org_id: int, data: dict, user_id: int | None = None) -> Interaction:
+    """Log a dated note, call, meeting or email with an organization (validated here, audited)."""
+    errors: dict[str, list[str]] = {}
+    clean: dict = {}
+    checks = {
+        "kind": lambda v: check.choice(v, INTERACTION_KINDS, "Kind") or "note",
+        "occurred_on": _check_date,
+        "summary": lambda v: check.text_line(v, 300, required=True, label="Summary"),
+        "body": lambda v: check.text_block(v, 20000, label="Details"),
+        "contact_id": lambda v: _check_contact_of(v, org_id),
+    }
+    for name, checker in checks.items():
+        try:
+            clean[name] = checker(data.get(name))
+        except FieldError as exc:
+            errors[name] = [str(exc)]
+    if errors:
+        raise InvalidData(errors)
+    if db.session.get(Organization, org_id) is None:
+        raise NotFound(org_id)
+    item = Interaction(organization_id=org_id, user_id=user_id, **clean)
+    db.session.add(item)
+    db.session.flush()
+    record(
+        "interaction",
+        "organization",
+        org_id,
+        user_id=user_id,
+        summary=f"Logged a {item.kind}: {item.summary}"[:2000],
+    )
+    db.session.commit()
+    return item
+
+
+def _check_date(value) -> date:
+    """A date (a date object, or text written YYYY-MM-DD); defaults to today."""
+    if value in (None, ""):
+        return date.today()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise FieldError("Write the date as YYYY-MM-DD.") from exc
+
+
+def _check_contact_of(value, org_id: int) -> int | None:
+    """A contact id that belongs to this organization, or None."""
+    if value in (None, "", 0, "0"):
+        return None
+    from crm.contacts.models import Contact
+
+    try:
+        contact_id = int(value)
+    except (TypeError, ValueError) as exc:
+        raise FieldError("Choose one of the organization's contacts.") from exc
+    contact = db.session.get(Contact, contact_id)
+    if contact is None or contact.organization_id != org_id:
+        raise FieldError("Choose one of the organization's contacts.")
+    return contact_id
+
+
+# --- the issue-area vocabulary (admins) ----------------------------------------------------------------------
+
+
+def rename_issue_area(slug: str, name: str, user_id: int | None = None) -> IssueArea:
+    """Give an issue area a new display name (its slug, used in links and filters, stays)."""
+    area = db.session.scalar(select(IssueArea).where(IssueArea.slug == slug))
+    if area is None:
+        raise NotFound(slug)
+    try:
+        name = check.text_line(name, 120, required=True, label="Name")
+    except FieldError as exc:
+        raise InvalidData({"name": [str(exc)]}) from exc
+    if name != area.name:
+        record(
+            "rename",
+            "issue_area",
+            area.id,
+            user_id=user_id,
+            summary=f"Renamed issue area {area.slug}",
+            before={"name": area.name},
+            after={"name": name},
+        )
+        area.name = name
+        db.session.commit()
+    return area
+
+
+def create_issue_area(name: str, user_id: int | None = None) -> IssueArea:
+    """Add an issue area; its slug is made from the name."""
+    from crm.common.text import slugify
+
+    try:
+        name = check.text_line(name, 120, required=True, label="Name")
+    except FieldError as exc:
+        raise InvalidData({"name": [str(exc)]}) from exc
+    slug = slugify(name)[:60]
+    if not slug:
+        raise InvalidData({"name": ["The name needs at least one letter or digit."]})
+    if db.session.scalar(select(IssueArea.id).where(IssueArea.slug == slug)) is not None:
+        raise InvalidData({"name": [f"There is already an issue area {slug!r}."]})
+    area = IssueArea(slug=slug, name=name, retired=False)
+    db.session.add(area)
+    db.session.flush()
+    record(
+        "create",
+        "issue_area",
+        area.id,
+        user_id=user_id,
+        summary=f"Added issue area {name}",
+        after={"slug": slug, "name": name},
+    )
+    db.session.commit()
+    return area
+
+
+def set_issue_area_retired(slug: str, retired: bool, user_id: int | None = None) -> IssueArea:
+    """Retire an issue area (kept on records and in filters, no longer offered) or bring it back."""
+    area = db.session.scalar(select(IssueArea).where(IssueArea.slug == slug))
+    if area is None:
+        raise NotFound(slug)
+    if area.retired != retired:
+        record(
+            "retire" if retired else "unretire",
+            "issue_area",
+            area.id,
+            user_id=user_id,
+            summary=f"{'Retired' if retired else 'Brought back'} issue area {area.name}",
+            before={"retired": area.retired},
+            after={"retired": retired},
+        )
+        area.retired = retired
+        db.session.commit()
+    return area
+
+
+def merge_issue_areas(source_slug: str, target_slug: str, user_id: int | None = None) -> IssueArea:
+    """Fold one issue area into another: its organizations, letters and saved segments move, then it is removed."""
+    from crm.letters.models import letter_issue_areas as lia
+    from crm.segments.models import Segment
+
+    if source_slug == target_slug:
+        raise InvalidData({"target": ["Choose two different issue areas."]})
+    areas = {
+        a.slug: a
+        for a in db.session.scalars(select(IssueArea).where(IssueArea.slug.in_([source_slug, target_slug])))
+    }
+    if source_slug not in areas or target_slug not in areas:
+        raise InvalidData({"source" if source_slug not in areas else "target": ["No such issue area."]})
+    source, target = areas[source_slug], areas[target_slug]
+    moved = 0
+    for table, key in ((oia, "organization_id"), (lia, "letter_id")):
+        ids = set(db.session.scalars(select(table.c[key]).where(table.c.issue_area_id == source.id)))
+        have = (
+            set(
+                db.session.scalars(
+                    select(table.c[key]).where(table.c.issue_area_id == target.id, table.c[key].in_(ids))
+                )
+            )
+            if ids
+            else set()
+        )
+        if ids - have:
+            db.session.execute(
+                table.insert(), [{key: i, "issue_area_id": target.id} for i in sorted(ids - have)]
+            )
+        db.session.execute(table.delete().where(table.c.issue_area_id == source.id))
+        if table is oia:
+            moved = len(ids)
+            # Versions go up so that a form opened before the merge does not silently put the old area back.
+            for org in (
+                db.session.scalars(select(Organization).where(Organization.id.in_(ids))) if ids else []
+            ):
+                org.updated_at = utcnow()
+    for segment in db.session.scalars(select(Segment)):
+        areas_in_filter = list(segment.filter.get("issue_area") or [])
+        if source_slug in areas_in_filter:
+            replaced = [target_slug if s == source_slug else s for s in areas_in_filter]
+            segment.filter = {**segment.filter, "issue_area": list(dict.fromkeys(replaced))}
+    record(
+        "merge",
+        "issue_area",
+        target.id,
+        user_id=user_id,
+        summary=f"Merged issue area {source.name} into {target.name} ({moved} organizations)",
+        before={"merged": source.slug},
+        after={"into": target.slug},
+    )
+    db.session.delete(source)
+    db.session.commit()
+    return target

@@ -1,7 +1,7 @@
 """letters: public sign-on requests
 
 Revision ID: 0003_letters
-Revises: 0001
+Revises: 0002_workspace
 Create Date: 2026-11-28 03:04:37.253984
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0003_letters'
-down_revision = '0001'
+down_revision = '0002_workspace'
 branch_labels = None
 depends_on = None
 

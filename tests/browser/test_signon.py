@@ -70,7 +70,7 @@ def test_public_sign_on_confirm_and_review(live_server, page, seeded, users, db)
     page.get_by_text("accepted; the signer was told").wait_for()
     eff = db.session.scalar(select(Organization).where(Organization.acronym == "EFF"))
     page.goto(f"{base}/organizations/{eff.id}")
-    row = page.get_by_role("row", name=re.compile("Stop face recognition at the border"))
+    row = page.locator(".timeline-item", has_text=re.compile("Stop face recognition at the border"))
     assert "EFF" in row.inner_text() and "confirmed" in row.inner_text()
     page.screenshot(path=str(ARTIFACTS / "signon-org-timeline.png"), full_page=True)
 

@@ -1,0 +1,1 @@
+"""Benchmarks: a data generator and the organization-list filter benchmark."""

@@ -1,0 +1,64 @@
+"""Contact forms (validation only; the checks are shared with the API)."""
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import Optional
+
+from crm.common import validation as check
+from crm.organizations.forms import checked
+
+
+class ContactForm(FlaskForm):
+    """Create or edit a contact; `version` carries optimistic locking."""
+
+    first_name = StringField(
+        "First name", validators=[Optional(), checked(lambda v: check.text_line(v, 120, label="First name"))]
+    )
+    last_name = StringField(
+        "Last name", validators=[Optional(), checked(lambda v: check.text_line(v, 120, label="Last name"))]
+    )
+    title = StringField(
+        "Title", validators=[Optional(), checked(lambda v: check.text_line(v, 200, label="Title"))]
+    )
+    email = EmailField("Email", validators=[Optional(), checked(check.email_address)])
+    phone = StringField("Phone", validators=[Optional(), checked(check.phone)])
+    organization = StringField(
+        "Organization",
+        validators=[Optional(), checked(lambda v: check.text_line(v, 320, label="Organization"))],
+    )
+    is_primary = BooleanField("Primary contact of the organization")
+    status = SelectField(
+        "Status", choices=[SelectChoice("active", "Active"), SelectChoice("left", "Left the organization")]
+    )
+    notes = TextAreaField(
+        "Notes", validators=[Optional(), checked(lambda v: check.text_block(v, 20000, label="Notes"))]
+    )
+    version = HiddenField()
+
+    def service_data(self) -> dict:
+        """The fields as the contact service takes them."""
+        return {
+            "first_name": self.first_name.data or "",
+            "last_name": self.last_name.data or "",
+            "title": self.title.data or "",
+            "email": self.email.data or None,
+            "phone": self.phone.data or "",
+            "organization_id": self.organization.data or None,
+            "is_primary": bool(self.is_primary.data),
+            "status": self.status.data,
+            "notes": self.notes.data or "",
+        }
+
+
+class QuickContactForm(FlaskForm):
+    """One-click changes on a contact's page (make primary, mark as left), with the version shown."""
+
+    version = HiddenField()
