@@ -9,6 +9,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
 from crm import config, create_app
+from crm.imports.cli import import_group
 
 
 def make_app() -> Flask:
@@ -30,6 +31,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(token_group)
     app.cli.add_command(export_group)
     app.cli.add_command(setup_command)
+    app.cli.add_command(import_group)
 
 
 def _fail(message: str) -> None:

@@ -3,6 +3,7 @@
 from flask import Blueprint, render_template
 
 from crm.common.access import access
+from crm.imports import services  # noqa: F401
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
