@@ -204,3 +204,57 @@ def export_signatures(letter, output):
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(SIGNATURE_COLUMNS)
         writer.writerows(signature_rows(list(letter)))
+
+
+def _filter_or_fail(params: dict):
+    """The organization filter from export options, or exit 1 naming the bad option."""
+    from crm.organizations.filters import FilterError, conditions, parse_filter
+
+    try:
+        org_filter = parse_filter({k: list(v) if isinstance(v, tuple) else v for k, v in params.items()})
+        conditions(org_filter)  # resolves the slugs: an unknown one fails before any output
+    except FilterError as exc:
+        _fail(str(exc))
+    return org_filter
+
+
+@export_group.command("contacts")
+@_filter_options
+@with_appcontext
+def export_contacts(output, **params):
+    """Export contacts (of the organizations matching the filters, when given)."""
+    from crm.exports import CONTACT_COLUMNS, contact_rows
+
+    org_filter = _filter_or_fail(params)
+    with _open_output(output) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(CONTACT_COLUMNS)
+        writer.writerows(contact_rows(org_filter))
+
+
+@export_group.command("matrix")
+@_filter_options
+@with_appcontext
+def export_matrix(output, **params):
+    """Export the participation matrix: organizations × letters (signed, declined, pending or blank)."""
+    from crm.exports import matrix_header, matrix_letters, matrix_rows
+
+    org_filter = _filter_or_fail(params)
+    letters = matrix_letters()
+    with _open_output(output) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(matrix_header(letters))
+        writer.writerows(matrix_rows(org_filter, letters))
+
+
+@export_group.command("suppressions")
+@click.option("-o", "--output", default="-")
+@with_appcontext
+def export_suppressions(output):
+    """Export suppressed addresses."""
+    from crm.exports import SUPPRESSION_COLUMNS, suppression_rows
+
+    with _open_output(output) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(SUPPRESSION_COLUMNS)
+        writer.writerows(suppression_rows())

@@ -17,7 +17,7 @@ class UndersignedApi(Api):
 
 def register_api(app: Flask) -> UndersignedApi:
     """Create the Api for this app and register every resource blueprint."""
-    from crm.api import resources
+    from crm.api import imports, resources
     from crm.extensions import csrf
 
     api = UndersignedApi(app, spec_kwargs={
@@ -27,7 +27,7 @@ def register_api(app: Flask) -> UndersignedApi:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
     # One smorest blueprint per feature, each made by make_blueprint (bearer auth installed).
-    for blueprint in (resources.blp,):
+    for blueprint in (resources.blp, imports.blp):
         csrf.exempt(blueprint)  # bearer tokens, no cookies: CSRF does not apply
         api.register_blueprint(blueprint)
     return api
