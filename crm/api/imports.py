@@ -73,7 +73,7 @@ class Imports(MethodView):
     @blp.arguments(ImportFileSchema, location="files")
     @blp.response(200, ImportResultSchema)
     def post(self, options, files):
-        """Import a CSV file in one transaction; 422 with the report when rows have errors (nothing imported)."""
+        """Import a CSV file in one transaction; 400 listing the rows' errors when any has one (nothing imported)."""
         folder = Path(tempfile.mkdtemp(prefix="crm-import-"))
         try:
             try:
@@ -113,8 +113,8 @@ class Imports(MethodView):
                 "batch_id": result.batch_id, "encoding": result.encoding, "delimiter": result.delimiter,
                 "notes": result.notes, "report": report, "report_truncated": result.rows > len(report)}
         if result.errors and not options["skip_invalid"]:
-            abort(422, message=f"{result.errors} row(s) have errors; nothing was imported.",
+            abort(400, message=f"{result.errors} row(s) have errors; nothing was imported.",
                   errors={"rows": [f"row {r['row']}: " + "; ".join(f"{e['column']}: {e['message']}"
                                                                    for e in r["errors"])
-                                   for r in report if r["errors"]][:1000]}, )
+                                   for r in report if r["errors"]][:1000]})
         return body

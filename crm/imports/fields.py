@@ -124,6 +124,16 @@ def _list(value: str) -> list[str]:
     return [part.strip() for part in re.split(r"[;,\n|]", value) if part.strip()]
 
 
+def _org_name(value: str) -> str:
+    """An organization's name: it must have a letter or digit to be matched by."""
+    from crm.organizations.matching import normalize_org_name
+
+    text = _text(value)
+    if not normalize_org_name(text):
+        raise CellError(f"'{text[:40]}' is not a name (it has no letter or digit).")
+    return text
+
+
 def _when(value: str) -> datetime:
     """A date (YYYY-MM-DD) or an ISO date and time, as UTC."""
     text = value.strip()
@@ -140,7 +150,7 @@ def _when(value: str) -> datetime:
 ORG_FIELDS = (
     Field("name", "Name", 300, True, ("org", "organization", "organisation", "organization name", "org name",
                                       "organisation name", "group", "group name", "name of organization",
-                                      "organization (as listed)", "company", "signatory")),
+                                      "organization (as listed)", "company", "signatory"), clean=_org_name),
     Field("acronym", "Acronym", 40, synonyms=("abbreviation", "short name", "initials")),
     Field("org_type", "Type", 40, synonyms=("type", "organization type", "org type", "kind"),
           clean=_choice(ORG_TYPES, "organization type")),
@@ -153,7 +163,7 @@ ORG_FIELDS = (
     Field("issue_areas", "Issue areas", 2000, synonyms=("issues", "issue area", "issue", "topics", "tags",
                                                          "focus", "focus areas", "causes"), clean=_list),
     Field("parent", "Parent organization", 300, synonyms=("parent organization", "parent org", "affiliate of",
-                                                           "national organization")),
+                                                           "national organization"), clean=_org_name),
     Field("notes", "Notes", 10000, synonyms=("note", "comments", "comment", "description")),
 )
 
@@ -169,7 +179,7 @@ CONTACT_FIELDS = (
     Field("phone", "Phone", 40, synonyms=("telephone", "phone number", "tel", "mobile", "cell"), clean=_phone,
           allows_plus=True),
     Field("organization", "Organization", 300, synonyms=("org", "organisation", "organization name", "company",
-                                                          "employer", "group", "affiliation")),
+                                                          "employer", "group", "affiliation"), clean=_org_name),
     Field("is_primary", "Primary contact", 10, synonyms=("primary", "main contact", "primary contact"),
           clean=_bool),
     Field("status", "Status", 20, synonyms=("contact status",), clean=_choice(CONTACT_STATUSES, "contact status")),
@@ -178,7 +188,7 @@ CONTACT_FIELDS = (
 
 SIGNATURE_FIELDS = (
     Field("organization", "Organization", 300, True, ("org", "organisation", "organization name", "name",
-                                                      "signatory", "signer", "group")),
+                                                      "signatory", "signer", "group"), clean=_org_name),
     Field("listed_as", "Listed as", 300, synonyms=("listed name", "name as listed", "display name")),
     Field("role", "Role", 20, synonyms=("lead",), clean=_choice(SIGNATURE_ROLES, "role")),
     Field("status", "Status", 20, synonyms=("signature status",), clean=_choice(SIGNATURE_STATUSES, "status")),
