@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from email_validator import EmailNotValidError
 
@@ -124,12 +125,18 @@ def _list(value: str) -> list[str]:
     return [part.strip() for part in re.split(r"[;,\n|]", value) if part.strip()]
 
 
-def _org_name(value: str) -> str:
-    """An organization's name: it must have a letter or digit to be matched by."""
+@lru_cache(maxsize=65536)
+def org_key(name: str) -> str:
+    """The organization matcher's normalized name, cached: a file names the same organizations again and again."""
     from crm.organizations.matching import normalize_org_name
 
+    return normalize_org_name(name)
+
+
+def _org_name(value: str) -> str:
+    """An organization's name: it must have a letter or digit to be matched by."""
     text = _text(value)
-    if not normalize_org_name(text):
+    if not org_key(text):
         raise CellError(f"'{text[:40]}' is not a name (it has no letter or digit).")
     return text
 

@@ -40,7 +40,8 @@ class ImportBatch(db.Model):
 
 
 class ImportChange(db.Model):
-    """A record an import created or changed; `before` holds the changed fields' old values for undo."""
+    """Records an import created (action 'create': their ids, one row per chunk) or changed (action 'update': one
+    record, `before` holding the changed fields' old values for undo)."""
 
     __tablename__ = "import_changes"
     __table_args__ = (Index("ix_import_changes_batch_entity", "batch_id", "entity_type", "action"),)
@@ -48,9 +49,10 @@ class ImportChange(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("import_batches.id", ondelete="CASCADE"))
     entity_type: Mapped[str] = mapped_column(String(20))
-    entity_id: Mapped[int]
+    entity_id: Mapped[int | None]
     action: Mapped[str] = mapped_column(String(10))
     row: Mapped[int | None]
+    ids: Mapped[list[int] | None] = mapped_column(JSON)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 

@@ -33,11 +33,12 @@ from crm.imports.fields import (
     field_map,
     split_full_name,
 )
+from crm.imports.fields import org_key as normalize_org_name
 from crm.imports.models import ImportBatch, ImportChange, ImportMapping
 from crm.imports.reader import FileProblem, SourceInfo, iter_rows, sniff
 from crm.letters.models import Letter, Signature
 from crm.mailmerge.models import Suppression
-from crm.organizations.matching import match_organization, normalize_org_name
+from crm.organizations.matching import match_organization
 from crm.organizations.models import IssueArea, Organization, OrganizationAlias, organization_issue_areas
 
 CHUNK_ROWS = 500
@@ -275,29 +276,41 @@ class AreaResolver:
 
 
 class _Changes:
-    """ImportChange rows for one batch, written in bulk."""
+    """ImportChange rows for one batch, written in bulk: one row per changed record, one per chunk of created ones."""
 
     def __init__(self, batch_id: int):
         self.batch_id = batch_id
         self.pending: list[dict] = []
+        self.created_ids: dict[str, list[int]] = {}
 
-    def created(self, entity_type: str, entity_id: int, row: int | None) -> None:
+    def created(self, entity_type: str, entity_id: int, row: int | None = None) -> None:
         """Tag a record this import created."""
-        self.pending.append({"batch_id": self.batch_id, "entity_type": entity_type, "entity_id": entity_id,
-                             "action": "create", "row": row, "before": None, "after": None})
+        self.created_ids.setdefault(entity_type, []).append(entity_id)
 
     def updated(self, entity_type: str, entity_id: int, row: int, before: dict, after: dict) -> None:
         """Tag a record this import changed, with the old values of the fields it changed."""
         self.pending.append({"batch_id": self.batch_id, "entity_type": entity_type, "entity_id": entity_id,
-                             "action": "update", "row": row,
+                             "action": "update", "row": row, "ids": None,
                              "before": {k: _jsonable(v) for k, v in before.items()},
                              "after": {k: _jsonable(v) for k, v in after.items()}})
 
     def flush(self) -> None:
         """Write what is pending."""
+        for entity_type, ids in self.created_ids.items():
+            self.pending.append({"batch_id": self.batch_id, "entity_type": entity_type, "entity_id": None,
+                                 "action": "create", "row": None, "ids": ids, "before": None, "after": None})
+        self.created_ids = {}
         if self.pending:
-            db.session.execute(insert(ImportChange), self.pending)
+            db.session.execute(insert(ImportChange.__table__), self.pending)
             self.pending = []
+
+
+def _insert_orgs(rows: list[dict]) -> list[int]:
+    """Insert organizations (Core, batched RETURNING); their ids in the order of `rows` (names are distinct)."""
+    table = Organization.__table__
+    ids = {name: org_id for org_id, name in db.session.execute(
+        insert(table).returning(table.c.id, table.c.name), rows)}
+    return [ids[row["name"]] for row in rows]
 
 
 def _merge(current: dict, incoming: dict, mode: str) -> dict:
@@ -408,8 +421,7 @@ class _Engine:
         rows = [{"name": single_line(names[k][0])[:300], "sort_name": sort_name(names[k][0])[:300],
                  "search_text": fold(names[k][0]), "notes": "", "archived": False, "version": 1,
                  "created_at": now, "updated_at": now} for k in keys]
-        ids = db.session.scalars(insert(Organization).returning(Organization.id, sort_by_parameter_order=True),
-                                 rows).all()
+        ids = _insert_orgs(rows)
         result = {}
         for key, org_id in zip(keys, ids, strict=True):
             self.orgs.created(names[key][0], org_id)
@@ -520,8 +532,11 @@ class _ContactEngine(_Engine):
                          "email": email, "phone": data.get("phone") or "",
                          "is_primary": bool(data.get("is_primary")), "status": data.get("status") or "active",
                          "notes": data.get("notes") or "", "version": 1, "created_at": now, "updated_at": now})
-        ids = db.session.scalars(insert(Contact).returning(Contact.id, sort_by_parameter_order=True), rows).all()
-        for (email, _), contact_id in zip(pending.items(), ids, strict=True):
+        table = Contact.__table__
+        ids = dict((email, contact_id) for contact_id, email in db.session.execute(
+            insert(table).returning(table.c.id, table.c.email), rows))
+        for email in pending:
+            contact_id = ids[email]
             outcome = created_rows[email]
             outcome.record = self.describe("contact", contact_id, email, True) + outcome.record
             self.changes.created("contact", contact_id, outcome.row)
@@ -633,8 +648,7 @@ class _OrgEngine(_Engine):
                          "search_text": " | ".join(fold(p) for p in search if p),
                          **{k: data.get(k) for k in self.FIELDS if k != "notes"}, "notes": data.get("notes") or "",
                          "archived": False, "version": 1, "created_at": now, "updated_at": now})
-        ids = db.session.scalars(insert(Organization).returning(Organization.id, sort_by_parameter_order=True),
-                                 rows).all()
+        ids = _insert_orgs(rows)
         links = []
         for (key, data), org_id in zip(pending.items(), ids, strict=True):
             outcome = created_rows[key]
@@ -800,23 +814,34 @@ def _restore_value(entity_type: str, key: str, value):
     return value
 
 
+def created_ids(batch_id: int, entity_type: str) -> list[int]:
+    """The ids of the records of one type an import created."""
+    ids: list[int] = []
+    for part in db.session.scalars(select(ImportChange.ids).where(ImportChange.batch_id == batch_id,
+                                                                  ImportChange.entity_type == entity_type,
+                                                                  ImportChange.action == "create")):
+        ids.extend(part or [])
+    return ids
+
+
+def _parts(ids: list[int], size: int = 1000) -> Iterator[list[int]]:
+    """ids in lists of `size` (for IN clauses)."""
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
 def undo_blockers(batch: ImportBatch) -> list[str]:
     """Why an import cannot be undone safely (records made since depend on what it created), or []."""
-    created_orgs = select(ImportChange.entity_id).where(ImportChange.batch_id == batch.id,
-                                                        ImportChange.entity_type == "organization",
-                                                        ImportChange.action == "create")
-    ours = select(ImportChange.entity_id).where(ImportChange.batch_id == batch.id, ImportChange.action == "create")
+    orgs = created_ids(batch.id, "organization")
+    if not orgs:
+        return []
     problems = []
-    foreign_contacts = db.session.scalar(select(func.count(Contact.id)).where(
-        Contact.organization_id.in_(created_orgs), Contact.id.not_in(
-            ours.where(ImportChange.entity_type == "contact"))))
-    if foreign_contacts:
-        problems.append(f"{foreign_contacts} contact(s) added since belong to organizations this import created.")
-    foreign_sigs = db.session.scalar(select(func.count(Signature.id)).where(
-        Signature.organization_id.in_(created_orgs), Signature.id.not_in(
-            ours.where(ImportChange.entity_type == "signature"))))
-    if foreign_sigs:
-        problems.append(f"{foreign_sigs} signature(s) added since belong to organizations this import created.")
+    for label, model, entity_type in (("contact", Contact, "contact"), ("signature", Signature, "signature")):
+        ours = set(created_ids(batch.id, entity_type))
+        foreign = sum(1 for part in _parts(orgs) for record_id in db.session.scalars(
+            select(model.id).where(model.organization_id.in_(part))) if record_id not in ours)
+        if foreign:
+            problems.append(f"{foreign} {label}(s) added since belong to organizations this import created.")
     return problems
 
 
@@ -845,12 +870,10 @@ def undo_import(batch_id: int, user_id: int | None = None) -> ImportBatch:
                     setattr(target, key, _restore_value(change.entity_type, key, value))
         db.session.flush()
         for entity_type in ("signature", "contact", "organization", "issue_area"):
-            created = select(ImportChange.entity_id).where(ImportChange.batch_id == batch.id,
-                                                           ImportChange.entity_type == entity_type,
-                                                           ImportChange.action == "create")
             model = _MODELS[entity_type]
-            db.session.execute(delete(model).where(model.id.in_(created)).execution_options(
-                synchronize_session=False))
+            for part in _parts(created_ids(batch.id, entity_type)):
+                db.session.execute(delete(model).where(model.id.in_(part)).execution_options(
+                    synchronize_session=False))
         batch.status, batch.undone_at = "undone", utcnow()
         record("undo", "import_batch", batch.id, user_id=user_id,
                summary=f"Undid import {batch.id} ({batch.kind}, {batch.filename}): removed {batch.created} "

@@ -17,7 +17,8 @@ def test_import_wizard_end_to_end(live_server, page, seeded, users, tmp_path):
     base = live_server.url
     ARTIFACTS.mkdir(exist_ok=True)
     # The sample file with its email column renamed to something the wizard does not know.
-    text = EXAMPLE.read_text(encoding="utf-8").replace("first_name,last_name,email,", "first_name,last_name,Courriel,", 1)
+    text = EXAMPLE.read_text(encoding="utf-8").replace("first_name,last_name,email,",
+                                                       "first_name,last_name,Courriel,", 1)
     upload = tmp_path / "partners.csv"
     upload.write_text(text, encoding="utf-8")
     rows = len(text.strip().splitlines()) - 1

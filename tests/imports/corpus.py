@@ -15,8 +15,10 @@ import zlib
 from pathlib import Path
 
 FILES_DIR = Path(__file__).resolve().parent / "files"
-GOOD = "email,first_name,last_name,organization\nana@example.org,Ana,Sample,Mijente\nbo@example.org,Bo,Sample,Just Futures Law\n"
-ACCENTED = "email,first_name,last_name,organization\nrene@example.org,René,Muñoz,Mijente\nzoe@example.org,Zoë,Ça,Access Now\n"
+GOOD = ("email,first_name,last_name,organization\nana@example.org,Ana,Sample,Mijente\n"
+        "bo@example.org,Bo,Sample,Just Futures Law\n")
+ACCENTED = ("email,first_name,last_name,organization\nrene@example.org,René,Muñoz,Mijente\n"
+            "zoe@example.org,Zoë,Ça,Access Now\n")
 
 
 def _png() -> bytes:
@@ -61,8 +63,8 @@ RECIPES: dict[str, tuple[str, bytes, tuple]] = {
                                  ("ok", {"created": 2})),
     "contacts_trailing_empty_columns.csv": ("contacts", GOOD.replace("\n", ",,,\n").encode(), ("ok", {"created": 2})),
     "contacts_quoted_newlines.csv": ("contacts", (
-        'email,first_name,notes\nana@example.org,Ana,"met at the march,\nsays ""call me""\nin May"\n'
-        'bo@example.org,Bo,plain\n').encode(), ("ok", {"created": 2})),
+        b'email,first_name,notes\nana@example.org,Ana,"met at the march,\nsays ""call me""\nin May"\n'
+        b'bo@example.org,Bo,plain\n'), ("ok", {"created": 2})),
     "contacts_mixed_line_endings.csv": ("contacts", b"email,first_name\r\na@example.org,A\nb@example.org,B\r\n",
                                         ("ok", {"created": 2})),
     "contacts_extra_columns.csv": ("contacts", b"email,first_name,Favourite colour,Shoe size\na@example.org,A,red,9\n",

@@ -61,3 +61,49 @@ def test_dry_run_changes_nothing(runner, seeded, db, tmp_path):
     assert result.exit_code == 0, result.output
     org = db.session.scalar(select(Organization).where(Organization.name == "New Org"))
     assert org.state == "NY" and [a.slug for a in org.issue_areas] == ["privacy"]
+
+
+def test_saved_mapping_by_name_and_unknown_mapping(runner, seeded, db, tmp_path):
+    from crm.imports.services import save_mapping
+
+    save_mapping("contacts", "Partners", ["Courriel", "Prénom"], ["email", "first_name"])
+    path = write(tmp_path, "c.csv", "Courriel,Prénom\na@example.org,Ana\n")
+    assert runner.invoke(args=["import", "contacts", str(path)]).exit_code == 1
+    result = runner.invoke(args=["import", "contacts", str(path), "--mapping", "Nope"])
+    assert result.exit_code == 1 and "no saved contacts mapping called 'Nope' (Partners)" in result.output
+    result = runner.invoke(args=["import", "contacts", str(path), "--mapping", "Partners"])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(Contact.first_name)) == "Ana"
+
+
+def test_missing_file_and_unwritable_report(runner, app, tmp_path):
+    result = runner.invoke(args=["import", "orgs", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 1 and "no such file" in result.output
+    path = write(tmp_path, "o.csv", "name\nX\n")
+    result = runner.invoke(args=["import", "orgs", str(path), "--report", str(tmp_path / "no" / "r.csv")])
+    assert result.exit_code == 1 and "cannot write" in result.output
+
+
+def test_export_contacts_matrix_and_suppressions(runner, seeded, db, tmp_path):
+    from crm.mailmerge.models import Suppression
+
+    path = write(tmp_path, "c.csv", "email,first_name,organization,phone\na@example.org,=Ana,Mijente,+1 202 555 0100\n")
+    assert runner.invoke(args=["import", "contacts", str(path)]).exit_code == 1  # the formula is refused
+    path = write(tmp_path, "c.csv", "email,first_name,organization,phone\na@example.org,'=Ana,Mijente,+1 202 555 0100\n")
+    assert runner.invoke(args=["import", "contacts", str(path)]).exit_code == 0
+    db.session.add(Suppression(email="=gone@example.org", reason="manual"))
+    db.session.commit()
+    contacts = runner.invoke(args=["export", "contacts", "--issue-area", "immigration"]).output.splitlines()
+    assert contacts[0] == "first_name,last_name,email,organization,title,phone,is_primary,status"
+    assert contacts[1] == "'=Ana,,a@example.org,Mijente,,'+1 202 555 0100,no,active"
+    assert runner.invoke(args=["export", "contacts", "--issue-area", "labor", "--match", "none",
+                               "--state", "ZZ"]).exit_code == 1
+    matrix = runner.invoke(args=["export", "matrix", "-q", "mijente"]).output.splitlines()
+    assert matrix == ["organization,dhs-clearview-ai-2021", "Mijente,signed"]
+    suppressions = runner.invoke(args=["export", "suppressions"]).output.splitlines()
+    assert suppressions[1].startswith("'=gone@example.org,manual,")
+    # and the contacts export imports back unchanged
+    out = tmp_path / "contacts.csv"
+    runner.invoke(args=["export", "contacts", "-o", str(out)])
+    result = runner.invoke(args=["import", "contacts", str(out), "--on-duplicate", "overwrite"])
+    assert result.exit_code == 0 and "0 created, 0 updated, 1 duplicates skipped" in result.output
