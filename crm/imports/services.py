@@ -41,7 +41,7 @@ from crm.mailmerge.models import Suppression
 from crm.organizations.matching import match_organization
 from crm.organizations.models import IssueArea, Organization, OrganizationAlias, organization_issue_areas
 
-CHUNK_ROWS = 500
+CHUNK_ROWS = 2000
 CONFIDENT = 0.9
 DUPLICATE_MODES = ("skip", "fill", "overwrite")
 ACTIONS = ("create", "update", "duplicate", "error", "review")
@@ -459,6 +459,7 @@ class _ContactEngine(_Engine):
         pending: dict[str, dict] = {}
         created_rows: dict[str, RowOutcome] = {}
         new_orgs: dict[str, tuple[str, int]] = {}
+        updates: list[tuple[RowOutcome, Contact, dict]] = []
         mode = self.options.on_duplicate
         for row, values, errors, ref in parsed:
             outcome = RowOutcome(row, "error", errors=errors)
@@ -471,46 +472,45 @@ class _ContactEngine(_Engine):
             if "full_name" in values:
                 data["first_name"], data["last_name"] = split_full_name(values["full_name"])
             org_key = None
-            if ref is not None:
-                if ref.state == "none":
-                    org_key = normalize_org_name(values["organization"])
-                    new_orgs.setdefault(org_key, (values["organization"], row))
-                else:
-                    data["organization_id"] = ref.org_id
+            if ref is not None and ref.state == "none":
+                org_key = normalize_org_name(values["organization"])
+            elif ref is not None:
+                data["organization_id"] = ref.org_id
             email = values["email"]
             note = " — suppressed: stays unmailable" if email in suppressed else ""
+            creates_org = False
             if email in pending:
                 target = pending[email]
                 changes = _merge(target, data, mode) if mode != "skip" else {}
                 if org_key and mode != "skip" and (mode == "overwrite" or not target.get("_org_key")
                                                    and not target.get("organization_id")):
-                    changes["_org_key"] = org_key
+                    changes["_org_key"] = creates_org = org_key
                 target.update(changes)
                 outcome.action = "update" if changes else "duplicate"
                 outcome.record = f"same address as row {created_rows[email].row}{note}"
             elif email in existing:
                 contact = existing[email]
-                if org_key:
-                    data["_org_key"] = org_key
                 outcome.action = "duplicate"
                 outcome.record = f"contact {contact.id} ({email}){note}"
                 if mode != "skip":
-                    outcome.cells = None
-                    self._pending_update = getattr(self, "_pending_update", [])
-                    self._pending_update.append((outcome, contact, data))
+                    if org_key and (mode == "overwrite" or contact.organization_id is None):
+                        data["_org_key"] = creates_org = org_key
+                    updates.append((outcome, contact, data))
             else:
                 data.update(email=email, _org_key=org_key)
+                creates_org = bool(org_key)
                 pending[email] = data
                 created_rows[email] = outcome
                 outcome.action = "create"
                 outcome.record = note
+            if creates_org:
+                new_orgs.setdefault(org_key, (values["organization"], row))
         org_ids = self.create_orgs(new_orgs)
         self._insert(pending, created_rows, org_ids)
-        for outcome, contact, data in getattr(self, "_pending_update", []):
-            if data.get("_org_key"):
-                data["organization_id"] = org_ids.get(data["_org_key"]) or self.orgs.get(
-                    new_orgs[data["_org_key"]][0]).org_id
-            data.pop("_org_key", None)
+        for outcome, contact, data in updates:
+            org_key = data.pop("_org_key", None)
+            if org_key:
+                data["organization_id"] = org_ids.get(org_key) or self.orgs.get(new_orgs[org_key][0]).org_id
             current = {k: getattr(contact, k) for k in self.FIELDS}
             changes = _merge(current, data, mode)
             if changes:
@@ -518,7 +518,6 @@ class _ContactEngine(_Engine):
                     setattr(contact, key, value)
                 self.changes.updated("contact", contact.id, outcome.row, {k: current[k] for k in changes}, changes)
                 outcome.action = "update"
-        self._pending_update = []
         db.session.flush()
         self.changes.flush()
         return outcomes

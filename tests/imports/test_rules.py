@@ -102,3 +102,17 @@ def test_api_import_returns_counts_and_report(client, seeded, token, db):
                            content_type="multipart/form-data")
     assert response.status_code == 400 and "kind" in response.get_json()["errors"]
     assert db.session.scalar(select(func.count(Contact.id))) == 1
+
+
+def test_a_skipped_duplicate_does_not_create_its_organization(app, db, tmp_path):
+    from crm.organizations.models import Organization
+
+    db.session.add(Contact(email="a@example.org"))
+    db.session.commit()
+    path = tmp_path / "c.csv"
+    path.write_text("email,organization\na@example.org,Brand New Group\n")
+    assert run(path).skipped == 1
+    assert db.session.scalar(select(func.count(Organization.id))) == 0
+    result = run(path, on_duplicate="fill")
+    assert result.updated == 1
+    assert db.session.scalar(select(Contact)).organization.name == "Brand New Group"
