@@ -18,7 +18,7 @@ from datetime import date, datetime
 from itertools import islice
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import selectinload
 
 from crm.audit.services import record

@@ -89,7 +89,8 @@ def test_export_contacts_matrix_and_suppressions(runner, seeded, db, tmp_path):
 
     path = write(tmp_path, "c.csv", "email,first_name,organization,phone\na@example.org,=Ana,Mijente,+1 202 555 0100\n")
     assert runner.invoke(args=["import", "contacts", str(path)]).exit_code == 1  # the formula is refused
-    path = write(tmp_path, "c.csv", "email,first_name,organization,phone\na@example.org,'=Ana,Mijente,+1 202 555 0100\n")
+    path = write(tmp_path, "c.csv",
+                 "email,first_name,organization,phone\na@example.org,'=Ana,Mijente,+1 202 555 0100\n")
     assert runner.invoke(args=["import", "contacts", str(path)]).exit_code == 0
     db.session.add(Suppression(email="=gone@example.org", reason="manual"))
     db.session.commit()
