@@ -21,8 +21,7 @@ from crm.organizations.filters import OrgFilter, org_ids_query
 from crm.organizations.models import Organization
 from crm.organizations.services import iter_organizations
 
-ORG_COLUMNS = ("name", "acronym", "org_type", "scope", "city", "state", "issue_areas", "parent", "letters_signed",
-               "country", "website")
+ORG_COLUMNS = ("name", "acronym", "org_type", "scope", "city", "state", "issue_areas", "parent", "letters_signed")
 SIGNATURE_COLUMNS = ("letter", "organization", "listed_as", "role", "status", "signed_at", "source")
 CONTACT_COLUMNS = ("first_name", "last_name", "email", "organization", "title", "phone", "is_primary", "status")
 SUPPRESSION_COLUMNS = ("email", "reason", "note", "created_at")
@@ -44,8 +43,7 @@ def org_rows(org_filter: OrgFilter) -> Iterator[list[str]]:
     for org, letters_signed in iter_organizations(org_filter):
         yield [safe_cell(v) for v in (
             org.name, org.acronym, org.org_type, org.scope, org.city, org.state,
-            ";".join(a.slug for a in org.issue_areas), org.parent.name if org.parent else "", letters_signed,
-            org.country, org.website)]
+            ";".join(a.slug for a in org.issue_areas), org.parent.name if org.parent else "", letters_signed)]
 
 
 def signature_rows(letter_slugs: list[str]) -> Iterator[list[str]]:

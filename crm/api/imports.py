@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 
 import marshmallow as ma
-from flask import current_app, g
+from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import abort
 
@@ -29,12 +29,10 @@ class ImportFormSchema(ma.Schema):
     mapping = ma.fields.String(load_default=None, metadata={"description": "Name of a saved column mapping"})
     accept_uncertain = ma.fields.Boolean(load_default=False)
     create_issue_areas = ma.fields.Boolean(load_default=False)
-
-
-class ImportFileSchema(ma.Schema):
-    """The uploaded file."""
-
-    file = ma.fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+    # The file itself is read from request.files (webargs' form location does not see it); declared here so the
+    # OpenAPI document shows one multipart body with every part.
+    file = ma.fields.Raw(load_default=None, metadata={"type": "string", "format": "binary",
+                                                      "description": "The CSV file (required)"})
 
 
 class ReportRowSchema(ma.Schema):
@@ -69,15 +67,17 @@ class ImportResultSchema(ma.Schema):
 class Imports(MethodView):
     """Imports."""
 
-    @blp.arguments(ImportFormSchema, location="form")
-    @blp.arguments(ImportFileSchema, location="files")
+    @blp.arguments(ImportFormSchema, location="form", content_type="multipart/form-data")
     @blp.response(200, ImportResultSchema)
-    def post(self, options, files):
+    def post(self, options):
         """Import a CSV file in one transaction; 400 listing the rows' errors when any has one (nothing imported)."""
+        upload_file = request.files.get("file")
+        if upload_file is None:
+            abort(400, message="Send the CSV file as the multipart part 'file'.", errors={"file": ["required"]})
         folder = Path(tempfile.mkdtemp(prefix="crm-import-"))
         try:
             try:
-                upload = store_upload(files["file"].stream, files["file"].filename or "", folder,
+                upload = store_upload(upload_file.stream, upload_file.filename or "", folder,
                                       current_app.config.get("CRM_IMPORT_MAX_BYTES", 60 * 1024 * 1024),
                                       {"user_id": g.api_user.id})
                 info = sniff(upload.path)

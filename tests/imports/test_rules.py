@@ -116,3 +116,9 @@ def test_a_skipped_duplicate_does_not_create_its_organization(app, db, tmp_path)
     result = run(path, on_duplicate="fill")
     assert result.updated == 1
     assert db.session.scalar(select(Contact)).organization.name == "Brand New Group"
+
+
+def test_api_import_without_a_file_is_400(client, app, token):
+    response = client.post("/api/v1/imports", data={"kind": "orgs"}, headers={"Authorization": f"Bearer {token}"},
+                           content_type="multipart/form-data")
+    assert response.status_code == 400 and response.get_json()["errors"]["file"] == ["required"]
