@@ -9,6 +9,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
 from crm import config, create_app
+from crm.imports.cli import import_group
 
 
 def make_app() -> Flask:
@@ -39,6 +40,7 @@ def register_cli(app: Flask) -> None:
     from crm.contacts.cli import export_contacts
 
     export_group.add_command(export_contacts)
+    app.cli.add_command(import_group)
     from crm.letters.cli import register as register_letter_commands
 
     register_letter_commands(app)  # keep last: it adds `signatories` to an existing `import` group
@@ -262,3 +264,43 @@ def restore_command(backup_file, yes):
     except BackupError as exc:
         _fail(str(exc))
     click.echo(f"Restored {backup_file} into {path}")
+
+
+def _filter_or_fail(params: dict):
+    """The organization filter from export options, or exit 1 naming the bad option."""
+    from crm.organizations.filters import FilterError, conditions, parse_filter
+
+    try:
+        org_filter = parse_filter({k: list(v) if isinstance(v, tuple) else v for k, v in params.items()})
+        conditions(org_filter)  # resolves the slugs: an unknown one fails before any output
+    except FilterError as exc:
+        _fail(str(exc))
+    return org_filter
+
+
+@export_group.command("matrix")
+@_filter_options
+@with_appcontext
+def export_matrix(output, **params):
+    """Export the participation matrix: organizations × letters (signed, declined, pending or blank)."""
+    from crm.exports import matrix_header, matrix_letters, matrix_rows
+
+    org_filter = _filter_or_fail(params)
+    letters = matrix_letters()
+    with _open_output(output) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(matrix_header(letters))
+        writer.writerows(matrix_rows(org_filter, letters))
+
+
+@export_group.command("suppressions")
+@click.option("-o", "--output", default="-")
+@with_appcontext
+def export_suppressions(output):
+    """Export suppressed addresses."""
+    from crm.exports import SUPPRESSION_COLUMNS, suppression_rows
+
+    with _open_output(output) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(SUPPRESSION_COLUMNS)
+        writer.writerows(suppression_rows())

@@ -27,7 +27,7 @@ class UndersignedApi(Api):
 
 def register_api(app: Flask) -> UndersignedApi:
     """Create the Api for this app and register every resource blueprint."""
-    from crm.api import letters, merges, organizations, resources, segments
+    from crm.api import imports, letters, merges, organizations, resources, segments
     from crm.extensions import csrf
 
     api = UndersignedApi(app, spec_kwargs={
@@ -38,7 +38,7 @@ def register_api(app: Flask) -> UndersignedApi:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
     # One smorest blueprint per feature, each made by make_blueprint (bearer auth installed).
-    for blueprint in (resources.blp, organizations.blp, segments.blp, letters.blp, merges.blp):
+    for blueprint in (resources.blp, organizations.blp, segments.blp, letters.blp, merges.blp, imports.blp):
         csrf.exempt(blueprint)  # bearer tokens, no cookies: CSRF does not apply
         api.register_blueprint(blueprint)
     return api

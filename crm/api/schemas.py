@@ -5,7 +5,6 @@ import marshmallow as ma
 from crm.organizations.filters import ARCHIVED_MODES, MATCH_MODES, SORTS, US_STATES
 from crm.organizations.models import ORG_TYPES, SCOPES
 
-
 MAX_ID = 2**31 - 1
 
 

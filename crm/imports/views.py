@@ -1,14 +1,291 @@
-"""The imports page."""
+"""The import wizard (upload → map columns → preview and options → import → report, undo) and the export
+downloads."""
 
-from flask import Blueprint, render_template
+import csv
+from pathlib import Path
 
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+from wtforms import SelectChoice
+
+from crm.audit.services import record
 from crm.common.access import access
+from crm.exports import safe_cell
+from crm.extensions import db
+from crm.imports import services
+from crm.imports.fields import KINDS, suggest_mapping
+from crm.imports.forms import OptionsForm, UploadForm, mapping_form
+from crm.imports.reader import FileProblem, sample_rows, sniff
+from crm.imports.uploads import UploadError, batch_report_path, load_upload, store_upload
+from crm.letters.services import list_letters
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
+PREVIEW_ROWS = 100
+PREVIEW_PROBLEMS = 200
 
 
-@bp.get("")
+def _folder() -> Path:
+    """Where uploads and reports live: the instance folder, never anywhere the user names."""
+    return Path(current_app.instance_path) / "imports"
+
+
+def _upload_or_404(token: str):
+    """The current user's upload, or 404."""
+    return load_upload(_folder(), token, current_user.id) or abort(404)
+
+
+def _page() -> int:
+    """The page number from the query string."""
+    page = request.args.get("page", "1")
+    return int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1
+
+
+@bp.route("", methods=["GET", "POST"])
 @access("organizer")
 def index():
-    """How to bring data in."""
-    return render_template("imports/index.html")
+    """Step 1: upload a file; below, the imports done so far."""
+    form = UploadForm()
+    form.letter.choices = [SelectChoice("", "—")] + [SelectChoice(letter.slug, letter.title)
+                                                     for letter, _ in list_letters()]
+    if form.validate_on_submit():
+        upload_file = form.file.data
+        try:
+            upload = store_upload(upload_file.stream, upload_file.filename or "upload.csv", _folder(),
+                                  current_app.config.get("CRM_IMPORT_MAX_BYTES", 60 * 1024 * 1024),
+                                  {"user_id": current_user.id, "kind": form.kind.data,
+                                   "letter": form.letter.data or None})
+        except UploadError as exc:
+            form.file.errors.append(str(exc))
+        else:
+            return redirect(url_for("imports.mapping", token=upload.token), 303)
+    return render_template("imports/index.html", form=form, batches=services.list_batches(_page()), kinds=KINDS), \
+        400 if form.errors else 200
+
+
+@bp.route("/u/<token>/mapping", methods=["GET", "POST"])
+@access("organizer")
+def mapping(token: str):
+    """Step 2: say which field each column holds (suggested from the headers; saved mappings reusable)."""
+    upload = _upload_or_404(token)
+    kind = upload.meta["kind"]
+    try:
+        info = sniff(upload.path)
+    except FileProblem as exc:
+        return render_template("imports/unreadable.html", upload=upload, problem=str(exc), kinds=KINDS), 400
+    defaults = upload.meta.get("columns") or suggest_mapping(kind, info.header)
+    saved = services.saved_mappings(kind)
+    if request.method == "POST" and request.form.get("apply_saved"):
+        chosen = next((m for m in saved if m.name == request.form.get("saved")), None)
+        if chosen is not None:
+            defaults = services.apply_mapping(chosen, info.header)
+            flash(f"Applied the saved mapping '{chosen.name}'.", "info")
+        form = mapping_form(kind, info.header, defaults=defaults)
+    else:
+        form = mapping_form(kind, info.header, formdata=request.form if request.method == "POST" else None,
+                            defaults=defaults)
+    form.saved.choices = [SelectChoice(m.name, m.name) for m in saved]
+    problems: list[str] = []
+    if request.method == "POST" and not request.form.get("apply_saved") and form.validate_on_submit():
+        from crm.imports.fields import check_mapping
+
+        columns = [getattr(form, f"col_{i}").data or "" for i in range(len(info.header))]
+        problems = check_mapping(kind, info.header, columns)
+        if not problems:
+            upload.meta["columns"] = columns
+            upload.save()
+            if form.save_as.data:
+                try:
+                    services.save_mapping(kind, form.save_as.data, info.header, columns, current_user.id)
+                    flash(f"Mapping saved as '{form.save_as.data.strip()}'.", "success")
+                except services.ImportError_ as exc:
+                    problems.append(str(exc))
+            if not problems:
+                return redirect(url_for("imports.preview", token=token), 303)
+    columns = [getattr(form, f"col_{i}") for i in range(len(info.header))]
+    return render_template("imports/mapping.html", upload=upload, info=info, form=form, columns=columns,
+                           samples=sample_rows(upload.path, info), problems=problems, kinds=KINDS), \
+        400 if problems or form.errors else 200
+
+
+def _options_from(upload, form: OptionsForm, dry_run: bool) -> services.ImportOptions:
+    """Import options from the wizard's state and form."""
+    return services.ImportOptions(kind=upload.meta["kind"], columns=upload.meta.get("columns") or [],
+                                  on_duplicate=form.on_duplicate.data or "skip",
+                                  skip_invalid=bool(form.skip_invalid.data),
+                                  accept_uncertain=bool(form.accept_uncertain.data),
+                                  create_issue_areas=bool(form.create_issue_areas.data),
+                                  letter_slug=upload.meta.get("letter"), dry_run=dry_run)
+
+
+def _run_with_report(upload, options: services.ImportOptions, report: Path):
+    """Run the engine, writing its report to `report` and keeping the rows the page shows."""
+    shown: list = []
+    problems_shown = 0
+
+    with open(report, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(services.REPORT_COLUMNS)
+
+        def on_row(outcome, cells):
+            nonlocal problems_shown
+            writer.writerow([safe_cell(v) for v in outcome.as_report_row()])
+            if len(shown) < PREVIEW_ROWS or (outcome.errors and problems_shown < PREVIEW_PROBLEMS):
+                outcome.cells = cells
+                shown.append(outcome)
+                problems_shown += bool(outcome.errors)
+
+        result = services.run_import(upload.path, options, filename=upload.meta.get("filename", ""),
+                                     user_id=current_user.id, on_row=on_row)
+    return result, shown
+
+
+@bp.route("/u/<token>/preview", methods=["GET", "POST"])
+@access("organizer")
+def preview(token: str):
+    """Step 3: every row's outcome, the choices for duplicates and invalid rows; then the import itself."""
+    upload = _upload_or_404(token)
+    if not upload.meta.get("columns"):
+        return redirect(url_for("imports.mapping", token=token), 303)
+    form = OptionsForm(data=upload.meta.get("options") or None) if request.method == "GET" else OptionsForm()
+    if request.method == "POST" and not form.validate():
+        abort(400)
+    upload.meta["options"] = {k: getattr(form, k).data for k in ("on_duplicate", "skip_invalid", "accept_uncertain",
+                                                                 "create_issue_areas")}
+    upload.save()
+    committing = request.method == "POST" and bool(form.commit.data)
+    report = upload.report_path
+    result, shown = _run_with_report(upload, _options_from(upload, form, dry_run=not committing), report)
+    if committing and result.committed:
+        report.replace(batch_report_path(_folder(), result.batch_id))
+        upload.discard()
+        flash(f"Imported: {result.created} created, {result.updated} updated, {result.skipped} duplicates "
+              f"skipped, {result.errors} rows with errors skipped.", "success")
+        return redirect(url_for("imports.batch", batch_id=result.batch_id), 303)
+    if committing:
+        flash("Nothing was imported: " + ("; ".join(result.problems) if result.problems else
+                                          f"{result.errors} row(s) have errors. Fix them, or choose to import "
+                                          f"the valid rows."), "danger")
+    info_header = result.header
+    mapped = [(i, key) for i, key in enumerate(upload.meta["columns"]) if key]
+    return render_template("imports/preview.html", upload=upload, result=result, rows=shown, form=form,
+                           header=info_header, mapped=mapped, kinds=KINDS), 400 if result.problems else 200
+
+
+@bp.get("/u/<token>/report.csv")
+@access("organizer")
+def preview_report(token: str):
+    """The latest preview's report as CSV."""
+    upload = _upload_or_404(token)
+    if not upload.report_path.exists():
+        abort(404)
+    return send_file(upload.report_path, mimetype="text/csv", as_attachment=True,
+                     download_name="import-preview-report.csv")
+
+
+@bp.get("/batches/<int:batch_id>")
+@access("organizer")
+def batch(batch_id: int):
+    """One import: counts, its report, undo."""
+    item = services.get_batch(batch_id) or abort(404)
+    rows = []
+    path = batch_report_path(_folder(), item.id)
+    if path.exists():
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)
+            for row in reader:
+                rows.append(row)
+                if len(rows) >= 500:
+                    break
+    return render_template("imports/batch.html", batch=item, rows=rows, has_report=path.exists(),
+                           blockers=services.undo_blockers(item) if item.status == "committed" else [], kinds=KINDS)
+
+
+@bp.get("/batches/<int:batch_id>/report.csv")
+@access("organizer")
+def batch_report(batch_id: int):
+    """A committed import's report as CSV (row,action,record,errors)."""
+    item = services.get_batch(batch_id) or abort(404)
+    path = batch_report_path(_folder(), item.id)
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype="text/csv", as_attachment=True, download_name=f"import-{item.id}-report.csv")
+
+
+@bp.post("/batches/<int:batch_id>/undo")
+@access("organizer")
+def undo(batch_id: int):
+    """Undo an import: delete what it created, restore what it changed."""
+    try:
+        services.undo_import(batch_id, current_user.id)
+        flash("The import was undone.", "success")
+    except services.ImportError_ as exc:
+        flash(str(exc), "danger")
+    return redirect(url_for("imports.batch", batch_id=batch_id), 303)
+
+
+# --- exports -----------------------------------------------------------------------------------------------------
+
+exports_bp = Blueprint("exports", __name__, url_prefix="/exports")
+_EXPORTS = {"orgs": "organizations", "contacts": "contacts", "signatures": "signatures",
+            "matrix": "participation matrix", "suppressions": "suppressions"}
+
+
+def _export_rows(what: str):
+    """(header, rows) for an export, read with the organization filter language from the query string."""
+    from crm import exports
+    from crm.organizations.filters import FilterError, conditions, parse_filter
+
+    try:
+        org_filter = parse_filter(request.args)
+        conditions(org_filter)
+    except FilterError as exc:
+        abort(400, str(exc))
+    if what == "orgs":
+        return exports.ORG_COLUMNS, exports.org_rows(org_filter)
+    if what == "contacts":
+        from crm.contacts.filters import parse_contact_filter
+
+        try:
+            contact_filter = parse_contact_filter(request.args)
+        except FilterError as exc:
+            abort(400, str(exc))
+        return exports.CONTACT_COLUMNS, exports.contact_rows(contact_filter)
+    if what == "matrix":
+        letters = exports.matrix_letters()
+        return exports.matrix_header(letters), exports.matrix_rows(org_filter, letters)
+    if what == "suppressions":
+        return exports.SUPPRESSION_COLUMNS, exports.suppression_rows()
+    slugs = [s for s in request.args.getlist("letter") if s][:100]
+    from crm.letters.services import get_letter
+
+    for slug in slugs:
+        if get_letter(slug) is None:
+            abort(404)
+    return exports.SIGNATURE_COLUMNS, exports.signature_rows(slugs)
+
+
+@exports_bp.get("/<what>.<fmt>")
+@access("viewer")
+def download(what: str, fmt: str):
+    """An export as CSV, CSV for Excel (BOM) or XLSX, with the filters in the query string; audited."""
+    from crm.common.access import can
+    from crm.exports import csv_file, xlsx_file
+
+    if what not in _EXPORTS or fmt not in ("csv", "xlsx"):
+        abort(404)
+    if what == "suppressions" and not can("organizer"):
+        abort(403)
+    excel = request.args.get("excel") == "1"
+    header, rows = _export_rows(what)
+    params = {k: v for k, v in request.args.lists() if k != "excel"}
+    record("export", "export", None, user_id=current_user.id,
+           summary=f"Exported {_EXPORTS[what]} as {fmt.upper()}{' for Excel' if excel else ''}"
+                   f"{' with filters ' + str(params) if params else ''}.")
+    db.session.commit()
+    name = f"undersigned-{what}"
+    if fmt == "xlsx":
+        return send_file(xlsx_file(header, rows, _EXPORTS[what]), as_attachment=True, download_name=f"{name}.xlsx",
+                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_file(csv_file(header, rows, excel=excel), mimetype="text/csv", as_attachment=True,
+                     download_name=f"{name}.csv")

@@ -1,0 +1,946 @@
+"""Imports: one engine for the wizard, `crm import` and POST /api/v1/imports.
+
+The engine reads a file row by row (crm.imports.reader), checks every cell (crm.imports.fields), decides each
+row's outcome against the database in chunks, and writes in the session's one transaction: committed at the end
+when there was no error (or the user chose to import the valid rows), rolled back otherwise and for a dry run, so
+a preview shows exactly what the import would do. Every record it creates or changes is tagged with its
+ImportBatch (ImportChange rows), which is what undo reads.
+
+Rules: contacts are the same person when their normalized emails are equal; organizations are matched with
+crm.organizations.matching (a match at 0.9 or more is the same organization, a weaker one needs the user's
+confirmation and is otherwise reported as 'review'); an import never touches suppressions; an empty cell never
+erases a value.
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from itertools import islice
+from pathlib import Path
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import selectinload
+
+from crm.audit.services import record
+from crm.common.text import fold, single_line, slugify, sort_name
+from crm.common.types import utcnow
+from crm.contacts.models import Contact
+from crm.extensions import db
+from crm.imports.fields import (
+    CellError,
+    check_mapping,
+    clean_cell,
+    field_map,
+    split_full_name,
+)
+from crm.imports.fields import org_key as normalize_org_name
+from crm.imports.models import ImportBatch, ImportChange, ImportMapping
+from crm.imports.reader import FileProblem, SourceInfo, iter_rows, sniff
+from crm.letters.models import Letter, Signature
+from crm.mailmerge.models import Suppression
+from crm.organizations.matching import match_organization
+from crm.organizations.models import IssueArea, Organization, OrganizationAlias, organization_issue_areas
+
+CHUNK_ROWS = 2000
+CONFIDENT = 0.9
+DUPLICATE_MODES = ("skip", "fill", "overwrite")
+ACTIONS = ("create", "update", "duplicate", "error", "review")
+REPORT_COLUMNS = ("row", "action", "record", "errors")
+
+
+class ImportError_(ValueError):
+    """An import request that cannot be carried out (unknown letter, mapping, batch already undone…)."""
+
+
+@dataclass
+class ImportOptions:
+    """What to import and how: the column mapping (a field key or '' per column) and the user's choices."""
+
+    kind: str
+    columns: list[str]
+    on_duplicate: str = "skip"
+    skip_invalid: bool = False
+    accept_uncertain: bool = False
+    create_issue_areas: bool = False
+    letter_slug: str | None = None
+    dry_run: bool = False
+
+    def as_dict(self) -> dict:
+        """The choices as stored on the batch."""
+        return {"on_duplicate": self.on_duplicate, "skip_invalid": self.skip_invalid,
+                "accept_uncertain": self.accept_uncertain, "create_issue_areas": self.create_issue_areas,
+                "letter": self.letter_slug, "columns": self.columns}
+
+
+@dataclass
+class RowOutcome:
+    """What happened (or would happen) to one row of the file."""
+
+    row: int
+    action: str
+    record: str = ""
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    cells: list[str] | None = None
+
+    @property
+    def error_text(self) -> str:
+        """The row's problems in one cell: 'Column: why; Column: why'."""
+        return "; ".join(f"{column}: {message}" for column, message in self.errors)
+
+    def as_report_row(self) -> list[str]:
+        """The row of the report CSV."""
+        return [str(self.row), self.action, self.record, self.error_text]
+
+    def as_dict(self) -> dict:
+        """The row as JSON for the API."""
+        return {"row": self.row, "action": self.action, "record": self.record,
+                "errors": [{"column": c, "message": m} for c, m in self.errors]}
+
+
+@dataclass
+class ImportResult:
+    """Counts and what happened; created + updated + skipped + errors == rows, always."""
+
+    kind: str
+    filename: str = ""
+    encoding: str = ""
+    delimiter: str = ""
+    header: list[str] = field(default_factory=list)
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: int = 0
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    committed: bool = False
+    batch_id: int | None = None
+
+    def count(self, outcome: RowOutcome) -> None:
+        """Add one row's outcome to the counts."""
+        self.rows += 1
+        if outcome.action == "create":
+            self.created += 1
+        elif outcome.action == "update":
+            self.updated += 1
+        elif outcome.action == "duplicate":
+            self.skipped += 1
+        else:
+            self.errors += 1
+
+    def reset_counts(self) -> None:
+        """Forget the counts (the file stopped being readable part-way: nothing was imported)."""
+        self.rows = self.created = self.updated = self.skipped = self.errors = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """The counts by name."""
+        return {"rows": self.rows, "created": self.created, "updated": self.updated, "skipped": self.skipped,
+                "errors": self.errors}
+
+    @property
+    def ok(self) -> bool:
+        """The file was readable and (unless invalid rows were skipped) every row was valid."""
+        return not self.problems and not self.errors
+
+
+def _jsonable(value):
+    """A field value as it can be kept in an ImportChange."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _chunks(rows: Iterator, size: int) -> Iterator[list]:
+    """Consecutive lists of `size` items."""
+    while True:
+        chunk = list(islice(rows, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+# --- organization names and issue areas ------------------------------------------------------------------------
+
+@dataclass
+class _OrgRef:
+    """How a name resolved: an organization id (matched or created by this import), a doubtful match, or none."""
+
+    state: str  # "match" | "review" | "none"
+    org_id: int | None = None
+    confidence: float = 0.0
+    method: str = ""
+    name: str = ""
+
+
+class OrgResolver:
+    """Organization names → organizations, each distinct name matched once.
+
+    Names are matched before the import writes anything (prepare), so the matcher compares them with the
+    organizations the user already had; names that normalize alike within the file are one organization.
+    """
+
+    def __init__(self):
+        self.refs: dict[str, _OrgRef] = {}
+        self.names: dict[int, str] = {}
+
+    def prepare(self, names: Iterable[str]) -> None:
+        """Match every distinct name: exact names and aliases in bulk, the rest with match_organization."""
+        wanted: dict[str, str] = {}
+        for name in names:
+            key = normalize_org_name(name)
+            if key and key not in self.refs and key not in wanted:
+                wanted[key] = name
+        keys = list(wanted)
+        for start in range(0, len(keys), 500):
+            part = {k: wanted[k] for k in keys[start:start + 500]}
+            by_sort = {sort_name(n)[:300] for n in part.values()}
+            for org_id, org_name in db.session.execute(
+                    select(Organization.id, Organization.name).where(Organization.sort_name.in_(by_sort),
+                                                                     Organization.archived.is_(False))):
+                key = normalize_org_name(org_name)
+                if key in part and key not in self.refs:
+                    self.refs[key] = _OrgRef("match", org_id, 1.0, "name", org_name)
+            for org_id, alias in db.session.execute(
+                    select(OrganizationAlias.organization_id, OrganizationAlias.name)
+                    .join(Organization).where(OrganizationAlias.normalized.in_({fold(n) for n in part.values()}),
+                                              Organization.archived.is_(False))):
+                key = normalize_org_name(alias)
+                if key in part and key not in self.refs:
+                    self.refs[key] = _OrgRef("match", org_id, 1.0, "alias")
+        if len(self.refs) < len(keys) and db.session.scalar(select(Organization.id).limit(1)) is None:
+            # Nothing to match against (a first import into an empty database): every other name is new.
+            for key in keys:
+                self.refs.setdefault(key, _OrgRef("none", name=wanted[key]))
+            return
+        for key in keys:
+            if key in self.refs:
+                continue
+            match = match_organization(wanted[key])
+            if match.organization_id is None:
+                self.refs[key] = _OrgRef("none", name=wanted[key])
+            elif match.confidence >= CONFIDENT:
+                self.refs[key] = _OrgRef("match", match.organization_id, match.confidence, match.method)
+            else:
+                self.refs[key] = _OrgRef("review", match.organization_id, match.confidence, match.method,
+                                         wanted[key])
+
+    def get(self, name: str) -> _OrgRef:
+        """How a name resolved (prepare must have seen it)."""
+        key = normalize_org_name(name)
+        ref = self.refs.get(key)
+        if ref is None:
+            self.prepare([name])
+            ref = self.refs.get(key, _OrgRef("none", name=name))
+        return ref
+
+    def created(self, name: str, org_id: int) -> None:
+        """Remember an organization this import created."""
+        self.refs[normalize_org_name(name)] = _OrgRef("match", org_id, 1.0, "created", name)
+
+    def label(self, org_id: int) -> str:
+        """An organization's name, for messages."""
+        if org_id not in self.names:
+            self.names[org_id] = db.session.scalar(select(Organization.name).where(Organization.id == org_id)) or "?"
+        return self.names[org_id]
+
+
+class AreaResolver:
+    """Issue-area cells (slugs or names) → IssueArea ids; unknown ones created only when the user asked."""
+
+    def __init__(self, create: bool, changes: "_Changes"):
+        self.create = create
+        self.changes = changes
+        self.ids: dict[str, int] = {}
+        for area_id, slug, name in db.session.execute(select(IssueArea.id, IssueArea.slug, IssueArea.name)):
+            self.ids[slug] = area_id
+            self.ids.setdefault(fold(name), area_id)
+
+    def resolve(self, values: list[str], row: int) -> tuple[list[int], list[str]]:
+        """(ids, unknown names)."""
+        ids, unknown = [], []
+        for value in values:
+            area_id = self.ids.get(value.lower()) or self.ids.get(fold(value)) or self.ids.get(slugify(value))
+            if area_id is None and self.create and slugify(value):
+                area = IssueArea(slug=slugify(value)[:60], name=single_line(value)[:120])
+                db.session.add(area)
+                db.session.flush()
+                self.changes.created("issue_area", area.id, row)
+                area_id = self.ids[area.slug] = self.ids[fold(value)] = area.id
+            if area_id is None:
+                unknown.append(value)
+            elif area_id not in ids:
+                ids.append(area_id)
+        return ids, unknown
+
+
+class _Changes:
+    """ImportChange rows for one batch, written in bulk: one row per changed record, one per chunk of created ones."""
+
+    def __init__(self, batch_id: int):
+        self.batch_id = batch_id
+        self.pending: list[dict] = []
+        self.created_ids: dict[str, list[int]] = {}
+
+    def created(self, entity_type: str, entity_id: int, row: int | None = None) -> None:
+        """Tag a record this import created."""
+        self.created_ids.setdefault(entity_type, []).append(entity_id)
+
+    def updated(self, entity_type: str, entity_id: int, row: int, before: dict, after: dict) -> None:
+        """Tag a record this import changed, with the old values of the fields it changed."""
+        self.pending.append({"batch_id": self.batch_id, "entity_type": entity_type, "entity_id": entity_id,
+                             "action": "update", "row": row, "ids": None,
+                             "before": {k: _jsonable(v) for k, v in before.items()},
+                             "after": {k: _jsonable(v) for k, v in after.items()}})
+
+    def flush(self) -> None:
+        """Write what is pending."""
+        for entity_type, ids in self.created_ids.items():
+            self.pending.append({"batch_id": self.batch_id, "entity_type": entity_type, "entity_id": None,
+                                 "action": "create", "row": None, "ids": ids, "before": None, "after": None})
+        self.created_ids = {}
+        if self.pending:
+            db.session.execute(insert(ImportChange.__table__), self.pending)
+            self.pending = []
+
+
+def _insert_orgs(rows: list[dict]) -> list[int]:
+    """Insert organizations (a plain executemany); their ids in the order of `rows`.
+
+    The names are distinct and none matched an existing organization, so reading the newest id per name back
+    finds exactly the rows just inserted (an archived namesake is older).
+    """
+    db.session.execute(insert(Organization.__table__), rows)
+    ids: dict[str, int] = {}
+    for org_id, name in db.session.execute(select(Organization.id, Organization.name)
+                                           .where(Organization.name.in_([row["name"] for row in rows]))):
+        ids[name] = max(org_id, ids.get(name, 0))
+    return [ids[row["name"]] for row in rows]
+
+
+def _merge(current: dict, incoming: dict, mode: str) -> dict:
+    """The fields to change: with 'fill' only empty ones, with 'overwrite' every different one given."""
+    changes = {}
+    for key, new in incoming.items():
+        old = current.get(key)
+        if new is None or new == "" or new == old:
+            continue
+        if mode == "overwrite" or old in (None, "", False) or old == []:
+            changes[key] = new
+    return changes
+
+
+# --- the engine -------------------------------------------------------------------------------------------------
+
+class _Engine:
+    """Shared row parsing and bookkeeping; subclasses decide outcomes for their kind of record."""
+
+    kind = ""
+    org_fields: tuple[str, ...] = ()
+
+    def __init__(self, batch: ImportBatch, options: ImportOptions, info: SourceInfo):
+        self.batch = batch
+        self.options = options
+        self.info = info
+        self.fields = field_map(options.kind)
+        self.columns = options.columns
+        self.column_of = {key: index for index, key in enumerate(self.columns) if key}
+        self.changes = _Changes(batch.id)
+        self.orgs = OrgResolver()
+
+    def header(self, key: str) -> str:
+        """The file's name for the column mapped to a field."""
+        index = self.column_of.get(key)
+        return self.info.header[index] if index is not None else self.fields[key].label
+
+    def org_names(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[str]:
+        """The organization names in the file's organization columns (for OrgResolver.prepare)."""
+        indexes = [self.column_of[k] for k in self.org_fields if k in self.column_of]
+        for _, cells in rows:
+            for index in indexes:
+                if index < len(cells):
+                    try:
+                        value = clean_cell(self.fields[self.columns[index]], cells[index])
+                    except CellError:
+                        continue
+                    if value:
+                        yield value
+
+    def parse(self, cells: list[str]) -> tuple[dict, list[tuple[str, str]]]:
+        """A row's values by field, and its problems by column."""
+        values: dict = {}
+        errors: list[tuple[str, str]] = []
+        width = len(self.info.header)
+        if len(cells) > width and any(cell.strip() for cell in cells[width:]):
+            errors.append(("row", f"has {len(cells)} cells but the header names {width} columns."))
+        for index, key in enumerate(self.columns):
+            if not key:
+                continue
+            f = self.fields[key]
+            raw = cells[index] if index < len(cells) else ""
+            try:
+                value = clean_cell(f, raw)
+            except CellError as exc:
+                errors.append((self.info.header[index], str(exc)))
+                continue
+            if value is None:
+                if f.required:
+                    errors.append((self.info.header[index], "is empty; every row needs one."))
+                continue
+            values[key] = value
+        return values, errors
+
+    def resolve_org(self, values: dict, key: str, errors: list, *, create: bool) -> _OrgRef | None:
+        """The organization a row names in field `key`, or None; adds 'review' or 'unknown' problems."""
+        name = values.get(key)
+        if not name:
+            return None
+        ref = self.orgs.get(name)
+        if ref.state == "review" and not self.options.accept_uncertain:
+            errors.append((self.header(key), f"'{name}' may be {self.orgs.label(ref.org_id)} "
+                                             f"({ref.confidence:.0%} sure); confirm uncertain matches to use it, "
+                                             f"or correct the name."))
+            return None
+        if ref.state == "none" and not create:
+            errors.append((self.header(key), f"no organization called '{name}'."))
+            return None
+        return ref
+
+    @staticmethod
+    def action_for(errors: list[tuple[str, str]]) -> str:
+        """'review' when the only problem is an uncertain match, else 'error'."""
+        return "review" if errors and all("sure); confirm" in m for _, m in errors) else "error"
+
+    def describe(self, entity: str, entity_id: int | None, label: str, created: bool) -> str:
+        """The report's record cell."""
+        if created and self.options.dry_run:
+            return f"new {entity} ({label})"
+        return f"{entity} {entity_id} ({label})"
+
+    def create_orgs(self, names: dict[str, tuple[str, int]]) -> dict[str, int]:
+        """Insert organizations that only have a name (named by contacts or signatures); key → id."""
+        if not names:
+            return {}
+        now = utcnow()
+        keys = list(names)
+        rows = [{"name": single_line(names[k][0])[:300], "sort_name": sort_name(names[k][0])[:300],
+                 "search_text": fold(names[k][0]), "notes": "", "archived": False, "version": 1,
+                 "created_at": now, "updated_at": now} for k in keys]
+        ids = _insert_orgs(rows)
+        result = {}
+        for key, org_id in zip(keys, ids, strict=True):
+            self.orgs.created(names[key][0], org_id)
+            self.changes.created("organization", org_id, names[key][1])
+            result[key] = org_id
+        return result
+
+
+class _ContactEngine(_Engine):
+    """Contacts, matched by normalized email; their organization matched or created."""
+
+    kind = "contacts"
+    org_fields = ("organization",)
+    FIELDS = ("organization_id", "first_name", "last_name", "title", "phone", "is_primary", "status", "notes")
+
+    def process(self, chunk: list[tuple[int, list[str]]]) -> list[RowOutcome]:
+        """Outcomes of a chunk of rows, written to the session."""
+        parsed = []
+        for row, cells in chunk:
+            values, errors = self.parse(cells)
+            ref = self.resolve_org(values, "organization", errors, create=True)
+            parsed.append((row, values, errors, ref))
+        emails = {v["email"] for _, v, e, _ in parsed if "email" in v and not e}
+        existing = {c.email: c for c in db.session.scalars(select(Contact).where(Contact.email.in_(emails)))} \
+            if emails else {}
+        suppressed = set(db.session.scalars(select(Suppression.email).where(Suppression.email.in_(emails)))) \
+            if emails else set()
+        outcomes: list[RowOutcome] = []
+        pending: dict[str, dict] = {}
+        created_rows: dict[str, RowOutcome] = {}
+        new_orgs: dict[str, tuple[str, int]] = {}
+        updates: list[tuple[RowOutcome, Contact, dict]] = []
+        mode = self.options.on_duplicate
+        for row, values, errors, ref in parsed:
+            outcome = RowOutcome(row, "error", errors=errors)
+            outcomes.append(outcome)
+            if errors:
+                outcome.action = self.action_for(errors)
+                continue
+            data = {k: values[k] for k in ("first_name", "last_name", "title", "phone", "is_primary", "status",
+                                           "notes") if k in values}
+            if "full_name" in values:
+                data["first_name"], data["last_name"] = split_full_name(values["full_name"])
+            org_key = None
+            if ref is not None and ref.state == "none":
+                org_key = normalize_org_name(values["organization"])
+            elif ref is not None:
+                data["organization_id"] = ref.org_id
+            email = values["email"]
+            note = " — suppressed: stays unmailable" if email in suppressed else ""
+            creates_org = False
+            if email in pending:
+                target = pending[email]
+                changes = _merge(target, data, mode) if mode != "skip" else {}
+                if org_key and mode != "skip" and (mode == "overwrite" or not target.get("_org_key")
+                                                   and not target.get("organization_id")):
+                    changes["_org_key"] = creates_org = org_key
+                target.update(changes)
+                outcome.action = "update" if changes else "duplicate"
+                outcome.record = f"same address as row {created_rows[email].row}{note}"
+            elif email in existing:
+                contact = existing[email]
+                outcome.action = "duplicate"
+                outcome.record = f"contact {contact.id} ({email}){note}"
+                if mode != "skip":
+                    if org_key and (mode == "overwrite" or contact.organization_id is None):
+                        data["_org_key"] = creates_org = org_key
+                    updates.append((outcome, contact, data))
+            else:
+                data.update(email=email, _org_key=org_key)
+                creates_org = bool(org_key)
+                pending[email] = data
+                created_rows[email] = outcome
+                outcome.action = "create"
+                outcome.record = note
+            if creates_org:
+                new_orgs.setdefault(org_key, (values["organization"], row))
+        org_ids = self.create_orgs(new_orgs)
+        self._insert(pending, created_rows, org_ids)
+        for outcome, contact, data in updates:
+            org_key = data.pop("_org_key", None)
+            if org_key:
+                data["organization_id"] = org_ids.get(org_key) or self.orgs.get(new_orgs[org_key][0]).org_id
+            current = {k: getattr(contact, k) for k in self.FIELDS}
+            changes = _merge(current, data, mode)
+            if changes:
+                for key, value in changes.items():
+                    setattr(contact, key, value)
+                self.changes.updated("contact", contact.id, outcome.row, {k: current[k] for k in changes}, changes)
+                outcome.action = "update"
+        db.session.flush()
+        self.changes.flush()
+        return outcomes
+
+    def _insert(self, pending: dict[str, dict], created_rows: dict[str, RowOutcome], org_ids: dict[str, int]):
+        """Insert the chunk's new contacts in one statement."""
+        if not pending:
+            return
+        now = utcnow()
+        rows = []
+        for email, data in pending.items():
+            org_id = data.get("organization_id")
+            if data.get("_org_key"):
+                org_id = org_ids.get(data["_org_key"]) or self.orgs.get(data["_org_key"]).org_id
+            rows.append({"organization_id": org_id, "first_name": data.get("first_name") or "",
+                         "last_name": data.get("last_name") or "", "title": data.get("title") or "",
+                         "email": email, "phone": data.get("phone") or "",
+                         "is_primary": bool(data.get("is_primary")), "status": data.get("status") or "active",
+                         "notes": data.get("notes") or "", "version": 1, "created_at": now, "updated_at": now})
+        # A plain executemany (no RETURNING) is what both drivers do fastest; the ids are read back by the
+        # unique email in one indexed query.
+        db.session.execute(insert(Contact.__table__), rows)
+        ids = dict(db.session.execute(select(Contact.email, Contact.id).where(Contact.email.in_(list(pending)))).all())
+        for email in pending:
+            contact_id = ids[email]
+            outcome = created_rows[email]
+            outcome.record = self.describe("contact", contact_id, email, True) + outcome.record
+            self.changes.created("contact", contact_id, outcome.row)
+
+
+class _OrgEngine(_Engine):
+    """Organizations, matched by name (and alias, acronym) with the organization matcher."""
+
+    kind = "orgs"
+    org_fields = ("name", "parent")
+    FIELDS = ("acronym", "org_type", "scope", "city", "state", "country", "website", "notes", "parent_id")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.areas = AreaResolver(self.options.create_issue_areas, self.changes)
+
+    def process(self, chunk: list[tuple[int, list[str]]]) -> list[RowOutcome]:
+        """Outcomes of a chunk of rows, written to the session."""
+        parsed = []
+        for row, cells in chunk:
+            values, errors = self.parse(cells)
+            ref = self.resolve_org(values, "name", errors, create=True) if "name" in values else None
+            parent = self.resolve_org(values, "parent", errors, create=False)
+            if parent is not None:
+                values["parent_id"] = parent.org_id
+            if "issue_areas" in values:
+                ids, unknown = self.areas.resolve(values["issue_areas"], row)
+                values["issue_areas"] = ids
+                if unknown:
+                    errors.append((self.header("issue_areas"),
+                                   f"unknown issue area{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
+                                   f"(choose 'create missing issue areas' to add them)."))
+            parsed.append((row, values, errors, ref))
+        matched_ids = {ref.org_id for _, _, e, ref in parsed if ref is not None and ref.state != "none" and not e}
+        existing = {o.id: o for o in db.session.scalars(
+            select(Organization).where(Organization.id.in_(matched_ids))
+            .options(selectinload(Organization.issue_areas)))} if matched_ids else {}
+        mode = self.options.on_duplicate
+        outcomes: list[RowOutcome] = []
+        pending: dict[str, dict] = {}
+        created_rows: dict[str, RowOutcome] = {}
+        for row, values, errors, ref in parsed:
+            outcome = RowOutcome(row, "error", errors=errors)
+            outcomes.append(outcome)
+            if errors:
+                outcome.action = self.action_for(errors)
+                continue
+            key = normalize_org_name(values["name"])
+            data = {k: values[k] for k in (*self.FIELDS, "issue_areas") if k in values}
+            if key in pending:
+                target = pending[key]
+                changes = _merge(target, data, mode) if mode != "skip" else {}
+                target.update(changes)
+                outcome.action = "update" if changes else "duplicate"
+                outcome.record = f"same organization as row {created_rows[key].row}"
+            elif ref is not None and ref.state != "none":
+                org = existing.get(ref.org_id) or db.session.get(Organization, ref.org_id)
+                outcome.action, outcome.record = self._update(org, data, row, mode)
+            else:
+                data["name"] = values["name"]
+                pending[key] = data
+                created_rows[key] = outcome
+                outcome.action = "create"
+        self._insert(pending, created_rows)
+        db.session.flush()
+        self.changes.flush()
+        return outcomes
+
+    def _update(self, org: Organization, data: dict, row: int, mode: str) -> tuple[str, str]:
+        """Apply a duplicate row to an existing organization as the user chose; (action, record)."""
+        record_text = f"organization {org.id} ({org.name})"
+        if mode == "skip":
+            return "duplicate", record_text
+        current = {k: getattr(org, k) for k in self.FIELDS}
+        current["issue_areas"] = sorted(a.id for a in org.issue_areas)
+        if "issue_areas" in data:
+            data["issue_areas"] = sorted(data["issue_areas"])
+        changes = _merge(current, data, mode)
+        if not changes:
+            return "duplicate", record_text
+        before = {k: current[k] for k in changes}
+        for key, value in changes.items():
+            if key == "issue_areas":
+                org.issue_areas = list(db.session.scalars(select(IssueArea).where(IssueArea.id.in_(value))))
+            else:
+                setattr(org, key, value)
+        if "acronym" in changes:
+            from crm.organizations.services import refresh_search_text
+
+            refresh_search_text(org)
+        self.changes.updated("organization", org.id, row, before, changes)
+        return "update", record_text
+
+    def _insert(self, pending: dict[str, dict], created_rows: dict[str, RowOutcome]) -> None:
+        """Insert the chunk's new organizations and their issue areas."""
+        if not pending:
+            return
+        now = utcnow()
+        parent_acronyms = {}
+        parent_ids = {d["parent_id"] for d in pending.values() if d.get("parent_id")}
+        if parent_ids:
+            parent_acronyms = dict(db.session.execute(
+                select(Organization.id, Organization.acronym).where(Organization.id.in_(parent_ids))).all())
+        rows = []
+        for data in pending.values():
+            name = single_line(data["name"])[:300]
+            search = [name, data.get("acronym") or "", parent_acronyms.get(data.get("parent_id")) or ""]
+            rows.append({"name": name, "sort_name": sort_name(name)[:300],
+                         "search_text": " | ".join(fold(p) for p in search if p),
+                         **{k: data.get(k) for k in self.FIELDS if k != "notes"}, "notes": data.get("notes") or "",
+                         "archived": False, "version": 1, "created_at": now, "updated_at": now})
+        ids = _insert_orgs(rows)
+        links = []
+        for (key, data), org_id in zip(pending.items(), ids, strict=True):
+            outcome = created_rows[key]
+            outcome.record = self.describe("organization", org_id, data["name"], True)
+            self.orgs.created(data["name"], org_id)
+            self.changes.created("organization", org_id, outcome.row)
+            links.extend({"organization_id": org_id, "issue_area_id": a} for a in data.get("issue_areas", []))
+        if links:
+            db.session.execute(insert(organization_issue_areas), links)
+
+
+class _SignatureEngine(_Engine):
+    """Signatures of one letter; an organization not found is created."""
+
+    kind = "signatures"
+    org_fields = ("organization",)
+    FIELDS = ("listed_name", "role", "status", "signed_at")
+
+    def __init__(self, *args, letter: Letter, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.letter = letter
+
+    def process(self, chunk: list[tuple[int, list[str]]]) -> list[RowOutcome]:
+        """Outcomes of a chunk of rows, written to the session."""
+        outcomes: list[RowOutcome] = []
+        mode = self.options.on_duplicate
+        work = []
+        new_orgs: dict[str, tuple[str, int]] = {}
+        for row, cells in chunk:
+            values, errors = self.parse(cells)
+            if values.get("letter") and values["letter"] != self.letter.slug:
+                errors.append((self.header("letter"), f"is '{values['letter']}', not the letter being imported "
+                                                      f"({self.letter.slug})."))
+            ref = self.resolve_org(values, "organization", errors, create=True)
+            outcome = RowOutcome(row, self.action_for(errors) if errors else "create", errors=errors)
+            outcomes.append(outcome)
+            if not errors:
+                if ref.state == "none":
+                    new_orgs.setdefault(normalize_org_name(values["organization"]), (values["organization"], row))
+                work.append((outcome, values))
+        self.create_orgs(new_orgs)
+        org_ids = {self.orgs.get(v["organization"]).org_id for _, v in work}
+        existing = {s.organization_id: s for s in db.session.scalars(
+            select(Signature).where(Signature.letter_id == self.letter.id,
+                                    Signature.organization_id.in_(org_ids)))} if org_ids else {}
+        created: list[tuple[RowOutcome, Signature]] = []
+        for outcome, values in work:
+            org_id = self.orgs.get(values["organization"]).org_id
+            data = {"listed_name": values.get("listed_as"), "role": values.get("role"),
+                    "status": values.get("status"), "signed_at": values.get("signed_at")}
+            data = {k: v for k, v in data.items() if v is not None}
+            signature = existing.get(org_id)
+            if signature is None:
+                signature = Signature(letter_id=self.letter.id, organization_id=org_id,
+                                      listed_name=single_line(data.get("listed_name") or values["organization"]),
+                                      role=data.get("role", "signatory"), status=data.get("status", "confirmed"),
+                                      signed_at=data.get("signed_at") or utcnow(), source="import")
+                db.session.add(signature)
+                existing[org_id] = signature
+                created.append((outcome, signature))
+                continue
+            outcome.record = f"signature of {self.orgs.label(org_id)}"
+            current = {k: getattr(signature, k) for k in self.FIELDS}
+            changes = _merge(current, data, mode) if mode != "skip" else {}
+            if signature.id is None or not changes:
+                outcome.action = "duplicate" if not changes else "update"
+                for key, value in changes.items():
+                    setattr(signature, key, value)
+                continue
+            for key, value in changes.items():
+                setattr(signature, key, value)
+            self.changes.updated("signature", signature.id, outcome.row, {k: current[k] for k in changes}, changes)
+            outcome.action = "update"
+        db.session.flush()
+        for outcome, signature in created:
+            outcome.record = self.describe("signature", signature.id, self.orgs.label(signature.organization_id),
+                                           True)
+            self.changes.created("signature", signature.id, outcome.row)
+        self.changes.flush()
+        return outcomes
+
+
+def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_id: int | None = None,
+               on_row: Callable[[RowOutcome, list[str]], None] | None = None,
+               info: SourceInfo | None = None) -> ImportResult:
+    """Import a file in one transaction (or preview it with dry_run); never raises for bad input.
+
+    `on_row(outcome, cells)` sees every row's outcome in file order (to write a report, to show a preview).
+    """
+    result = ImportResult(kind=options.kind, filename=filename, dry_run=options.dry_run)
+    if options.on_duplicate not in DUPLICATE_MODES:
+        result.problems.append(f"on duplicate must be one of: {', '.join(DUPLICATE_MODES)}.")
+        return result
+    try:
+        info = info or sniff(path)
+    except FileProblem as exc:
+        result.problems.append(str(exc))
+        return result
+    result.encoding, result.delimiter, result.header = info.encoding_label, info.delimiter_label, info.header
+    columns = (list(options.columns) + [""] * len(info.header))[:len(info.header)]
+    options.columns = columns
+    result.problems.extend(check_mapping(options.kind, info.header, columns))
+    letter = None
+    if options.kind == "signatures":
+        letter = db.session.scalar(select(Letter).where(Letter.slug == (options.letter_slug or "")))
+        if letter is None:
+            result.problems.append(f"Choose the letter these signatures belong to (unknown letter "
+                                   f"'{options.letter_slug or ''}').")
+    if result.problems:
+        return result
+    ignored = [info.header[i] for i, key in enumerate(columns) if not key]
+    if ignored:
+        result.notes.append(f"Ignored column{'s' if len(ignored) > 1 else ''}: {', '.join(ignored)}.")
+    try:
+        batch = ImportBatch(kind=options.kind, filename=single_line(filename)[:255], user_id=user_id,
+                            options=options.as_dict(), letter_id=letter.id if letter else None)
+        db.session.add(batch)
+        db.session.flush()
+        engine_class = {"orgs": _OrgEngine, "contacts": _ContactEngine, "signatures": _SignatureEngine}[options.kind]
+        engine = engine_class(batch, options, info, **({"letter": letter} if letter else {}))
+        engine.orgs.prepare(engine.org_names(iter_rows(path, info)))
+        for chunk in _chunks(iter_rows(path, info), CHUNK_ROWS):
+            cells_by_row = {row: cells for row, cells in chunk}
+            for outcome in engine.process(chunk):
+                result.count(outcome)
+                if on_row is not None:
+                    on_row(outcome, cells_by_row[outcome.row])
+    except FileProblem as exc:
+        db.session.rollback()
+        result.reset_counts()
+        result.problems.append(f"{exc} Nothing was imported.")
+        return result
+    except Exception:
+        db.session.rollback()
+        raise
+    if result.rows == 0:
+        db.session.rollback()
+        result.problems.append("The file has a header row but no data rows.")
+        return result
+    if options.dry_run or (result.errors and not options.skip_invalid):
+        db.session.rollback()
+        return result
+    batch.rows, batch.created, batch.updated = result.rows, result.created, result.updated
+    batch.skipped, batch.errors = result.skipped, result.errors
+    record("import", "import_batch", batch.id, user_id=user_id,
+           summary=f"Imported {options.kind} from {batch.filename or 'a file'}: {result.created} created, "
+                   f"{result.updated} updated, {result.skipped} duplicates skipped, {result.errors} rows with "
+                   f"errors skipped.")
+    db.session.commit()
+    result.committed, result.batch_id = True, batch.id
+    return result
+
+
+# --- undo -------------------------------------------------------------------------------------------------------
+
+_MODELS = {"contact": Contact, "organization": Organization, "signature": Signature, "issue_area": IssueArea}
+
+
+def _restore_value(entity_type: str, key: str, value):
+    """A value from ImportChange.before as the model's attribute wants it."""
+    if key == "signed_at" and value:
+        return datetime.fromisoformat(value)
+    return value
+
+
+def created_ids(batch_id: int, entity_type: str) -> list[int]:
+    """The ids of the records of one type an import created."""
+    ids: list[int] = []
+    for part in db.session.scalars(select(ImportChange.ids).where(ImportChange.batch_id == batch_id,
+                                                                  ImportChange.entity_type == entity_type,
+                                                                  ImportChange.action == "create")):
+        ids.extend(part or [])
+    return ids
+
+
+def _parts(ids: list[int], size: int = 1000) -> Iterator[list[int]]:
+    """ids in lists of `size` (for IN clauses)."""
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+def undo_blockers(batch: ImportBatch) -> list[str]:
+    """Why an import cannot be undone safely (records made since depend on what it created), or []."""
+    orgs = created_ids(batch.id, "organization")
+    if not orgs:
+        return []
+    problems = []
+    for label, model, entity_type in (("contact", Contact, "contact"), ("signature", Signature, "signature")):
+        ours = set(created_ids(batch.id, entity_type))
+        foreign = sum(1 for part in _parts(orgs) for record_id in db.session.scalars(
+            select(model.id).where(model.organization_id.in_(part))) if record_id not in ours)
+        if foreign:
+            problems.append(f"{foreign} {label}(s) added since belong to organizations this import created.")
+    return problems
+
+
+def undo_import(batch_id: int, user_id: int | None = None) -> ImportBatch:
+    """Undo a committed import in one transaction: restore changed fields, delete created records."""
+    batch = db.session.get(ImportBatch, batch_id)
+    if batch is None:
+        raise ImportError_("No such import.")
+    if batch.status != "committed":
+        raise ImportError_("This import was already undone.")
+    blockers = undo_blockers(batch)
+    if blockers:
+        raise ImportError_("This import cannot be undone: " + " ".join(blockers))
+    try:
+        updates = db.session.scalars(select(ImportChange).where(ImportChange.batch_id == batch.id,
+                                                                ImportChange.action == "update")
+                                     .order_by(ImportChange.id.desc()))
+        for change in updates:
+            target = db.session.get(_MODELS[change.entity_type], change.entity_id)
+            if target is None:
+                continue
+            for key, value in (change.before or {}).items():
+                if key == "issue_areas":
+                    target.issue_areas = list(db.session.scalars(select(IssueArea).where(IssueArea.id.in_(value))))
+                else:
+                    setattr(target, key, _restore_value(change.entity_type, key, value))
+        db.session.flush()
+        for entity_type in ("signature", "contact", "organization", "issue_area"):
+            model = _MODELS[entity_type]
+            for part in _parts(created_ids(batch.id, entity_type)):
+                db.session.execute(delete(model).where(model.id.in_(part)).execution_options(
+                    synchronize_session=False))
+        batch.status, batch.undone_at = "undone", utcnow()
+        record("undo", "import_batch", batch.id, user_id=user_id,
+               summary=f"Undid import {batch.id} ({batch.kind}, {batch.filename}): removed {batch.created} "
+                       f"created record(s), restored {batch.updated}.")
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.expire_all()
+    return batch
+
+
+# --- batches and saved mappings ----------------------------------------------------------------------------------
+
+def list_batches(page: int = 1, per_page: int = 20):
+    """Past imports, newest first."""
+    return db.paginate(select(ImportBatch).options(selectinload(ImportBatch.user))
+                       .order_by(ImportBatch.id.desc()), page=page, per_page=per_page, error_out=False)
+
+
+def get_batch(batch_id: int) -> ImportBatch | None:
+    """One import."""
+    return db.session.get(ImportBatch, batch_id)
+
+
+def saved_mappings(kind: str) -> list[ImportMapping]:
+    """The saved mappings for a kind, by name."""
+    return list(db.session.scalars(select(ImportMapping).where(ImportMapping.kind == kind)
+                                   .order_by(ImportMapping.name)))
+
+
+def get_mapping(kind: str, name: str) -> ImportMapping | None:
+    """A saved mapping by name."""
+    return db.session.scalar(select(ImportMapping).where(ImportMapping.kind == kind, ImportMapping.name == name))
+
+
+def save_mapping(kind: str, name: str, header: list[str], columns: list[str],
+                 user_id: int | None = None) -> ImportMapping:
+    """Save (or replace) a named mapping: each header's field, so files with the same headers reuse it."""
+    from crm.imports.fields import header_key
+
+    name = single_line(name)[:100]
+    if not name:
+        raise ImportError_("Give the mapping a name.")
+    mapping = get_mapping(kind, name) or ImportMapping(kind=kind, name=name, created_by_id=user_id)
+    mapping.columns = {header_key(h): c for h, c in zip(header, columns, strict=False)}
+    db.session.add(mapping)
+    db.session.commit()
+    return mapping
+
+
+def apply_mapping(mapping: ImportMapping, header: list[str]) -> list[str]:
+    """A saved mapping applied to a file's header (headers it does not know are ignored)."""
+    from crm.imports.fields import header_key
+
+    known = field_map(mapping.kind)
+    result, taken = [], set()
+    for cell in header:
+        key = mapping.columns.get(header_key(cell), "")
+        if key not in known or key in taken:
+            key = ""
+        taken.add(key)
+        result.append(key)
+    return result

@@ -1,0 +1,112 @@
+"""`crm import orgs|contacts`: the engine from the command line, its exit codes and its report."""
+
+import csv
+
+from sqlalchemy import func, select
+
+from crm.contacts.models import Contact
+from crm.imports.models import ImportBatch
+from crm.organizations.models import Organization
+
+
+def write(tmp_path, name, text, encoding="utf-8"):
+    """A file in tmp_path."""
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def count(db, model):
+    """Rows in a table."""
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_contacts_import_creates_contacts_and_matches_organizations(runner, seeded, db, tmp_path):
+    path = write(tmp_path, "c.csv", "E-mail,First,Last,Organization Name\r\n"
+                                    "ana@example.org,Ana,Sample,Mijente\r\n"
+                                    "BOB@Example.ORG,Bob,Sample,A Brand New Group\r\n"
+                                    "carla@example.org,Carla,Sample,\r\n")
+    report = tmp_path / "report.csv"
+    result = runner.invoke(args=["import", "contacts", str(path), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "3 created" in result.output
+    rows = list(csv.reader(report.read_text(encoding="utf-8").splitlines()))
+    assert rows[0] == ["row", "action", "record", "errors"]
+    assert [r[1] for r in rows[1:]] == ["create", "create", "create"]
+    bob = db.session.scalar(select(Contact).where(Contact.email == "bob@example.org"))
+    assert bob.organization.name == "A Brand New Group"
+    ana = db.session.scalar(select(Contact).where(Contact.email == "ana@example.org"))
+    assert ana.organization.name == "Mijente"
+    assert count(db, Organization) == 69
+
+
+def test_errors_abort_everything_without_skip_invalid(runner, seeded, db, tmp_path):
+    path = write(tmp_path, "c.csv", "email,first_name,organization\nok@example.org,Ok,Mijente\nnot-an-email,No,X\n")
+    result = runner.invoke(args=["import", "contacts", str(path)])
+    assert result.exit_code == 1
+    assert "not a valid email" in result.output
+    assert count(db, Contact) == 0 and count(db, ImportBatch) == 0
+    result = runner.invoke(args=["import", "contacts", str(path), "--skip-invalid"])
+    assert result.exit_code == 0, result.output
+    assert count(db, Contact) == 1
+
+
+def test_dry_run_changes_nothing(runner, seeded, db, tmp_path):
+    path = write(tmp_path, "o.csv", "name;state;issue_areas\nNew Org;NY;privacy\n")
+    result = runner.invoke(args=["import", "orgs", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "1 created" in result.output and "Dry run" in result.output
+    assert count(db, Organization) == 68
+    result = runner.invoke(args=["import", "orgs", str(path)])
+    assert result.exit_code == 0, result.output
+    org = db.session.scalar(select(Organization).where(Organization.name == "New Org"))
+    assert org.state == "NY" and [a.slug for a in org.issue_areas] == ["privacy"]
+
+
+def test_saved_mapping_by_name_and_unknown_mapping(runner, seeded, db, tmp_path):
+    from crm.imports.services import save_mapping
+
+    save_mapping("contacts", "Partners", ["Courriel", "Prénom"], ["email", "first_name"])
+    path = write(tmp_path, "c.csv", "Courriel,Prénom\na@example.org,Ana\n")
+    assert runner.invoke(args=["import", "contacts", str(path)]).exit_code == 1
+    result = runner.invoke(args=["import", "contacts", str(path), "--mapping", "Nope"])
+    assert result.exit_code == 1 and "no saved contacts mapping called 'Nope' (Partners)" in result.output
+    result = runner.invoke(args=["import", "contacts", str(path), "--mapping", "Partners"])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(Contact.first_name)) == "Ana"
+
+
+def test_missing_file_and_unwritable_report(runner, app, tmp_path):
+    result = runner.invoke(args=["import", "orgs", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 1 and "no such file" in result.output
+    path = write(tmp_path, "o.csv", "name\nX\n")
+    result = runner.invoke(args=["import", "orgs", str(path), "--report", str(tmp_path / "no" / "r.csv")])
+    assert result.exit_code == 1 and "cannot write" in result.output
+
+
+def test_export_contacts_matrix_and_suppressions(runner, seeded, db, tmp_path):
+    from crm.mailmerge.models import Suppression
+
+    path = write(tmp_path, "c.csv", "email,first_name,organization,phone\na@example.org,=Ana,Mijente,+1 202 555 0100\n")
+    assert runner.invoke(args=["import", "contacts", str(path)]).exit_code == 1  # the formula is refused
+    path = write(tmp_path, "c.csv",
+                 "email,first_name,organization,phone\na@example.org,'=Ana,Mijente,+1 202 555 0100\n")
+    assert runner.invoke(args=["import", "contacts", str(path)]).exit_code == 0
+    db.session.add(Suppression(email="=gone@example.org", reason="manual"))
+    db.session.commit()
+    contacts = runner.invoke(args=["export", "contacts", "--issue-area", "immigration"]).output.splitlines()
+    assert contacts[0] == ("id,first_name,last_name,title,email,phone,organization,organization_id,is_primary,"
+                           "status,mailable")
+    assert contacts[1].split(",")[1:8] == ["'=Ana", "", "", "a@example.org", "'+1 202 555 0100", "Mijente",
+                                           contacts[1].split(",")[7]]
+    assert runner.invoke(args=["export", "contacts", "--issue-area", "labor", "--match", "none",
+                               "--state", "ZZ"]).exit_code == 1
+    matrix = runner.invoke(args=["export", "matrix", "-q", "mijente"]).output.splitlines()
+    assert matrix == ["organization,dhs-clearview-ai-2021", "Mijente,signed"]
+    suppressions = runner.invoke(args=["export", "suppressions"]).output.splitlines()
+    assert suppressions[1].startswith("'=gone@example.org,manual,")
+    # and the contacts export imports back unchanged
+    out = tmp_path / "contacts.csv"
+    runner.invoke(args=["export", "contacts", "-o", str(out)])
+    result = runner.invoke(args=["import", "contacts", str(out), "--on-duplicate", "overwrite"])
+    assert result.exit_code == 0 and "0 created, 0 updated, 1 duplicates skipped" in result.output

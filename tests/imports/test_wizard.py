@@ -1,0 +1,130 @@
+"""The import wizard through the pages: upload, map, preview, import, report, undo; and the export downloads."""
+
+import csv
+import io
+import re
+
+from sqlalchemy import func, select
+
+from crm.audit.models import AuditEvent
+from crm.contacts.models import Contact
+from crm.imports.models import ImportBatch, ImportMapping
+from crm.organizations.models import Organization
+from crm.seed import SEED_LETTER_SLUG
+
+
+def upload(client, content: bytes, kind="contacts", name="people.csv", letter=""):
+    """Post a file to step 1; returns the response (303 to the mapping page when accepted)."""
+    return client.post("/imports", data={"kind": kind, "letter": letter, "file": (io.BytesIO(content), name)},
+                       content_type="multipart/form-data")
+
+
+def fetch(client, url: str):
+    """GET a download, read it and close the response (send_file keeps the file open until then)."""
+    response = client.get(url)
+    response.data_bytes = response.get_data()
+    response.close()
+    return response
+
+
+def token_of(response) -> str:
+    """The upload token from the redirect to the mapping page."""
+    return re.search(r"/imports/u/([0-9a-f]{32})/mapping", response.headers["Location"]).group(1)
+
+
+def test_whole_wizard_with_a_corrected_mapping_then_undo(as_role, seeded, db):
+    client = as_role("organizer")
+    content = ("Courriel;Prénom;Nom;Org\n"
+               "ana@example.org;Ana;Sample;Mijente\n"
+               "luis@example.org;Luis;Sample;Just Futures Law\n").encode("cp1252")
+    response = upload(client, content)
+    assert response.status_code == 303
+    token = token_of(response)
+    page = client.get(f"/imports/u/{token}/mapping").get_data(as_text=True)
+    assert "Windows-1252" in page and "semicolon" in page and "Prénom" in page
+    # 'Courriel' is not a known header: previewing without an email column is refused with a clear message.
+    response = client.post(f"/imports/u/{token}/mapping", data={"col_0": "", "col_1": "first_name",
+                                                                "col_2": "last_name", "col_3": "organization"})
+    assert response.status_code == 400 and "No column is mapped to Email" in response.get_data(as_text=True)
+    response = client.post(f"/imports/u/{token}/mapping", data={
+        "col_0": "email", "col_1": "first_name", "col_2": "last_name", "col_3": "organization",
+        "save_as": "French list"})
+    assert response.status_code == 303
+    assert db.session.scalar(select(ImportMapping.name)) == "French list"
+    preview = client.get(f"/imports/u/{token}/preview").get_data(as_text=True)
+    assert "2 to create" in preview and "0 with errors" in preview
+    assert db.session.scalar(select(func.count(Contact.id))) == 0
+    response = client.post(f"/imports/u/{token}/preview", data={"on_duplicate": "skip", "commit": "Import"})
+    assert response.status_code == 303
+    batch_page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "2 created" in batch_page
+    batch = db.session.scalar(select(ImportBatch))
+    report = fetch(client, f"/imports/batches/{batch.id}/report.csv")
+    rows = list(csv.reader(io.StringIO(report.data_bytes.decode())))
+    assert rows[0] == ["row", "action", "record", "errors"] and [r[1] for r in rows[1:]] == ["create", "create"]
+    assert db.session.scalar(select(func.count(Contact.id))) == 2
+    response = client.post(f"/imports/batches/{batch.id}/undo")
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Contact.id))) == 0
+    assert db.session.get(ImportBatch, batch.id).status == "undone"
+
+
+def test_undo_restores_changed_fields(as_role, seeded, db):
+    client = as_role("organizer")
+    mijente = db.session.scalar(select(Organization).where(Organization.name == "Mijente"))
+    assert mijente.city is None
+    token = token_of(upload(client, b"name,city,state\nMijente,Phoenix,AZ\n", kind="orgs"))
+    client.post(f"/imports/u/{token}/mapping", data={"col_0": "name", "col_1": "city", "col_2": "state"})
+    response = client.post(f"/imports/u/{token}/preview", data={"on_duplicate": "fill", "commit": "Import"})
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert (mijente.city, mijente.state) == ("Phoenix", "AZ")
+    batch = db.session.scalar(select(ImportBatch))
+    client.post(f"/imports/batches/{batch.id}/undo")
+    db.session.expire_all()
+    assert (mijente.city, mijente.state) == (None, None)
+    assert db.session.scalar(select(func.count(Organization.id))) == 68
+
+
+def test_another_users_upload_token_is_not_found(as_role, seeded, users):
+    client = as_role("organizer")
+    token = token_of(upload(client, b"email\na@example.org\n"))
+    admin = as_role("admin")
+    assert admin.get(f"/imports/u/{token}/mapping").status_code == 404
+    assert admin.get("/imports/u/..%2F..%2Fetc%2Fpasswd/mapping").status_code == 404
+
+
+def test_viewers_cannot_import(as_role, seeded):
+    assert as_role("viewer").get("/imports").status_code == 403
+
+
+def test_exports_download_with_filters_and_are_audited(as_role, seeded, db):
+    client = as_role("viewer")
+    response = fetch(client, "/exports/orgs.csv?issue_area=immigration")
+    assert response.status_code == 200
+    names = [row["name"] for row in csv.DictReader(io.StringIO(response.data_bytes.decode()))]
+    assert 5 < len(names) < 68
+    excel = fetch(client, "/exports/orgs.csv?excel=1").data_bytes
+    assert excel.startswith("\ufeff".encode()) and b"\r\n" in excel
+    xlsx = fetch(client, "/exports/matrix.xlsx")
+    assert xlsx.status_code == 200 and xlsx.data_bytes[:2] == b"PK"
+    matrix = list(csv.reader(io.StringIO(fetch(client, "/exports/matrix.csv").data_bytes.decode())))
+    assert matrix[0] == ["organization", SEED_LETTER_SLUG] and len(matrix) == 69
+    assert {row[1] for row in matrix[1:]} == {"signed"}
+    sigs = fetch(client, f"/exports/signatures.csv?letter={SEED_LETTER_SLUG}").data_bytes.decode()
+    assert sigs.splitlines()[1].startswith(f"{SEED_LETTER_SLUG},Mijente")
+    assert client.get("/exports/orgs.csv?issue_area=no-such-area").status_code == 400
+    assert client.get("/exports/suppressions.csv").status_code == 403
+    assert client.get("/exports/nothing.csv").status_code == 404
+    assert db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "export")) == 5
+
+
+def test_list_pages_link_to_exports_with_their_filters(as_role, seeded):
+    client = as_role("organizer")
+    page = client.get("/organizations?issue_area=privacy&state=NY").get_data(as_text=True)
+    assert "/exports/orgs.csv?issue_area=privacy&amp;state=NY" in page
+    assert "/exports/contacts.csv" in client.get("/contacts").get_data(as_text=True)
+    assert "/exports/suppressions.csv" in client.get("/suppressions").get_data(as_text=True)
+    letter = client.get(f"/letters/{SEED_LETTER_SLUG}").get_data(as_text=True)
+    assert f"/exports/signatures.csv?letter={SEED_LETTER_SLUG}" in letter
