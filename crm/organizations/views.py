@@ -40,10 +40,13 @@ def index():
         error = str(exc)
         org_filter, sort = OrgFilter(), "name"
         result = services.list_organizations(org_filter)
-    template = "organizations/_results.html" if request.headers.get("HX-Request") else "organizations/index.html"
-    return render_template(template, result=result, f=org_filter, sort=sort, sorts=SORTS, error=error,
-                           areas=services.issue_areas(), letters=[letter for letter, _ in list_letters()]), \
-        400 if error else 200
+    if request.headers.get("HX-Request"):
+        # htmx swaps in the results only: the filter form's choices (areas, letters with counts) are not needed.
+        return render_template("organizations/_results.html", result=result, f=org_filter, sort=sort, sorts=SORTS,
+                               error=error), 400 if error else 200
+    return render_template("organizations/index.html", result=result, f=org_filter, sort=sort, sorts=SORTS,
+                           error=error, areas=services.issue_areas(),
+                           letters=[letter for letter, _ in list_letters()]), 400 if error else 200
 
 
 @bp.get("/<int:org_id>")
