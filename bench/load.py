@@ -124,18 +124,39 @@ def prepare_database(url: str, reset: bool) -> None:
         engine.dispose()
 
 
-def set_up(instance: Instance, *, reset: bool, extra_orgs: int, extra_contacts: int, seed: int) -> dict:
-    """Migrate, seed, create the organizer, scale the data up; return what the simulated users need to know."""
-    if not instance.database_url.startswith("sqlite"):
-        prepare_database(instance.database_url, reset)
-    crm(instance, "db", "upgrade")
-    # Independent of each other: run side by side (each process spends most of its time importing the app).
-    seeding = crm_start(instance, "seed")
-    account = crm_start(instance, "user", "create", ORGANIZER_EMAIL, "--role", "organizer", "--password",
-                        ORGANIZER_PASSWORD, "--name", "Load Organizer")
-    crm_wait(seeding)
-    crm_wait(account)
-    return scale_up(instance.database_url, extra_orgs, extra_contacts, random.Random(seed))
+def set_up(instance: Instance, *, reset: bool, extra_orgs: int, extra_contacts: int, seed: int) -> subprocess.Popen:
+    """Start the setup in its own process with the instance's environment (finish it with setup_result)."""
+    params = {"database_url": instance.database_url, "reset": reset, "extra_orgs": extra_orgs,
+              "extra_contacts": extra_contacts, "seed": seed}
+    return subprocess.Popen([sys.executable, __file__, "--internal-setup", json.dumps(params)], cwd=instance.path,
+                            env=instance.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def setup_result(process: subprocess.Popen) -> dict:
+    """Wait for the setup process; what the simulated users need to know (organization ids, letter slugs)."""
+    out, err = process.communicate(timeout=900)
+    if process.returncode != 0:
+        raise SystemExit(f"Setup failed ({process.returncode}):\n{out}\n{err}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def internal_setup(params: dict) -> None:
+    """In the setup process: `crm db upgrade`, `crm seed`, `crm user create`, then more data; print it as JSON.
+
+    The three commands go through the `crm` entry point as an operator types them, in one interpreter rather than
+    three (on a busy two-core machine each start-up costs seconds).
+    """
+    from crm.cli import main as crm_main
+
+    if not params["database_url"].startswith("sqlite"):
+        prepare_database(params["database_url"], params["reset"])
+    for args in (["db", "upgrade"], ["seed"],
+                 ["user", "create", ORGANIZER_EMAIL, "--role", "organizer", "--password", ORGANIZER_PASSWORD,
+                  "--name", "Load Organizer"]):
+        crm_main(args, standalone_mode=False)
+    known = scale_up(params["database_url"], params["extra_orgs"], params["extra_contacts"],
+                     random.Random(params["seed"]))
+    print(json.dumps(known))
 
 
 _FIRST = ("Maria", "José", "Ana", "Li", "Wei", "Fatima", "Omar", "Aisha", "John", "Sarah", "David", "Emily", "Luis",
@@ -256,31 +277,35 @@ def free_port() -> int:
 
 
 def start_gunicorn(instance: Instance, port: int, workers: int, threads: int) -> subprocess.Popen:
-    """Serve crm.wsgi:app with gunicorn as production does, and wait until it answers."""
+    """Serve crm.wsgi:app with gunicorn as production does (wait_ready tells when it answers)."""
     log = open(instance.path / "gunicorn.log", "w")  # noqa: SIM115 — closed with the process in stop_gunicorn
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}",
          "--graceful-timeout", "5", "crm.wsgi:app"],
         cwd=instance.path, env=instance.env, stdout=log, stderr=subprocess.STDOUT)
     server.log = log  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 60
+    return server
+
+
+def wait_ready(instance: Instance, server: subprocess.Popen, port: int, timeout: float = 90) -> None:
+    """Wait until gunicorn answers the login page."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"gunicorn exited: {(instance.path / 'gunicorn.log').read_text()[-2000:]}")
         try:
             if requests.get(f"http://127.0.0.1:{port}/login", timeout=10).status_code == 200:
-                return server
+                return
         except requests.RequestException:
             pass  # not listening yet, or a worker still importing the app
         time.sleep(0.2)
-    stop_gunicorn(server)
-    raise SystemExit("gunicorn did not answer within 60 seconds")
+    raise SystemExit(f"gunicorn did not answer within {timeout:g} seconds")
 
 
 def stop_gunicorn(server: subprocess.Popen) -> None:
     """Stop gunicorn (and its workers) and close its log."""
     if server.poll() is None:
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(signal.SIGINT)  # quick shutdown: the load is over, nothing is in flight
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -613,6 +638,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Set up, serve, load, report; the exit status says whether the bars hold."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--internal-setup"]:
+        internal_setup(json.loads(argv[1]))
+        return 0
     args = parse_args(argv)
     instance = make_instance(args.database_url, args.keep)
     server = None
@@ -620,12 +649,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"Setting up {instance.database_url.split('@')[-1]} in {instance.path} …", flush=True)
         started = time.monotonic()
-        known = set_up(instance, reset=args.reset, extra_orgs=args.extra_orgs, extra_contacts=args.extra_contacts,
+        setup = set_up(instance, reset=args.reset, extra_orgs=args.extra_orgs, extra_contacts=args.extra_contacts,
                        seed=args.seed)
+        port = free_port()
+        # gunicorn's workers import the app (touching no database) while the setup runs; nothing is cached, so
+        # they see all of the data once it is there.
+        server = start_gunicorn(instance, port, args.workers, args.threads)
+        known = setup_result(setup)
+        wait_ready(instance, server, port)
         print(f"  {len(known['org_ids'])} organizations, {len(known['letters'])} letters "
               f"({time.monotonic() - started:.1f} s)", flush=True)
-        port = free_port()
-        server = start_gunicorn(instance, port, args.workers, args.threads)
         merge_summary: dict = {"status": "skipped"}
         if args.merge != "off":
             candidate = BackgroundMerge(instance)
