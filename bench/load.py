@@ -302,6 +302,23 @@ def wait_ready(instance: Instance, server: subprocess.Popen, port: int, timeout:
     raise SystemExit(f"gunicorn did not answer within {timeout:g} seconds")
 
 
+def process_tree_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by a process and its children (Linux /proc; None elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    proc = Path("/proc")
+    if not (proc / str(pid) / "stat").exists():
+        return None
+    total = 0.0
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # fields[1] is the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def stop_gunicorn(server: subprocess.Popen) -> None:
     """Stop gunicorn (and its workers) and close its log."""
     if server.poll() is None:
@@ -675,6 +692,8 @@ def main(argv: list[str] | None = None) -> int:
         ramp = args.ramp if args.ramp is not None else min(5.0, args.seconds / 4)
         print(f"Load: {args.users} users × {args.seconds:g} s against gunicorn -w {args.workers} "
               f"--threads {args.threads} on 127.0.0.1:{port} …", flush=True)
+        server_cpu_before, client_cpu_before = process_tree_cpu(server.pid), time.process_time()
+        load_average_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         load_started = time.monotonic()
         stop_at = load_started + args.seconds
         users = [Organizer(f"http://127.0.0.1:{port}", results, random.Random(args.seed * 1000 + n), known, stop_at)
@@ -686,6 +705,15 @@ def main(argv: list[str] | None = None) -> int:
         for thread in threads:
             thread.join()
         summary = summarize(results, time.monotonic() - load_started)
+        server_cpu_after = process_tree_cpu(server.pid)
+        requests_made = summary["overall"]["requests"] or 1
+        if server_cpu_before is not None and server_cpu_after is not None:
+            # What the server itself spent per request, whatever else the machine was doing meanwhile.
+            summary["server_cpu_ms_per_request"] = round((server_cpu_after - server_cpu_before) * 1000 / requests_made,
+                                                         1)
+        summary["client_cpu_ms_per_request"] = round((time.process_time() - client_cpu_before) * 1000
+                                                     / requests_made, 1)
+        summary["load_average"] = [load_average_before, os.getloadavg()[0] if hasattr(os, "getloadavg") else None]
         if merge is not None:
             merge_summary = merge.finish()
         summary["merge"] = merge_summary
@@ -701,6 +729,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(table(summary))
+    if "server_cpu_ms_per_request" in summary:
+        print(f"Server CPU {summary['server_cpu_ms_per_request']} ms per request (gunicorn and its workers), "
+              f"client CPU {summary['client_cpu_ms_per_request']} ms; "
+              f"{os.cpu_count()} CPUs, load average {summary['load_average'][0]:.1f} before the load.")
     print(f"Merge in the background: {json.dumps(summary['merge'])}")
     for example in results.examples:
         print(f"  error: {example}")
