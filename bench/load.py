@@ -37,7 +37,8 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+# The checkout whose app is served: this one, or another (LOAD_APP_ROOT) to measure it with this script.
+ROOT = Path(os.environ.get("LOAD_APP_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
 
 ORGANIZER_EMAIL = "load-organizer@example.org"
@@ -507,10 +508,11 @@ class BackgroundMerge:
         """The environment that makes the worker send to the sink."""
         host, port = self.sink.hostname, self.sink.port
         return {"MAIL_BACKEND": "smtp", "MAIL_SERVER": host, "MAIL_PORT": str(port), "MAIL_USE_TLS": "",
-                "MAIL_USE_SSL": "", "MAIL_DEFAULT_SENDER": "coalition@example.org"}
+                "MAIL_USE_SSL": "", "MAIL_DEFAULT_SENDER": "coalition@example.org",
+                "CRM_POSTAL_ADDRESS": "Load Test Coalition, 1 Main Street, Springfield, IL 62701"}
 
-    def start(self) -> None:
-        """Start the SMTP sink, create and queue the merge, and start the worker that sends it."""
+    def start_sink(self) -> None:
+        """Start the SMTP sink and point the whole instance at it (gunicorn's embedded worker sends too)."""
         from aiosmtpd.controller import Controller
 
         merge = self
@@ -527,6 +529,10 @@ class BackgroundMerge:
 
         self.sink = Controller(Sink(), hostname="127.0.0.1", port=free_port())
         self.sink.start()
+        self.instance.env.update(self.smtp_env())
+
+    def start(self) -> None:
+        """Create and queue the merge, and start a `crm worker` that sends it beside the embedded workers."""
         body = self.instance.path / "merge-body.md"
         body.write_text("Dear {{ contact.first_name }},\n\n{{ org.name }} signed {{ letter.title }}. Thank you.\n",
                         encoding="utf-8")
@@ -542,25 +548,29 @@ class BackgroundMerge:
 
     def expected_recipients(self) -> set[str]:
         """The addresses the merge froze into the outbox (one Message row each)."""
-        from sqlalchemy import create_engine, select
-
-        from crm.mailmerge.models import Message
+        from sqlalchemy import create_engine, text
 
         engine = create_engine(self.instance.database_url)
         try:
             with engine.connect() as conn:
-                return {e.lower() for e in conn.scalars(select(Message.email).where(Message.merge_id == self.merge_id,
-                                                                                  Message.status == "sent"))}
+                rows = conn.scalars(text("SELECT email FROM messages WHERE merge_id = :id AND status = 'sent'"),
+                                    {"id": self.merge_id})
+                return {e.lower() for e in rows}
         finally:
             engine.dispose()
 
     def finish(self, timeout: float = 300) -> dict:
         """Wait for the worker, then compare what the sink received with the outbox: exactly one per recipient."""
         try:
+            deadline = time.monotonic() + timeout
             if self.worker is not None:
                 self.worker.wait(timeout=timeout)
-            status = json.loads(crm(self.instance, "merge", "status", str(self.merge_id), "--json",
-                                    extra_env=self.smtp_env()).strip().splitlines()[-1])
+            while True:  # the embedded workers in gunicorn may still hold the last messages
+                status = json.loads(crm(self.instance, "merge", "status", str(self.merge_id), "--json")
+                                    .strip().splitlines()[-1])
+                if status.get("status") in ("done", "cancelled") or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
             expected = self.expected_recipients()
             with self.lock:
                 received = dict(self.received)
@@ -666,6 +676,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"Setting up {instance.database_url.split('@')[-1]} in {instance.path} …", flush=True)
         started = time.monotonic()
+        merge_summary: dict = {"status": "skipped"}
+        if args.merge != "off":
+            candidate = BackgroundMerge(instance)
+            if candidate.available():
+                merge = candidate
+                merge.start_sink()  # before gunicorn starts: the app and the worker share the mail settings
+            elif args.merge == "on":
+                raise SystemExit("--merge on: this build has no `crm merge` command")
+            else:
+                print("  merge: skipped (this build has no `crm merge` command)", flush=True)
         setup = set_up(instance, reset=args.reset, extra_orgs=args.extra_orgs, extra_contacts=args.extra_contacts,
                        seed=args.seed)
         port = free_port()
@@ -676,17 +696,10 @@ def main(argv: list[str] | None = None) -> int:
         wait_ready(instance, server, port)
         print(f"  {len(known['org_ids'])} organizations, {len(known['letters'])} letters "
               f"({time.monotonic() - started:.1f} s)", flush=True)
-        merge_summary: dict = {"status": "skipped"}
-        if args.merge != "off":
-            candidate = BackgroundMerge(instance)
-            if candidate.available():
-                merge = candidate
-                merge.start()
-                print(f"  merge {merge.merge_id} queued; the worker sends it during the load", flush=True)
-            elif args.merge == "on":
-                raise SystemExit("--merge on: this build has no `crm merge` command")
-            else:
-                print("  merge: skipped (this build has no `crm merge` command)", flush=True)
+        if merge is not None:
+            merge.start()
+            print(f"  merge {merge.merge_id} queued; `crm worker` and gunicorn's embedded workers send it during "
+                  "the load", flush=True)
 
         results = Results()
         ramp = args.ramp if args.ramp is not None else min(5.0, args.seconds / 4)
@@ -722,6 +735,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             stop_gunicorn(server)
+        if merge is not None and merge.sink is not None and merge.sink._thread is not None:
+            merge.sink.stop()  # when the run failed before finish() stopped it
         if instance.owns_path:
             shutil.rmtree(instance.path, ignore_errors=True)
         else:
