@@ -10,7 +10,7 @@ from flask import Flask
 _STRING_SETTINGS = (
     "DATABASE_URL", "SECRET_KEY", "CRM_BASE_URL", "CRM_POSTAL_ADDRESS", "MAIL_BACKEND", "MAIL_SERVER",
     "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "CELERY_BROKER_URL", "CRM_ADMIN_EMAIL",
-    "CRM_ADMIN_PASSWORD", "RATELIMIT_STORAGE_URI", "CRM_ENV",
+    "CRM_ADMIN_PASSWORD", "RATELIMIT_STORAGE_URI", "CRM_ENV", "LOGIN_RATE_LIMIT",
 )
 _INT_SETTINGS = ("MAIL_PORT", "MAIL_MAX_EMAILS", "MAIL_TIMEOUT", "MAIL_MAX_ATTEMPTS",
                  "MAIL_RETRY_BASE_SECONDS", "MAIL_CELERY_FANOUT")
@@ -77,7 +77,19 @@ def from_environment(environ: os._Environ | dict) -> dict:
     for key in _BOOL_SETTINGS:
         if environ.get(key):
             found[key] = _as_bool(environ[key])
+    if "LOGIN_RATE_LIMIT" in found:
+        _check_rate_limit("LOGIN_RATE_LIMIT", found["LOGIN_RATE_LIMIT"])
     return found
+
+
+def _check_rate_limit(key: str, value: str) -> None:
+    """Refuse a rate limit Flask-Limiter cannot parse at startup, not with a 500 on the first login."""
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError as exc:
+        raise RuntimeError(f"{key} must be a rate limit like '10 per minute', not {value!r}") from exc
 
 
 def normalise_database_url(url: str) -> str:

@@ -38,6 +38,16 @@ def test_configuration_from_environment(monkeypatch, tmp_path):
         create_app()
 
 
+def test_login_rate_limit_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("CRM_INSTANCE_PATH", str(tmp_path))
+    assert create_app().config["LOGIN_RATE_LIMIT"] == "10 per minute"
+    monkeypatch.setenv("LOGIN_RATE_LIMIT", "100 per minute")
+    assert create_app().config["LOGIN_RATE_LIMIT"] == "100 per minute"
+    monkeypatch.setenv("LOGIN_RATE_LIMIT", "lots")
+    with pytest.raises(RuntimeError, match="LOGIN_RATE_LIMIT"):
+        create_app()
+
+
 def test_default_database_is_sqlite_in_instance_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("CRM_INSTANCE_PATH", str(tmp_path / "inst"))
     monkeypatch.delenv("DATABASE_URL", raising=False)
