@@ -137,7 +137,7 @@ class Worker:
     def __init__(self, transport=None, *, batch: int | None = None, name: str | None = None):
         config = current_app.config
         self.transport = transport or transport_for(config)
-        self.batch = batch or int(config.get("MAIL_WORKER_BATCH") or 10)
+        self.batch = batch or int(config.get("MAIL_WORKER_BATCH") or 100)
         self.name = name or f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.retry_base = float(config.get("MAIL_RETRY_BASE_SECONDS", 60))
         self.max_attempts = int(config.get("MAIL_MAX_ATTEMPTS") or 5)
@@ -145,6 +145,11 @@ class Worker:
         self.postgres = db.engine.dialect.name == "postgresql"
         self.merges: dict[int, MergeRuntime] = {}
         self.stats = WorkerStats()
+        # The previous message's result, waiting to ride along with the next commit (see _send_row).
+        self._staged: list = []
+        self._staged_bounces: list[tuple[str, str]] = []
+        # The next row of the batch, rendered while the server was answering the previous one.
+        self._ahead: dict[int, tuple] = {}
 
     # --- claiming
     # -------------------------------------------------------------------------------------------------
@@ -302,6 +307,7 @@ class Worker:
 
     def _release(self, ids: list[int], merge_status: str) -> None:
         """Give back claimed rows of a paused merge (or cancel them with a cancelled merge)."""
+        self._apply_staged()
         values = (
             {"status": "cancelled"}
             if merge_status == "cancelled"
@@ -316,7 +322,7 @@ class Worker:
         self.stats.released += len(ids)
 
     def process(self, ids: list[int]) -> None:
-        """Send a claimed batch, one committed transaction per step."""
+        """Send a claimed batch with ONE committed transaction per message (see _mark_and_commit)."""
         rows = db.session.execute(
             select(
                 Message.id, Message.merge_id, Message.contact_id, Message.email, Message.raw, Message.attempts
@@ -345,25 +351,34 @@ class Worker:
             rows = [r for r in rows if r.id not in stopped]
         recipients = load_recipients([r.contact_id for r in rows if r.merge_id is not None and r.contact_id])
         halted: set[int] = set()
-        for position, row in enumerate(rows):
-            if row.merge_id in halted:
-                continue
-            if position and position % 5 == 0 and row.merge_id is not None:
-                # Pause and cancel take effect within a few messages, even inside a batch.
-                status = db.session.scalar(select(MailMerge.status).where(MailMerge.id == row.merge_id))
-                if status not in ACTIVE_MERGE:
-                    halted.add(row.merge_id)
-                    self._release(
-                        [r.id for r in rows[position:] if r.merge_id == row.merge_id], status or "paused"
-                    )
+        self._ahead = {}
+        try:
+            for position, row in enumerate(rows):
+                if row.merge_id in halted:
                     continue
-            self._send_row(row, recipients)
+                if position and position % 5 == 0 and row.merge_id is not None:
+                    # Pause and cancel take effect within a few messages, even inside a batch.
+                    status = db.session.scalar(select(MailMerge.status).where(MailMerge.id == row.merge_id))
+                    if status not in ACTIVE_MERGE:
+                        halted.add(row.merge_id)
+                        # _release commits, and with it the previous message's pending result.
+                        self._release(
+                            [r.id for r in rows[position:] if r.merge_id == row.merge_id], status or "paused"
+                        )
+                        continue
+                following = rows[position + 1] if position + 1 < len(rows) else None
+                self._send_row(row, recipients, following)
+        finally:
+            # The last message's result has no next mark to ride along with: commit it on its own (one extra
+            # commit per batch). On an exception it is rolled back and the row stays `sending`, which recovery
+            # turns into `uncertain` — never re-sent.
+            self._apply_staged()
+            db.session.commit()
 
-    def _send_row(self, row, recipients) -> None:
-        """Render (merge rows), mark sending, hand to SMTP, record the outcome."""
-        now = utcnow()
+    def _render(self, row, recipients) -> tuple:
+        """(raw, message_id, subject, envelope_from, problem) of a row; merge rows are rendered now."""
         envelope_from = self.default_sender
-        raw, message_id, subject = row.raw, None, None
+        raw, message_id, subject, problem = row.raw, None, None, None
         if row.merge_id is not None:
             runtime = self._runtime(row.merge_id)
             envelope_from = runtime.sender
@@ -385,23 +400,34 @@ class Worker:
                     raw, message_id, subject = rendered.raw, rendered.message_id, rendered.subject
                 except RenderError as exc:
                     problem = f"{exc.part}: {exc}"
-            if problem is not None:
-                db.session.execute(
-                    MESSAGES.update()
-                    .where(MESSAGES.c.id == row.id)
-                    .values(
-                        status="failed",
-                        last_response=f"not sent: {problem}"[:2000],
-                        claimed_by="",
-                        updated_at=now,
-                    )
+        return raw, message_id, subject, envelope_from, problem
+
+    def _send_row(self, row, recipients, following=None) -> None:
+        """Mark sending — committing the previous result with it —, hand to SMTP, render the following row
+        while the server digests this one, and stage the outcome for the next commit."""
+        now = utcnow()
+        ahead = self._ahead.pop(row.id, None)
+        raw, message_id, subject, envelope_from, problem = ahead or self._render(row, recipients)
+        if row.merge_id is not None and problem is not None:
+            self._apply_staged()
+            # Nothing is handed to SMTP, so this may wait for the next commit: lost in a crash, the row is
+            # still `claimed`, goes back to `queued` and fails the same way again.
+            db.session.execute(
+                MESSAGES.update()
+                .where(MESSAGES.c.id == row.id)
+                .values(
+                    status="failed",
+                    last_response=f"not sent: {problem}"[:2000],
+                    claimed_by="",
+                    updated_at=now,
                 )
-                db.session.commit()
-                self.stats.failed += 1
-                return
+            )
+            self.stats.failed += 1
+            return
         values = {"status": "sending", "attempts": row.attempts + 1, "raw": raw, "updated_at": now}
         if message_id:
             values.update(message_id=message_id, subject=subject[:1000])
+        self._apply_staged()
         suppressed = exists().where(Suppression.email == func.lower(MESSAGES.c.email))
         marked = db.session.execute(
             MESSAGES.update()
@@ -413,9 +439,9 @@ class Worker:
             )
             .values(**values)
         )
-        db.session.commit()
         if marked.rowcount != 1:
             # Suppressed since it was queued (checked again right before sending), or taken away from us.
+            # Not sent, so it rides along with the next commit like a render failure.
             done = db.session.execute(
                 MESSAGES.update()
                 .where(
@@ -427,14 +453,31 @@ class Worker:
                     status="suppressed", updated_at=now, last_response="not sent: the address is suppressed"
                 )
             )
-            db.session.commit()
             self.stats.suppressed += done.rowcount
             return
-        outcome = self.transport.send(parseaddr(envelope_from)[1] or envelope_from, row.email, raw)
+        # THE commit of this message: it records the previous message's result (staged by _record) and marks
+        # this one `sending`, atomically — so there is one commit per message and still never more than one
+        # `sending` row, and every result is committed before the next message goes out.
+        #
+        # It stays a durable (synchronous) commit on PostgreSQL. `synchronous_commit = off` would be safe for a
+        # transaction that only records a result (lost → the row stays `sending` → `uncertain`, never
+        # re-sent), but this transaction also carries the `sending` mark: lost after a PostgreSQL crash, the
+        # row would be back to `claimed` although its message went out, and `claimed` rows are given back to
+        # `queued` — a re-send. Splitting the two again would cost a second round trip per message; the
+        # durable mark is the one fsync exactly-once requires.
+        db.session.commit()
+        outcome = self.transport.begin(parseaddr(envelope_from)[1] or envelope_from, row.email, raw)
+        if outcome is None:
+            # The content is on the wire: render the next message while the server answers (it touches no
+            # row, so nothing about the order of commits and sends changes).
+            if following is not None:
+                self._ahead[following.id] = self._render(following, recipients)
+            outcome = self.transport.finish()
         self._record(row, outcome)
 
     def _record(self, row, outcome) -> None:
-        """Store one attempt's outcome in its own transaction."""
+        """Stage one attempt's outcome; it is committed together with the next message's `sending` mark (or
+        at the end of the batch), always before another message goes out."""
         now = utcnow()
         values: dict = {"last_response": outcome.response[:2000], "updated_at": now, "claimed_by": ""}
         if outcome.kind in DELIVERED_STATUSES:
@@ -450,14 +493,23 @@ class Worker:
         else:
             values.update(status="failed")
             self.stats.failed += 1
-        db.session.execute(
+        self._staged.append(
             MESSAGES.update().where(MESSAGES.c.id == row.id, MESSAGES.c.status == "sending").values(**values)
         )
         if outcome.hard_bounce:
-            email = row.email.lower()
+            self._staged_bounces.append((row.email.lower(), outcome.response[:500]))
+
+    def _apply_staged(self) -> None:
+        """Execute the staged result (not committing). Staged rather than executed right after SMTP answers so
+        that no write lock (SQLite's is database-wide) is held while the next message is rendered."""
+        for statement in self._staged:
+            db.session.execute(statement)
+        for email, note in self._staged_bounces:
             if db.session.scalar(select(Suppression.id).where(Suppression.email == email)) is None:
-                db.session.add(Suppression(email=email, reason="hard-bounce", note=outcome.response[:500]))
-        db.session.commit()
+                db.session.add(Suppression(email=email, reason="hard-bounce", note=note))
+                db.session.flush()
+        self._staged.clear()
+        self._staged_bounces.clear()
 
     # --- the loop
     # -------------------------------------------------------------------------------------------------
