@@ -3,6 +3,7 @@
 Each purpose has its own salt, so a token made for one purpose is rejected for another.
 """
 
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -19,7 +20,13 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
     """A serializer keyed by SECRET_KEY and salted by purpose."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"undersigned-{purpose}")
+    return _keyed_serializer(current_app.config["SECRET_KEY"], purpose)
+
+
+@lru_cache(maxsize=32)
+def _keyed_serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    """Built once per key and purpose: a mail merge signs two links per message."""
+    return URLSafeTimedSerializer(secret_key, salt=f"undersigned-{purpose}")
 
 
 def make_token(purpose: str, payload: Any) -> str:

@@ -137,6 +137,11 @@ class SMTPTransport:
 
     def send(self, envelope_from: str, recipient: str, raw: str) -> Outcome:
         """Send one message to one recipient."""
+        return self.begin(envelope_from, recipient, raw) or self.finish()
+
+    def begin(self, envelope_from: str, recipient: str, raw: str) -> Outcome | None:
+        """MAIL, RCPT, DATA and the content; None once the content is on its way (call finish() for the
+        server's answer — the caller may do other work, such as rendering the next message, meanwhile)."""
         try:
             connection = self._ensure()
         except (smtplib.SMTPException, OSError) as exc:
@@ -160,14 +165,25 @@ class SMTPTransport:
             )
         try:
             connection.send(prepare(raw))
-            code, reply = connection.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self.drop()
-            return Outcome(
-                "uncertain",
-                "connection lost after the message was sent and before the server "
-                f"answered: {exc or type(exc).__name__}",
-            )
+            return self._lost_after_content(exc)
+        return None
+
+    def _lost_after_content(self, exc: Exception) -> Outcome:
+        """The connection died once (part of) the content was sent: the server may have accepted it."""
+        self.drop()
+        return Outcome(
+            "uncertain",
+            "connection lost after the message was sent and before the server "
+            f"answered: {exc or type(exc).__name__}",
+        )
+
+    def finish(self) -> Outcome:
+        """The server's answer to the content sent by begin()."""
+        try:
+            code, reply = self.connection.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError, AttributeError) as exc:
+            return self._lost_after_content(exc)
         self.sent_on_connection += 1
         if code == 250:
             return Outcome("sent", _text(code, reply))
@@ -181,6 +197,14 @@ class OutboxTransport:
 
     def send(self, envelope_from: str, recipient: str, raw: str) -> Outcome:
         """Keep the message."""
+        return Outcome("outbox", "kept in the outbox (MAIL_BACKEND=outbox)")
+
+    def begin(self, envelope_from: str, recipient: str, raw: str) -> Outcome | None:
+        """Nothing to hand over; finish() answers."""
+        return None
+
+    def finish(self) -> Outcome:
+        """Kept."""
         return Outcome("outbox", "kept in the outbox (MAIL_BACKEND=outbox)")
 
     def close(self) -> None:

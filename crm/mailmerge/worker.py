@@ -19,7 +19,7 @@ from datetime import timedelta
 from email.utils import parseaddr
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
 
 from crm.common.types import utcnow
 from crm.extensions import db
@@ -32,6 +32,19 @@ ACTIVE_MERGE = ("queued", "sending")
 # Per-message writes go through the Core table: the ORM's bulk-update machinery costs more than the SMTP
 # round trip.
 MESSAGES = Message.__table__
+# The two statements every message runs, as prebuilt text: building and cache-keying Core UPDATEs cost more per
+# message than the SQL itself.
+_TIME = {"now": MESSAGES.c.updated_at.type}
+MARK_SENDING = text(
+    "UPDATE messages SET status = 'sending', attempts = :attempts, raw = :raw, updated_at = :now, "
+    "message_id = COALESCE(:message_id, message_id), subject = COALESCE(:subject, subject) "
+    "WHERE id = :id AND status = 'claimed' AND claimed_by = :worker "
+    "AND NOT EXISTS (SELECT 1 FROM suppressions WHERE suppressions.email = lower(messages.email))"
+).bindparams(*(bindparam(k, type_=v) for k, v in _TIME.items()))
+RECORD_SENT = text(
+    "UPDATE messages SET status = :status, sent_at = :now, updated_at = :now, last_response = :response, "
+    "claimed_by = '' WHERE id = :id AND status = 'sending'"
+).bindparams(*(bindparam(k, type_=v) for k, v in _TIME.items()))
 UNCERTAIN_NOTE = (
     "The worker stopped while handing this message to the SMTP server: it may or may not have been "
     "delivered. It is not re-sent automatically; resend it from the merge report if needed."
@@ -137,7 +150,7 @@ class Worker:
     def __init__(self, transport=None, *, batch: int | None = None, name: str | None = None):
         config = current_app.config
         self.transport = transport or transport_for(config)
-        self.batch = batch or int(config.get("MAIL_WORKER_BATCH") or 10)
+        self.batch = batch or int(config.get("MAIL_WORKER_BATCH") or 100)
         self.name = name or f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.retry_base = float(config.get("MAIL_RETRY_BASE_SECONDS", 60))
         self.max_attempts = int(config.get("MAIL_MAX_ATTEMPTS") or 5)
@@ -145,6 +158,11 @@ class Worker:
         self.postgres = db.engine.dialect.name == "postgresql"
         self.merges: dict[int, MergeRuntime] = {}
         self.stats = WorkerStats()
+        # The previous message's result, waiting to ride along with the next commit (see _send_row).
+        self._staged: list = []
+        self._staged_bounces: list[tuple[str, str]] = []
+        # The next row of the batch, rendered while the server was answering the previous one.
+        self._ahead: dict[int, tuple] = {}
 
     # --- claiming
     # -------------------------------------------------------------------------------------------------
@@ -152,9 +170,7 @@ class Worker:
     def _due(self):
         """Rows ready to send now."""
         now = utcnow()
-        return and_(
-            Message.status == "queued", or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)
-        )
+        return and_(Message.status == "queued", or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
 
     def _allowance(self, merge_id: int, throttle: int | None) -> int:
         """How many more rows of a throttled merge may go out in the current minute (across all workers)."""
@@ -197,9 +213,7 @@ class Worker:
             db.session.commit()
             return ids
         # SQLite has one writer at a time: a single UPDATE … WHERE status='queued' is the claim.
-        chosen = (
-            select(Message.id).where(self._due(), where).order_by(Message.id).limit(limit).scalar_subquery()
-        )
+        chosen = select(Message.id).where(self._due(), where).order_by(Message.id).limit(limit).scalar_subquery()
         db.session.execute(
             update(Message)
             .where(Message.id.in_(chosen), Message.status == "queued")
@@ -256,9 +270,7 @@ class Worker:
 
     def next_due_in(self) -> float:
         """Seconds until the earliest queued retry (0 when one is due now, 1 when unknown)."""
-        earliest = db.session.scalar(
-            select(func.min(Message.next_attempt_at)).where(Message.status == "queued")
-        )
+        earliest = db.session.scalar(select(func.min(Message.next_attempt_at)).where(Message.status == "queued"))
         if earliest is None:
             return 1.0
         return max(0.0, min(1.0, (earliest - utcnow()).total_seconds()))
@@ -302,6 +314,7 @@ class Worker:
 
     def _release(self, ids: list[int], merge_status: str) -> None:
         """Give back claimed rows of a paused merge (or cancel them with a cancelled merge)."""
+        self._apply_staged()
         values = (
             {"status": "cancelled"}
             if merge_status == "cancelled"
@@ -316,54 +329,51 @@ class Worker:
         self.stats.released += len(ids)
 
     def process(self, ids: list[int]) -> None:
-        """Send a claimed batch, one committed transaction per step."""
+        """Send a claimed batch with ONE committed transaction per message (see _mark_and_commit)."""
         rows = db.session.execute(
-            select(
-                Message.id, Message.merge_id, Message.contact_id, Message.email, Message.raw, Message.attempts
-            )
+            select(Message.id, Message.merge_id, Message.contact_id, Message.email, Message.raw, Message.attempts)
             .where(Message.id.in_(ids))
             .order_by(Message.id)
         ).all()
         merge_ids = {r.merge_id for r in rows if r.merge_id is not None}
         statuses = (
-            dict(
-                db.session.execute(
-                    select(MailMerge.id, MailMerge.status).where(MailMerge.id.in_(merge_ids))
-                ).all()
-            )
+            dict(db.session.execute(select(MailMerge.id, MailMerge.status).where(MailMerge.id.in_(merge_ids))).all())
             if merge_ids
             else {}
         )
-        stopped = [
-            r.id for r in rows if r.merge_id is not None and statuses.get(r.merge_id) not in ACTIVE_MERGE
-        ]
+        stopped = [r.id for r in rows if r.merge_id is not None and statuses.get(r.merge_id) not in ACTIVE_MERGE]
         if stopped:
             for merge_id in {r.merge_id for r in rows if r.id in stopped}:
-                self._release(
-                    [r.id for r in rows if r.merge_id == merge_id], statuses.get(merge_id, "paused")
-                )
+                self._release([r.id for r in rows if r.merge_id == merge_id], statuses.get(merge_id, "paused"))
             rows = [r for r in rows if r.id not in stopped]
         recipients = load_recipients([r.contact_id for r in rows if r.merge_id is not None and r.contact_id])
         halted: set[int] = set()
-        for position, row in enumerate(rows):
-            if row.merge_id in halted:
-                continue
-            if position and position % 5 == 0 and row.merge_id is not None:
-                # Pause and cancel take effect within a few messages, even inside a batch.
-                status = db.session.scalar(select(MailMerge.status).where(MailMerge.id == row.merge_id))
-                if status not in ACTIVE_MERGE:
-                    halted.add(row.merge_id)
-                    self._release(
-                        [r.id for r in rows[position:] if r.merge_id == row.merge_id], status or "paused"
-                    )
+        self._ahead = {}
+        try:
+            for position, row in enumerate(rows):
+                if row.merge_id in halted:
                     continue
-            self._send_row(row, recipients)
+                if position and position % 5 == 0 and row.merge_id is not None:
+                    # Pause and cancel take effect within a few messages, even inside a batch.
+                    status = db.session.scalar(select(MailMerge.status).where(MailMerge.id == row.merge_id))
+                    if status not in ACTIVE_MERGE:
+                        halted.add(row.merge_id)
+                        # _release commits, and with it the previous message's pending result.
+                        self._release([r.id for r in rows[position:] if r.merge_id == row.merge_id], status or "paused")
+                        continue
+                following = rows[position + 1] if position + 1 < len(rows) else None
+                self._send_row(row, recipients, following)
+        finally:
+            # The last message's result has no next mark to ride along with: commit it on its own (one extra
+            # commit per batch). On an exception it is rolled back and the row stays `sending`, which recovery
+            # turns into `uncertain` — never re-sent.
+            self._apply_staged()
+            db.session.commit()
 
-    def _send_row(self, row, recipients) -> None:
-        """Render (merge rows), mark sending, hand to SMTP, record the outcome."""
-        now = utcnow()
+    def _render(self, row, recipients) -> tuple:
+        """(raw, message_id, subject, envelope_from, problem) of a row; merge rows are rendered now."""
         envelope_from = self.default_sender
-        raw, message_id, subject = row.raw, None, None
+        raw, message_id, subject, problem = row.raw, None, None, None
         if row.merge_id is not None:
             runtime = self._runtime(row.merge_id)
             envelope_from = runtime.sender
@@ -385,37 +395,46 @@ class Worker:
                     raw, message_id, subject = rendered.raw, rendered.message_id, rendered.subject
                 except RenderError as exc:
                     problem = f"{exc.part}: {exc}"
-            if problem is not None:
-                db.session.execute(
-                    MESSAGES.update()
-                    .where(MESSAGES.c.id == row.id)
-                    .values(
-                        status="failed",
-                        last_response=f"not sent: {problem}"[:2000],
-                        claimed_by="",
-                        updated_at=now,
-                    )
+        return raw, message_id, subject, envelope_from, problem
+
+    def _send_row(self, row, recipients, following=None) -> None:
+        """Mark sending — committing the previous result with it —, hand to SMTP, render the following row
+        while the server digests this one, and stage the outcome for the next commit."""
+        now = utcnow()
+        ahead = self._ahead.pop(row.id, None)
+        raw, message_id, subject, envelope_from, problem = ahead or self._render(row, recipients)
+        if row.merge_id is not None and problem is not None:
+            self._apply_staged()
+            # Nothing is handed to SMTP, so this may wait for the next commit: lost in a crash, the row is
+            # still `claimed`, goes back to `queued` and fails the same way again.
+            db.session.execute(
+                MESSAGES.update()
+                .where(MESSAGES.c.id == row.id)
+                .values(
+                    status="failed",
+                    last_response=f"not sent: {problem}"[:2000],
+                    claimed_by="",
+                    updated_at=now,
                 )
-                db.session.commit()
-                self.stats.failed += 1
-                return
-        values = {"status": "sending", "attempts": row.attempts + 1, "raw": raw, "updated_at": now}
-        if message_id:
-            values.update(message_id=message_id, subject=subject[:1000])
-        suppressed = exists().where(Suppression.email == func.lower(MESSAGES.c.email))
-        marked = db.session.execute(
-            MESSAGES.update()
-            .where(
-                MESSAGES.c.id == row.id,
-                MESSAGES.c.status == "claimed",
-                MESSAGES.c.claimed_by == self.name,
-                ~suppressed,
             )
-            .values(**values)
+            self.stats.failed += 1
+            return
+        self._apply_staged()
+        marked = db.session.execute(
+            MARK_SENDING,
+            {
+                "attempts": row.attempts + 1,
+                "raw": raw,
+                "now": now,
+                "message_id": message_id,
+                "subject": subject[:1000] if message_id else None,
+                "id": row.id,
+                "worker": self.name,
+            },
         )
-        db.session.commit()
         if marked.rowcount != 1:
             # Suppressed since it was queued (checked again right before sending), or taken away from us.
+            # Not sent, so it rides along with the next commit like a render failure.
             done = db.session.execute(
                 MESSAGES.update()
                 .where(
@@ -423,23 +442,44 @@ class Worker:
                     MESSAGES.c.status == "claimed",
                     MESSAGES.c.claimed_by == self.name,
                 )
-                .values(
-                    status="suppressed", updated_at=now, last_response="not sent: the address is suppressed"
-                )
+                .values(status="suppressed", updated_at=now, last_response="not sent: the address is suppressed")
             )
-            db.session.commit()
             self.stats.suppressed += done.rowcount
             return
-        outcome = self.transport.send(parseaddr(envelope_from)[1] or envelope_from, row.email, raw)
+        # THE commit of this message: it records the previous message's result (staged by _record) and marks
+        # this one `sending`, atomically — so there is one commit per message and still never more than one
+        # `sending` row, and every result is committed before the next message goes out.
+        #
+        # It stays a durable (synchronous) commit on PostgreSQL. `synchronous_commit = off` would be safe for a
+        # transaction that only records a result (lost → the row stays `sending` → `uncertain`, never
+        # re-sent), but this transaction also carries the `sending` mark: lost after a PostgreSQL crash, the
+        # row would be back to `claimed` although its message went out, and `claimed` rows are given back to
+        # `queued` — a re-send. Splitting the two again would cost a second round trip per message; the
+        # durable mark is the one fsync exactly-once requires.
+        db.session.commit()
+        outcome = self.transport.begin(parseaddr(envelope_from)[1] or envelope_from, row.email, raw)
+        if outcome is None:
+            # The content is on the wire: render the next message while the server answers (it touches no
+            # row, so nothing about the order of commits and sends changes).
+            if following is not None:
+                self._ahead[following.id] = self._render(following, recipients)
+            outcome = self.transport.finish()
         self._record(row, outcome)
 
     def _record(self, row, outcome) -> None:
-        """Store one attempt's outcome in its own transaction."""
+        """Stage one attempt's outcome; it is committed together with the next message's `sending` mark (or
+        at the end of the batch), always before another message goes out."""
         now = utcnow()
         values: dict = {"last_response": outcome.response[:2000], "updated_at": now, "claimed_by": ""}
         if outcome.kind in DELIVERED_STATUSES:
-            values.update(status=outcome.kind, sent_at=now)
             self.stats.sent += 1
+            self._staged.append(
+                (
+                    RECORD_SENT,
+                    {"status": outcome.kind, "now": now, "response": outcome.response[:2000], "id": row.id},
+                )
+            )
+            return
         elif outcome.kind == "uncertain":
             values.update(status="uncertain")
             self.stats.uncertain += 1
@@ -450,14 +490,23 @@ class Worker:
         else:
             values.update(status="failed")
             self.stats.failed += 1
-        db.session.execute(
-            MESSAGES.update().where(MESSAGES.c.id == row.id, MESSAGES.c.status == "sending").values(**values)
+        self._staged.append(
+            (MESSAGES.update().where(MESSAGES.c.id == row.id, MESSAGES.c.status == "sending").values(**values), None)
         )
         if outcome.hard_bounce:
-            email = row.email.lower()
+            self._staged_bounces.append((row.email.lower(), outcome.response[:500]))
+
+    def _apply_staged(self) -> None:
+        """Execute the staged result (not committing). Staged rather than executed right after SMTP answers so
+        that no write lock (SQLite's is database-wide) is held while the next message is rendered."""
+        for statement, params in self._staged:
+            db.session.execute(statement, params)
+        for email, note in self._staged_bounces:
             if db.session.scalar(select(Suppression.id).where(Suppression.email == email)) is None:
-                db.session.add(Suppression(email=email, reason="hard-bounce", note=outcome.response[:500]))
-        db.session.commit()
+                db.session.add(Suppression(email=email, reason="hard-bounce", note=note))
+                db.session.flush()
+        self._staged.clear()
+        self._staged_bounces.clear()
 
     # --- the loop
     # -------------------------------------------------------------------------------------------------
