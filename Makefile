@@ -8,6 +8,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 # pytest arguments, e.g. `make test PYTEST_ARGS="-k letters -x"`
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); each gets its own SQLite files and its own PostgreSQL database.
+JOBS ?= 2
 
 .PHONY: run test setup install dev browser lint clean help
 
@@ -43,7 +45,7 @@ browser:
 	@bash scripts/ensure-chromium.sh
 
 test: dev browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 lint: dev
 	$(BIN)/ruff check .
