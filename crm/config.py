@@ -17,6 +17,9 @@ _INT_SETTINGS = ("MAIL_PORT", "MAIL_MAX_EMAILS", "MAIL_TIMEOUT", "MAIL_MAX_ATTEM
 _BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_EMBEDDED_WORKER")
 
 
+DEV_POSTAL_ADDRESS = "(postal address not set: CRM_POSTAL_ADDRESS; this mail stayed in the outbox)"
+
+
 def defaults(instance_path: str) -> dict:
     """Settings that hold when nothing overrides them."""
     return {
@@ -105,6 +108,10 @@ def load(app: Flask, test_config: dict | None) -> None:
     app.config.from_mapping(defaults(app.instance_path))
     if test_config is None:
         app.config.update(from_environment(os.environ))
+        if app.config["MAIL_BACKEND"] == "outbox" and not app.config["CRM_POSTAL_ADDRESS"]:
+            # Mail kept in the dev outbox never leaves the machine, so a newcomer can try a merge at once; real
+            # sending (MAIL_BACKEND=smtp) still refuses to queue until the address is configured.
+            app.config["CRM_POSTAL_ADDRESS"] = DEV_POSTAL_ADDRESS
     else:
         app.config.update(test_config)
     app.config["DATABASE_URL"] = normalise_database_url(app.config["DATABASE_URL"])
