@@ -17,7 +17,8 @@ _ALLOWED_ATTRIBUTES = {"a": {"href", "title", "id"}, "sup": {"id", "class"}, "li
 def _parser() -> MarkdownIt:
     """CommonMark with tables and footnotes; raw HTML in the source is escaped, not passed through."""
     preset: PresetType = "commonmark"
-    return MarkdownIt(preset, {"html": False, "linkify": False, "typographer": False}).enable("table").use(
+    # linkify: a bare address (a personal sign-on link pasted into a merge) becomes a link, as mail clients expect.
+    return MarkdownIt(preset, {"html": False, "linkify": True, "typographer": False}).enable(["table", "linkify"]).use(
         footnote_plugin
     )
 
