@@ -2,7 +2,7 @@
 
 from email import message_from_string, policy
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -189,7 +189,14 @@ def show(merge_id: int):
 def progress(merge_id: int):
     """The progress fragment (htmx polls it while the merge is active)."""
     merge = _merge_or_404(merge_id)
-    return render_template("mailmerge/_progress.html", merge=merge, progress=services.merge_counts(merge.id))
+    response = make_response(
+        render_template("mailmerge/_progress.html", merge=merge, progress=services.merge_counts(merge.id))
+    )
+    if request.headers.get("HX-Request") and merge.status not in ("queued", "sending"):
+        # The merge just finished (or was paused elsewhere): reload the page so the status badge and the
+        # actions (Pause → Follow up) match it, instead of only the bar.
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 @bp.get("/merges/<int:merge_id>/check")
