@@ -59,7 +59,8 @@ def parse_contact_filter(source) -> ContactFilter:
     """Read a ContactFilter from query parameters or a dict; raises FilterError naming the parameter."""
     q = _one(source, "contact_q") if not hasattr(source, "getlist") else (source.get("contact_q") or "")
     if not isinstance(q, str) or len(q) > 200 or any(ord(c) < 32 for c in q):
-        raise FilterError("contact_q", "The contact search is limited to 200 characters of text, without control characters.")
+        raise FilterError("contact_q",
+                          "The contact search is limited to 200 characters of text, without control characters.")
     status = _one(source, "status")
     if status and status not in CONTACT_STATUSES:
         raise FilterError("status", f"'status' must be one of: {', '.join(CONTACT_STATUSES)}.")

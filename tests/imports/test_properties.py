@@ -82,7 +82,8 @@ def _snapshot():
     """Everything an import could have changed, as plain values."""
     contacts = [(c.email, c.first_name, c.last_name, c.title, c.phone, c.is_primary, c.status, c.organization_id,
                  c.version) for c in _db.session.scalars(select(Contact).order_by(Contact.id))]
-    orgs = [(o.id, o.name, o.acronym, o.state, o.version) for o in _db.session.scalars(select(Organization).order_by(Organization.id))]
+    orgs = [(o.id, o.name, o.acronym, o.state, o.version)
+            for o in _db.session.scalars(select(Organization).order_by(Organization.id))]
     return contacts, orgs
 
 
