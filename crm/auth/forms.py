@@ -38,3 +38,17 @@ class RoleForm(FlaskForm):
     """An admin changes a user's role."""
 
     role = SelectField("Role", choices=[SelectChoice(r, r.capitalize()) for r in ROLES])
+
+
+class ForgotPasswordForm(FlaskForm):
+    """Ask for a reset link."""
+
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    """Choose a new password through a reset link."""
+
+    new_password = PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=1000)])
+    confirm = PasswordField("Repeat the new password",
+                            validators=[DataRequired(), EqualTo("new_password", "The two passwords differ.")])

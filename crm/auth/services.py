@@ -148,3 +148,52 @@ def count_users() -> int:
 def list_users() -> list[User]:
     """All users, by email."""
     return list(db.session.scalars(select(User).order_by(User.email)))
+
+
+RESET_MAX_AGE = 30 * 60  # a reset link works for 30 minutes, and only once
+
+
+def request_password_reset(email: str, base_url: str) -> bool:
+    """Mail a signed, short-lived reset link to an active user; the caller says the same thing either way."""
+    from crm.common.tokens import make_token
+    from crm.mailmerge.outbox import enqueue_system_mail
+
+    user = find_user(email)
+    if user is None or not user.active:
+        return False
+    # The session version makes the link single-use: setting the password bumps it.
+    token = make_token("password-reset", {"u": user.id, "v": user.session_version})
+    link = f"{base_url.rstrip('/')}/password/reset/{token}"
+    enqueue_system_mail(
+        user.email, "Reset your Undersigned password",
+        f"Someone asked to reset the password of {user.email} on Undersigned.\n\n"
+        f"To choose a new password, open this link within 30 minutes:\n{link}\n\n"
+        "If it was not you, ignore this message: your password stays as it is.\n",
+        kind="password-reset")
+    db.session.commit()
+    return True
+
+
+def user_for_reset_token(token: str) -> User:
+    """The user a valid, unused reset link belongs to (raises AccountError)."""
+    from crm.common.tokens import TokenError, read_token
+
+    try:
+        payload = read_token("password-reset", token, max_age=RESET_MAX_AGE)
+    except TokenError as exc:
+        raise AccountError(str(exc)) from exc
+    user = db.session.get(User, payload.get("u")) if isinstance(payload, dict) and isinstance(payload.get("u"), int) \
+        else None
+    if user is None or not user.active or payload.get("v") != user.session_version:
+        raise AccountError("This link has already been used or is no longer valid.")
+    return user
+
+
+def reset_password(token: str, new_password: str) -> User:
+    """Set a new password through a reset link; ends every session of the user."""
+    user = user_for_reset_token(token)
+    check_password_strength(new_password)
+    user.password_hash = generate_password_hash(new_password)
+    user.session_version += 1
+    db.session.commit()
+    return user

@@ -4,7 +4,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_user, logout_user
 
 from crm.auth import services
-from crm.auth.forms import LoginForm, PasswordForm, RoleForm, UserForm
+from crm.auth.forms import ForgotPasswordForm, LoginForm, PasswordForm, ResetPasswordForm, RoleForm, UserForm
 from crm.auth.models import User
 from crm.common.access import access
 from crm.common.urls import safe_next
@@ -42,6 +42,44 @@ def login():
             flash(f"Welcome, {user.name or user.email}.", "success")
             return redirect(safe_next(form.next.data, url_for("dashboard.index")))
     return render_template("auth/login.html", form=form), 200 if request.method == "GET" or not form.errors else 400
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@access("public")
+@limiter.limit(_login_limit, methods=["POST"])
+def forgot_password():
+    """Ask for a password-reset link by mail; the answer never says whether the account exists."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        if services.request_password_reset(form.email.data, current_app.config["CRM_BASE_URL"]):
+            from crm.mailmerge.embedded import notify
+
+            notify(current_app._get_current_object())
+        flash("If an account exists for that address, a link to reset its password is on its way. "
+              "It works for 30 minutes.", "info")
+        return redirect(url_for("auth.login"), 303)
+    return render_template("auth/forgot.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@access("public")
+def reset_password(token: str):
+    """Choose a new password through a mailed link (single use, 30 minutes)."""
+    try:
+        services.user_for_reset_token(token)
+    except services.AccountError as exc:
+        flash(f"{exc} Ask for a new link.", "danger")
+        return redirect(url_for("auth.forgot_password"))
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.reset_password(token, form.new_password.data)
+        except services.AccountError as exc:
+            form.new_password.errors.append(str(exc))
+        else:
+            flash("Your password is set. Log in with it.", "success")
+            return redirect(url_for("auth.login"), 303)
+    return render_template("auth/reset.html", form=form), 400 if form.errors else 200
 
 
 @bp.post("/logout")

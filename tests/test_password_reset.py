@@ -1,0 +1,52 @@
+"""Password reset by a signed, short-lived, single-use link sent through the outbox."""
+
+import email
+import email.policy
+import re
+
+from sqlalchemy import select
+
+from crm.common.tokens import make_token
+from crm.mailmerge.models import Message
+from tests.conftest import PASSWORD, login
+
+
+def reset_link(db) -> str:
+    """The reset link from the newest password-reset message in the outbox."""
+    message = db.session.scalar(select(Message).where(Message.kind == "password-reset").order_by(Message.id.desc()))
+    text = email.message_from_string(message.raw, policy=email.policy.default).get_body(("plain",)).get_content()
+    return re.search(r"http://localhost(/password/reset/\S+)", text).group(1)
+
+
+def test_reset_flow(app, client, users, db):
+    other = app.test_client()
+    login(other, users["viewer"].email)
+    response = client.post("/password/forgot", data={"email": users["viewer"].email.upper()})
+    assert response.status_code == 303
+    path = reset_link(db)
+    assert client.get(path).status_code == 200
+    short = client.post(path, data={"new_password": "short", "confirm": "short"})
+    assert short.status_code == 400
+    done = client.post(path, data={"new_password": "a fresh long secret", "confirm": "a fresh long secret"})
+    assert done.status_code == 303
+    login(client, users["viewer"].email, "a fresh long secret")
+    assert other.get("/").status_code == 302, "the reset ends other sessions"
+    again = client.post(path, data={"new_password": "another long secret", "confirm": "another long secret"})
+    assert again.status_code == 302 and "/password/forgot" in again.headers["Location"], "single use"
+    wrong = client.post("/login", data={"email": users["viewer"].email, "password": PASSWORD})
+    assert wrong.status_code == 400
+
+
+def test_unknown_address_gets_the_same_answer_and_no_mail(client, users, db):
+    known = client.post("/password/forgot", data={"email": users["admin"].email})
+    unknown = client.post("/password/forgot", data={"email": "nobody@example.org"})
+    assert known.status_code == unknown.status_code == 303
+    assert db.session.scalar(select(Message).where(Message.email == "nobody@example.org")) is None
+
+
+def test_forged_or_foreign_tokens_are_refused(app, client, users):
+    with app.test_request_context():
+        unsubscribe = make_token("unsubscribe", {"u": users["admin"].id, "v": users["admin"].session_version})
+    for token in ("nonsense", unsubscribe, "x" * 3000):
+        response = client.get(f"/password/reset/{token}")
+        assert response.status_code == 302 and "/password/forgot" in response.headers["Location"]
