@@ -142,7 +142,8 @@ class IsolatedClient(FlaskClient):
     """
 
     def open(self, *args, **kwargs):
-        """Perform the request in a fresh context."""
+        """Perform the request in a fresh context; read and close the body (file downloads release their file)."""
+        kwargs.setdefault("buffered", True)
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 

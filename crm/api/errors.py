@@ -6,13 +6,17 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 
 class ProblemSchema(ma.Schema):
-    """application/problem+json body (RFC 9457)."""
+    """application/problem+json body (RFC 9457); extension members (e.g. `current` on a 409) are allowed."""
+
+    class Meta:
+        unknown = ma.INCLUDE
 
     type = ma.fields.String(metadata={"description": "A URI reference identifying the problem type"})
     title = ma.fields.String(metadata={"description": "Short summary of the problem type"})
     status = ma.fields.Integer(metadata={"description": "HTTP status code"})
     detail = ma.fields.String(metadata={"description": "Explanation of this occurrence"})
     errors = ma.fields.Dict(metadata={"description": "Field-level errors, by parameter or field name"})
+    current = ma.fields.Dict(metadata={"description": "On a 409 conflict: the record as it is saved now"})
 
 
 def problem_response(status: int, detail: str | None = None, errors: dict | None = None, headers: dict | None = None):

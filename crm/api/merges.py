@@ -20,7 +20,7 @@ class MergeCreateSchema(ma.Schema):
     letter = ma.fields.String(load_default=None, allow_none=True, metadata={"description": "letter slug"})
     sender = ma.fields.String(load_default="")
     reply_to = ma.fields.String(load_default="")
-    throttle_per_minute = ma.fields.Integer(load_default=None, allow_none=True)
+    throttle_per_minute = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(1, 100_000))
     audience = ma.fields.Dict(load_default=dict)
 
 
@@ -45,7 +45,13 @@ class MergeSchema(ma.Schema):
 class PreviewArgs(ma.Schema):
     """Which recipient to preview."""
 
-    contact_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(1, 2**31))
+    contact_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(1, 2**31 - 1))
+
+
+def _json_object(description: str) -> dict:
+    """OpenAPI doc for a 200 JSON object answer (these endpoints return plain dicts built by the services)."""
+    return {"responses": {"200": {"description": description,
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}}}
 
 
 def _get(merge_id: int):
@@ -91,6 +97,7 @@ class MergeById(MethodView):
 class MergeStatus(MethodView):
     """Progress."""
 
+    @blp.doc(**_json_object("id, status and counts per status"))
     def get(self, merge_id):
         """Counts per status."""
         merge = _get(merge_id)
@@ -101,6 +108,7 @@ class MergeStatus(MethodView):
 class MergeAudience(MethodView):
     """Audience counts before queueing."""
 
+    @blp.doc(**_json_object("audience counts"))
     def get(self, merge_id):
         """organizations, contacts, mailable, suppressed, without_contact."""
         try:
@@ -113,6 +121,7 @@ class MergeAudience(MethodView):
 class MergeCheck(MethodView):
     """The dry run."""
 
+    @blp.doc(**_json_object("the dry run's result"))
     def get(self, merge_id):
         """Render every recipient once; problems block queueing."""
         try:
@@ -126,6 +135,7 @@ class MergePreview(MethodView):
     """One recipient's message."""
 
     @blp.arguments(PreviewArgs, location="query")
+    @blp.doc(**_json_object("subject, text, html and raw of one recipient's message"))
     def get(self, args, merge_id):
         """subject, text, html and the raw MIME of one recipient's message."""
         try:
@@ -160,6 +170,7 @@ def _action(name: str, doc: str):
         return {"id": merge.id, "status": merge.status, "counts": services.merge_counts(merge.id)}
 
     post.__doc__ = doc
+    post = blp.doc(**_json_object("id, status and counts per status"))(post)
     view = type(f"Merge{name.capitalize()}", (MethodView,), {"post": post, "__doc__": doc})
     blp.route(f"/merges/<int:merge_id>/{name}")(view)
 

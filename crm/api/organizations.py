@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint
-from crm.api.schemas import OrganizationQuerySchema, OrganizationSchema, page_schema
+from crm.api.schemas import Id, OrganizationQuerySchema, OrganizationSchema, page_schema
 from crm.common.validation import InvalidData
 from crm.contacts import services as contacts
 from crm.contacts.filters import CONTACT_SORTS, FilterError, parse_contact_filter
@@ -29,7 +29,7 @@ class OrganizationInSchema(ma.Schema):
     state = ma.fields.String(allow_none=True)
     country = ma.fields.String(allow_none=True)
     website = ma.fields.String(allow_none=True)
-    parent_id = ma.fields.Integer(allow_none=True, strict=True)
+    parent_id = Id(allow_none=True, strict=True)
     issue_areas = ma.fields.List(ma.fields.String())
     aliases = ma.fields.List(ma.fields.String())
     notes = ma.fields.String(allow_none=True)
@@ -41,7 +41,8 @@ class OrganizationPatchSchema(OrganizationInSchema):
     name = ma.fields.String()
     archived = ma.fields.Boolean()
     version = ma.fields.Integer(
-        required=True, strict=True, metadata={"description": "the version you read; a newer one answers 409"}
+        required=True, strict=True, validate=ma.validate.Range(1, 2**31 - 1),
+        metadata={"description": "the version you read; a newer one answers 409"},
     )
 
 
@@ -51,7 +52,7 @@ class VersionSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    version = ma.fields.Integer(strict=True)
+    version = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 2**31 - 1))
 
 
 class ContactSchema(ma.Schema):
@@ -76,7 +77,7 @@ class ContactInSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    organization_id = ma.fields.Integer(allow_none=True, strict=True)
+    organization_id = Id(allow_none=True, strict=True)
     first_name = ma.fields.String()
     last_name = ma.fields.String()
     title = ma.fields.String()
@@ -90,7 +91,7 @@ class ContactInSchema(ma.Schema):
 class ContactPatchSchema(ContactInSchema):
     """Fields to change plus the version the client last read."""
 
-    version = ma.fields.Integer(required=True, strict=True)
+    version = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 2**31 - 1))
 
 
 class ContactQuerySchema(OrganizationQuerySchema):

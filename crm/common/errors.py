@@ -38,6 +38,7 @@ def install_error_pages(app: Flask) -> None:
         return _render(error.code or 500, error.description if error.code != 404 else None)
 
     @app.errorhandler(DataError)
+    @app.errorhandler(OverflowError)
     def _data_error(error):
         # A value the database cannot hold (a number out of range, say) that validation let through: the request
         # was bad, not the server. Roll back so the session stays usable.
