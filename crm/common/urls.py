@@ -12,7 +12,10 @@ def safe_next(target: str | None, default: str = "/") -> str:
     target = target.strip()
     if any(ch in target for ch in "\\\r\n\t\x00") or not target.startswith("/") or target.startswith("//"):
         return default
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # a malformed [IPv6] part
+        return default
     if parts.scheme or parts.netloc:
         return default
     return target

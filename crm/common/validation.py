@@ -144,7 +144,11 @@ def web_url(value) -> str | None:
         return None
     if "://" not in value:
         value = "https://" + value
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.hostname  # noqa: B018 - raises ValueError on a malformed [IPv6] host
+    except ValueError:
+        raise FieldError("Enter a web address such as https://example.org.") from None
     # Invisible formatting characters (RTL overrides, zero-width joiners) make a link look like another one.
     if (
         parts.scheme not in ("http", "https")

@@ -39,7 +39,10 @@ def website_domain(url: str | None) -> str:
     """The host of a website without 'www.' ('' when there is none)."""
     if not url:
         return ""
-    host = urlsplit(url if "://" in url else f"https://{url}").netloc.lower().split(":")[0]
+    try:
+        host = urlsplit(url if "://" in url else f"https://{url}").netloc.lower().split(":")[0]
+    except ValueError:
+        return ""
     return host[4:] if host.startswith("www.") else host
 
 
