@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import ARTIFACTS, browser_login
 
@@ -32,7 +33,7 @@ def test_import_wizard_end_to_end(live_server, page, seeded, users, tmp_path):
     assert page.get_by_label("first_name").input_value() == "first_name"
     page.screenshot(path=str(ARTIFACTS / "imports-mapping.png"), full_page=True)
     page.get_by_role("button", name="Preview the import").click()
-    assert "No column is mapped to Email" in page.content()
+    expect(page.locator("body")).to_contain_text("No column is mapped to Email")
     page.get_by_label("Courriel").select_option("email")
     page.get_by_label("Save this mapping as (optional)").fill("Partner list")
     page.get_by_role("button", name="Preview the import").click()
@@ -51,5 +52,6 @@ def test_import_wizard_end_to_end(live_server, page, seeded, users, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "imports-batch.png"), full_page=True)
     page.goto(f"{base}/organizations?q=mijente")
     page.get_by_role("link", name="Mijente", exact=True).click()
-    assert "sample.person.mijente@example.org" in page.content()
+    page.wait_for_url("**/organizations/*")
+    expect(page.locator("body")).to_contain_text("sample.person.mijente@example.org")
     page.screenshot(path=str(ARTIFACTS / "imports-organization.png"), full_page=True)
