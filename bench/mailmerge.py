@@ -37,7 +37,7 @@ TEMPLATE_BODY = (
 # -----------------------------------------------------------------------------------------------------
 
 
-def _sink_main(port, messages, connections, first, last, ready):
+def _sink_main(port, messages, connections, first, last, ready, advertise_pipelining):
     """Serve an SMTP sink that only counts (aiosmtpd), and notes when the first connection said EHLO and when
     the last message was accepted."""
     import asyncio
@@ -51,6 +51,11 @@ def _sink_main(port, messages, connections, first, last, ready):
                 if not first.value:
                     first.value = time.perf_counter()
             session.host_name = hostname
+            if advertise_pipelining:
+                # Real MTAs (Postfix, Exim, the big providers) advertise PIPELINING; aiosmtpd serves pipelined
+                # commands (it reads line by line) but does not say so. smtplib and the mailmerge CLI never
+                # pipeline, so this changes nothing for them.
+                responses.insert(len(responses) - 1, "250-PIPELINING")
             return responses
 
         async def handle_DATA(self, server, session, envelope):
@@ -71,7 +76,7 @@ def _sink_main(port, messages, connections, first, last, ready):
 class Sink:
     """The counting sink in a child process."""
 
-    def __init__(self):
+    def __init__(self, pipelining: bool = True):
         from tests.conftest import free_port
 
         self.port = free_port()
@@ -84,7 +89,7 @@ class Sink:
         self.process = multiprocessing.Process(
             target=_sink_main,
             daemon=True,
-            args=(self.port, self.messages, self.connections, self.first, self.last, ready),
+            args=(self.port, self.messages, self.connections, self.first, self.last, ready, pipelining),
         )
         self.process.start()
         ready.wait(20)

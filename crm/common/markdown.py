@@ -1,5 +1,8 @@
 """Markdown rendering with sanitising: user-written Markdown never yields live HTML or scripts."""
 
+import re
+from functools import lru_cache
+
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.utils import PresetType
@@ -24,16 +27,48 @@ def _parser() -> MarkdownIt:
 
 
 _MD = _parser()
+# One configured sanitiser, reused: building it costs more than cleaning a short message.
+_CLEANER = nh3.Cleaner(
+    tags=_ALLOWED_TAGS,
+    attributes=_ALLOWED_ATTRIBUTES,
+    url_schemes={"http", "https", "mailto"},
+    link_rel="noopener noreferrer nofollow",
+)
 
 
 def render_markdown(source: str | None) -> Markup:
     """Render Markdown to sanitised HTML, safe to insert into a page or an email."""
-    html = _MD.render(source or "")
-    clean = nh3.clean(
-        html,
-        tags=_ALLOWED_TAGS,
-        attributes=_ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-    )
-    return Markup(clean)  # noqa: S704 - sanitised by nh3 just above
+    return Markup(_CLEANER.clean(_MD.render(source or "")))  # noqa: S704 - sanitised by nh3
+
+
+# --- many similar documents (mail merges)
+# A merge renders the same body for thousands of recipients; most of its paragraphs are identical for all of them
+# ("Thank you," …), only a few carry a field. When a document is made only of constructs that cannot reach across a
+# blank line, its HTML is exactly the concatenation of its blocks' HTML, so each block is rendered once and reused.
+# Anything that can span blocks sends the document through render_markdown whole:
+# - indented lines (code blocks, list continuations), list items, block quotes and fences, whose blocks join
+#   across blank lines;
+# - a line starting with `[` (a link reference or footnote definition, used anywhere in the document) and
+#   inline footnotes `^[…]` (numbered across the document);
+# - CR and NUL, which the parser normalises before splitting.
+_BLANK = re.compile(r"\n(?:[ \t]*\n)+")
+_UNSPLITTABLE = re.compile(r"(?m)^(?:[ \t]|[-*+](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|[>\[]|```|~~~)|\^\[|[\r\x00]")
+_MAX_CACHED_BLOCK = 4_000
+
+
+@lru_cache(maxsize=512)
+def _block_html(block: str) -> str:
+    """The (unsanitised) HTML of one self-contained block."""
+    return _MD.render(block)
+
+
+def render_markdown_blocks(source: str | None) -> Markup:
+    """render_markdown(source), reusing the HTML of blocks already seen — for rendering one template for many
+    recipients. Same output as render_markdown (tests/mailmerge/test_templates.py compares them)."""
+    source = source or ""
+    if _UNSPLITTABLE.search(source):
+        return render_markdown(source)
+    html = []
+    for block in _BLANK.split(source.strip("\n")):
+        html.append(_block_html(block) if len(block) <= _MAX_CACHED_BLOCK else _MD.render(block))
+    return Markup(_CLEANER.clean("".join(html)))  # noqa: S704 - sanitised by nh3

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from email.header import Header
 from email.quoprimime import body_encode
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from functools import lru_cache
 
 from flask import current_app
 from markupsafe import escape
 from sqlalchemy import select
 
-from crm.common.markdown import render_markdown
+from crm.common.markdown import render_markdown_blocks
 from crm.common.text import single_line
 from crm.contacts.models import Contact
 from crm.extensions import db
@@ -199,8 +200,9 @@ def _footer_html(unsubscribe: str) -> str:
     )
 
 
+@lru_cache(maxsize=256)
 def _address(value: str) -> str:
-    """A header-safe address (display name encoded when not ASCII)."""
+    """A header-safe address (display name encoded when not ASCII); cached, as a merge has one sender."""
     name, addr = parseaddr(single_line(value))
     return formataddr((name, addr)) if addr else ""
 
@@ -224,7 +226,7 @@ def render_message(
     text = body.rstrip() + _footer_text(unsubscribe)
     html = (
         '<!doctype html><html><head><meta charset="utf-8"></head><body>'
-        f"{render_markdown(body)}{_footer_html(unsubscribe)}</body></html>"
+        f"{render_markdown_blocks(body)}{_footer_html(unsubscribe)}</body></html>"
     )
     address = to_email or recipient.email
     message_id = make_msgid(domain=message_domain())

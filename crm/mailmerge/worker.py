@@ -10,6 +10,7 @@ marks it
 """
 
 import os
+import re
 import socket
 import threading
 import time
@@ -19,7 +20,7 @@ from datetime import timedelta
 from email.utils import parseaddr
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import and_, exists, func, or_, select, update
 
 from crm.common.types import utcnow
 from crm.extensions import db
@@ -32,19 +33,21 @@ ACTIVE_MERGE = ("queued", "sending")
 # Per-message writes go through the Core table: the ORM's bulk-update machinery costs more than the SMTP
 # round trip.
 MESSAGES = Message.__table__
-# The two statements every message runs, as prebuilt text: building and cache-keying Core UPDATEs cost more per
-# message than the SQL itself.
-_TIME = {"now": MESSAGES.c.updated_at.type}
-MARK_SENDING = text(
+# The statements every message runs go straight to the DBAPI connection under the session (see _Driver): even a
+# prebuilt text() costs more in SQLAlchemy's execution machinery than the SQL itself on SQLite.
+MARK_SENDING = (
     "UPDATE messages SET status = 'sending', attempts = :attempts, raw = :raw, updated_at = :now, "
     "message_id = COALESCE(:message_id, message_id), subject = COALESCE(:subject, subject) "
     "WHERE id = :id AND status = 'claimed' AND claimed_by = :worker "
     "AND NOT EXISTS (SELECT 1 FROM suppressions WHERE suppressions.email = lower(messages.email))"
-).bindparams(*(bindparam(k, type_=v) for k, v in _TIME.items()))
-RECORD_SENT = text(
+)
+RECORD_SENT = (
     "UPDATE messages SET status = :status, sent_at = :now, updated_at = :now, last_response = :response, "
     "claimed_by = '' WHERE id = :id AND status = 'sending'"
-).bindparams(*(bindparam(k, type_=v) for k, v in _TIME.items()))
+)
+MERGE_STATUS = "SELECT status FROM mail_merges WHERE id = :id"
+# How many rows of a batch may be rendered before their turn (two waits per message, one render each).
+RENDER_AHEAD = 2
 UNCERTAIN_NOTE = (
     "The worker stopped while handing this message to the SMTP server: it may or may not have been "
     "delivered. It is not re-sent automatically; resend it from the merge report if needed."
@@ -113,6 +116,60 @@ def recover_abandoned() -> dict[str, int]:
     return {"released": len(released), "uncertain": len(uncertain)}
 
 
+class _Driver:
+    """The hot per-message statements, executed on the DBAPI connection the session is using.
+
+    They run in the session's own transaction (same connection), so their order relative to everything the session
+    does is unchanged; `commit()` commits that connection, exactly what `db.session.commit()` would send to the
+    database, minus SQLAlchemy's bookkeeping (the session holds no ORM changes between messages). The session still
+    believes its transaction is open, which is harmless: the driver begins a new one at the next statement and the
+    session commits or rolls back as usual at the end of the batch.
+    """
+
+    def __init__(self, dialect):
+        self.named = dialect.paramstyle in ("named", "qmark", "numeric")  # sqlite3 takes :name in every mode
+        self.time = MESSAGES.c.updated_at.type.bind_processor(dialect) or (lambda value: value)
+        self.sql: dict[str, str] = {}
+
+    def _sql(self, statement: str) -> str:
+        """The statement in the driver's parameter style."""
+        sql = self.sql.get(statement)
+        if sql is None:
+            sql = statement if self.named else re.sub(r":(\w+)", r"%(\1)s", statement)
+            self.sql[statement] = sql
+        return sql
+
+    @staticmethod
+    def connection():
+        """The DBAPI connection of the session's current transaction (begun if needed)."""
+        return db.session.connection().connection.driver_connection
+
+    def execute(self, statement: str, params: dict) -> int:
+        """Run one statement; its rowcount."""
+        if "now" in params:
+            params["now"] = self.time(params["now"])
+        cursor = self.connection().cursor()
+        try:
+            cursor.execute(self._sql(statement), params)
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def scalar(self, statement: str, params: dict):
+        """The first column of the first row, or None."""
+        cursor = self.connection().cursor()
+        try:
+            cursor.execute(self._sql(statement), params)
+            row = cursor.fetchone()
+            return row[0] if row else None
+        finally:
+            cursor.close()
+
+    def commit(self) -> None:
+        """Commit the session's connection."""
+        self.connection().commit()
+
+
 @dataclass
 class MergeRuntime:
     """What a worker keeps per merge while sending it: compiled templates, letter, sender."""
@@ -121,6 +178,7 @@ class MergeRuntime:
     compiled: object
     letter: dict | None
     sender: str
+    envelope_from: str
     reply_to: str
     name: str
     throttle: int | None
@@ -156,13 +214,18 @@ class Worker:
         self.max_attempts = int(config.get("MAIL_MAX_ATTEMPTS") or 5)
         self.default_sender = config.get("MAIL_DEFAULT_SENDER") or "undersigned@localhost"
         self.postgres = db.engine.dialect.name == "postgresql"
+        self.driver = _Driver(db.engine.dialect)
+        self.envelope_default = parseaddr(self.default_sender)[1] or self.default_sender
         self.merges: dict[int, MergeRuntime] = {}
         self.stats = WorkerStats()
         # The previous message's result, waiting to ride along with the next commit (see _send_row).
         self._staged: list = []
         self._staged_bounces: list[tuple[str, str]] = []
-        # The next row of the batch, rendered while the server was answering the previous one.
+        # Rows of the batch rendered while the server was answering (see _render_ahead).
         self._ahead: dict[int, tuple] = {}
+        self._batch: list = []
+        self._recipients: dict = {}
+        self._render_next = 0
 
     # --- claiming
     # -------------------------------------------------------------------------------------------------
@@ -299,11 +362,13 @@ class Worker:
         if runtime is None:
             merge = db.session.get(MailMerge, merge_id)
             compiled = compile_templates(merge.subject_template, merge.body_template)
+            sender = merge.sender or self.default_sender
             runtime = MergeRuntime(
                 id=merge.id,
                 compiled=compiled,
                 letter=letter_record(merge.letter),
-                sender=merge.sender or self.default_sender,
+                sender=sender,
+                envelope_from=parseaddr(sender)[1] or sender,
                 reply_to=merge.reply_to,
                 name=merge.name,
                 throttle=merge.throttle_per_minute,
@@ -348,22 +413,23 @@ class Worker:
             rows = [r for r in rows if r.id not in stopped]
         recipients = load_recipients([r.contact_id for r in rows if r.merge_id is not None and r.contact_id])
         halted: set[int] = set()
-        self._ahead = {}
+        self._ahead, self._batch, self._recipients, self._render_next = {}, rows, recipients, 0
         try:
             for position, row in enumerate(rows):
                 if row.merge_id in halted:
                     continue
                 if position and position % 5 == 0 and row.merge_id is not None:
                     # Pause and cancel take effect within a few messages, even inside a batch.
-                    status = db.session.scalar(select(MailMerge.status).where(MailMerge.id == row.merge_id))
+                    status = self.driver.scalar(MERGE_STATUS, {"id": row.merge_id})
                     if status not in ACTIVE_MERGE:
                         halted.add(row.merge_id)
                         # _release commits, and with it the previous message's pending result.
                         self._release([r.id for r in rows[position:] if r.merge_id == row.merge_id], status or "paused")
                         continue
-                following = rows[position + 1] if position + 1 < len(rows) else None
-                self._send_row(row, recipients, following)
+                self._render_next = max(self._render_next, position + 1)
+                self._send_row(row, recipients)
         finally:
+            self._ahead, self._batch, self._recipients = {}, [], {}
             # The last message's result has no next mark to ride along with: commit it on its own (one extra
             # commit per batch). On an exception it is rolled back and the row stays `sending`, which recovery
             # turns into `uncertain` — never re-sent.
@@ -372,11 +438,11 @@ class Worker:
 
     def _render(self, row, recipients) -> tuple:
         """(raw, message_id, subject, envelope_from, problem) of a row; merge rows are rendered now."""
-        envelope_from = self.default_sender
+        envelope_from = self.envelope_default
         raw, message_id, subject, problem = row.raw, None, None, None
         if row.merge_id is not None:
             runtime = self._runtime(row.merge_id)
-            envelope_from = runtime.sender
+            envelope_from = runtime.envelope_from
             recipient = recipients.get(row.contact_id)
             problem = "; ".join(str(p) for p in runtime.problems) if runtime.problems else None
             if recipient is None and problem is None:
@@ -397,9 +463,22 @@ class Worker:
                     problem = f"{exc.part}: {exc}"
         return raw, message_id, subject, envelope_from, problem
 
-    def _send_row(self, row, recipients, following=None) -> None:
-        """Mark sending — committing the previous result with it —, hand to SMTP, render the following row
-        while the server digests this one, and stage the outcome for the next commit."""
+    def _render_ahead(self) -> None:
+        """Render the next rows of the batch while the SMTP server works on the current message (the envelope's
+        replies, then the content's): the renders touch no row, so nothing about the order of commits and sends
+        changes, and this process's CPU work overlaps the server's instead of alternating with it."""
+        if len(self._ahead) >= RENDER_AHEAD or self._render_next >= len(self._batch):
+            return
+        row = self._batch[self._render_next]
+        self._render_next += 1
+        try:
+            self._ahead[row.id] = self._render(row, self._recipients)
+        except Exception:  # noqa: BLE001 - rendered again when its turn comes, where nothing is in flight
+            self._render_next = len(self._batch)
+
+    def _send_row(self, row, recipients) -> None:
+        """Mark sending — committing the previous result with it —, hand to SMTP (rendering the next rows while
+        the server answers), and stage the outcome for the next commit."""
         now = utcnow()
         ahead = self._ahead.pop(row.id, None)
         raw, message_id, subject, envelope_from, problem = ahead or self._render(row, recipients)
@@ -420,7 +499,7 @@ class Worker:
             self.stats.failed += 1
             return
         self._apply_staged()
-        marked = db.session.execute(
+        marked = self.driver.execute(
             MARK_SENDING,
             {
                 "attempts": row.attempts + 1,
@@ -432,7 +511,7 @@ class Worker:
                 "worker": self.name,
             },
         )
-        if marked.rowcount != 1:
+        if marked != 1:
             # Suppressed since it was queued (checked again right before sending), or taken away from us.
             # Not sent, so it rides along with the next commit like a render failure.
             done = db.session.execute(
@@ -456,13 +535,10 @@ class Worker:
         # row would be back to `claimed` although its message went out, and `claimed` rows are given back to
         # `queued` — a re-send. Splitting the two again would cost a second round trip per message; the
         # durable mark is the one fsync exactly-once requires.
-        db.session.commit()
-        outcome = self.transport.begin(parseaddr(envelope_from)[1] or envelope_from, row.email, raw)
+        self.driver.commit()
+        outcome = self.transport.begin(envelope_from, row.email, raw, while_waiting=self._render_ahead)
         if outcome is None:
-            # The content is on the wire: render the next message while the server answers (it touches no
-            # row, so nothing about the order of commits and sends changes).
-            if following is not None:
-                self._ahead[following.id] = self._render(following, recipients)
+            self._render_ahead()
             outcome = self.transport.finish()
         self._record(row, outcome)
 
@@ -500,7 +576,10 @@ class Worker:
         """Execute the staged result (not committing). Staged rather than executed right after SMTP answers so
         that no write lock (SQLite's is database-wide) is held while the next message is rendered."""
         for statement, params in self._staged:
-            db.session.execute(statement, params)
+            if isinstance(statement, str):
+                self.driver.execute(statement, params)
+            else:
+                db.session.execute(statement)
         for email, note in self._staged_bounces:
             if db.session.scalar(select(Suppression.id).where(Suppression.email == email)) is None:
                 db.session.add(Suppression(email=email, reason="hard-bounce", note=note))

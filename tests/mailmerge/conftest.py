@@ -9,8 +9,13 @@ from tests.mailmerge.sink import Sink
 
 @pytest.fixture
 def sink():
-    """A configurable SMTP sink on a free loopback port (allowed by the SMTP guard)."""
-    server = Sink(base.free_port())
+    """A configurable SMTP sink on a free loopback port (allowed by the SMTP guard), advertising PIPELINING."""
+    yield from serve_sink(pipelining=True)
+
+
+def serve_sink(pipelining: bool):
+    """Run a sink for the duration of a fixture."""
+    server = Sink(base.free_port(), pipelining=pipelining)
     server.start()
     base._ALLOWED_SMTP.add((server.host, server.port))
     yield server

@@ -16,9 +16,12 @@ class SinkHandler:
     close_after: reply 421 to MAIL once a connection has carried this many messages.
     drop_on_data: addresses whose DATA is received (and recorded) but answered by closing the connection.
     on_accept: callback(count) after each accepted message, before the 250 is sent.
+    pipelining: advertise PIPELINING (RFC 2920) as real MTAs do; aiosmtpd reads commands line by line, so it
+    serves pipelined commands correctly but does not advertise the extension itself.
     """
 
-    def __init__(self):
+    def __init__(self, pipelining: bool = True):
+        self.pipelining = pipelining
         self.messages: list[dict] = []
         self.lock = threading.Lock()
         self.rcpt_replies: dict[str, list[str]] = {}
@@ -34,6 +37,8 @@ class SinkHandler:
         with self.lock:
             self.connections += 1
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -83,8 +88,8 @@ class SinkHandler:
 class Sink(SinkHandler):
     """The handler served on a loopback port."""
 
-    def __init__(self, port: int):
-        super().__init__()
+    def __init__(self, port: int, pipelining: bool = True):
+        super().__init__(pipelining)
         self.host, self.port = "127.0.0.1", port
         self.controller = Controller(self, hostname=self.host, port=port)
 

@@ -10,7 +10,14 @@ from crm.extensions import db
 from crm.mailmerge import services
 from crm.mailmerge.models import Message, Suppression
 from crm.mailmerge.worker import drain
-from tests.mailmerge.conftest import make_recipients, new_merge, smtp_config
+from tests.mailmerge.conftest import make_recipients, new_merge, serve_sink, smtp_config
+
+
+@pytest.fixture(params=["pipelining", "step-by-step"])
+def sink(request):
+    """Every sending test runs against a server that advertises PIPELINING (MAIL, RCPT and DATA in one write)
+    and one that does not (one command at a time)."""
+    yield from serve_sink(pipelining=request.param == "pipelining")
 
 
 @pytest.fixture
