@@ -5,6 +5,7 @@ from functools import lru_cache
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 from markdown_it.utils import PresetType
 from markupsafe import Markup
 from mdit_py_plugins.footnote import footnote_plugin
@@ -54,12 +55,19 @@ def render_markdown(source: str | None) -> Markup:
 _BLANK = re.compile(r"\n(?:[ \t]*\n)+")
 _UNSPLITTABLE = re.compile(r"(?m)^(?:[ \t]|[-*+](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|[>\[]|```|~~~)|\^\[|[\r\x00]")
 _MAX_CACHED_BLOCK = 4_000
+# One line of words and punctuation that no Markdown rule (nor linkify: no `.`, `:`, `@` or `/`) acts on — the
+# "Dear Ana," of a letter, different for every recipient — is a paragraph of its escaped text.
+_PLAIN_LINE = re.compile(r"(?:[^\W_]|[ ,;'\"!?()])+")
 
 
-@lru_cache(maxsize=512)
-def _block_html(block: str) -> str:
+def _plain_or_parsed(block: str) -> str:
     """The (unsanitised) HTML of one self-contained block."""
+    if _PLAIN_LINE.fullmatch(block):
+        return f"<p>{escapeHtml(block.rstrip(' '))}</p>\n"
     return _MD.render(block)
+
+
+_block_html = lru_cache(maxsize=512)(_plain_or_parsed)
 
 
 def render_markdown_blocks(source: str | None) -> Markup:
@@ -70,5 +78,5 @@ def render_markdown_blocks(source: str | None) -> Markup:
         return render_markdown(source)
     html = []
     for block in _BLANK.split(source.strip("\n")):
-        html.append(_block_html(block) if len(block) <= _MAX_CACHED_BLOCK else _MD.render(block))
+        html.append(_block_html(block) if len(block) <= _MAX_CACHED_BLOCK else _plain_or_parsed(block))
     return Markup(_CLEANER.clean("".join(html)))  # noqa: S704 - sanitised by nh3
