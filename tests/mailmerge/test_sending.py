@@ -106,3 +106,30 @@ def test_reconnects_after_mail_max_emails(app, sink):
     drain()
     assert len(sink.messages) == 30
     assert sink.connections == 5  # ⌈30 / 7⌉
+
+
+def test_the_envelope_is_pipelined_only_when_the_server_advertises_it(app, sink, monkeypatch):
+    import smtplib
+
+    from crm.mailmerge.transport import SMTPTransport
+
+    writes = []
+    original = smtplib.SMTP.send
+    monkeypatch.setattr(
+        smtplib.SMTP, "send", lambda self, data: writes.append(data if isinstance(data, bytes) else data.encode())
+        or original(self, data)
+    )
+    transport = SMTPTransport(sink.host, sink.port, timeout=10)
+    sink.rcpt_replies["refused@example.net"] = ["550 5.1.1 no such user"]
+    outcomes = [transport.send("from@example.org", to, "Subject: x\n\nhello\n")
+                for to in ("a@example.net", "refused@example.net", "b@example.net")]
+    transport.close()
+    assert [o.kind for o in outcomes] == ["sent", "failed", "sent"]
+    assert outcomes[1].hard_bounce and "RCPT" in outcomes[1].response
+    assert sorted(sink.received_by()) == ["a@example.net", "b@example.net"]
+    envelopes = [w for w in writes if w.lower().startswith(b"mail from")]
+    if sink.pipelining:
+        # One write carries MAIL, RCPT and DATA.
+        assert len(envelopes) == 3 and all(w.lower().endswith(b"\r\ndata\r\n") for w in envelopes)
+    else:
+        assert len(envelopes) == 3 and all(w.count(b"\r\n") == 1 for w in envelopes)

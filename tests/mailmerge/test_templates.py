@@ -144,3 +144,41 @@ def test_sign_on_url_without_a_letter_is_refused(app):
 def test_size_limits():
     assert compile_templates("x", "y" * 60_000).problems
     assert compile_templates("x" * 2000, "y").problems
+
+
+# Pieces of Markdown that exercise every rule the per-block cache must respect: constructs that join blocks across
+# blank lines (lists, quotes, fences, indented code, link references, footnotes) and ones that do not.
+_MARKDOWN_PIECES = [
+    "Dear Ana,", "Dear  Ana (x)  ", "Hello \"q\" 's!", "Ünï Çode;", "42", "x  ", "Dear <b>", "x & y",
+    "**Bold** first", "*em* first", "-not list", "1.5 million", "2)x", "```", "~~~", "``x``", "- ", "* * *", "-",
+    "1.", "+x", "+ x", "3) y", "**", "--", "# Heading", "Title\n=====", "a | b\n--|--\n1 | 2", "see [ref] and [^1]",
+    "[ref]: http://example.org", "[^1]: note", "inline ^[fn]", "visit https://example.org/x?y=1 now", "a@b.org",
+    "<script>alert(1)</script>", "line one\nline two", "trailing  \nbreak", "___", "&amp; &copy;", "`code",
+    "x\\\ny", "_em_ and *em", "[link](https://e.org)", "para\n- list", "para\n1. one", "> quote", "    code",
+    "\tcode", "www.example.com", "x\n===", "\x0b", "\u00a0", "a\\",
+]
+
+
+def test_markdown_blocks_render_exactly_like_the_whole_document():
+    """render_markdown_blocks (per-block cache for merges) must never differ from render_markdown."""
+    import random
+
+    from crm.common.markdown import render_markdown, render_markdown_blocks
+
+    rng = random.Random(5)
+    separators = ["\n\n", "\n\n\n", "\n \n", "\n\t\n", "\n", " ", "\n\n  ", "\n\x0b\n"]
+    for _ in range(3000):
+        document = "".join(
+            rng.choice(_MARKDOWN_PIECES) + rng.choice(separators) for _ in range(rng.randint(1, 6))
+        )
+        assert render_markdown_blocks(document) == render_markdown(document), repr(document)
+
+
+def test_envelope_addresses_are_quoted_like_smtplib():
+    import smtplib
+
+    from crm.mailmerge.transport import quote_address
+
+    for address in ["a@b.org", "first.last+tag@example.net", "o'neil@x.y", "weird..dots@x", ".lead@x", "a@b",
+                    "Name <a@b.org>", "a b@c.org", '"q"@x.org', "a@[127.0.0.1]", "", "@", "x@y.", "ü@x.org"]:
+        assert quote_address(address) == smtplib.quoteaddr(address), address
