@@ -423,6 +423,9 @@ class Worker:
                     status = self.driver.scalar(MERGE_STATUS, {"id": row.merge_id})
                     if status not in ACTIVE_MERGE:
                         halted.add(row.merge_id)
+                        for later in rows[position:]:
+                            if later.merge_id == row.merge_id:
+                                self._ahead.pop(later.id, None)  # rendered ahead, now never sent
                         # _release commits, and with it the previous message's pending result.
                         self._release([r.id for r in rows[position:] if r.merge_id == row.merge_id], status or "paused")
                         continue
