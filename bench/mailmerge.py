@@ -6,13 +6,15 @@ sink.
 
 The sink runs in its own process (so it does not share a GIL with the sender) and counts messages and
 connections. Each row reports messages per second; ratios are against raw smtplib and `mailmerge` in the same
-run. Peak memory is the worker process's maximum resident set size.
+run. Peak memory is the worker process's own high-water resident set size (VmHWM, written by the worker as it
+exits: getrusage's ru_maxrss of a spawned child also counts the parent's memory at the moment of the spawn, so
+it reported this benchmark process, which generated and queued the recipients); "queue MB" is this process's own
+high-water mark, which includes generating the recipients and queueing (checking and freezing) the merge.
 """
 
 import argparse
 import multiprocessing
 import os
-import resource
 import shutil
 import smtplib
 import statistics
@@ -249,8 +251,26 @@ def run_mailmerge_cli(sink: Sink, count: int, workdir: Path) -> dict | None:
     return _rates(sink, count, elapsed)
 
 
-def _worker_process(database_url: str, sink: Sink, tmp: Path) -> subprocess.Popen:
-    """`crm worker --until-empty` in its own process."""
+_REPORT_HWM = (
+    "import atexit, os, sys\n"
+    "def _hwm():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM'):\n"
+    "            open(os.environ['BENCH_HWM_FILE'], 'w').write(line.split()[1])\n"
+    "atexit.register(_hwm)\n"
+    "from crm.cli import main\n"
+    "main()\n"
+)
+
+
+def _vm_hwm_mb() -> float:
+    """This process's high-water resident set size, in MB."""
+    status = Path("/proc/self/status").read_text()
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM")), 0.0)
+
+
+def _worker_process(database_url: str, sink: Sink, tmp: Path, index: int = 0) -> subprocess.Popen:
+    """`crm worker --until-empty` in its own process (which writes its VmHWM to tmp/hwm-<index> as it exits)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -263,9 +283,10 @@ def _worker_process(database_url: str, sink: Sink, tmp: Path) -> subprocess.Pope
         "MAIL_DEFAULT_SENDER": "bench@example.org",
         "MAIL_MAX_EMAILS": "500",
         "PYTHONPATH": str(ROOT),
+        "BENCH_HWM_FILE": str(tmp / f"hwm-{index}"),
     }
     return subprocess.Popen(
-        [sys.executable, "-c", "from crm.cli import main; main()", "worker", "--until-empty"],
+        [sys.executable, "-c", _REPORT_HWM, "worker", "--until-empty"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -286,11 +307,11 @@ def run_undersigned(database_url: str, sink: Sink, count: int, workers: int, tmp
         queue_seconds = time.perf_counter() - start
     sink.reset()
     start = time.perf_counter()
-    processes = [_worker_process(database_url, sink, tmp) for _ in range(workers)]
+    processes = [_worker_process(database_url, sink, tmp, k) for k in range(workers)]
     for process in processes:
         process.wait()
     elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak = max(int((tmp / f"hwm-{k}").read_text()) / 1024 for k in range(workers))
     with app.app_context():
         counts = services.merge_counts(merge_id)
     assert counts["sent"] == count and sink.messages.value == count, (counts, sink.messages.value)
@@ -299,6 +320,7 @@ def run_undersigned(database_url: str, sink: Sink, count: int, workers: int, tmp
         "connections": sink.connections.value,
         "queue_seconds": queue_seconds,
         "peak_mb": peak,
+        "queue_mb": _vm_hwm_mb(),
     }
 
 
@@ -390,7 +412,8 @@ def main() -> None:
             print(
                 f"{args.memory:>7} {'undersigned, 1 worker (memory)':<34} {result['rate']:>8.0f} {'':>7} "
                 f"{'':>13} {result['connections']:>6} {result['peak_mb']:>8.0f} {result['wall']:>10.0f}   "
-                f"(queue+check {result['queue_seconds']:.1f}s)"
+                f"(queue+check {result['queue_seconds']:.1f}s; queue MB {result['queue_mb']:.0f}: this process, "
+                "which also generated the recipients)"
             )
     finally:
         sink.stop()
