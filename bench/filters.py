@@ -97,8 +97,9 @@ def scenarios(conn) -> list[dict]:
         {
             "name": "signed at least 3 letters",
             "params": {"min_signed": "3"},
-            "where": "o.id IN (SELECT s.organization_id FROM signatures s WHERE s.status = 'confirmed' "
-            "GROUP BY s.organization_id HAVING count(*) >= 3)",
+            # The schema keeps each organization's count of confirmed signatures (triggers, migration 0006):
+            # the best hand-written SQL reads it, as the app does.
+            "where": "o.letters_signed >= 3",
         },
         {"name": "text search 'aclu'", "params": {"q": "aclu"}, "where": "o.search_text LIKE '%aclu%'"},
         {"name": "no filter (first page)", "params": {}, "where": "1 = 1"},
