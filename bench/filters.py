@@ -64,14 +64,10 @@ def scenarios(conn) -> list[dict]:
     )
     imm, sur = area_id(conn, "immigration"), area_id(conn, "surveillance")
     lx, ly = letter_id(conn, x), letter_id(conn, y)
-    has_area = (
-        "EXISTS (SELECT 1 FROM organization_issue_areas a WHERE a.organization_id = o.id "
-        "AND a.issue_area_id = {})"
-    )
-    signed = (
-        "EXISTS (SELECT 1 FROM signatures s WHERE s.organization_id = o.id AND s.letter_id = {} "
-        "AND s.status = 'confirmed')"
-    )
+    # The fastest forms measured on both databases: an IN list of an area's members or a letter's signers
+    # drives the query (SQLite reads the covering index; PostgreSQL plans a semi-join either way).
+    has_area = "o.id IN (SELECT a.organization_id FROM organization_issue_areas a WHERE a.issue_area_id = {})"
+    signed = "o.id IN (SELECT s.organization_id FROM signatures s WHERE s.letter_id = {} AND s.status = 'confirmed')"
     return [
         {
             "name": "issue area any (immigration)",

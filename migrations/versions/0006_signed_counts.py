@@ -1,4 +1,4 @@
-"""Organizations: letters signed and last signed, kept by triggers on signatures
+"""Organizations: letters signed and last signed, kept by triggers on signatures; covering area index
 
 The organization filters "signed at least N letters", "last signed before / after" and "never signed" (and the
 sorts by them) grouped every confirmed signature on each request: 0.3 s on SQLite and 1.2 s on PostgreSQL with a
@@ -47,6 +47,11 @@ def upgrade():
         batch_op.add_column(sa.Column('last_signed_at', sa.DateTime(), nullable=True))
         batch_op.create_index('ix_organizations_letters_signed_archived', ['letters_signed', 'archived'], unique=False)
         batch_op.create_index('ix_organizations_last_signed_at_archived', ['last_signed_at', 'archived'], unique=False)
+    # The issue-area filters drive from an area's members: make that index covering.
+    with op.batch_alter_table('organization_issue_areas', schema=None) as batch_op:
+        batch_op.drop_index('ix_organization_issue_areas_issue_area_id')
+        batch_op.create_index('ix_organization_issue_areas_area_org', ['issue_area_id', 'organization_id'],
+                              unique=False)
     for statement in POSTGRESQL if op.get_bind().dialect.name == 'postgresql' else SQLITE:
         op.execute(statement)
     op.execute(REFRESH_ALL)
@@ -58,6 +63,9 @@ def downgrade():
         op.execute(f'DROP TRIGGER IF EXISTS {name}' + (' ON signatures' if postgresql else ''))
     if postgresql:
         op.execute('DROP FUNCTION IF EXISTS signatures_refresh_counts()')
+    with op.batch_alter_table('organization_issue_areas', schema=None) as batch_op:
+        batch_op.drop_index('ix_organization_issue_areas_area_org')
+        batch_op.create_index('ix_organization_issue_areas_issue_area_id', ['issue_area_id'], unique=False)
     with op.batch_alter_table('organizations', schema=None) as batch_op:
         batch_op.drop_index('ix_organizations_last_signed_at_archived')
         batch_op.drop_index('ix_organizations_letters_signed_archived')
