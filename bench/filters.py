@@ -6,8 +6,9 @@
 When the database has no organizations it is generated first (bench/generate.py, same --scale). For each filter the
 page /organizations?... is requested through the app's test client as a logged-in viewer (full HTML page: login
 check, filter parsing, count, page, eager loads, template), and the best hand-written SQL for the same result (the
-page's organizations with the columns it shows and their issue areas, and the total) runs on the same database. The table shows medians, p95 and the ratio, and the number of SQL
-statements a page takes with 10 and with 100 rows per page (constant = no N+1).
+page's organizations with the columns it shows and their issue areas, and the total) runs on the same database.
+The table shows medians, p95 and the ratio, and the number of SQL statements a page takes with 10 and with 100 rows
+per page (constant = no N+1).
 """
 
 import argparse
