@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from crm.extensions import db
 from crm.mailmerge import services
 from crm.mailmerge.models import Message
-from tests.mailmerge.conftest import make_recipients, new_merge, smtp_config
+from tests.mailmerge.conftest import make_recipients, new_merge, smtp_config, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 celery = pytest.importorskip("celery")
@@ -46,19 +46,7 @@ def app_config(sink):
 
 def _celery_worker(app, sink, tmp_path) -> subprocess.Popen:
     """`celery -A crm.mailmerge.tasks worker` in its own process, on the test database, sending to the sink."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": app.config["DATABASE_URL"],
-        "CELERY_BROKER_URL": BROKER,
-        "MAIL_BACKEND": "smtp",
-        "MAIL_SERVER": sink.host,
-        "MAIL_PORT": str(sink.port),
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "CRM_INSTANCE_PATH": str(tmp_path / "celery-instance"),
-        "CRM_POSTAL_ADDRESS": "1 Test Street",
-        "MAIL_DEFAULT_SENDER": "organizer@example.org",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = worker_env(app, sink, tmp_path / "celery-instance", CELERY_BROKER_URL=BROKER)
     log = open(tmp_path / "celery.log", "wb")  # noqa: SIM115 — closed after the process ends
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "crm.mailmerge.tasks", "worker", "--pool", "threads",
