@@ -108,15 +108,16 @@ class ContactQuerySchema(OrganizationQuerySchema):
 
 ContactPageSchema = page_schema(ContactSchema, "ContactPage")
 
+# For each kind of record _write answers for: the schema of a 409's `current`, and the 404's message.
+_KINDS = {
+    "organization": (OrganizationSchema(), "No such organization."),
+    "contact": (ContactSchema(), "No such contact."),
+}
+
 
 def _user_id() -> int:
     """The token's user, for the audit log."""
     return g.api_user.id
-
-
-def _invalid(exc: InvalidData):
-    """400 problem+json naming each field at fault."""
-    abort(400, message="Some fields are not valid.", errors=exc.errors)
 
 
 def _conflict(exc: organizations.ConflictError, schema: ma.Schema):
@@ -138,6 +139,23 @@ def _conflict(exc: organizations.ConflictError, schema: ma.Schema):
     return response
 
 
+def _write(kind: str, change):
+    """Run a service write on an organization or a contact and answer its errors the same way for both.
+
+    NotFound is a 404, InvalidData a 400 naming each field at fault, ConflictError a 409 carrying the record as
+    it is saved now.
+    """
+    schema, not_found = _KINDS[kind]
+    try:
+        return change()
+    except organizations.NotFound:
+        abort(404, message=not_found)
+    except InvalidData as exc:
+        abort(400, message="Some fields are not valid.", errors=exc.errors)
+    except organizations.ConflictError as exc:
+        return _conflict(exc, schema)
+
+
 @blp.route("/organizations")
 class OrganizationCreate(MethodView):
     """Create organizations (listing is GET /organizations)."""
@@ -146,10 +164,7 @@ class OrganizationCreate(MethodView):
     @blp.response(201, OrganizationSchema)
     def post(self, data):
         """Create an organization."""
-        try:
-            return organizations.create_organization(data, user_id=_user_id())
-        except InvalidData as exc:
-            _invalid(exc)
+        return _write("organization", lambda: organizations.create_organization(data, user_id=_user_id()))
 
 
 @blp.route("/organizations/<int:org_id>")
@@ -162,14 +177,10 @@ class OrganizationChange(MethodView):
     def patch(self, data, org_id):
         """Change some fields; `version` must be the one you read."""
         version = data.pop("version")
-        try:
-            return organizations.update_organization(org_id, data, version=version, user_id=_user_id())
-        except organizations.NotFound:
-            abort(404, message="No such organization.")
-        except InvalidData as exc:
-            _invalid(exc)
-        except organizations.ConflictError as exc:
-            return _conflict(exc, OrganizationSchema())
+        return _write(
+            "organization",
+            lambda: organizations.update_organization(org_id, data, version=version, user_id=_user_id()),
+        )
 
     @blp.response(200, OrganizationSchema)
     def delete(self, org_id):
@@ -190,12 +201,9 @@ class OrganizationArchive(MethodView):
 
 def _archive(org_id: int, version: int | None):
     """Archive, answering 404 or 409."""
-    try:
-        return organizations.set_archived(org_id, True, version=version, user_id=_user_id())
-    except organizations.NotFound:
-        abort(404, message="No such organization.")
-    except organizations.ConflictError as exc:
-        return _conflict(exc, OrganizationSchema())
+    return _write(
+        "organization", lambda: organizations.set_archived(org_id, True, version=version, user_id=_user_id())
+    )
 
 
 @blp.route("/contacts")
@@ -226,10 +234,7 @@ class Contacts(MethodView):
     @blp.response(201, ContactSchema)
     def post(self, data):
         """Create a contact."""
-        try:
-            return contacts.create_contact(data, user_id=_user_id())
-        except InvalidData as exc:
-            _invalid(exc)
+        return _write("contact", lambda: contacts.create_contact(data, user_id=_user_id()))
 
 
 @blp.route("/contacts/<int:contact_id>")
@@ -247,11 +252,6 @@ class ContactById(MethodView):
     def patch(self, data, contact_id):
         """Change some fields (move, mark primary, mark as left); `version` must be the one you read."""
         version = data.pop("version")
-        try:
-            return contacts.update_contact(contact_id, data, version=version, user_id=_user_id())
-        except organizations.NotFound:
-            abort(404, message="No such contact.")
-        except InvalidData as exc:
-            _invalid(exc)
-        except organizations.ConflictError as exc:
-            return _conflict(exc, ContactSchema())
+        return _write(
+            "contact", lambda: contacts.update_contact(contact_id, data, version=version, user_id=_user_id())
+        )
