@@ -40,9 +40,8 @@ class OrganizationPatchSchema(OrganizationInSchema):
 
     name = ma.fields.String()
     archived = ma.fields.Boolean()
-    version = ma.fields.Integer(
-        required=True, strict=True, validate=ma.validate.Range(1, 2**31 - 1),
-        metadata={"description": "the version you read; a newer one answers 409"},
+    version = Id(
+        required=True, strict=True, metadata={"description": "the version you read; a newer one answers 409"}
     )
 
 
@@ -52,7 +51,7 @@ class VersionSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    version = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 2**31 - 1))
+    version = Id(strict=True)
 
 
 class ContactSchema(ma.Schema):
@@ -91,7 +90,7 @@ class ContactInSchema(ma.Schema):
 class ContactPatchSchema(ContactInSchema):
     """Fields to change plus the version the client last read."""
 
-    version = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 2**31 - 1))
+    version = Id(required=True, strict=True)
 
 
 class ContactQuerySchema(OrganizationQuerySchema):

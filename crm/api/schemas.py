@@ -9,7 +9,7 @@ MAX_ID = 2**31 - 1
 
 
 class Id(ma.fields.Integer):
-    """A record id in a request: a positive number that fits the database's integer columns."""
+    """A record id (or version) in a request: a positive number that fits the database's integer columns."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("validate", ma.validate.Range(1, MAX_ID))
