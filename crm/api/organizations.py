@@ -6,7 +6,13 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint
-from crm.api.schemas import Id, OrganizationQuerySchema, OrganizationSchema, page_schema
+from crm.api.schemas import (
+    Id,
+    OrganizationOptionalFields,
+    OrganizationQuerySchema,
+    OrganizationSchema,
+    page_schema,
+)
 from crm.common.validation import InvalidData
 from crm.contacts import services as contacts
 from crm.contacts.filters import CONTACT_SORTS, FilterError, parse_contact_filter
@@ -15,20 +21,13 @@ from crm.organizations import services as organizations
 blp = make_blueprint("api_organizations", "Creating and changing organizations and contacts")
 
 
-class OrganizationInSchema(ma.Schema):
+class OrganizationInSchema(OrganizationOptionalFields):
     """Fields to create an organization (checked by the same rules as the web form)."""
 
     class Meta:
         unknown = ma.RAISE
 
     name = ma.fields.String(required=True)
-    acronym = ma.fields.String(allow_none=True)
-    org_type = ma.fields.String(allow_none=True)
-    scope = ma.fields.String(allow_none=True)
-    city = ma.fields.String(allow_none=True)
-    state = ma.fields.String(allow_none=True)
-    country = ma.fields.String(allow_none=True)
-    website = ma.fields.String(allow_none=True)
     parent_id = Id(allow_none=True, strict=True)
     issue_areas = ma.fields.List(ma.fields.String())
     aliases = ma.fields.List(ma.fields.String())
