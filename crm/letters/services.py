@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
-from crm.audit.services import record
+from crm.audit.services import commit_audited, record
 from crm.common.text import fold, single_line, slugify
 from crm.common.tokens import TokenError, make_token, read_token
 from crm.common.types import utcnow
@@ -234,15 +234,10 @@ def create_letter(data: dict, user_id: int | None = None) -> Letter:
         _apply_letter_fields(letter, {"slug": "", "title": "", **data})
         db.session.add(letter)
         db.session.flush()
-        record(
-            "create",
-            "letter",
-            letter.id,
-            user_id=user_id,
-            summary=f"Created letter {letter.slug}",
+        commit_audited(
+            "create", "letter", letter.id, user_id=user_id, summary=f"Created letter {letter.slug}",
             after=letter_snapshot(letter),
         )
-        db.session.commit()
     except LetterError:
         db.session.rollback()
         raise
@@ -258,16 +253,10 @@ def update_letter(letter: Letter, data: dict, user_id: int | None = None) -> Let
         raise LetterError("body", "This letter was delivered; its text can no longer change.")
     try:
         _apply_letter_fields(letter, data)
-        record(
-            "update",
-            "letter",
-            letter.id,
-            user_id=user_id,
-            summary=f"Edited letter {letter.slug}",
-            before=before,
+        commit_audited(
+            "update", "letter", letter.id, user_id=user_id, summary=f"Edited letter {letter.slug}", before=before,
             after=letter_snapshot(letter),
         )
-        db.session.commit()
     except LetterError:
         db.session.rollback()
         raise
@@ -286,16 +275,10 @@ def set_status(
     if status == "delivered":
         letter.delivered_on = delivered_on or date.today()
     letter.status = status
-    record(
-        "status",
-        "letter",
-        letter.id,
-        user_id=user_id,
-        summary=f"Letter {letter.slug} is now {status}",
-        before=before,
+    commit_audited(
+        "status", "letter", letter.id, user_id=user_id, summary=f"Letter {letter.slug} is now {status}", before=before,
         after=letter_snapshot(letter),
     )
-    db.session.commit()
     return letter
 
 
@@ -426,16 +409,11 @@ def update_signature(sig: Signature, changes: dict, user_id: int | None = None) 
     for name, size in (("authorized_name", 200), ("authorized_title", 200), ("authorized_email", 254)):
         if changes.get(name) is not None:
             setattr(sig, name, single_line(changes[name])[:size])
-    record(
-        "update",
-        "signature",
-        sig.id,
-        user_id=user_id,
-        summary=f"Signature of {sig.organization.name} on {sig.letter.slug} changed",
-        before=before,
+    commit_audited(
+        "update", "signature", sig.id, user_id=user_id,
+        summary=f"Signature of {sig.organization.name} on {sig.letter.slug} changed", before=before,
         after=signature_snapshot(sig),
     )
-    db.session.commit()
     return sig
 
 
@@ -494,14 +472,10 @@ def request_reconfirmation(letter: Letter, user_id: int | None = None) -> int:
             contact_id=contact.id if contact else None,
         )
         asked += 1
-    record(
-        "reconfirm",
-        "letter",
-        letter.id,
-        user_id=user_id,
+    commit_audited(
+        "reconfirm", "letter", letter.id, user_id=user_id,
         summary=f"Asked {asked} signers of {letter.slug} to confirm the changed text",
     )
-    db.session.commit()
     return asked
 
 
@@ -577,8 +551,7 @@ def sign_with_personal_link(link: PersonalLink, listed_name: str) -> tuple[Signa
         if existing.text_fingerprint != text_fingerprint(link.letter):  # re-confirmation of a changed text
             existing.text_fingerprint = text_fingerprint(link.letter)
             existing.signed_at = utcnow()
-            record("reconfirm", "signature", existing.id, summary="Signature confirmed on the current text")
-            db.session.commit()
+            commit_audited("reconfirm", "signature", existing.id, summary="Signature confirmed on the current text")
         return existing, False
     return add_signature(
         link.letter,
@@ -638,8 +611,7 @@ def thank_signers(letter: Letter, user_id: int | None = None) -> int:
             contact_id=contact.id if contact else None,
         )
         sent += 1
-    record("thank", "letter", letter.id, user_id=user_id, summary=f"Thanked {sent} signers of {letter.slug}")
-    db.session.commit()
+    commit_audited("thank", "letter", letter.id, user_id=user_id, summary=f"Thanked {sent} signers of {letter.slug}")
     return sent
 
 

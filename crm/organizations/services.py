@@ -233,31 +233,10 @@ def issue_area_counts(include_retired: bool = False) -> list[tuple[IssueArea, in
     return [(area, count) for area, count in db.session.execute(query)]
 
 
-AUDITED_FIELDS = (
-    "name",
-    "acronym",
-    "org_type",
-    "scope",
-    "city",
-    "state",
-    "country",
-    "website",
-    "notes",
-    "parent_id",
-    "archived",
-)
-EDITABLE_FIELDS = (
-    "name",
-    "acronym",
-    "org_type",
-    "scope",
-    "city",
-    "state",
-    "country",
-    "website",
-    "notes",
-    "parent_id",
-)
+# The columns a create or an update copies from cleaned values (issue areas, aliases and archived have their
+# own steps in _apply), and those the audit log compares: the same plus archived.
+EDITABLE_FIELDS = ("name", "acronym", "org_type", "scope", "city", "state", "country", "website", "notes", "parent_id")
+AUDITED_FIELDS = (*EDITABLE_FIELDS, "archived")
 INTERACTION_KINDS = ("note", "call", "meeting", "email")
 MAX_ALIASES = 50
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
@@ -695,15 +674,26 @@ def _check_contact_of(value, org_id: int) -> int | None:
 # --- the issue-area vocabulary (admins) ----------------------------------------------------------------------
 
 
-def rename_issue_area(slug: str, name: str, user_id: int | None = None) -> IssueArea:
-    """Give an issue area a new display name (its slug, used in links and filters, stays)."""
+def _issue_area(slug: str) -> IssueArea:
+    """The issue area with this slug; raises NotFound."""
     area = db.session.scalar(select(IssueArea).where(IssueArea.slug == slug))
     if area is None:
         raise NotFound(slug)
+    return area
+
+
+def _clean_issue_area_name(name: str) -> str:
+    """An issue area's name as typed for a new area or a rename; raises InvalidData on `name`."""
     try:
-        name = check.text_line(name, 120, required=True, label="Name")
+        return check.text_line(name, 120, required=True, label="Name")
     except FieldError as exc:
         raise InvalidData({"name": [str(exc)]}) from exc
+
+
+def rename_issue_area(slug: str, name: str, user_id: int | None = None) -> IssueArea:
+    """Give an issue area a new display name (its slug, used in links and filters, stays)."""
+    area = _issue_area(slug)
+    name = _clean_issue_area_name(name)
     if name != area.name:
         record(
             "rename",
@@ -723,10 +713,7 @@ def create_issue_area(name: str, user_id: int | None = None) -> IssueArea:
     """Add an issue area; its slug is made from the name."""
     from crm.common.text import slugify
 
-    try:
-        name = check.text_line(name, 120, required=True, label="Name")
-    except FieldError as exc:
-        raise InvalidData({"name": [str(exc)]}) from exc
+    name = _clean_issue_area_name(name)
     slug = slugify(name)[:60]
     if not slug:
         raise InvalidData({"name": ["The name needs at least one letter or digit."]})
@@ -749,9 +736,7 @@ def create_issue_area(name: str, user_id: int | None = None) -> IssueArea:
 
 def set_issue_area_retired(slug: str, retired: bool, user_id: int | None = None) -> IssueArea:
     """Retire an issue area (kept on records and in filters, no longer offered) or bring it back."""
-    area = db.session.scalar(select(IssueArea).where(IssueArea.slug == slug))
-    if area is None:
-        raise NotFound(slug)
+    area = _issue_area(slug)
     if area.retired != retired:
         record(
             "retire" if retired else "unretire",

@@ -6,6 +6,7 @@ from wtforms import SelectChoice
 
 from crm.audit.services import events_for
 from crm.common.access import access
+from crm.common.editing import edit_record, form_version
 from crm.common.validation import InvalidData
 from crm.contacts.services import contacts_of
 from crm.letters.forms import MergeForm
@@ -217,37 +218,31 @@ def edit(org_id: int):
     org = services.get_organization(org_id) or abort(404)
     form = OrganizationForm()
     form.issue_areas.choices = _area_choices(org)
-    conflict = None
-    if request.method == "GET":
-        _fill_form(form, org)
-    elif form.validate_on_submit():
-        version = int(form.version.data) if (form.version.data or "").isdigit() else None
+
+    def rows(current) -> list[tuple[str, object, object]]:
+        """(field, saved, yours) rows, comparing what is saved now with the input cleaned as a save would."""
         try:
-            org = services.update_organization(
-                org_id, form.service_data(), version=version, user_id=current_user.id
-            )
-        except InvalidData as exc:
-            _attach_errors(form, exc.errors)
-        except services.ConflictError as exc:
-            current = exc.current
-            if current is None:
-                abort(404)
-            try:
-                mine = services.clean_organization(form.service_data(), org_id=org_id)
-            except InvalidData:
-                mine = form.service_data()
-            conflict = {
-                "rows": conflict_rows(mine, services.snapshot(current)),
-                "event": exc.last_change,
-                "current": current,
-            }
-            form.version.data = str(current.version)  # saving again now overwrites, knowingly
-            org = current
-        else:
-            flash(f"{org.name} saved.", "success")
-            return redirect(url_for("organizations.show", org_id=org.id), 303)
-    status = 409 if conflict else (400 if form.errors else 200)
-    return render_template("organizations/form.html", form=form, org=org, conflict=conflict), status
+            mine = services.clean_organization(form.service_data(), org_id=org_id)
+        except InvalidData:
+            mine = form.service_data()
+        return conflict_rows(mine, services.snapshot(current))
+
+    outcome = edit_record(
+        form,
+        org,
+        fill=_fill_form,
+        save=lambda data, version: services.update_organization(
+            org_id, data, version=version, user_id=current_user.id
+        ),
+        attach_errors=_attach_errors,
+        conflict_rows=rows,
+    )
+    if outcome.saved:
+        flash(f"{outcome.record.name} saved.", "success")
+        return redirect(url_for("organizations.show", org_id=outcome.record.id), 303)
+    return render_template(
+        "organizations/form.html", form=form, org=outcome.record, conflict=outcome.conflict
+    ), outcome.status
 
 
 @bp.post("/<int:org_id>/archive")
@@ -269,9 +264,8 @@ def _set_archived(org_id: int, archived: bool):
     form = ArchiveForm()
     if not form.validate_on_submit():
         abort(400)
-    version = int(form.version.data) if (form.version.data or "").isdigit() else None
     try:
-        org = services.set_archived(org_id, archived, version=version, user_id=current_user.id)
+        org = services.set_archived(org_id, archived, version=form_version(form), user_id=current_user.id)
     except services.NotFound:
         abort(404)
     except services.ConflictError:
