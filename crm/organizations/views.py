@@ -81,8 +81,12 @@ def index():
 def show(org_id: int):
     """An organization's profile, contacts, participation across letters, interactions and history."""
     org = services.get_organization(org_id) or abort(404)
+    return _render_show(org, _interaction_form(org.id))
+
+
+def _render_show(org, interaction_form: InteractionForm) -> str:
+    """The organization page, with the interaction form as given (blank, or with its errors)."""
     history = services.participation(org.id)
-    form = _interaction_form(org.id)
     return render_template(
         "organizations/show.html",
         org=org,
@@ -90,7 +94,7 @@ def show(org_id: int):
         summary=services.participation_summary(history),
         contacts=contacts_of(org.id),
         interactions=services.interactions_of(org.id),
-        interaction_form=form,
+        interaction_form=interaction_form,
         archive_form=ArchiveForm(formdata=None, version=org.version),
         audit=events_for("organization", org.id),
         personal_links=personal_links_for(org),
@@ -303,18 +307,8 @@ def add_interaction(org_id: int):
         else:
             flash("Logged.", "success")
             return redirect(url_for("organizations.show", org_id=org.id, _anchor="interactions"), 303)
-    history = services.participation(org.id)
-    return render_template(
-        "organizations/show.html",
-        org=org,
-        history=history,
-        summary=services.participation_summary(history),
-        contacts=contacts_of(org.id),
-        interactions=services.interactions_of(org.id),
-        interaction_form=form,
-        archive_form=ArchiveForm(formdata=None, version=org.version),
-        audit=events_for("organization", org.id),
-    ), 400
+    # The page as it was, with the form's errors, and its personal links and merges (they were missing here).
+    return _render_show(org, form), 400
 
 
 # --- issue areas --------------------------------------------------------------------------------------------
