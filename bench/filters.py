@@ -5,9 +5,10 @@
 
 When the database has no organizations it is generated first (bench/generate.py, same --scale). For each filter the
 page /organizations?... is requested through the app's test client as a logged-in viewer (full HTML page: login
-check, filter parsing, count, page, eager loads, template), and the best hand-written SQL for the same page of ids
-and the same total runs on the same database. The table shows medians, p95 and the ratio, and the number of SQL
-statements a page takes with 10 and with 100 rows per page (constant = no N+1).
+check, filter parsing, count, page, eager loads, template), and the best hand-written SQL for the same result (the
+page's organizations with the columns it shows and their issue areas, and the total) runs on the same database.
+The table shows medians, p95 and the ratio, and the number of SQL statements a page takes with 10 and with 100 rows
+per page (constant = no N+1).
 """
 
 import argparse
@@ -64,14 +65,10 @@ def scenarios(conn) -> list[dict]:
     )
     imm, sur = area_id(conn, "immigration"), area_id(conn, "surveillance")
     lx, ly = letter_id(conn, x), letter_id(conn, y)
-    has_area = (
-        "EXISTS (SELECT 1 FROM organization_issue_areas a WHERE a.organization_id = o.id "
-        "AND a.issue_area_id = {})"
-    )
-    signed = (
-        "EXISTS (SELECT 1 FROM signatures s WHERE s.organization_id = o.id AND s.letter_id = {} "
-        "AND s.status = 'confirmed')"
-    )
+    # The fastest forms measured on both databases: an IN list of an area's members or a letter's signers
+    # drives the query (SQLite reads the covering index; PostgreSQL plans a semi-join either way).
+    has_area = "o.id IN (SELECT a.organization_id FROM organization_issue_areas a WHERE a.issue_area_id = {})"
+    signed = "o.id IN (SELECT s.organization_id FROM signatures s WHERE s.letter_id = {} AND s.status = 'confirmed')"
     return [
         {
             "name": "issue area any (immigration)",
@@ -97,8 +94,9 @@ def scenarios(conn) -> list[dict]:
         {
             "name": "signed at least 3 letters",
             "params": {"min_signed": "3"},
-            "where": "o.id IN (SELECT s.organization_id FROM signatures s WHERE s.status = 'confirmed' "
-            "GROUP BY s.organization_id HAVING count(*) >= 3)",
+            # The schema keeps each organization's count of confirmed signatures (triggers, migration 0006):
+            # the best hand-written SQL reads it, as the app does.
+            "where": "o.letters_signed >= 3",
         },
         {"name": "text search 'aclu'", "params": {"q": "aclu"}, "where": "o.search_text LIKE '%aclu%'"},
         {"name": "no filter (first page)", "params": {}, "where": "1 = 1"},
@@ -106,17 +104,27 @@ def scenarios(conn) -> list[dict]:
 
 
 def hand_sql(conn, where: str, per_page: int = PER_PAGE) -> tuple[list[int], int]:
-    """The page of ids and the total, the way one would write it by hand."""
+    """The page's rows and the total, the way one would write it by hand: what the page shows (name, acronym,
+    type, scope, place, letters signed, parent's name, issue areas) for the page of organizations, and the count."""
     base = f"FROM organizations o WHERE o.archived = :no AND {where}"
-    ids = (
+    rows = conn.execute(
+        sa.text(
+            "SELECT o.id, o.name, o.acronym, o.org_type, o.scope, o.city, o.state, o.letters_signed, p.name "
+            f"FROM organizations o LEFT JOIN organizations p ON p.id = o.parent_id WHERE o.archived = :no AND "
+            f"{where} ORDER BY o.sort_name, o.id LIMIT {per_page}"
+        ),
+        {"no": False},
+    ).all()
+    ids = [r[0] for r in rows]
+    if ids:
         conn.execute(
-            sa.text(f"SELECT o.id {base} ORDER BY o.sort_name, o.id LIMIT {per_page}"), {"no": False}
-        )
-        .scalars()
-        .all()
-    )
+            sa.text(
+                "SELECT a.organization_id, i.name FROM organization_issue_areas a JOIN issue_areas i "
+                f"ON i.id = a.issue_area_id WHERE a.organization_id IN ({','.join(map(str, ids))}) ORDER BY i.slug"
+            )
+        ).all()
     total = conn.execute(sa.text(f"SELECT count(*) {base}"), {"no": False}).scalar_one()
-    return list(ids), total
+    return ids, total
 
 
 def timed(function, repeat: int) -> tuple[list[float], object]:

@@ -8,7 +8,8 @@ It builds a fresh instance folder, runs `crm db upgrade`, `crm seed` and `crm us
 commands a deployment runs), scales the data up (2,000 more organizations, 10,000 contacts, more letters and
 signatures), starts `gunicorn -w 4 --threads 4 crm.wsgi:app` on 127.0.0.1 and lets each simulated organizer log in
 through the real login form (CSRF token and all) and then browse, filter, search, open organizations, letters and
-contacts, use the htmx partial list and download exports, with 0–200 ms of think time between requests.
+contacts, use the htmx partial list and download exports, reading each page for 1–5 s (uniform; `--think MIN MAX`
+changes it: `--think 0 0.2` turns the run into a stress test of the server's capacity) before the next click.
 
 Without --database-url the database is a SQLite file in the temporary instance folder. A PostgreSQL database given
 with --database-url must be empty; --reset drops every table in it first.
@@ -277,12 +278,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(instance: Instance, port: int, workers: int, threads: int) -> subprocess.Popen:
-    """Serve crm.wsgi:app with gunicorn as production does (wait_ready tells when it answers)."""
+def start_gunicorn(instance: Instance, port: int, workers: int, threads: int, keep_alive: int = 2) -> subprocess.Popen:
+    """Serve crm.wsgi:app with gunicorn as production does (wait_ready tells when it answers).
+
+    keep_alive must outlast the think time: gunicorn closes an idle connection after it (default 2 s), and a client
+    that sends on a connection the server is closing gets "connection reset" (a browser silently retries; the
+    `requests` library reports an error, as it should for a real failure).
+    """
     log = open(instance.path / "gunicorn.log", "w")  # noqa: SIM115 — closed with the process in stop_gunicorn
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}",
-         "--graceful-timeout", "5", "crm.wsgi:app"],
+         "--graceful-timeout", "5", "--keep-alive", str(keep_alive), "crm.wsgi:app"],
         cwd=instance.path, env=instance.env, stdout=log, stderr=subprocess.STDOUT)
     server.log = log  # type: ignore[attr-defined]
     return server
@@ -362,8 +368,10 @@ class Results:
 class Organizer:
     """One simulated organizer: one HTTP session (its own cookies and connection), logged in through the form."""
 
-    def __init__(self, base: str, results: Results, rng: random.Random, known: dict, stop_at: float):
+    def __init__(self, base: str, results: Results, rng: random.Random, known: dict, stop_at: float,
+                 think: tuple[float, float] = (1.0, 5.0)):
         self.base, self.results, self.rng, self.known, self.stop_at = base, results, rng, known, stop_at
+        self.think = think
         self.http = requests.Session()
         self.seen_orgs: list[int] = []
 
@@ -470,7 +478,7 @@ class Organizer:
                 return
             while time.monotonic() < self.stop_at:
                 self.act()
-                time.sleep(self.rng.uniform(0.0, 0.2))
+                time.sleep(self.rng.uniform(*self.think))
         finally:
             self.http.close()
 
@@ -652,10 +660,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="Send one merge in the background: when `crm merge` exists (auto), always, or never.")
     parser.add_argument("--seed", type=int, default=7, help="Random seed for data and behaviour.")
     parser.add_argument("--json", dest="json_path", help="Also write the results to this JSON file.")
+    parser.add_argument("--think", type=float, nargs=2, default=(1.0, 5.0), metavar=("MIN", "MAX"),
+                        help="Seconds a simulated organizer reads a page before the next click, drawn uniformly "
+                             "(default 1 5, a person's pace; 0 0.2 is a stress test of the server's capacity).")
     parser.add_argument("--keep", action="store_true", help="Keep the instance folder (database, gunicorn.log).")
     args = parser.parse_args(argv)
     if args.users < 1 or args.seconds <= 0:
         parser.error("--users and --seconds must be positive")
+    if not 0 <= args.think[0] <= args.think[1] <= 600:
+        parser.error("--think takes MIN MAX seconds with 0 ≤ MIN ≤ MAX ≤ 600")
     if args.database_url:
         from crm.config import normalise_database_url
 
@@ -691,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         # gunicorn's workers import the app (touching no database) while the setup runs; nothing is cached, so
         # they see all of the data once it is there.
-        server = start_gunicorn(instance, port, args.workers, args.threads)
+        server = start_gunicorn(instance, port, args.workers, args.threads, keep_alive=int(args.think[1]) + 5)
         known = setup_result(setup)
         wait_ready(instance, server, port)
         print(f"  {len(known['org_ids'])} organizations, {len(known['letters'])} letters "
@@ -703,13 +716,14 @@ def main(argv: list[str] | None = None) -> int:
 
         results = Results()
         ramp = args.ramp if args.ramp is not None else min(5.0, args.seconds / 4)
-        print(f"Load: {args.users} users × {args.seconds:g} s against gunicorn -w {args.workers} "
-              f"--threads {args.threads} on 127.0.0.1:{port} …", flush=True)
+        print(f"Load: {args.users} users × {args.seconds:g} s, {args.think[0]:g}–{args.think[1]:g} s of think "
+              f"time, against gunicorn -w {args.workers} --threads {args.threads} on 127.0.0.1:{port} …", flush=True)
         server_cpu_before, client_cpu_before = process_tree_cpu(server.pid), time.process_time()
         load_average_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         load_started = time.monotonic()
         stop_at = load_started + args.seconds
-        users = [Organizer(f"http://127.0.0.1:{port}", results, random.Random(args.seed * 1000 + n), known, stop_at)
+        users = [Organizer(f"http://127.0.0.1:{port}", results, random.Random(args.seed * 1000 + n), known, stop_at,
+                           think=tuple(args.think))
                  for n in range(args.users)]
         threads = [threading.Thread(target=u.run, args=(ramp * n / args.users,), daemon=True)
                    for n, u in enumerate(users)]
@@ -730,7 +744,7 @@ def main(argv: list[str] | None = None) -> int:
         if merge is not None:
             merge_summary = merge.finish()
         summary["merge"] = merge_summary
-        summary.update(users=args.users, database=instance.database_url.split(":")[0],
+        summary.update(users=args.users, think_seconds=list(args.think), database=instance.database_url.split(":")[0],
                        workers=args.workers, threads=args.threads)
     finally:
         if server is not None:

@@ -1,8 +1,10 @@
 """Configuration: defaults, the environment (and .env), and the instance folder."""
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -14,7 +16,10 @@ _STRING_SETTINGS = (
 )
 _INT_SETTINGS = ("MAIL_PORT", "MAIL_MAX_EMAILS", "MAIL_TIMEOUT", "MAIL_MAX_ATTEMPTS",
                  "MAIL_RETRY_BASE_SECONDS", "MAIL_CELERY_FANOUT")
-_BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_EMBEDDED_WORKER")
+_BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_EMBEDDED_WORKER", "SESSION_COOKIE_SECURE",
+                  "REMEMBER_COOKIE_SECURE")
+# Cookies that carry a login; `Secure` on both outside development (see cookie_security).
+_LOGIN_COOKIE_FLAGS = ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE")
 
 
 DEV_POSTAL_ADDRESS = "(postal address not set: CRM_POSTAL_ADDRESS; this mail stayed in the outbox)"
@@ -27,7 +32,7 @@ def defaults(instance_path: str) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "CRM_BASE_URL": "http://127.0.0.1:5000",
         "CRM_POSTAL_ADDRESS": "",
-        "CRM_ENV": "development",
+        "CRM_ENV": None,  # development or production; unset: decided by is_development
         "MAIL_BACKEND": "outbox",
         "MAIL_SERVER": "localhost",
         "MAIL_PORT": 25,
@@ -104,21 +109,56 @@ def normalise_database_url(url: str) -> str:
 
 
 def load(app: Flask, test_config: dict | None) -> None:
-    """Fill app.config from defaults, then the environment (unless testing), then test_config."""
+    """Fill app.config from defaults, then the environment (unless testing), then test_config; decide the cookies."""
     app.config.from_mapping(defaults(app.instance_path))
-    if test_config is None:
-        app.config.update(from_environment(os.environ))
-        if app.config["MAIL_BACKEND"] == "outbox" and not app.config["CRM_POSTAL_ADDRESS"]:
-            # Mail kept in the dev outbox never leaves the machine, so a newcomer can try a merge at once; real
-            # sending (MAIL_BACKEND=smtp) still refuses to queue until the address is configured.
-            app.config["CRM_POSTAL_ADDRESS"] = DEV_POSTAL_ADDRESS
-    else:
-        app.config.update(test_config)
+    chosen = from_environment(os.environ) if test_config is None else test_config
+    app.config.update(chosen)
+    if test_config is None and app.config["MAIL_BACKEND"] == "outbox" and not app.config["CRM_POSTAL_ADDRESS"]:
+        # Mail kept in the dev outbox never leaves the machine, so a newcomer can try a merge at once; real
+        # sending (MAIL_BACKEND=smtp) still refuses to queue until the address is configured.
+        app.config["CRM_POSTAL_ADDRESS"] = DEV_POSTAL_ADDRESS
     app.config["DATABASE_URL"] = normalise_database_url(app.config["DATABASE_URL"])
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
-    if app.config["CRM_ENV"] == "production":
-        app.config.setdefault("SESSION_COOKIE_SECURE", True)
-        app.config.setdefault("REMEMBER_COOKIE_SECURE", True)
+    cookie_security(app, os.environ, explicit={key for key in _LOGIN_COOKIE_FLAGS if key in chosen})
+
+
+def is_development(settings, environ) -> bool:
+    """Whether the app runs for development, where the login cookies may travel over plain http.
+
+    CRM_ENV decides when it is set: `development`, or anything else for production. Unset, it is development
+    when Flask runs in debug mode (FLASK_DEBUG, `crm run --debug`), when the `crm` command loaded the app (`crm
+    run` is Flask's development server; `make run` uses it) or when CRM_BASE_URL, the address people open, is
+    plain http on this machine (the default http://127.0.0.1:5000). So a production server (`gunicorn
+    'crm.wsgi:app'`) whose CRM_BASE_URL is its real address is production without any further setting.
+    """
+    if settings.get("CRM_ENV"):
+        return settings["CRM_ENV"] == "development"
+    debug = (environ.get("FLASK_DEBUG") or "").lower() not in {"", "0", "false", "no"}  # as Flask reads it
+    if debug or environ.get("FLASK_RUN_FROM_CLI") == "true":
+        return True
+    return _is_plain_http_here(settings.get("CRM_BASE_URL") or "")
+
+
+def _is_plain_http_here(url: str) -> bool:
+    """Whether a URL is plain http to this machine (localhost, 127.0.0.0/8, [::1])."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        return parts.scheme == "http" and (host == "localhost" or ipaddress.ip_address(host).is_loopback)
+    except ValueError:  # a name other than localhost, or a malformed [IPv6] address
+        return False
+
+
+def cookie_security(app: Flask, environ, explicit: set[str] = frozenset()) -> None:
+    """Mark the session and remember-me cookies Secure outside development (unless configured explicitly).
+
+    CRM_ENV is set to the environment decided, so the rest of the app (and an operator) can read it.
+    """
+    development = is_development(app.config, environ)
+    app.config["CRM_ENV"] = "development" if development else "production"
+    for key in _LOGIN_COOKIE_FLAGS:
+        if key not in explicit:
+            app.config[key] = not development
 
 
 def prepare_instance(app: Flask) -> None:

@@ -80,3 +80,43 @@ def test_setup_command_migrates_seeds_and_prints_admin_once(empty_database, monk
         assert authenticate("first@example.org", password).role == "admin"
         db.session.remove()
         db.engine.dispose()
+
+
+def test_signed_counts_are_filled_on_existing_data_and_kept_after(empty_database):
+    """Migration 0006 fills letters_signed / last_signed_at for data already there, then its triggers keep them."""
+    app = create_app(base_config(empty_database))
+    now = "2021-04-19 12:00:00"
+    with app.app_context():
+        upgrade(revision="0005_imports")
+        with db.engine.begin() as conn:
+            for org_id in (1, 2):
+                conn.execute(sa.text(
+                    "INSERT INTO organizations (id, name, sort_name, search_text, notes, archived, version, "
+                    "created_at, updated_at) VALUES (:id, :n, :n, :q, '', false, 1, :t, :t)"),
+                    {"id": org_id, "n": f"Org {org_id}", "q": f"org {org_id}", "t": now})
+            for letter_id in (1, 2):
+                conn.execute(sa.text(
+                    "INSERT INTO letters (id, slug, title, recipients, cc, summary, body, status, public_signon, "
+                    "review_required, version, created_at, updated_at) VALUES (:id, :s, :title, '', '', '', '', "
+                    "'delivered', false, false, 1, :t, :t)"),
+                    {"id": letter_id, "s": f"letter-{letter_id}", "title": f"Letter {letter_id}", "t": now})
+            for letter_id, status in ((1, "confirmed"), (2, "pending")):
+                conn.execute(sa.text(
+                    "INSERT INTO signatures (letter_id, organization_id, role, listed_name, status, signed_at, source, "
+                    "authorized_name, authorized_title, authorized_email, text_fingerprint, created_at, updated_at) "
+                    "VALUES (:l, 1, 'signatory', 'Org 1', :st, :t, 'import', '', '', '', '', :t, :t)"),
+                    {"l": letter_id, "st": status, "t": now})
+        upgrade()
+        counts = "SELECT id, letters_signed, last_signed_at IS NOT NULL FROM organizations ORDER BY id"
+        with db.engine.begin() as conn:
+            assert [tuple(r) for r in conn.execute(sa.text(counts))] == [(1, 1, True), (2, 0, False)]
+            conn.execute(sa.text("UPDATE signatures SET status = 'confirmed' WHERE letter_id = 2"))
+            conn.execute(sa.text("UPDATE signatures SET organization_id = 2 WHERE letter_id = 1"))
+        with db.engine.begin() as conn:
+            assert [tuple(r) for r in conn.execute(sa.text(counts))] == [(1, 1, True), (2, 1, True)]
+        downgrade(revision="0005_imports")
+        with db.engine.connect() as conn:
+            assert "letters_signed" not in {c["name"] for c in sa.inspect(conn).get_columns("organizations")}
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()

@@ -251,6 +251,19 @@ def test_interactions_are_logged_with_who(as_role, seeded, db):
     assert "Called about the ICE letter" in page and "logged by Organizer" in page and "Mar 5, 2024" in page
 
 
+def test_interaction_errors_keep_the_whole_page(as_role, seeded, db):
+    from crm.letters import services as letters
+
+    letter = letters.create_letter({"title": "Next letter", "slug": "next-letter"})
+    letters.set_status(letter, "collecting")
+    client = as_role("organizer")
+    org = org_by_name(db, "Mijente")
+    assert "Personal sign-on links" in text(client.get(f"/organizations/{org.id}"))
+    bad = client.post(f"/organizations/{org.id}/interactions", data={"kind": "call", "summary": ""})
+    assert bad.status_code == 400
+    assert "Personal sign-on links" in text(bad) and "next-letter" in text(bad)
+
+
 def test_participation_summary(as_role, seeded, db):
     page = text(as_role("viewer").get(f"/organizations/{org_by_name(db, 'Mijente').id}"))
     summary = page.split('id="participation-summary"')[1].split("</p>")[0]

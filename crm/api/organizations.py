@@ -6,7 +6,13 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint
-from crm.api.schemas import Id, OrganizationQuerySchema, OrganizationSchema, page_schema
+from crm.api.schemas import (
+    Id,
+    OrganizationOptionalFields,
+    OrganizationQuerySchema,
+    OrganizationSchema,
+    page_schema,
+)
 from crm.common.validation import InvalidData
 from crm.contacts import services as contacts
 from crm.contacts.filters import CONTACT_SORTS, FilterError, parse_contact_filter
@@ -15,20 +21,13 @@ from crm.organizations import services as organizations
 blp = make_blueprint("api_organizations", "Creating and changing organizations and contacts")
 
 
-class OrganizationInSchema(ma.Schema):
+class OrganizationInSchema(OrganizationOptionalFields):
     """Fields to create an organization (checked by the same rules as the web form)."""
 
     class Meta:
         unknown = ma.RAISE
 
     name = ma.fields.String(required=True)
-    acronym = ma.fields.String(allow_none=True)
-    org_type = ma.fields.String(allow_none=True)
-    scope = ma.fields.String(allow_none=True)
-    city = ma.fields.String(allow_none=True)
-    state = ma.fields.String(allow_none=True)
-    country = ma.fields.String(allow_none=True)
-    website = ma.fields.String(allow_none=True)
     parent_id = Id(allow_none=True, strict=True)
     issue_areas = ma.fields.List(ma.fields.String())
     aliases = ma.fields.List(ma.fields.String())
@@ -40,9 +39,8 @@ class OrganizationPatchSchema(OrganizationInSchema):
 
     name = ma.fields.String()
     archived = ma.fields.Boolean()
-    version = ma.fields.Integer(
-        required=True, strict=True, validate=ma.validate.Range(1, 2**31 - 1),
-        metadata={"description": "the version you read; a newer one answers 409"},
+    version = Id(
+        required=True, strict=True, metadata={"description": "the version you read; a newer one answers 409"}
     )
 
 
@@ -52,7 +50,7 @@ class VersionSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    version = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 2**31 - 1))
+    version = Id(strict=True)
 
 
 class ContactSchema(ma.Schema):
@@ -91,7 +89,7 @@ class ContactInSchema(ma.Schema):
 class ContactPatchSchema(ContactInSchema):
     """Fields to change plus the version the client last read."""
 
-    version = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 2**31 - 1))
+    version = Id(required=True, strict=True)
 
 
 class ContactQuerySchema(OrganizationQuerySchema):
@@ -108,15 +106,16 @@ class ContactQuerySchema(OrganizationQuerySchema):
 
 ContactPageSchema = page_schema(ContactSchema, "ContactPage")
 
+# For each kind of record _write answers for: the schema of a 409's `current`, and the 404's message.
+_KINDS = {
+    "organization": (OrganizationSchema(), "No such organization."),
+    "contact": (ContactSchema(), "No such contact."),
+}
+
 
 def _user_id() -> int:
     """The token's user, for the audit log."""
     return g.api_user.id
-
-
-def _invalid(exc: InvalidData):
-    """400 problem+json naming each field at fault."""
-    abort(400, message="Some fields are not valid.", errors=exc.errors)
 
 
 def _conflict(exc: organizations.ConflictError, schema: ma.Schema):
@@ -138,6 +137,23 @@ def _conflict(exc: organizations.ConflictError, schema: ma.Schema):
     return response
 
 
+def _write(kind: str, change):
+    """Run a service write on an organization or a contact and answer its errors the same way for both.
+
+    NotFound is a 404, InvalidData a 400 naming each field at fault, ConflictError a 409 carrying the record as
+    it is saved now.
+    """
+    schema, not_found = _KINDS[kind]
+    try:
+        return change()
+    except organizations.NotFound:
+        abort(404, message=not_found)
+    except InvalidData as exc:
+        abort(400, message="Some fields are not valid.", errors=exc.errors)
+    except organizations.ConflictError as exc:
+        return _conflict(exc, schema)
+
+
 @blp.route("/organizations")
 class OrganizationCreate(MethodView):
     """Create organizations (listing is GET /organizations)."""
@@ -146,10 +162,7 @@ class OrganizationCreate(MethodView):
     @blp.response(201, OrganizationSchema)
     def post(self, data):
         """Create an organization."""
-        try:
-            return organizations.create_organization(data, user_id=_user_id())
-        except InvalidData as exc:
-            _invalid(exc)
+        return _write("organization", lambda: organizations.create_organization(data, user_id=_user_id()))
 
 
 @blp.route("/organizations/<int:org_id>")
@@ -162,14 +175,10 @@ class OrganizationChange(MethodView):
     def patch(self, data, org_id):
         """Change some fields; `version` must be the one you read."""
         version = data.pop("version")
-        try:
-            return organizations.update_organization(org_id, data, version=version, user_id=_user_id())
-        except organizations.NotFound:
-            abort(404, message="No such organization.")
-        except InvalidData as exc:
-            _invalid(exc)
-        except organizations.ConflictError as exc:
-            return _conflict(exc, OrganizationSchema())
+        return _write(
+            "organization",
+            lambda: organizations.update_organization(org_id, data, version=version, user_id=_user_id()),
+        )
 
     @blp.response(200, OrganizationSchema)
     def delete(self, org_id):
@@ -190,12 +199,9 @@ class OrganizationArchive(MethodView):
 
 def _archive(org_id: int, version: int | None):
     """Archive, answering 404 or 409."""
-    try:
-        return organizations.set_archived(org_id, True, version=version, user_id=_user_id())
-    except organizations.NotFound:
-        abort(404, message="No such organization.")
-    except organizations.ConflictError as exc:
-        return _conflict(exc, OrganizationSchema())
+    return _write(
+        "organization", lambda: organizations.set_archived(org_id, True, version=version, user_id=_user_id())
+    )
 
 
 @blp.route("/contacts")
@@ -226,10 +232,7 @@ class Contacts(MethodView):
     @blp.response(201, ContactSchema)
     def post(self, data):
         """Create a contact."""
-        try:
-            return contacts.create_contact(data, user_id=_user_id())
-        except InvalidData as exc:
-            _invalid(exc)
+        return _write("contact", lambda: contacts.create_contact(data, user_id=_user_id()))
 
 
 @blp.route("/contacts/<int:contact_id>")
@@ -247,11 +250,6 @@ class ContactById(MethodView):
     def patch(self, data, contact_id):
         """Change some fields (move, mark primary, mark as left); `version` must be the one you read."""
         version = data.pop("version")
-        try:
-            return contacts.update_contact(contact_id, data, version=version, user_id=_user_id())
-        except organizations.NotFound:
-            abort(404, message="No such contact.")
-        except InvalidData as exc:
-            _invalid(exc)
-        except organizations.ConflictError as exc:
-            return _conflict(exc, ContactSchema())
+        return _write(
+            "contact", lambda: contacts.update_contact(contact_id, data, version=version, user_id=_user_id())
+        )

@@ -9,7 +9,7 @@ MAX_ID = 2**31 - 1
 
 
 class Id(ma.fields.Integer):
-    """A record id in a request: a positive number that fits the database's integer columns."""
+    """A record id (or version) in a request: a positive number that fits the database's integer columns."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("validate", ma.validate.Range(1, MAX_ID))
@@ -59,11 +59,9 @@ class IssueAreaSchema(ma.Schema):
     retired = ma.fields.Boolean()
 
 
-class OrganizationSchema(ma.Schema):
-    """An organization."""
+class OrganizationOptionalFields(ma.Schema):
+    """An organization's optional one-line fields, alike in what the API sends and what it takes."""
 
-    id = ma.fields.Integer()
-    name = ma.fields.String()
     acronym = ma.fields.String(allow_none=True)
     org_type = ma.fields.String(allow_none=True)
     scope = ma.fields.String(allow_none=True)
@@ -71,6 +69,13 @@ class OrganizationSchema(ma.Schema):
     state = ma.fields.String(allow_none=True)
     country = ma.fields.String(allow_none=True)
     website = ma.fields.String(allow_none=True)
+
+
+class OrganizationSchema(OrganizationOptionalFields):
+    """An organization."""
+
+    id = ma.fields.Integer()
+    name = ma.fields.String()
     parent_id = ma.fields.Integer(allow_none=True)
     issue_areas = ma.fields.Function(lambda org: [a.slug for a in org.issue_areas],
                                      metadata={"type": "array", "items": {"type": "string"}})

@@ -33,6 +33,14 @@ def record(action: str, entity_type: str, entity_id: int | None, *, user_id: int
     return event
 
 
+def commit_audited(action: str, entity_type: str, entity_id: int | None, *, user_id: int | None = None,
+                   summary: str = "", before: dict | None = None, after: dict | None = None) -> AuditEvent:
+    """Record an audit event and commit it with the change it describes, in one transaction."""
+    event = record(action, entity_type, entity_id, user_id=user_id, summary=summary, before=before, after=after)
+    db.session.commit()
+    return event
+
+
 def events_for(entity_type: str, entity_id: int, limit: int = 100) -> list[AuditEvent]:
     """The newest events of one record."""
     query = (select(AuditEvent).where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)

@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from crm.audit.services import events_for
 from crm.common.access import access
+from crm.common.editing import edit_record, form_version
 from crm.common.validation import InvalidData
 from crm.contacts import services
 from crm.contacts.filters import CONTACT_SORTS, ContactFilter, FilterError, parse_contact_filter
@@ -138,35 +139,30 @@ def edit(contact_id: int):
     """Edit a contact: move to another organization, mark primary or as having left; conflicts keep the input."""
     contact = services.get_contact(contact_id) or abort(404)
     form = ContactForm()
-    conflict = None
-    if request.method == "GET":
-        _fill(form, contact)
-    elif form.validate_on_submit():
-        version = int(form.version.data) if (form.version.data or "").isdigit() else None
-        try:
-            contact = services.update_contact(
-                contact_id, form.service_data(), version=version, user_id=current_user.id
-            )
-        except InvalidData as exc:
-            _attach_errors(form, exc.errors)
-        except ConflictError as exc:
-            if exc.current is None:
-                abort(404)
-            saved = services.snapshot(exc.current)
-            mine = form.service_data()
-            rows = [
-                (k.replace("_id", "").replace("_", " "), saved[k], mine[k])
-                for k in services.AUDITED_FIELDS
-                if k != "organization_id" and (saved[k] or None) != (mine[k] or None)
-            ]
-            conflict = {"rows": rows, "event": exc.last_change}
-            form.version.data = str(exc.current.version)
-            contact = exc.current
-        else:
-            flash(f"{contact.full_name} saved.", "success")
-            return redirect(url_for("contacts.show", contact_id=contact.id), 303)
-    status = 409 if conflict else (400 if form.errors else 200)
-    return render_template("contacts/form.html", form=form, contact=contact, conflict=conflict), status
+
+    def rows(current) -> list[tuple[str, object, object]]:
+        """(field, saved, yours) rows for the fields where the input differs from what is saved now."""
+        saved, mine = services.snapshot(current), form.service_data()
+        return [
+            (k.replace("_id", "").replace("_", " "), saved[k], mine[k])
+            for k in services.AUDITED_FIELDS
+            if k != "organization_id" and (saved[k] or None) != (mine[k] or None)
+        ]
+
+    outcome = edit_record(
+        form,
+        contact,
+        fill=_fill,
+        save=lambda data, version: services.update_contact(contact_id, data, version=version, user_id=current_user.id),
+        attach_errors=_attach_errors,
+        conflict_rows=rows,
+    )
+    if outcome.saved:
+        flash(f"{outcome.record.full_name} saved.", "success")
+        return redirect(url_for("contacts.show", contact_id=outcome.record.id), 303)
+    return render_template(
+        "contacts/form.html", form=form, contact=outcome.record, conflict=outcome.conflict
+    ), outcome.status
 
 
 @bp.post("/<int:contact_id>/<any(primary, left, active):change>")
@@ -179,9 +175,8 @@ def quick_change(contact_id: int, change: str):
     data = {"primary": {"is_primary": True}, "left": {"status": "left"}, "active": {"status": "active"}}[
         change
     ]
-    version = int(form.version.data) if (form.version.data or "").isdigit() else None
     try:
-        contact = services.update_contact(contact_id, data, version=version, user_id=current_user.id)
+        contact = services.update_contact(contact_id, data, version=form_version(form), user_id=current_user.id)
     except NotFound:
         abort(404)
     except ConflictError:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm.common.types import TimestampMixin, UTCDateTime
 from crm.contacts.models import Contact
 from crm.extensions import db
+from crm.letters import counts
 from crm.organizations.models import IssueArea, Organization
 
 LETTER_STATUSES = ("draft", "collecting", "closed", "delivered")
@@ -92,6 +93,9 @@ class Signature(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<Signature {self.letter_id}/{self.organization_id} {self.status}>"
+
+
+counts.install(Signature.__table__)
 
 
 SIGNON_STATUSES = ("unconfirmed", "confirmed", "accepted", "rejected")

@@ -116,7 +116,7 @@ def edit(slug: str):
 def show(slug: str):
     """A letter: text, counts, signatories (leads first), review queue, signatures on an earlier text."""
     letter = _letter_or_404(slug)
-    signatures = services.signatories(letter, ("confirmed", "pending", "declined", "withdrawn"))
+    signatures = services.signatory_list(letter, ("confirmed", "pending", "declined", "withdrawn"))
     counts = services.status_counts([letter.id]).get(letter.id, {})
     status_form = StatusForm(status=letter.status, delivered_on=letter.delivered_on or date.today())
     return render_template(

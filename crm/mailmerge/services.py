@@ -13,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 
-from crm.audit.services import record
+from crm.audit.services import commit_audited, record
 from crm.common.text import single_line
 from crm.common.tokens import TokenError, read_token
 from crm.common.types import utcnow
@@ -203,15 +203,10 @@ def create_merge(data: dict, user_id: int | None = None) -> MailMerge:
     merge = MailMerge(status="draft", created_by_id=user_id, **values)
     db.session.add(merge)
     db.session.flush()
-    record(
-        "create",
-        "merge",
-        merge.id,
-        user_id=user_id,
-        summary=f"Created mail merge “{merge.name}”",
+    commit_audited(
+        "create", "merge", merge.id, user_id=user_id, summary=f"Created mail merge “{merge.name}”",
         after=_snapshot(merge),
     )
-    db.session.commit()
     return merge
 
 
@@ -225,16 +220,10 @@ def update_merge(merge: MailMerge, data: dict, user_id: int | None = None) -> Ma
     before = _snapshot(merge)
     for key, value in values.items():
         setattr(merge, key, value)
-    record(
-        "update",
-        "merge",
-        merge.id,
-        user_id=user_id,
-        summary=f"Edited mail merge “{merge.name}”",
-        before=before,
+    commit_audited(
+        "update", "merge", merge.id, user_id=user_id, summary=f"Edited mail merge “{merge.name}”", before=before,
         after=_snapshot(merge),
     )
-    db.session.commit()
     return merge
 
 
@@ -437,15 +426,11 @@ def queue_merge(merge: MailMerge, user_id: int | None = None) -> dict:
     if changed.rowcount != 1:
         db.session.rollback()
         raise MergeError("This merge was queued by someone else meanwhile.")
-    record(
-        "queue",
-        "merge",
-        merge.id,
-        user_id=user_id,
+    commit_audited(
+        "queue", "merge", merge.id, user_id=user_id,
         summary=f"Queued mail merge “{merge.name}” to {summary['queued']} recipients "
         f"({summary['suppressed']} suppressed, {summary['duplicates']} duplicate addresses)",
     )
-    db.session.commit()
     db.session.refresh(merge)
     _wake_workers()
     return summary
@@ -487,14 +472,9 @@ def set_state(merge: MailMerge, action: str, user_id: int | None = None) -> Mail
             .where(Message.merge_id == merge.id, Message.status == "queued")
             .values(status="cancelled", last_response="merge cancelled", updated_at=utcnow())
         )
-    record(
-        action,
-        "merge",
-        merge.id,
-        user_id=user_id,
-        summary=f"{action.capitalize()}d mail merge “{merge.name}”",
+    commit_audited(
+        action, "merge", merge.id, user_id=user_id, summary=f"{action.capitalize()}d mail merge “{merge.name}”",
     )
-    db.session.commit()
     db.session.refresh(merge)
     if target == "queued":
         _wake_workers()
@@ -514,14 +494,10 @@ def resend_message(message: Message, user_id: int | None = None) -> Message:
             .where(MailMerge.id == message.merge_id, MailMerge.status == "done")
             .values(status="sending", version=MailMerge.version + 1)
         )
-    record(
-        "resend",
-        "merge",
-        message.merge_id,
-        user_id=user_id,
+    commit_audited(
+        "resend", "merge", message.merge_id, user_id=user_id,
         summary=f"Resend of message {message.id} to {message.email} requested",
     )
-    db.session.commit()
     _wake_workers()
     return message
 
@@ -632,8 +608,7 @@ def send_test(
         status="queued",
     )
     db.session.add(row)
-    record("test", "merge", merge.id, user_id=user_id, summary=f"Test of “{merge.name}” sent to {to_email}")
-    db.session.commit()
+    commit_audited("test", "merge", merge.id, user_id=user_id, summary=f"Test of “{merge.name}” sent to {to_email}")
     _wake_workers()
     return row
 
@@ -669,8 +644,7 @@ def add_suppression(email: str, reason: str = "manual", note: str = "", user_id:
     db.session.add(
         Suppression(email=address, reason=reason, note=single_line(note)[:500], created_by_id=user_id)
     )
-    record("suppress", "suppression", None, user_id=user_id, summary=f"Suppressed {address} ({reason})")
-    db.session.commit()
+    commit_audited("suppress", "suppression", None, user_id=user_id, summary=f"Suppressed {address} ({reason})")
     return True
 
 
@@ -738,14 +712,10 @@ def import_suppressions(data: bytes, user_id: int | None = None) -> dict:
         existing.add(address)
         db.session.add(Suppression(email=address, reason=reason, note=note, created_by_id=user_id))
         added += 1
-    record(
-        "import",
-        "suppression",
-        None,
-        user_id=user_id,
+    commit_audited(
+        "import", "suppression", None, user_id=user_id,
         summary=f"Imported suppressions: {added} added, {len(rows) - added} already suppressed",
     )
-    db.session.commit()
     return {"added": added, "already": len(rows) - added}
 
 
@@ -785,10 +755,7 @@ def unsubscribe(token: str) -> str:
                 email=address, reason="unsubscribed", note=f"one-click unsubscribe (merge {data['merge_id']})"
             )
         )
-        record(
-            "unsubscribe", "suppression", None, summary=f"{address} unsubscribed (merge {data['merge_id']})"
-        )
-        db.session.commit()
+        commit_audited("unsubscribe", "suppression", None, summary=f"{address} unsubscribed (merge {data['merge_id']})")
     return address
 
 

@@ -41,6 +41,19 @@ def _user_id() -> int | None:
     return current_user.id if current_user.is_authenticated else None
 
 
+def _button(form, act, back: str):
+    """A merge page button: run `act` when the form (CSRF) is valid, flash the outcome, go `back` (303).
+
+    `act` returns the success message; a MergeError it raises is flashed as a danger instead.
+    """
+    if form.validate_on_submit():
+        try:
+            flash(act(), "success")
+        except services.MergeError as exc:
+            flash(str(exc), "danger")
+    return redirect(back, 303)
+
+
 def _fill_choices(form: MergeForm) -> None:
     """Choices for the compose form's selects."""
     letters = [letter for letter, _ in list_letters()]
@@ -240,14 +253,13 @@ def send_test(merge_id: int):
     merge = _merge_or_404(merge_id)
     form = TestForm()
     form.contact_id.choices = []
-    if form.validate_on_submit():
+
+    def send():
         value = form.contact_id.data or ""
-        try:
-            services.send_test(merge, current_user.email, int(value) if value.isdigit() else None, _user_id())
-            flash(f"A test was queued to {current_user.email}.", "success")
-        except services.MergeError as exc:
-            flash(str(exc), "danger")
-    return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
+        services.send_test(merge, current_user.email, int(value) if value.isdigit() else None, _user_id())
+        return f"A test was queued to {current_user.email}."
+
+    return _button(form, send, url_for("mailmerge.show", merge_id=merge.id))
 
 
 @bp.post("/merges/<int:merge_id>/queue")
@@ -255,17 +267,15 @@ def send_test(merge_id: int):
 def queue(merge_id: int):
     """Freeze and queue the merge (after the dry run passes)."""
     merge = _merge_or_404(merge_id)
-    if ActionForm().validate_on_submit():
-        try:
-            summary = services.queue_merge(merge, _user_id())
-            flash(
-                f"Queued to {summary['queued']} recipients ({summary['suppressed']} suppressed, "
-                f"{summary['duplicates']} duplicate addresses skipped).",
-                "success",
-            )
-        except services.MergeError as exc:
-            flash(str(exc), "danger")
-    return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
+
+    def queue_it():
+        summary = services.queue_merge(merge, _user_id())
+        return (
+            f"Queued to {summary['queued']} recipients ({summary['suppressed']} suppressed, "
+            f"{summary['duplicates']} duplicate addresses skipped)."
+        )
+
+    return _button(ActionForm(), queue_it, url_for("mailmerge.show", merge_id=merge.id))
 
 
 @bp.post("/merges/<int:merge_id>/<any(pause, resume, cancel):action>")
@@ -273,13 +283,12 @@ def queue(merge_id: int):
 def control(merge_id: int, action: str):
     """Pause, resume or cancel."""
     merge = _merge_or_404(merge_id)
-    if ActionForm().validate_on_submit():
-        try:
-            services.set_state(merge, action, _user_id())
-            flash(f"Merge {merge.status}.", "success")
-        except services.MergeError as exc:
-            flash(str(exc), "danger")
-    return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
+
+    def change_state():
+        services.set_state(merge, action, _user_id())
+        return f"Merge {merge.status}."
+
+    return _button(ActionForm(), change_state, url_for("mailmerge.show", merge_id=merge.id))
 
 
 @bp.get("/merges/<int:merge_id>/report")
@@ -305,13 +314,12 @@ def resend(merge_id: int, message_id: int):
     message = services.get_message(message_id)
     if message is None or message.merge_id != merge_id:
         abort(404)
-    if ActionForm().validate_on_submit():
-        try:
-            services.resend_message(message, _user_id())
-            flash(f"The message to {message.email} was queued again.", "success")
-        except services.MergeError as exc:
-            flash(str(exc), "danger")
-    return redirect(url_for("mailmerge.report", merge_id=merge_id), 303)
+
+    def resend_it():
+        services.resend_message(message, _user_id())
+        return f"The message to {message.email} was queued again."
+
+    return _button(ActionForm(), resend_it, url_for("mailmerge.report", merge_id=merge_id))
 
 
 @bp.get("/outbox")

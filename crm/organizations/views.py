@@ -6,6 +6,7 @@ from wtforms import SelectChoice
 
 from crm.audit.services import events_for
 from crm.common.access import access
+from crm.common.editing import edit_record, form_version
 from crm.common.validation import InvalidData
 from crm.contacts.services import contacts_of
 from crm.letters.forms import MergeForm
@@ -47,11 +48,11 @@ def index():
         page, per_page = page_args()
         sort = request.args.get("sort", "name")
         sort = sort if sort in SORTS else "name"
-        result = services.list_organizations(org_filter, sort=sort, page=page, per_page=per_page)
+        result = services.list_organization_rows(org_filter, sort=sort, page=page, per_page=per_page)
     except FilterError as exc:
         error = str(exc)
         org_filter, sort = OrgFilter(), "name"
-        result = services.list_organizations(org_filter)
+        result = services.list_organization_rows(org_filter)
     status = 400 if error else 200
     if request.headers.get("HX-Request"):
         return render_template(
@@ -80,8 +81,12 @@ def index():
 def show(org_id: int):
     """An organization's profile, contacts, participation across letters, interactions and history."""
     org = services.get_organization(org_id) or abort(404)
+    return _render_show(org, _interaction_form(org.id))
+
+
+def _render_show(org, interaction_form: InteractionForm) -> str:
+    """The organization page, with the interaction form as given (blank, or with its errors)."""
     history = services.participation(org.id)
-    form = _interaction_form(org.id)
     return render_template(
         "organizations/show.html",
         org=org,
@@ -89,7 +94,7 @@ def show(org_id: int):
         summary=services.participation_summary(history),
         contacts=contacts_of(org.id),
         interactions=services.interactions_of(org.id),
-        interaction_form=form,
+        interaction_form=interaction_form,
         archive_form=ArchiveForm(formdata=None, version=org.version),
         audit=events_for("organization", org.id),
         personal_links=personal_links_for(org),
@@ -217,37 +222,31 @@ def edit(org_id: int):
     org = services.get_organization(org_id) or abort(404)
     form = OrganizationForm()
     form.issue_areas.choices = _area_choices(org)
-    conflict = None
-    if request.method == "GET":
-        _fill_form(form, org)
-    elif form.validate_on_submit():
-        version = int(form.version.data) if (form.version.data or "").isdigit() else None
+
+    def rows(current) -> list[tuple[str, object, object]]:
+        """(field, saved, yours) rows, comparing what is saved now with the input cleaned as a save would."""
         try:
-            org = services.update_organization(
-                org_id, form.service_data(), version=version, user_id=current_user.id
-            )
-        except InvalidData as exc:
-            _attach_errors(form, exc.errors)
-        except services.ConflictError as exc:
-            current = exc.current
-            if current is None:
-                abort(404)
-            try:
-                mine = services.clean_organization(form.service_data(), org_id=org_id)
-            except InvalidData:
-                mine = form.service_data()
-            conflict = {
-                "rows": conflict_rows(mine, services.snapshot(current)),
-                "event": exc.last_change,
-                "current": current,
-            }
-            form.version.data = str(current.version)  # saving again now overwrites, knowingly
-            org = current
-        else:
-            flash(f"{org.name} saved.", "success")
-            return redirect(url_for("organizations.show", org_id=org.id), 303)
-    status = 409 if conflict else (400 if form.errors else 200)
-    return render_template("organizations/form.html", form=form, org=org, conflict=conflict), status
+            mine = services.clean_organization(form.service_data(), org_id=org_id)
+        except InvalidData:
+            mine = form.service_data()
+        return conflict_rows(mine, services.snapshot(current))
+
+    outcome = edit_record(
+        form,
+        org,
+        fill=_fill_form,
+        save=lambda data, version: services.update_organization(
+            org_id, data, version=version, user_id=current_user.id
+        ),
+        attach_errors=_attach_errors,
+        conflict_rows=rows,
+    )
+    if outcome.saved:
+        flash(f"{outcome.record.name} saved.", "success")
+        return redirect(url_for("organizations.show", org_id=outcome.record.id), 303)
+    return render_template(
+        "organizations/form.html", form=form, org=outcome.record, conflict=outcome.conflict
+    ), outcome.status
 
 
 @bp.post("/<int:org_id>/archive")
@@ -269,9 +268,8 @@ def _set_archived(org_id: int, archived: bool):
     form = ArchiveForm()
     if not form.validate_on_submit():
         abort(400)
-    version = int(form.version.data) if (form.version.data or "").isdigit() else None
     try:
-        org = services.set_archived(org_id, archived, version=version, user_id=current_user.id)
+        org = services.set_archived(org_id, archived, version=form_version(form), user_id=current_user.id)
     except services.NotFound:
         abort(404)
     except services.ConflictError:
@@ -309,18 +307,8 @@ def add_interaction(org_id: int):
         else:
             flash("Logged.", "success")
             return redirect(url_for("organizations.show", org_id=org.id, _anchor="interactions"), 303)
-    history = services.participation(org.id)
-    return render_template(
-        "organizations/show.html",
-        org=org,
-        history=history,
-        summary=services.participation_summary(history),
-        contacts=contacts_of(org.id),
-        interactions=services.interactions_of(org.id),
-        interaction_form=form,
-        archive_form=ArchiveForm(formdata=None, version=org.version),
-        audit=events_for("organization", org.id),
-    ), 400
+    # The page as it was, with the form's errors, and its personal links and merges (they were missing here).
+    return _render_show(org, form), 400
 
 
 # --- issue areas --------------------------------------------------------------------------------------------

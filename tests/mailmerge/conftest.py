@@ -37,6 +37,27 @@ def smtp_config(server, **extra) -> dict:
     return config
 
 
+def worker_env(app, server, instance_path, **extra: str) -> dict[str, str]:
+    """The environment of a worker process (`crm worker`, `celery worker`) on the test database, sending to
+    `server`."""
+    import os
+    from pathlib import Path
+
+    return {
+        **os.environ,
+        "DATABASE_URL": app.config["DATABASE_URL"],
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SERVER": server.host,
+        "MAIL_PORT": str(server.port),
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "CRM_INSTANCE_PATH": str(instance_path),
+        "CRM_POSTAL_ADDRESS": "1 Test Street",
+        "MAIL_DEFAULT_SENDER": "organizer@example.org",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        **extra,
+    }
+
+
 def make_recipients(
     count: int, *, prefix: str = "person", domain: str = "example.net", letter_slug: str | None = None
 ) -> list[int]:

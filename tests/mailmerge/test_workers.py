@@ -15,7 +15,7 @@ from crm.extensions import db
 from crm.mailmerge import services
 from crm.mailmerge.models import Message
 from crm.mailmerge.worker import Worker, drain
-from tests.mailmerge.conftest import make_recipients, new_merge, smtp_config
+from tests.mailmerge.conftest import make_recipients, new_merge, smtp_config, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,19 +36,7 @@ def _statuses(merge_id):
 
 def _worker_process(app, sink, tmp_path) -> subprocess.Popen:
     """`crm worker --until-empty` in its own process, on the test database."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": app.config["DATABASE_URL"],
-        "MAIL_BACKEND": "smtp",
-        "MAIL_SERVER": sink.host,
-        "MAIL_PORT": str(sink.port),
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "CRM_INSTANCE_PATH": str(tmp_path / "worker-instance"),
-        "CRM_POSTAL_ADDRESS": "1 Test Street",
-        "MAIL_DEFAULT_SENDER": "organizer@example.org",
-        "MAIL_RETRY_BASE_SECONDS": "1",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = worker_env(app, sink, tmp_path / "worker-instance", MAIL_RETRY_BASE_SECONDS="1")
     log = tmp_path / f"worker-{time.monotonic_ns()}.log"
     with open(log, "wb") as stream:
         process = subprocess.Popen(
