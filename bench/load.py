@@ -10,6 +10,8 @@ signatures), starts `gunicorn -w 4 --threads 4 crm.wsgi:app` on 127.0.0.1 and le
 through the real login form (CSRF token and all) and then browse, filter, search, open organizations, letters and
 contacts, use the htmx partial list and download exports, reading each page for 1–5 s (uniform; `--think MIN MAX`
 changes it: `--think 0 0.2` turns the run into a stress test of the server's capacity) before the next click.
+Logging in (over --ramp seconds) comes first and is reported in its own table; the measured window of --seconds
+starts when every organizer is logged in, and the background merge is queued at that moment.
 
 Without --database-url the database is a SQLite file in the temporary instance folder. A PostgreSQL database given
 with --database-url must be empty; --reset drops every table in it first.
@@ -43,6 +45,7 @@ ROOT = Path(os.environ.get("LOAD_APP_ROOT") or Path(__file__).resolve().parent.p
 sys.path.insert(0, str(ROOT))
 
 ORGANIZER_EMAIL = "load-organizer@example.org"
+SETUP_KINDS = ("login form", "login")
 ORGANIZER_PASSWORD = "load-test-password-1"  # noqa: S105 — a throwaway account in a throwaway database
 SEED_LETTER = "dhs-clearview-ai-2021"
 P95_BAR_MS = 300.0
@@ -368,12 +371,16 @@ class Results:
 class Organizer:
     """One simulated organizer: one HTTP session (its own cookies and connection), logged in through the form."""
 
-    def __init__(self, base: str, results: Results, rng: random.Random, known: dict, stop_at: float,
-                 think: tuple[float, float] = (1.0, 5.0)):
-        self.base, self.results, self.rng, self.known, self.stop_at = base, results, rng, known, stop_at
-        self.think = think
+    def __init__(self, base: str, results: Results, setup: Results, rng: random.Random, known: dict,
+                 schedule: "Schedule", think: tuple[float, float] = (1.0, 5.0)):
+        self.base, self.results, self.setup, self.rng, self.known = base, results, setup, rng, known
+        self.schedule, self.think = schedule, think
         self.http = requests.Session()
         self.seen_orgs: list[int] = []
+
+    def _results(self, kind: str) -> Results:
+        """Logging in is the setup before the measured window; everything else is the load."""
+        return self.setup if kind in SETUP_KINDS else self.results
 
     def request(self, kind: str, method: str, path: str, *, expect_full_page: bool | None = True,
                 **kwargs) -> requests.Response | None:
@@ -383,7 +390,7 @@ class Organizer:
             response = self.http.request(method, self.base + path, allow_redirects=False, timeout=30, **kwargs)
             body = response.content
         except requests.RequestException as exc:
-            self.results.add(kind, time.perf_counter() - started, f"{path}: {type(exc).__name__}: {exc}")
+            self._results(kind).add(kind, time.perf_counter() - started, f"{path}: {type(exc).__name__}: {exc}")
             return None
         elapsed = time.perf_counter() - started
         problem = None
@@ -394,7 +401,7 @@ class Organizer:
             problem = f"{path}: not a full page"
         elif expect_full_page is False and b"<html" in body:
             problem = f"{path}: a full page where the htmx partial was expected"
-        self.results.add(kind, elapsed, problem)
+        self._results(kind).add(kind, elapsed, problem)
         return response if problem is None else None
 
     def login(self) -> bool:
@@ -404,7 +411,7 @@ class Organizer:
             return False
         match = _CSRF.search(page.text)
         if not match:
-            self.results.add("login form", 0.0, "no csrf_token in the login form")
+            self.setup.add("login form", 0.0, "no csrf_token in the login form")
             return False
         token = match.group(1) or match.group(2)
         done = self.request("login", "POST", "/login", expect_full_page=None,
@@ -471,16 +478,32 @@ class Organizer:
                          expect_full_page=None)
 
     def run(self, start_delay: float) -> None:
-        """Log in after a staggered start, then act and think until the time is up."""
+        """Log in after a staggered start; when everyone has, read for a while, then act and think until the time
+        is up."""
         time.sleep(start_delay)
         try:
-            if not self.login():
+            try:
+                logged_in = self.login()
+            finally:
+                self.schedule.arrived.release()
+            if not logged_in:
                 return
-            while time.monotonic() < self.stop_at:
+            self.schedule.go.wait()
+            time.sleep(self.rng.uniform(*self.think))  # reading the page the log-in landed on
+            while time.monotonic() < self.schedule.stop_at:
                 self.act()
                 time.sleep(self.rng.uniform(*self.think))
         finally:
             self.http.close()
+
+
+@dataclass
+class Schedule:
+    """When the measured window starts (go) and ends (stop_at); each user signals once its log-in is done."""
+
+    go: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    stop_at: float = 0.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -709,29 +732,36 @@ def main(argv: list[str] | None = None) -> int:
         wait_ready(instance, server, port)
         print(f"  {len(known['org_ids'])} organizations, {len(known['letters'])} letters "
               f"({time.monotonic() - started:.1f} s)", flush=True)
-        if merge is not None:
-            merge.start()
-            print(f"  merge {merge.merge_id} queued; `crm worker` and gunicorn's embedded workers send it during "
-                  "the load", flush=True)
 
-        results = Results()
+        results, setup, schedule = Results(), Results(), Schedule()
         ramp = args.ramp if args.ramp is not None else min(5.0, args.seconds / 4)
-        print(f"Load: {args.users} users × {args.seconds:g} s, {args.think[0]:g}–{args.think[1]:g} s of think "
-              f"time, against gunicorn -w {args.workers} --threads {args.threads} on 127.0.0.1:{port} …", flush=True)
-        server_cpu_before, client_cpu_before = process_tree_cpu(server.pid), time.process_time()
-        load_average_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        load_started = time.monotonic()
-        stop_at = load_started + args.seconds
-        users = [Organizer(f"http://127.0.0.1:{port}", results, random.Random(args.seed * 1000 + n), known, stop_at,
-                           think=tuple(args.think))
+        print(f"Log-in: {args.users} users over {ramp:g} s through the login form …", flush=True)
+        setup_started = time.monotonic()
+        users = [Organizer(f"http://127.0.0.1:{port}", results, setup, random.Random(args.seed * 1000 + n), known,
+                           schedule, think=tuple(args.think))
                  for n in range(args.users)]
         threads = [threading.Thread(target=u.run, args=(ramp * n / args.users,), daemon=True)
                    for n, u in enumerate(users)]
         for thread in threads:
             thread.start()
+        for _ in users:
+            schedule.arrived.acquire(timeout=300)
+        setup_summary = summarize(setup, time.monotonic() - setup_started)
+        print(f"Load: {args.users} users × {args.seconds:g} s, {args.think[0]:g}–{args.think[1]:g} s of think "
+              f"time, against gunicorn -w {args.workers} --threads {args.threads} on 127.0.0.1:{port} …", flush=True)
+        if merge is not None:
+            merge.start()
+            print(f"  merge {merge.merge_id} queued; `crm worker` and gunicorn's embedded workers send it during "
+                  "the load", flush=True)
+        server_cpu_before, client_cpu_before = process_tree_cpu(server.pid), time.process_time()
+        load_average_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        load_started = time.monotonic()
+        schedule.stop_at = load_started + args.seconds
+        schedule.go.set()
         for thread in threads:
             thread.join()
         summary = summarize(results, time.monotonic() - load_started)
+        summary["setup"] = setup_summary
         server_cpu_after = process_tree_cpu(server.pid)
         requests_made = summary["overall"]["requests"] or 1
         if server_cpu_before is not None and server_cpu_after is not None:
@@ -758,16 +788,22 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(table(summary))
+    print()
+    print("Logging in, before the measured window (each organizer once, through the form; scrypt password hashing):")
+    print()
+    print(table(summary["setup"]))
     if "server_cpu_ms_per_request" in summary:
         print(f"Server CPU {summary['server_cpu_ms_per_request']} ms per request (gunicorn and its workers), "
               f"client CPU {summary['client_cpu_ms_per_request']} ms; "
               f"{os.cpu_count()} CPUs, load average {summary['load_average'][0]:.1f} before the load.")
     print(f"Merge in the background: {json.dumps(summary['merge'])}")
-    for example in results.examples:
+    for example in setup.examples + results.examples:
         print(f"  error: {example}")
     if args.json_path:
-        Path(args.json_path).write_text(json.dumps({**summary, "error_examples": results.examples}, indent=2))
-    if summary["overall"]["errors"] or (merge is not None and not summary["merge"]["ok"]):
+        Path(args.json_path).write_text(json.dumps({**summary, "error_examples": setup.examples + results.examples},
+                                                   indent=2))
+    if summary["overall"]["errors"] or summary["setup"]["overall"]["errors"] or (
+            merge is not None and not summary["merge"]["ok"]):
         return 1
     if summary["overall"]["p95_ms"] > P95_BAR_MS:
         print(f"p95 {summary['overall']['p95_ms']} ms is over the {P95_BAR_MS:g} ms bar.")
