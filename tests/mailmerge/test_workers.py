@@ -105,10 +105,9 @@ def test_two_workers_drain_a_merge_without_duplicates(app, sink, tmp_path):
 
 @pytest.mark.slow
 def test_two_workers_on_postgresql_drain_10000(app, sink, tmp_path):
+    # Issue #5's check, in every `make test`: about 40 s here since the worker pipelines and renders ahead.
     if not app.config["DATABASE_URL"].startswith("postgresql"):
         pytest.skip("the 10,000-recipient run is the PostgreSQL SKIP LOCKED check")
-    if not os.environ.get("CRM_SLOW_TESTS"):
-        pytest.skip("takes about 140 s here (over 60 s): set CRM_SLOW_TESTS=1; 3,000 run by default")
     _two_workers(app, sink, tmp_path, 10_000)
 
 
