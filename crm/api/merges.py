@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint
+from crm.api.auth import require_role
 from crm.mailmerge import services
 
 blp = make_blueprint("api_merges", "Mail merges")
@@ -123,7 +124,8 @@ class MergeCheck(MethodView):
 
     @blp.doc(**_json_object("the dry run's result"))
     def get(self, merge_id):
-        """Render every recipient once; problems block queueing."""
+        """Render every recipient once; problems block queueing (organizers, as on the merge page)."""
+        require_role("organizer")
         try:
             return services.check_merge(_get(merge_id)).as_dict()
         except services.MergeError as exc:
@@ -137,7 +139,9 @@ class MergePreview(MethodView):
     @blp.arguments(PreviewArgs, location="query")
     @blp.doc(**_json_object("subject, text, html and raw of one recipient's message"))
     def get(self, args, merge_id):
-        """subject, text, html and the raw MIME of one recipient's message."""
+        """subject, text, html and the raw MIME of one recipient's message (organizers, as on the merge page: a
+        message holds the recipient's personal sign-on link, which signs for their organization)."""
+        require_role("organizer")
         try:
             rendered = services.preview(_get(merge_id), args.get("contact_id"))
         except services.MergeError as exc:

@@ -41,12 +41,14 @@ def test_api_create_preview_queue_send_status(app, client, users, sink):
     merge_id = created.get_json()["id"]
     assert client.get(f"/api/v1/merges/{merge_id}/audience", headers=viewer).get_json()["mailable"] == 3
     contact_id = services.preview_contacts(services.get_merge(merge_id))[0][0]
-    preview = client.get(
-        f"/api/v1/merges/{merge_id}/preview?contact_id={contact_id}", headers=viewer
-    ).get_json()
+    preview_url = f"/api/v1/merges/{merge_id}/preview?contact_id={contact_id}"
+    # A message holds the recipient's personal sign-on link: like the merge page, previews are for organizers.
+    assert client.get(preview_url, headers=viewer).status_code == 403
+    assert client.get(f"/api/v1/merges/{merge_id}/check", headers=viewer).status_code == 403
+    preview = client.get(preview_url, headers=organizer).get_json()
     assert preview["text"].startswith("Dear First0") and "List-Unsubscribe-Post" in preview["raw"]
-    assert client.get(f"/api/v1/merges/{merge_id}/preview?contact_id=x", headers=viewer).status_code == 400
-    assert client.get(f"/api/v1/merges/{merge_id}/check", headers=viewer).get_json()["ok"] is True
+    assert client.get(f"/api/v1/merges/{merge_id}/preview?contact_id=x", headers=organizer).status_code == 400
+    assert client.get(f"/api/v1/merges/{merge_id}/check", headers=organizer).get_json()["ok"] is True
     sent = client.post(f"/api/v1/merges/{merge_id}/send", headers=organizer)
     assert sent.status_code == 200 and sent.get_json()["status"] == "queued"
     assert client.post(f"/api/v1/merges/{merge_id}/queue", headers=organizer).status_code == 400
