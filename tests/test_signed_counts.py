@@ -87,6 +87,11 @@ def test_every_kind_of_write_keeps_counts_true(app, seeded):
     db.session.commit()
     assert_counts_true()
     assert stored()[a.id][0] == 0 and stored()[a.id][1] is None
+    # The dashboard's headline count is the sum of the stored counts.
+    from crm.dashboard.services import counts
+
+    confirmed = db.session.scalar(sa.select(sa.func.count()).where(Signature.status == "confirmed"))
+    assert counts()["signatures"] == confirmed > 0
 
 
 def test_filters_and_sorts_read_the_counts(app, seeded):

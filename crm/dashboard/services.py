@@ -38,10 +38,9 @@ def counts() -> dict[str, int]:
         "contacts": db.session.scalar(select(func.count(Contact.id))) or 0,
         "mailable": db.session.scalar(select(func.count(Contact.id)).where(mailable_condition())) or 0,
         "letters": db.session.scalar(select(func.count(Letter.id))) or 0,
-        "signatures": db.session.scalar(
-            select(func.count(Signature.id)).where(Signature.status == "confirmed")
-        )
-        or 0,
+        # Confirmed signatures: the sum of the per-organization counts the triggers keep (20,000 rows, not a
+        # million signatures).
+        "signatures": db.session.scalar(select(func.coalesce(func.sum(Organization.letters_signed), 0))) or 0,
     }
 
 
