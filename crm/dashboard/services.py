@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from crm.audit.models import AuditEvent
 from crm.common.types import utc_midnight
 from crm.contacts.models import Contact
-from crm.contacts.queries import mailable_condition
+from crm.contacts.queries import mailable_count
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
 from crm.letters.services import status_counts
@@ -36,7 +36,7 @@ def counts() -> dict[str, int]:
         )
         or 0,
         "contacts": db.session.scalar(select(func.count(Contact.id))) or 0,
-        "mailable": db.session.scalar(select(func.count(Contact.id)).where(mailable_condition())) or 0,
+        "mailable": mailable_count(),
         "letters": db.session.scalar(select(func.count(Letter.id))) or 0,
         # Confirmed signatures: the sum of the per-organization counts the triggers keep (20,000 rows, not a
         # million signatures).

@@ -50,6 +50,36 @@ def list_letters() -> list[tuple[Letter, dict[str, int]]]:
     return [(letter, counts.get(letter.id, _empty_counts())) for letter in letters]
 
 
+@dataclass
+class LetterPage:
+    """One page of the letters list, each letter with its signature counts per status."""
+
+    items: list[tuple[Letter, dict[str, int]]]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are."""
+        return max(1, -(-self.total // self.per_page))
+
+
+def letters_page(page: int = 1, per_page: int = 50) -> LetterPage:
+    """A page of letters, newest first, with their counts (a coalition's thousand letters are not one page)."""
+    total = db.session.scalar(select(func.count(Letter.id))) or 0
+    letters = list(
+        db.session.scalars(
+            select(Letter)
+            .order_by(func.coalesce(Letter.letter_date, Letter.deadline).desc().nulls_first(), Letter.id.desc())
+            .limit(per_page)
+            .offset((max(1, page) - 1) * per_page)
+        )
+    )
+    counts = status_counts([letter.id for letter in letters])
+    return LetterPage([(letter, counts.get(letter.id, _empty_counts())) for letter in letters], total, page, per_page)
+
+
 def _empty_counts() -> dict[str, int]:
     """A zero count for every signature status."""
     return dict.fromkeys(SIGNATURE_STATUSES, 0)

@@ -25,6 +25,7 @@ from crm.letters.forms import (
 from crm.letters.signatory_import import analyse, apply_import, report_csv
 from crm.organizations.filters import FilterError, OrgFilter, parse_filter
 from crm.organizations.services import get_organization, issue_areas
+from crm.organizations.views import page_args
 from crm.signon import services as signon
 
 bp = Blueprint("letters", __name__, url_prefix="/letters")
@@ -43,8 +44,9 @@ def _user_id() -> int | None:
 @bp.get("")
 @access("viewer")
 def index():
-    """Every letter with its status and signature counts."""
-    return render_template("letters/index.html", letters=services.list_letters())
+    """The letters, newest first, with their status and signature counts, 50 to a page."""
+    page, per_page = page_args()
+    return render_template("letters/index.html", result=services.letters_page(page, per_page))
 
 
 @bp.route("/new", methods=["GET", "POST"])

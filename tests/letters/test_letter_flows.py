@@ -349,3 +349,17 @@ def test_viewers_cannot_change_letters(seeded, as_role):
     assert client.post(f"/letters/{SEED_LETTER_SLUG}/status", data={"status": "closed"}).status_code == 403
     assert client.get("/letters/review").status_code == 403
     assert client.get("/letters/participation").status_code == 200
+
+
+def test_the_letters_list_pages_through_many_letters(seeded, as_role, db):
+    from crm.letters.services import create_letter
+
+    for n in range(55):
+        create_letter({"title": f"Paged letter {n:02d}", "slug": f"paged-letter-{n:02d}"})
+    client = as_role("viewer")
+    first = client.get("/letters").get_data(as_text=True)
+    assert first.count('<a href="/letters/') == 50 and "Page 1 of 2" in first
+    second = client.get("/letters?page=2").get_data(as_text=True)
+    assert second.count('<a href="/letters/') == 6 and "Page 2 of 2" in second  # 56 letters with the seed
+    shown = set(re.findall(r'<a href="/letters/([a-z0-9-]+)"', first + second))
+    assert len(shown) == 56 and SEED_LETTER_SLUG in shown
