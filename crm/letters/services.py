@@ -126,27 +126,21 @@ def signatories(letter: Letter, statuses: tuple[str, ...] = ("confirmed",), *whe
     )
 
 
-def _confirmed_columns(letter: Letter, *columns) -> list:
-    """Columns of a letter's confirmed signatures (and their organizations), in delivery order, as plain rows."""
+def signature_columns(letter: Letter, *columns, statuses: tuple[str, ...] = ("confirmed",)) -> list:
+    """Columns of a letter's signatures (and their organizations) in the given statuses, in delivery order, as plain
+    rows: what the letter page and the signatory exports need, without building ORM objects, organizations, issue
+    areas and contacts per signature (for a 1,000-signature letter that was most of the page's cost)."""
     return list(db.session.execute(
         select(*columns).select_from(Signature).join(Organization)
-        .where(Signature.letter_id == letter.id, Signature.status == "confirmed")
+        .where(Signature.letter_id == letter.id, Signature.status.in_(statuses))
         .order_by(*delivery_order())
     ))
 
 
 def signatory_list(letter: Letter, statuses: tuple[str, ...] = ("confirmed",)) -> list:
-    """What the letter page lists per signature, as plain rows (id, organization_id, listed_name, role, status).
-
-    In delivery order like signatories(), without building ORM objects and their organizations, issue areas and
-    contacts: for a 1,000-signature letter that was most of the page's cost.
-    """
-    return list(db.session.execute(
-        select(Signature.id, Signature.organization_id, Signature.listed_name, Signature.role, Signature.status)
-        .join(Organization)
-        .where(Signature.letter_id == letter.id, Signature.status.in_(statuses))
-        .order_by(*delivery_order())
-    ))
+    """What the letter page lists per signature: id, organization_id, listed_name, role, status."""
+    return signature_columns(letter, Signature.id, Signature.organization_id, Signature.listed_name, Signature.role,
+                             Signature.status, statuses=statuses)
 
 
 def iter_signatures(letter_slugs: list[str] | None = None) -> Iterator[Signature]:
@@ -165,7 +159,7 @@ def iter_signatures(letter_slugs: list[str] | None = None) -> Iterator[Signature
 
 def signatory_block(letter: Letter) -> str:
     """The confirmed signatories as the letter prints them: one listed name per line, leads first."""
-    return "\n".join(name for name, in _confirmed_columns(letter, Signature.listed_name)) + "\n"
+    return "\n".join(name for name, in signature_columns(letter, Signature.listed_name)) + "\n"
 
 
 # --- writing letters ----------------------------------------------------------------------------------------
@@ -599,7 +593,7 @@ def sign_with_personal_link(link: PersonalLink, listed_name: str) -> tuple[Signa
 def signatory_markdown(letter: Letter) -> str:
     """The confirmed signatories as a Markdown list, leads in bold."""
     lines = []
-    for listed_name, role in _confirmed_columns(letter, Signature.listed_name, Signature.role):
+    for listed_name, role in signature_columns(letter, Signature.listed_name, Signature.role):
         name = listed_name.replace("*", "\\*").replace("_", "\\_")
         lines.append(f"- **{name}**" if role == "lead" else f"- {name}")
     return "\n".join(lines) + "\n"
@@ -608,7 +602,7 @@ def signatory_markdown(letter: Letter) -> str:
 def signatory_rows(letter: Letter) -> Iterator[list[str]]:
     """CSV rows of the confirmed signatories (with city, state and type)."""
     yield ["listed_name", "role", "organization", "city", "state", "org_type", "signed_at"]
-    for listed_name, role, name, city, state, org_type, signed_at in _confirmed_columns(
+    for listed_name, role, name, city, state, org_type, signed_at in signature_columns(
         letter, Signature.listed_name, Signature.role, Organization.name, Organization.city, Organization.state,
         Organization.org_type, Signature.signed_at,
     ):

@@ -9,7 +9,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.audit.models import AuditEvent
-from crm.audit.services import record
+from crm.audit.services import commit_audited, record
 from crm.common import validation as check
 from crm.common.text import fold, single_line, sort_name
 from crm.common.types import utcnow
@@ -695,17 +695,9 @@ def rename_issue_area(slug: str, name: str, user_id: int | None = None) -> Issue
     area = _issue_area(slug)
     name = _clean_issue_area_name(name)
     if name != area.name:
-        record(
-            "rename",
-            "issue_area",
-            area.id,
-            user_id=user_id,
-            summary=f"Renamed issue area {area.slug}",
-            before={"name": area.name},
-            after={"name": name},
-        )
-        area.name = name
-        db.session.commit()
+        before, area.name = area.name, name
+        commit_audited("rename", "issue_area", area.id, user_id=user_id, summary=f"Renamed issue area {area.slug}",
+                       before={"name": before}, after={"name": name})
     return area
 
 
@@ -722,15 +714,8 @@ def create_issue_area(name: str, user_id: int | None = None) -> IssueArea:
     area = IssueArea(slug=slug, name=name, retired=False)
     db.session.add(area)
     db.session.flush()
-    record(
-        "create",
-        "issue_area",
-        area.id,
-        user_id=user_id,
-        summary=f"Added issue area {name}",
-        after={"slug": slug, "name": name},
-    )
-    db.session.commit()
+    commit_audited("create", "issue_area", area.id, user_id=user_id, summary=f"Added issue area {name}",
+                   after={"slug": slug, "name": name})
     return area
 
 
@@ -738,17 +723,10 @@ def set_issue_area_retired(slug: str, retired: bool, user_id: int | None = None)
     """Retire an issue area (kept on records and in filters, no longer offered) or bring it back."""
     area = _issue_area(slug)
     if area.retired != retired:
-        record(
-            "retire" if retired else "unretire",
-            "issue_area",
-            area.id,
-            user_id=user_id,
-            summary=f"{'Retired' if retired else 'Brought back'} issue area {area.name}",
-            before={"retired": area.retired},
-            after={"retired": retired},
-        )
         area.retired = retired
-        db.session.commit()
+        commit_audited("retire" if retired else "unretire", "issue_area", area.id, user_id=user_id,
+                       summary=f"{'Retired' if retired else 'Brought back'} issue area {area.name}",
+                       before={"retired": not retired}, after={"retired": retired})
     return area
 
 
