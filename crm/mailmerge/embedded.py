@@ -8,7 +8,7 @@ off under TESTING unless MAIL_EMBEDDED_WORKER is set true.
 import logging
 import threading
 
-from flask import Flask
+from flask import Flask, has_request_context
 
 log = logging.getLogger(__name__)
 _LOCK = threading.Lock()
@@ -63,13 +63,19 @@ def stop_embedded_worker(app: Flask, timeout: float = 10) -> None:
 
 
 def notify(app: Flask) -> None:
-    """There is new work: kick Celery, or make sure the embedded thread runs."""
+    """There is new work: kick Celery, or make sure the embedded thread of a serving process runs.
+
+    A command-line process (`crm merge queue|send`, an import) never starts the thread: it is a daemon that the
+    process's exit would kill in the middle of a message, and `crm merge send` drains the outbox itself. What such a
+    process queues is sent by the web server's thread, `crm worker` or Celery.
+    """
     if app.config.get("CELERY_BROKER_URL"):
         from crm.mailmerge.tasks import kick
 
         kick(app)
         return
-    start_embedded_worker(app)
+    if has_request_context():
+        start_embedded_worker(app)
 
 
 def install(app_or_bp) -> None:

@@ -83,8 +83,12 @@ def test_cli_create_check_send_status(app, runner, sink, tmp_path):
     assert result.exit_code == 0, result.output
     merge_id = int(result.output.strip().splitlines()[-1])
     assert runner.invoke(args=["merge", "check", str(merge_id)]).exit_code == 0
+    app.config["MAIL_EMBEDDED_WORKER"] = True  # as outside tests: the CLI still must not start the thread
     result = runner.invoke(args=["merge", "send", str(merge_id)])
     assert result.exit_code == 0 and "Sent 4" in result.output
+    # This process drained the outbox itself, on one connection; no background thread raced it (or would be killed
+    # mid-message when the command exits).
+    assert "(1 SMTP connections)" in result.output and "mailmerge_worker" not in app.extensions
     status = json.loads(runner.invoke(args=["merge", "status", str(merge_id), "--json"]).output)
     assert status["counts"]["sent"] == 4 and status["status"] == "done"
     assert len(sink.messages) == 4
