@@ -7,10 +7,12 @@ sink.
 The sink runs in its own process (so it does not share a GIL with the sender) and counts messages and
 connections. Each row reports messages per second; ratios are against raw smtplib and `mailmerge` in the same
 run. Raw smtplib sends, pre-built, the very messages an untimed first run of the worker sent (same headers,
-parts and footer, byte for byte), so both carry the same bytes to the sink. Peak memory is the worker process's own high-water resident set size (VmHWM, written by the worker as it
-exits: getrusage's ru_maxrss of a spawned child also counts the parent's memory at the moment of the spawn, so
-it reported this benchmark process, which generated and queued the recipients); "queue MB" is this process's own
-high-water mark, which includes generating the recipients and queueing (checking and freezing) the merge.
+parts and footer, byte for byte), so both carry the same bytes to the sink.
+
+Peak memory is the worker process's own high-water resident set size (VmHWM, written by the worker as it exits:
+getrusage's ru_maxrss of a spawned child also counts the parent's memory at the moment of the spawn, so it reported
+this benchmark process, which generated and queued the recipients); "queue MB" is this process's own high-water
+mark, which includes generating the recipients and queueing (checking and freezing) the merge.
 """
 
 import argparse
