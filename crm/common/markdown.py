@@ -5,7 +5,6 @@ from functools import lru_cache
 
 import nh3
 from markdown_it import MarkdownIt
-from markdown_it.common.utils import escapeHtml
 from markdown_it.utils import PresetType
 from markupsafe import Markup
 from mdit_py_plugins.footnote import footnote_plugin
@@ -55,19 +54,43 @@ def render_markdown(source: str | None) -> Markup:
 _BLANK = re.compile(r"\n(?:[ \t]*\n)+")
 _UNSPLITTABLE = re.compile(r"(?m)^(?:[ \t]|[-*+](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|[>\[]|```|~~~)|\^\[|[\r\x00]")
 _MAX_CACHED_BLOCK = 4_000
-# One line of words and punctuation that no Markdown rule (nor linkify: no `.`, `:`, `@` or `/`) acts on — the
-# "Dear Ana," of a letter, different for every recipient — is a paragraph of its escaped text.
-_PLAIN_LINE = re.compile(r"(?:[^\W_]|[ ,;'\"!?()])+")
 
 
-def _plain_or_parsed(block: str) -> str:
-    """The (unsanitised) HTML of one self-contained block."""
-    if _PLAIN_LINE.fullmatch(block):
-        return f"<p>{escapeHtml(block.rstrip(' '))}</p>\n"
-    return _MD.render(block)
+def _parsed(block: str) -> str:
+    """The sanitised HTML of one self-contained block."""
+    return _CLEANER.clean(_MD.render(block))
 
 
-_block_html = lru_cache(maxsize=512)(_plain_or_parsed)
+# A block that differs per recipient ("**Mijente** has stood with us …") differs in its words, not in its
+# punctuation. A run of letters and digits is inert to every rule this parser applies — emphasis sees a letter,
+# not its value; escaping leaves it unchanged; the sanitiser keeps text — except where it can take part in a link
+# (linkify's `example.org`, `a@b`, `x:y`; an autolink `<…>`; a link destination `](…)`, which is percent-encoded),
+# an entity (`&copy;`), or a list number at a line's start (excluded above). A block without those is rendered
+# once per *shape* — its words replaced by placeholder characters from the Private Use Area, which the parser
+# classes with letters — and each recipient's words are put back into that HTML.
+_WORD = re.compile(r"[^\W_]+")
+_WORD_SENSITIVE = re.compile(r"[.:@](?=\S)|[&<]|\]\(|[\ue000-\uf8ff]")
+_PLACEHOLDER = re.compile(r"[\ue000-\uf8ff]")
+_PUA_START, _PUA_SIZE = 0xE000, 0xF900 - 0xE000
+
+
+def _block_html(block: str) -> str:
+    """The sanitised HTML of one self-contained block, through its shape when its words cannot matter."""
+    if _WORD_SENSITIVE.search(block) is None:
+        words: list[str] = []
+
+        def placeholder(match: re.Match) -> str:
+            words.append(match.group())
+            return chr(_PUA_START + len(words) - 1)
+
+        shape = _WORD.sub(placeholder, block)
+        if len(words) <= _PUA_SIZE:
+            return _PLACEHOLDER.sub(lambda m: words[ord(m.group()) - _PUA_START], _shape_html(shape))
+    return _parsed(block)
+
+
+_shape_html = lru_cache(maxsize=512)(_parsed)
+_cached_block_html = lru_cache(maxsize=512)(_block_html)
 
 
 def render_markdown_blocks(source: str | None) -> Markup:
@@ -78,5 +101,5 @@ def render_markdown_blocks(source: str | None) -> Markup:
         return render_markdown(source)
     html = []
     for block in _BLANK.split(source.strip("\n")):
-        html.append(_block_html(block) if len(block) <= _MAX_CACHED_BLOCK else _plain_or_parsed(block))
-    return Markup(_CLEANER.clean("".join(html)))  # noqa: S704 - sanitised by nh3
+        html.append(_cached_block_html(block) if len(block) <= _MAX_CACHED_BLOCK else _parsed(block))
+    return Markup("".join(html))  # noqa: S704 - every block sanitised by nh3
