@@ -211,20 +211,21 @@ def export_orgs(output, **params):
 
 @export_group.command("signatures")
 @click.option("--letter", multiple=True, help="Letter slug (repeatable); all letters when left out.")
-@click.option("-o", "--output", default="-")
+@_filter_options
 @with_appcontext
-def export_signatures(letter, output):
-    """Export signatures, letter by letter, leads first."""
+def export_signatures(letter, output, **params):
+    """Export signatures, letter by letter, leads first; the organization filters choose whose."""
     from crm.exports import SIGNATURE_COLUMNS, signature_rows
     from crm.letters.services import get_letter
 
     for slug in letter:
         if get_letter(slug) is None:
-            _fail(f"unknown letter {slug!r}")
+            _fail(f"Unknown letter: {slug}.")
+    org_filter = _filter_or_fail(params)
     with _open_output(output) as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(SIGNATURE_COLUMNS)
-        writer.writerows(signature_rows(list(letter)))
+        writer.writerows(signature_rows(list(letter), org_filter))
 
 
 @click.command("backup")

@@ -45,9 +45,9 @@ def org_rows(org_filter: OrgFilter) -> Iterator[list[str]]:
             ";".join(a.slug for a in org.issue_areas), org.parent.name if org.parent else "", letters_signed)]
 
 
-def signature_rows(letter_slugs: list[str]) -> Iterator[list[str]]:
-    """Signature rows, letter by letter in delivery order."""
-    for sig in iter_signatures(letter_slugs):
+def signature_rows(letter_slugs: list[str], org_filter: OrgFilter | None = None) -> Iterator[list[str]]:
+    """Signature rows, letter by letter in delivery order; an organization filter chooses whose."""
+    for sig in iter_signatures(letter_slugs, org_filter):
         yield [safe_cell(v) for v in (
             sig.letter.slug, sig.organization.name, sig.listed_name, sig.role, sig.status,
             sig.signed_at.isoformat() if sig.signed_at else "", sig.source)]

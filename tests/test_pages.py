@@ -113,3 +113,13 @@ def test_error_pages_use_the_layout(as_role):
     response = as_role("viewer").get("/no/such/page")
     assert response.status_code == 404
     assert "Nothing here" in text(response) and "navbar" in text(response)
+    forbidden = as_role("viewer").get("/organizations/new")
+    assert forbidden.status_code == 403
+    assert "You do not have access to this" in text(forbidden) and "navbar" in text(forbidden)
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_bad_request_page_uses_the_layout(client):
+    response = client.post("/login", data={"email": "a@example.org", "password": "x"})  # no CSRF token
+    assert response.status_code == 400
+    assert "That request could not be understood" in text(response) and "navbar" in text(response)
