@@ -30,9 +30,13 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value) -> str:
-    """A cell value a spreadsheet will show as text: a leading formula character gets an apostrophe before it."""
+    """A cell value a spreadsheet will show as text: a leading formula character gets an apostrophe before it.
+
+    Text that already starts with apostrophes before a formula character ("'=x", typed in a form) gets one more,
+    so that an import, which removes one (crm.imports.fields.unformula), reads back exactly the text exported.
+    """
     text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_STARTS):
+    if text.lstrip("'").startswith(_FORMULA_STARTS):
         return "'" + text
     return text
 

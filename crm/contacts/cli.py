@@ -5,7 +5,7 @@ import csv
 import click
 from flask.cli import with_appcontext
 
-from crm.cli import _fail, _filter_options, _open_output
+from crm.cli import _fail, _filter_options, _open_output, audit_export
 
 
 @click.command("contacts")
@@ -36,3 +36,4 @@ def export_contacts(output, **params):
         if first is not None:
             writer.writerow(first)
         writer.writerows(rows)
+    audit_export("contacts")

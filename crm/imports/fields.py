@@ -263,26 +263,32 @@ def check_mapping(kind: str, header: list[str], columns: list[str]) -> list[str]
 
 
 def unformula(raw: str) -> str:
-    """A cell as our own exports write it: "'=x" (a neutralized formula) is read back as "=x"."""
-    if len(raw) > 1 and raw[0] == "'" and raw[1] in FORMULA_STARTS:
+    """A cell as our own exports write it (crm.exports.safe_cell): "'=x" is read back as "=x", "''=x" as "'=x"."""
+    if raw[:1] == "'" and raw[1:].lstrip("'").startswith(FORMULA_STARTS):
         return raw[1:]
     return raw
 
 
 def clean_cell(f: Field, raw: str) -> object:
-    """The value of one cell for a field, or CellError; '' and None mean 'no value'."""
+    """The value of one cell for a field, or CellError; '' and None mean 'no value'.
+
+    Called for every cell of a file, so the common case (no NUL, no formula, no apostrophe) costs a few checks.
+    """
     if "\x00" in raw:
         raise CellError("contains a NUL byte (the file is damaged or not text).")
-    if raw[:1] in ("\t", "\r"):
-        raise CellError("starts with a tab or carriage return, which a spreadsheet would run as a formula.")
-    value = unformula(raw.strip())
-    if value[:1] in ("=", "+", "-", "@") and raw.strip()[:1] != "'" and not (f.allows_plus and value[0] == "+"):
-        raise CellError(f"starts with '{value[0]}', which a spreadsheet would run as a formula; write it "
-                        f"with a leading apostrophe (') to import it as text.")
-    if len(value) > f.max_length:
-        raise CellError(f"is {len(value):,} characters long; the limit is {f.max_length}.")
+    value = raw.strip()
     if not value:
         return None
+    if raw[0] in "\t\r":
+        raise CellError("starts with a tab or carriage return, which a spreadsheet would run as a formula.")
+    head = value[0]
+    if head in "=+-@" and not (f.allows_plus and head == "+"):
+        raise CellError(f"starts with '{head}', which a spreadsheet would run as a formula; write it "
+                        f"with a leading apostrophe (') to import it as text.")
+    if head == "'":
+        value = unformula(value)
+    if len(value) > f.max_length:
+        raise CellError(f"is {len(value):,} characters long; the limit is {f.max_length}.")
     if f.clean is not None:
         return f.clean(value)
     return value if f.key == "notes" else _text(value)

@@ -163,7 +163,7 @@ def sniff(path: Path) -> SourceInfo:
     with _open_text(path, encoding) as stream:
         try:
             for record in _reader(stream, delimiter):
-                if any(cell.strip() for cell in record):
+                if not _is_blank(record):
                     header = _clean_header(record)
                     break
         except UnicodeDecodeError as exc:
@@ -175,19 +175,42 @@ def sniff(path: Path) -> SourceInfo:
     return SourceInfo(encoding=encoding, delimiter=delimiter, header=header)
 
 
+class _Lines:
+    """A text stream's lines, remembering those of the record being read (to tell where a record ends)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.record: list[str] = []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.stream)
+        self.record.append(line)
+        return line
+
+
+def _is_blank(record: list[str]) -> bool:
+    """A row with nothing but whitespace (a blank line, or only delimiters)."""
+    return not "".join(record).strip()
+
+
 def iter_rows(path: Path, info: SourceInfo) -> Iterator[tuple[int, list[str]]]:
     """(row number, cells) for every non-blank data row, streamed; row numbers count as a spreadsheet does.
 
     Raises FileProblem when the file stops being readable part-way (a bad byte for its encoding, a cell over
-    MAX_CELL_CHARS): the caller reports it and imports nothing.
+    MAX_CELL_CHARS, a quote left open at the end of the file): the caller reports it and imports nothing.
     """
     with _open_text(path, info.encoding) as stream:
-        reader = _reader(stream, info.delimiter)
-        number, seen_header = 0, False
+        lines = _Lines(stream)
+        reader = _reader(lines, info.delimiter)
+        number, seen_header, last = 0, False, []
         try:
             for record in reader:
                 number += 1
-                if not any(cell.strip() for cell in record):
+                last, lines.record = lines.record, []
+                if _is_blank(record):
                     continue
                 if not seen_header:
                     seen_header = True
@@ -198,6 +221,11 @@ def iter_rows(path: Path, info: SourceInfo) -> Iterator[tuple[int, list[str]]]:
                               f"(byte {exc.object[exc.start:exc.start + 1]!r}); save it again as UTF-8.") from exc
         except csv.Error as exc:
             raise FileProblem(f"Row {number + 1} cannot be read: {exc}.") from exc
+        # The csv module (non-strict) ends a quote still open at the end of the file silently, with every line
+        # after it in one cell: rows would vanish into it. An odd number of quotes over several lines is that.
+        if len(last) > 1 and "".join(last).count('"') % 2:
+            raise FileProblem(f"Row {number} opens a quote (\") that is never closed, so every line after it "
+                              f"was read as one cell; close the quote or remove it.")
 
 
 def sample_rows(path: Path, info: SourceInfo, limit: int = 5) -> list[list[str]]:

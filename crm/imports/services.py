@@ -346,6 +346,8 @@ class _Engine:
         self.fields = field_map(options.kind)
         self.columns = options.columns
         self.column_of = {key: index for index, key in enumerate(self.columns) if key}
+        # (index, field, header) of each mapped column: parse() runs for every row.
+        self.mapped = [(index, self.fields[key], info.header[index]) for index, key in enumerate(self.columns) if key]
         self.changes = _Changes(batch.id)
         self.orgs = OrgResolver()
 
@@ -374,21 +376,18 @@ class _Engine:
         width = len(self.info.header)
         if len(cells) > width and any(cell.strip() for cell in cells[width:]):
             errors.append(("row", f"has {len(cells)} cells but the header names {width} columns."))
-        for index, key in enumerate(self.columns):
-            if not key:
-                continue
-            f = self.fields[key]
-            raw = cells[index] if index < len(cells) else ""
+        count = len(cells)
+        for index, f, column in self.mapped:
             try:
-                value = clean_cell(f, raw)
+                value = clean_cell(f, cells[index] if index < count else "")
             except CellError as exc:
-                errors.append((self.info.header[index], str(exc)))
+                errors.append((column, str(exc)))
                 continue
             if value is None:
                 if f.required:
-                    errors.append((self.info.header[index], "is empty; every row needs one."))
+                    errors.append((column, "is empty; every row needs one."))
                 continue
-            values[key] = value
+            values[f.key] = value
         return values, errors
 
     def resolve_org(self, values: dict, key: str, errors: list, *, create: bool) -> _OrgRef | None:

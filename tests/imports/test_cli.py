@@ -110,3 +110,17 @@ def test_export_contacts_matrix_and_suppressions(runner, seeded, db, tmp_path):
     runner.invoke(args=["export", "contacts", "-o", str(out)])
     result = runner.invoke(args=["import", "contacts", str(out), "--on-duplicate", "overwrite"])
     assert result.exit_code == 0 and "0 created, 0 updated, 1 duplicates skipped" in result.output
+
+
+def test_command_line_exports_are_audited_with_the_options_given(runner, seeded, db):
+    from crm.audit.models import AuditEvent
+
+    for args in (["orgs", "--issue-area", "immigration"], ["contacts"], ["signatures"], ["matrix"],
+                 ["suppressions"]):
+        assert runner.invoke(args=["export", *args]).exit_code == 0
+    summaries = list(db.session.scalars(select(AuditEvent.summary).where(AuditEvent.action == "export")
+                                        .order_by(AuditEvent.id)))
+    assert summaries == ["Exported organizations as CSV from the command line with filters "
+                         "{'issue_area': ['immigration']}.",
+                         *(f"Exported {what} as CSV from the command line." for what in
+                           ("contacts", "signatures", "participation matrix", "suppressions"))]

@@ -160,3 +160,13 @@ def test_fast_email_normalization_agrees_with_email_validator(local, domain):
     except EmailNotValidError:
         actual = None
     assert actual == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("'=+-@\t\rax 1"), max_size=8))
+def test_an_exported_cell_is_read_back_as_it_was(text):
+    from crm.imports.fields import unformula
+
+    cell = safe_cell(text)
+    assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert unformula(cell) == text

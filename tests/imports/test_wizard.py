@@ -11,6 +11,7 @@ from crm.contacts.models import Contact
 from crm.imports.models import ImportBatch, ImportMapping
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG
+from tests.imports.test_corpus import suggested
 
 
 def upload(client, content: bytes, kind="contacts", name="people.csv", letter=""):
@@ -128,3 +129,29 @@ def test_list_pages_link_to_exports_with_their_filters(as_role, seeded):
     assert "/exports/suppressions.csv" in client.get("/suppressions").get_data(as_text=True)
     letter = client.get(f"/letters/{SEED_LETTER_SLUG}").get_data(as_text=True)
     assert f"/exports/signatures.csv?letter={SEED_LETTER_SLUG}" in letter
+
+
+def test_signatures_of_a_letter_through_the_wizard_round_trip_and_undo(as_role, seeded, db):
+    from crm.letters.models import Signature
+
+    client = as_role("organizer")
+    exported = fetch(client, f"/exports/signatures.csv?letter={SEED_LETTER_SLUG}").data_bytes
+    content = exported + b"dhs-clearview-ai-2021,A New Sample Group,A New Sample Group,signatory,confirmed,,import\n"
+    response = upload(client, content, kind="signatures", name="signers.csv", letter=SEED_LETTER_SLUG)
+    token = token_of(response)
+    page = client.get(f"/imports/u/{token}/mapping").get_data(as_text=True)
+    response = client.post(f"/imports/u/{token}/mapping", data=suggested(page))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    preview = client.get(f"/imports/u/{token}/preview").get_data(as_text=True)
+    assert "1 to create" in preview and "68 duplicates to skip" in preview and "0 with errors" in preview
+    before = db.session.scalar(select(func.count(Signature.id)))
+    response = client.post(f"/imports/u/{token}/preview", data={"on_duplicate": "overwrite", "commit": "Import"})
+    assert response.status_code == 303
+    batch = db.session.scalar(select(ImportBatch))
+    assert (batch.kind, batch.created, batch.updated, batch.skipped) == ("signatures", 1, 0, 68)
+    assert db.session.scalar(select(func.count(Signature.id))) == before + 1
+    assert db.session.scalar(select(Organization.id).where(Organization.name == "A New Sample Group"))
+    client.post(f"/imports/batches/{batch.id}/undo")
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Signature.id))) == before
+    assert db.session.scalar(select(Organization.id).where(Organization.name == "A New Sample Group")) is None
