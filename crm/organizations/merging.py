@@ -1,10 +1,10 @@
 """Likely duplicate organizations, and merging two into one (previewable, audited)."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from sqlalchemy import select, update
 
 from crm.audit.services import record
@@ -47,25 +47,33 @@ def website_domain(url: str | None) -> str:
 
 
 def find_duplicates(limit: int = 200) -> list[DuplicatePair]:
-    """Likely duplicates: same normalised name, alias collision, high fuzzy score, same website."""
-    orgs = list(db.session.scalars(select(Organization).where(Organization.archived.is_(False))))
-    by_id = {o.id: o for o in orgs}
-    pairs: dict[tuple[int, int], DuplicatePair] = {}
+    """Likely duplicates: same normalised name, alias collision, high fuzzy score, same website.
+
+    Reads four columns of every active organization (not ORM instances) and scores each block of similar names
+    in rapidfuzz's C++ loop; only the organizations of the pairs shown are loaded.
+    """
+    orgs = {
+        row.id: row
+        for row in db.session.execute(
+            select(Organization.id, Organization.name, Organization.parent_id, Organization.website,
+                   Organization.sort_name).where(Organization.archived.is_(False))
+        )
+    }
+    pairs: dict[tuple[int, int], tuple[list[str], float]] = {}
 
     def note(a: int, b: int, reason: str, score: float) -> None:
         """Remember a pair (smaller id first) with one more reason."""
-        if a == b or a not in by_id or b not in by_id:
+        if a == b or a not in orgs or b not in orgs:
             return
         # An affiliate and its parent share words (and sometimes a domain) by design: not duplicates.
-        if by_id[a].parent_id == b or by_id[b].parent_id == a:
+        if orgs[a].parent_id == b or orgs[b].parent_id == a:
             return
-        key = (min(a, b), max(a, b))
-        pair = pairs.setdefault(key, DuplicatePair(by_id[key[0]], by_id[key[1]]))
-        if reason not in pair.reasons:
-            pair.reasons.append(reason)
-        pair.score = max(pair.score, score)
+        reasons, best = pairs.setdefault((min(a, b), max(a, b)), ([], 0.0))
+        if reason not in reasons:
+            reasons.append(reason)
+        pairs[(min(a, b), max(a, b))] = (reasons, max(best, score))
 
-    normalized = {o.id: normalize_org_name(o.name) for o in orgs}
+    normalized = {org_id: normalize_org_name(row.name) for org_id, row in orgs.items()}
     groups: dict[str, list[int]] = defaultdict(list)
     for org_id, name in normalized.items():
         groups[name].append(org_id)
@@ -77,25 +85,37 @@ def find_duplicates(limit: int = 200) -> list[DuplicatePair]:
         for other in groups.get(normalize_org_name(alias), []):
             note(org_id, other, "alias collision", 0.99)
     domains: dict[str, list[int]] = defaultdict(list)
-    for org in orgs:
-        if website_domain(org.website):
-            domains[website_domain(org.website)].append(org.id)
+    for org_id, row in orgs.items():
+        if domain := website_domain(row.website):
+            domains[domain].append(org_id)
     for ids in domains.values():
         for other in ids[1:]:
             note(ids[0], other, "same website", 0.9)
+    # Fuzzy scores are computed within blocks of names sharing one of their two rarest long words, so a typo in
+    # one word ("Defence" / "Defense") still leaves the pair a block in common.
+    long_words = {org_id: sorted({w for w in name.split() if len(w) > 3}) for org_id, name in normalized.items()}
+    frequency = Counter(w for words in long_words.values() for w in words)
     blocks: dict[str, list[int]] = defaultdict(list)
-    for org_id, name in normalized.items():
-        words = [w for w in name.split() if len(w) > 3]
-        if words:
-            blocks[min(words, key=len) if len(words) == 1 else sorted(words)[0]].append(org_id)
+    for org_id, words in long_words.items():
+        for word in sorted(words, key=lambda w: (frequency[w], w))[:2]:
+            blocks[word].append(org_id)
     for ids in blocks.values():
         ids = ids[:300]
-        for i, a in enumerate(ids):
-            for b in ids[i + 1 :]:
-                score = fuzz.token_sort_ratio(normalized[a], normalized[b])
-                if score >= 90 and not _conflicts(normalized[a].split(), normalized[b].split()):
+        names = [normalized[i] for i in ids]
+        for i, a in enumerate(ids[:-1]):
+            later = names[i + 1 :]
+            for _name, score, j in process.extract(names[i], later, scorer=fuzz.token_sort_ratio, score_cutoff=90,
+                                                   limit=None):
+                b = ids[i + 1 + j]
+                if not _conflicts(names[i].split(), later[j].split()):
                     note(a, b, f"similar names ({score:.0f}%)", score / 100)
-    return sorted(pairs.values(), key=lambda p: (-p.score, p.first.sort_name))[:limit]
+    chosen = sorted(pairs.items(), key=lambda item: (-item[1][1], orgs[item[0][0]].sort_name or ""))[:limit]
+    loaded = {
+        o.id: o
+        for o in db.session.scalars(select(Organization).where(Organization.id.in_({i for key, _ in chosen
+                                                                                    for i in key})))
+    }
+    return [DuplicatePair(loaded[a], loaded[b], reasons, score) for (a, b), (reasons, score) in chosen]
 
 
 @dataclass

@@ -343,6 +343,17 @@ def test_duplicates_page(seeded, as_role, db):
     assert "ACLU of Minnesota" not in page
 
 
+def test_duplicates_page_finds_similar_names_but_not_affiliates(seeded, as_role, db):
+    for name in ("Immigrant Defense Project", "Immigrant Defence Project", "Immigrant Defense Projects Network"):
+        db.session.add(Organization(name=name, sort_name=name.lower()))
+    db.session.commit()
+    page = as_role("organizer").get("/organizations/duplicates").get_data(as_text=True)
+    row = next(r for r in page.split("<tr>") if "Immigrant Defence Project" in r)
+    assert "Immigrant Defense Project<" in row and "similar names (9" in row
+    assert "Immigrant Defense Projects Network" not in page
+    assert "ACLU of Minnesota" not in page and "ACLU of Southern California" not in page
+
+
 def test_viewers_cannot_change_letters(seeded, as_role):
     client = as_role("viewer")
     assert client.get("/letters/new").status_code == 403
