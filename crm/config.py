@@ -12,10 +12,10 @@ from flask import Flask
 _STRING_SETTINGS = (
     "DATABASE_URL", "SECRET_KEY", "CRM_BASE_URL", "CRM_POSTAL_ADDRESS", "MAIL_BACKEND", "MAIL_SERVER",
     "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "CELERY_BROKER_URL", "CRM_ADMIN_EMAIL",
-    "CRM_ADMIN_PASSWORD", "RATELIMIT_STORAGE_URI", "CRM_ENV", "LOGIN_RATE_LIMIT",
+    "CRM_ADMIN_PASSWORD", "RATELIMIT_STORAGE_URI", "CRM_ENV", "LOGIN_RATE_LIMIT", "SIGNON_RATE_LIMIT",
 )
 _INT_SETTINGS = ("MAIL_PORT", "MAIL_MAX_EMAILS", "MAIL_TIMEOUT", "MAIL_MAX_ATTEMPTS",
-                 "MAIL_RETRY_BASE_SECONDS", "MAIL_CELERY_FANOUT")
+                 "MAIL_RETRY_BASE_SECONDS", "MAIL_CELERY_FANOUT", "SIGNON_MIN_FILL_SECONDS")
 _BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_EMBEDDED_WORKER", "MAIL_PIPELINING", "SESSION_COOKIE_SECURE",
                   "REMEMBER_COOKIE_SECURE")
 # Cookies that carry a login; `Secure` on both outside development (see cookie_security).
@@ -53,6 +53,9 @@ def defaults(instance_path: str) -> dict:
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_RATE_LIMIT": "10 per minute",
+        # The public sign-on form (crm.signon): sign-ons per IP address, and the seconds a person needs to fill it.
+        "SIGNON_RATE_LIMIT": "10 per hour",
+        "SIGNON_MIN_FILL_SECONDS": 3,
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
@@ -88,8 +91,9 @@ def from_environment(environ: os._Environ | dict) -> dict:
     for key in _BOOL_SETTINGS:
         if environ.get(key):
             found[key] = _as_bool(environ[key])
-    if "LOGIN_RATE_LIMIT" in found:
-        _check_rate_limit("LOGIN_RATE_LIMIT", found["LOGIN_RATE_LIMIT"])
+    for key in ("LOGIN_RATE_LIMIT", "SIGNON_RATE_LIMIT"):
+        if key in found:
+            _check_rate_limit(key, found[key])
     return found
 
 

@@ -302,6 +302,15 @@ def smtp_server():
     controller.stop()
 
 
+@pytest.fixture
+def worker_stopped(app):
+    """Stop the embedded outbox worker thread (MAIL_EMBEDDED_WORKER) when the test ends."""
+    from crm.mailmerge.embedded import stop_embedded_worker
+
+    yield
+    stop_embedded_worker(app)
+
+
 # --- live server and browser -------------------------------------------------------------------------------------
 
 class LiveServer:

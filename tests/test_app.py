@@ -48,6 +48,20 @@ def test_login_rate_limit_from_environment(monkeypatch, tmp_path):
         create_app()
 
 
+def test_signon_checks_from_environment(monkeypatch, tmp_path):
+    """The README's SIGNON_RATE_LIMIT and SIGNON_MIN_FILL_SECONDS are settings an operator can change."""
+    monkeypatch.setenv("CRM_INSTANCE_PATH", str(tmp_path))
+    config = create_app().config
+    assert (config["SIGNON_RATE_LIMIT"], config["SIGNON_MIN_FILL_SECONDS"]) == ("10 per hour", 3)
+    monkeypatch.setenv("SIGNON_RATE_LIMIT", "30 per hour")
+    monkeypatch.setenv("SIGNON_MIN_FILL_SECONDS", "5")
+    config = create_app().config
+    assert (config["SIGNON_RATE_LIMIT"], config["SIGNON_MIN_FILL_SECONDS"]) == ("30 per hour", 5)
+    monkeypatch.setenv("SIGNON_RATE_LIMIT", "often")
+    with pytest.raises(RuntimeError, match="SIGNON_RATE_LIMIT"):
+        create_app()
+
+
 def test_default_database_is_sqlite_in_instance_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("CRM_INSTANCE_PATH", str(tmp_path / "inst"))
     monkeypatch.delenv("DATABASE_URL", raising=False)

@@ -2,6 +2,7 @@
 
 import marshmallow as ma
 
+from crm.letters.services import text_fingerprint
 from crm.organizations.filters import ARCHIVED_MODES, MATCH_MODES, SORTS, US_STATES
 from crm.organizations.models import ORG_TYPES, SCOPES
 
@@ -104,6 +105,11 @@ class LetterSchema(ma.Schema):
                                      metadata={"type": "array", "items": {"type": "string"}})
 
 
+def _on_earlier_text(sig) -> bool:
+    """Whether a signature was given on an earlier text of its letter."""
+    return sig.text_fingerprint not in ("", text_fingerprint(sig.letter))
+
+
 class SignatureSchema(ma.Schema):
     """One organization's participation in a letter."""
 
@@ -116,6 +122,13 @@ class SignatureSchema(ma.Schema):
     status = ma.fields.String()
     signed_at = ma.fields.DateTime(allow_none=True)
     source = ma.fields.String()
+    # Proof of authority: who authorized it, and whether they saw the letter's current text.
+    contact_id = ma.fields.Integer(allow_none=True)
+    authorized_name = ma.fields.String()
+    authorized_title = ma.fields.String()
+    authorized_email = ma.fields.String()
+    text_fingerprint = ma.fields.String()
+    earlier_text = ma.fields.Function(_on_earlier_text, metadata={"type": "boolean"})
 
 
 def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:

@@ -565,15 +565,12 @@ def sign_with_personal_link(link: PersonalLink, listed_name: str) -> tuple[Signa
         )
     )
     if existing is not None and existing.status in ("pending", "withdrawn", "declined"):
-        # They were invited and said yes: confirm the pending row rather than keep a stale answer.
-        update_signature(
-            existing,
-            {
-                "status": "confirmed",
-                "source": "personal-link",
-                "listed_name": listed_name or existing.listed_name,
-            },
-        )
+        # They were invited and said yes: confirm the pending row rather than keep a stale answer, with the
+        # link's contact as who authorized it.
+        changes = {"status": "confirmed", "source": "personal-link", "listed_name": listed_name or existing.listed_name}
+        if link.contact is not None and link.contact.organization_id == existing.organization_id:
+            changes["contact_id"] = link.contact.id
+        update_signature(existing, changes)
         return existing, True
     if existing is not None:
         if existing.text_fingerprint != text_fingerprint(link.letter):  # re-confirmation of a changed text

@@ -278,8 +278,10 @@ class MatchIndex:
             return self._pick(self.compact[compact(normalized)], 0.97, "compact")
         if looks_like_acronym(name or "") and compact(normalized) in self.acronyms:
             return self._pick(self.acronyms[compact(normalized)], 0.95, "acronym")
+        words = normalized.split()
         for part in inner:  # "Electronic Frontier Foundation (EFF)" written with another long form
-            if part in self.exact:
+            # ... but "ACLU of Texas (American Civil Liberties Union)" names an affiliate, not the parent.
+            if part in self.exact and not _conflicts(words, part.split()):
                 return self._pick(self.exact[part], 0.95, "name")
             if looks_like_acronym(part) and compact(part) in self.acronyms and not normalized:
                 return self._pick(self.acronyms[compact(part)], 0.95, "acronym")
@@ -289,8 +291,13 @@ class MatchIndex:
                     ids = self.acronyms[compact(part)]
                     # The long form must agree with the acronym's organization, or the acronym is someone
                     # else's.
+                    # "American Civil Liberties Union of Texas (ACLU)" or "EPIC Europe (EPIC)" is not it.
                     close = {
-                        i for i in ids if fuzz.token_sort_ratio(normalized, self.orgs[i].normalized) >= 85
+                        i
+                        for i in ids
+                        if fuzz.token_sort_ratio(normalized, self.orgs[i].normalized) >= 85
+                        and not _conflicts(words, self.orgs[i].normalized.split())
+                        and _adds_no_words(words, self.orgs[i].normalized.split())
                     }
                     if close:
                         return self._pick(close, 0.93, "acronym+name")
@@ -378,6 +385,16 @@ def _typo_only(a: list[str], b: list[str]) -> bool:
             return False
         unmatched.remove(close[0])
     return True
+
+
+def _close_word(word: str, others: list[str]) -> bool:
+    """True when a word is among others, up to a small spelling difference."""
+    return word in others or (len(word) >= 4 and any(fuzz.ratio(word, w) >= 80 for w in others))
+
+
+def _adds_no_words(a: list[str], b: list[str]) -> bool:
+    """True when every word of name a (stop words aside) is in name b, up to small spelling differences."""
+    return all(_close_word(w, b) for w in a if w not in _STOPWORDS)
 
 
 def match_many(names: list[str], index: MatchIndex | None = None) -> list[Match]:

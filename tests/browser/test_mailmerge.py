@@ -10,7 +10,6 @@ from sqlalchemy import select
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Signature
-from crm.mailmerge.embedded import stop_embedded_worker
 from crm.seed import SEED_LETTER_SLUG
 from tests.conftest import ARTIFACTS, browser_login
 
@@ -27,13 +26,6 @@ def app_config(smtp_server):
         "MAIL_EMBEDDED_WORKER": True,
         "MAIL_POLL_SECONDS": 0.2,
     }
-
-
-@pytest.fixture
-def worker_stopped(app):
-    """Stop the embedded worker thread when the test ends."""
-    yield
-    stop_embedded_worker(app)
 
 
 def test_invite_the_clearview_signers(live_server, page, seeded, users, smtp_server, worker_stopped):

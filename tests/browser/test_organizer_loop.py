@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from crm.mailmerge.embedded import stop_embedded_worker
 from crm.seed import SEED_LETTER_SLUG
 from tests.browser.a11y import serious_violations
 from tests.conftest import ARTIFACTS, PASSWORD
@@ -34,13 +33,6 @@ def app_config(smtp_server):
         "MAIL_POLL_SECONDS": 0.2,
         "SIGNON_MIN_FILL_SECONDS": 1,
     }
-
-
-@pytest.fixture
-def worker_stopped(app):
-    """Stop the embedded worker thread when the test ends."""
-    yield
-    stop_embedded_worker(app)
 
 
 def _text(message) -> str:

@@ -1,8 +1,6 @@
-"""Browser: an anonymous signer uses the public page and the mailed link; an organizer accepts the match; a
-personal link signs in one click."""
+"""Browser: an anonymous signer uses the public page and the link mailed through a real SMTP server; an
+organizer accepts the match; a personal link signs in one click."""
 
-import email
-import email.policy
 import re
 
 import pytest
@@ -10,17 +8,26 @@ from sqlalchemy import select
 
 from crm.letters.models import Letter
 from crm.letters.services import personal_signon_url
-from crm.mailmerge.models import Message
 from crm.organizations.models import Organization
+from tests.browser.test_organizer_loop import _text, _wait_for_mail
 from tests.conftest import ARTIFACTS, browser_login
 
-pytestmark = pytest.mark.browser
+# Every test here runs the embedded outbox worker: stop it, or it outlives the test and sends another test's
+# mail (same PostgreSQL database) to this test's closed SMTP port.
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("worker_stopped")]
 
 
 @pytest.fixture
-def app_config():
-    """A short minimum fill time: the browser fills the form in well under the default."""
-    return {"SIGNON_MIN_FILL_SECONDS": 1}
+def app_config(smtp_server):
+    """Real SMTP through the embedded outbox worker; a short minimum fill time (the browser is fast)."""
+    return {
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SERVER": smtp_server.host,
+        "MAIL_PORT": smtp_server.port,
+        "MAIL_EMBEDDED_WORKER": True,
+        "MAIL_POLL_SECONDS": 0.2,
+        "SIGNON_MIN_FILL_SECONDS": 1,
+    }
 
 
 def _letter(db) -> Letter:
@@ -38,7 +45,7 @@ def _letter(db) -> Letter:
     return letter
 
 
-def test_public_sign_on_confirm_and_review(live_server, page, seeded, users, db):
+def test_public_sign_on_confirm_and_review(live_server, page, seeded, users, db, smtp_server):
     letter = _letter(db)
     base = live_server.url
     page.goto(f"{base}/sign/{letter.slug}")
@@ -55,10 +62,8 @@ def test_public_sign_on_confirm_and_review(live_server, page, seeded, users, db)
     page.wait_for_timeout(1100)
     page.get_by_role("button", name="Sign the letter").click()
     page.get_by_role("heading", name="Check your mail").wait_for()
-    db.session.expire_all()
-    raw = db.session.scalar(select(Message.raw).where(Message.kind == "signon-confirm"))
-    text = email.message_from_string(raw, policy=email.policy.default).get_body(("plain",)).get_content()
-    link = re.search(r"(http://127\.0\.0\.1:\d+/sign/\S+/confirm/\S+)", text).group(1)
+    mailed = _wait_for_mail(smtp_server, lambda m: m["to"] == ["cindy@eff.example"])[0]
+    link = re.search(rf"{re.escape(base)}/sign/{letter.slug}/confirm/\S+", _text(mailed["message"])).group(0)
     page.goto(link)
     page.get_by_role("heading", name="Thank you: your sign-on is confirmed").wait_for()
     browser_login(page, base, users["organizer"].email)
@@ -68,6 +73,8 @@ def test_public_sign_on_confirm_and_review(live_server, page, seeded, users, db)
     page.get_by_label("Decision for Electronic Frontier Foundation").select_option("accept")
     page.get_by_role("button", name="Decide").click()
     page.get_by_text("accepted; the signer was told").wait_for()
+    told = _wait_for_mail(smtp_server, lambda m: m["message"]["Subject"].startswith("Your signature is confirmed"))
+    assert told[0]["to"] == ["cindy@eff.example"]
     eff = db.session.scalar(select(Organization).where(Organization.acronym == "EFF"))
     page.goto(f"{base}/organizations/{eff.id}")
     row = page.locator(".timeline-item", has_text=re.compile("Stop face recognition at the border"))

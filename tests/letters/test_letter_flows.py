@@ -273,6 +273,25 @@ def test_personal_link_signs_once_and_rejects_other_tokens(seeded, client, db):
     assert client.get(f"/sign/{SEED_LETTER_SLUG}/p/{path.rsplit('/', 1)[1]}").status_code == 400
 
 
+def test_personal_link_expires_and_records_who_authorized(seeded, client, db, monkeypatch):
+    letter = _collecting_letter(db)
+    org = _org(db, "Upturn")
+    contact = Contact(organization_id=org.id, first_name="Ana", last_name="Ruiz", email="ana@upturn.example")
+    db.session.add(contact)
+    db.session.commit()
+    # Invited by hand (pending, nobody named), then signed through the contact's link: the contact authorized it.
+    db.session.add(Signature(letter_id=letter.id, organization_id=org.id, listed_name="Upturn", status="pending"))
+    db.session.commit()
+    path = personal_signon_url(letter, org, contact).removeprefix("http://localhost")
+    assert client.post(path, data={"listed_name": "Upturn"}).status_code == 200
+    sig = db.session.scalar(select(Signature).where(Signature.letter_id == letter.id))
+    db.session.refresh(sig)
+    assert (sig.status, sig.authorized_email, sig.contact_id) == ("confirmed", "ana@upturn.example", contact.id)
+    monkeypatch.setattr("crm.letters.services.PERSONAL_LINK_MAX_AGE", -1)
+    expired = client.get(path)
+    assert expired.status_code == 400 and "expired" in expired.get_data(as_text=True)
+
+
 def test_matrix_csv_and_save_as_segment(seeded, as_role, db):
     letter = _collecting_letter(db, slug="second-letter")
     client = as_role("organizer")

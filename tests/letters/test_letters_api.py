@@ -85,6 +85,17 @@ def test_letter_crud_and_signatures(client, seeded, headers, db):
     )
     listed = client.get(f"/api/v1/letters/{body['slug']}/signatures", headers=headers["viewer"]).json
     assert listed["total"] == 1 and listed["items"][0]["listed_as"] == "EFF"
+    # Proof of authority is readable as well as writable, with the earlier-text flag of the letter page.
+    authorized = client.patch(
+        f"/api/v1/letters/{body['slug']}/signatures/{sig_id}",
+        json={"authorized_name": "Cindy Cohn", "authorized_email": "cindy@eff.example"},
+        headers=org,
+    ).json
+    assert (authorized["authorized_name"], authorized["authorized_email"]) == ("Cindy Cohn", "cindy@eff.example")
+    assert len(authorized["text_fingerprint"]) == 64 and authorized["earlier_text"] is False
+    client.patch(f"/api/v1/letters/{body['slug']}", json={"body": "A materially different text"}, headers=org)
+    listed = client.get(f"/api/v1/letters/{body['slug']}/signatures", headers=headers["viewer"]).json
+    assert listed["items"][0]["earlier_text"] is True
 
 
 def test_import_through_the_api(client, seeded, headers):
