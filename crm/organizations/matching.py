@@ -66,10 +66,40 @@ PLACE_WORDS = frozenset(
 )
 
 
+# A state written as its postal code ("MA Jobs with Justice", "ACLU of Northern CA") is the state's name. Only
+# a code in capitals, in a name not written all in capitals, and never IN, OR, ME or DC, which are also words
+# ("Justice IN Motion") or spelled with dots ("D.C.").
+_STATE_BY_CODE = {
+    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California", "CO": "Colorado",
+    "CT": "Connecticut", "DE": "Delaware", "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho",
+    "IL": "Illinois", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana", "MD": "Maryland",
+    "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota", "MS": "Mississippi", "MO": "Missouri",
+    "MT": "Montana", "NE": "Nebraska", "NV": "Nevada", "NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico",
+    "NY": "New York", "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma",
+    "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota", "TN": "Tennessee",
+    "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia", "WA": "Washington", "WV": "West Virginia",
+    "WI": "Wisconsin", "WY": "Wyoming", "PR": "Puerto Rico",
+}
+_STATE_CODE = re.compile(r"\b(?:" + "|".join(_STATE_BY_CODE) + r")\b(?![.'’])")
+# Ordinals as words: "Restore the 4th" is "Restore The Fourth".
+_ORDINALS = {
+    "1st": "first", "2nd": "second", "3rd": "third", "4th": "fourth", "5th": "fifth", "6th": "sixth",
+    "7th": "seventh", "8th": "eighth", "9th": "ninth", "10th": "tenth", "11th": "eleventh", "12th": "twelfth",
+    "13th": "thirteenth", "14th": "fourteenth", "15th": "fifteenth", "16th": "sixteenth", "17th": "seventeenth",
+    "18th": "eighteenth", "19th": "nineteenth", "20th": "twentieth",
+}
+_ORDINAL = re.compile(r"\b(?:" + "|".join(_ORDINALS) + r")\b")
+
+
 def _clean(text: str) -> str:
-    """Folded text with dots/apostrophes dropped, '&' as 'and', other punctuation as spaces."""
+    """Folded text with dots/apostrophes dropped, '&' as 'and', other punctuation as spaces; state codes and
+    ordinals as words."""
+    if not text.isupper() and _STATE_CODE.search(text):
+        text = _STATE_CODE.sub(lambda m: _STATE_BY_CODE[m.group()], text)
     # Plain ASCII (most names) needs no Unicode folding: lower-casing is enough and far faster in bulk.
     text = text.lower() if text.isascii() else fold(text)
+    if any(c.isdigit() for c in text):
+        text = _ORDINAL.sub(lambda m: _ORDINALS[m.group()], text)
     text = text.replace("&", " and ").replace("+", " and ")
     text = _DROP.sub("", text)
     return " ".join(_PUNCT.sub(" ", text).split())
