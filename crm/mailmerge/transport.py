@@ -6,7 +6,10 @@ outcome is `uncertain` and the message is never re-sent automatically.
 
 When the server advertises PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write and their three replies
 are read in order: one round trip for the envelope instead of three. The replies are checked exactly as in the
-step-by-step dialogue.
+step-by-step dialogue. The next message's envelope may also follow a message's content in the same group (RFC 2920
+lets the content open a group and DATA close it; see finish): one round trip per message. Its `sending` mark is
+still committed before its content goes out, and a server left waiting for content that will not come is
+disconnected, which delivers nothing.
 """
 
 import contextlib
@@ -87,6 +90,9 @@ class SMTPTransport:
         self.connection: smtplib.SMTP | None = None
         self.sent_on_connection = 0
         self.connections_opened = 0
+        # The next message's envelope, written after this one's content (see finish): (envelope_from, recipient,
+        # the Outcome refusing it, or None when the server answered DATA with 354 and waits for the content).
+        self.announced: tuple[str, str, Outcome | None] | None = None
 
     @classmethod
     def from_config(cls, config) -> "SMTPTransport":
@@ -131,6 +137,7 @@ class SMTPTransport:
 
     def drop(self) -> None:
         """Forget a broken connection without talking to it."""
+        self.announced = None
         if self.connection is not None:
             with contextlib.suppress(OSError):
                 self.connection.close()
@@ -140,18 +147,29 @@ class SMTPTransport:
         """QUIT politely (ignoring a server that already left)."""
         if self.connection is None:
             return
+        if self.announced is not None:
+            self.abandon()
+            return
         with contextlib.suppress(smtplib.SMTPException, OSError):
             self.connection.quit()
         self.drop()
 
-    def _refused(self, code: int, reply: bytes, stage: str) -> Outcome:
-        """Classify a non-success reply; keep the connection usable (RSET) or drop it (421)."""
+    def abandon(self) -> None:
+        """The announced next message will not be sent now (suppressed, paused, not renderable): a server that
+        took its DATA waits for content, and only disconnecting gets out of that without delivering anything."""
+        if self.announced is not None:
+            self.drop()
+
+    def _refused(self, code: int, reply: bytes, stage: str, reset: bool = True) -> Outcome:
+        """Classify a non-success reply; keep the connection usable (RSET, unless the next envelope is already
+        on its way) or drop it (421)."""
         response = f"{stage}: {_text(code, reply)}"
         if code == 421 or code < 400:
             self.drop()
             return Outcome("retry", response)
         try:
-            self.connection.rset()
+            if reset:
+                self.connection.rset()
         except (smtplib.SMTPException, OSError):
             self.drop()
         if code < 500:
@@ -168,7 +186,14 @@ class SMTPTransport:
         server's answer — the caller may do other work, such as rendering the next message, meanwhile).
         `while_waiting()` is called while the server answers a pipelined envelope."""
         if not (envelope_from.isascii() and recipient.isascii()):
+            self.abandon()
             return Outcome("failed", "not sent: the address is not ASCII (SMTPUTF8 is not supported)")
+        announced, self.announced = self.announced, None
+        if announced is not None and announced[:2] == (envelope_from, recipient):
+            return announced[2] or self._content(self.connection, raw)
+        if announced is not None:  # announced for another message: its server waits for content
+            self.announced = announced
+            self.abandon()
         try:
             connection = self._ensure()
         except (smtplib.SMTPException, OSError) as exc:
@@ -186,6 +211,10 @@ class SMTPTransport:
             return Outcome(
                 "retry", f"connection lost before the message was sent: {exc or type(exc).__name__}"
             )
+        return self._content(connection, raw)
+
+    def _content(self, connection: smtplib.SMTP, raw: str) -> Outcome | None:
+        """Send the content after a 354; None once it is on its way."""
         try:
             connection.send(prepare(raw))
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -210,13 +239,13 @@ class SMTPTransport:
         self, connection: smtplib.SMTP, envelope_from: str, recipient: str, while_waiting=None
     ) -> Outcome | None:
         """MAIL, RCPT and DATA in one write (RFC 2920), then their replies in order; None on 354."""
-        mail, rcpt = f"mail FROM:{quote_address(envelope_from)}", f"rcpt TO:{quote_address(recipient)}"
-        if any(c in mail or c in rcpt for c in "\r\n"):
-            # What smtplib.putcmd refuses too: a line break would smuggle in another command.
-            raise ValueError("an envelope address contains a line break")
-        connection.send(f"{mail}\r\n{rcpt}\r\ndata\r\n".encode("ascii"))
+        connection.send(_envelope(envelope_from, recipient))
         if while_waiting is not None:
             while_waiting()
+        return self._envelope_replies(connection)
+
+    def _envelope_replies(self, connection: smtplib.SMTP) -> Outcome | None:
+        """Check the replies to a pipelined MAIL, RCPT and DATA; None on 354."""
         refused = None
         for stage in ("MAIL", "RCPT", "DATA"):
             code, reply = connection.getreply()
@@ -240,16 +269,62 @@ class SMTPTransport:
             f"answered: {exc or type(exc).__name__}",
         )
 
-    def finish(self) -> Outcome:
-        """The server's answer to the content sent by begin()."""
+    def finish(self, next_envelope=None) -> Outcome:
+        """The server's answer to the content sent by begin().
+
+        With pipelining, `next_envelope()` is called first, while the server reads the content; it may return the
+        (envelope_from, recipient) of the next message, whose MAIL, RCPT and DATA then follow this content without
+        waiting (RFC 2920: content may open a group, DATA closes it). Their replies are read after this message's
+        and kept in `announced` for the next begin(), which sends only the content. A message is not announced
+        beyond the connection's MAIL_MAX_EMAILS."""
+        announce = None
+        if next_envelope is not None and self._may_announce():
+            announce = next_envelope()
+            try:
+                data = _envelope(*announce) if announce is not None else None
+            except ValueError:
+                announce = data = None  # a line break in an address: begin() refuses it properly
+            if data is not None:
+                try:
+                    self.connection.send(data)
+                except (smtplib.SMTPServerDisconnected, OSError):
+                    announce = None  # the content's reply (below) says what became of this message
         try:
             code, reply = self.connection.getreply()
         except (smtplib.SMTPServerDisconnected, OSError, AttributeError) as exc:
             return self._lost_after_content(exc)
         self.sent_on_connection += 1
         if code == 250:
-            return Outcome("sent", _text(code, reply))
-        return self._refused(code, reply, "end of DATA")
+            outcome = Outcome("sent", _text(code, reply))
+        else:
+            outcome = self._refused(code, reply, "end of DATA", reset=announce is None)
+        if announce is not None and self.connection is not None:
+            try:
+                self.announced = (*announce, self._envelope_replies(self.connection))
+            except (smtplib.SMTPServerDisconnected, OSError):
+                self.drop()  # nothing of the next message was sent: begin() starts it afresh
+            if self.announced is not None and self.connection is None:
+                self.announced = None  # refused with a 421 or worse: begin() reconnects and tries again
+        return outcome
+
+    def _may_announce(self) -> bool:
+        """Whether the next envelope may follow the content now."""
+        connection = self.connection
+        return (
+            self.pipelining
+            and connection is not None
+            and connection.has_extn("pipelining")
+            and self.sent_on_connection + 2 <= self.max_per_connection
+        )
+
+
+def _envelope(envelope_from: str, recipient: str) -> bytes:
+    """MAIL, RCPT and DATA as one pipelined group (ValueError on a line break, as smtplib.putcmd)."""
+    mail, rcpt = f"mail FROM:{quote_address(envelope_from)}", f"rcpt TO:{quote_address(recipient)}"
+    if any(c in mail or c in rcpt for c in "\r\n"):
+        # What smtplib.putcmd refuses too: a line break would smuggle in another command.
+        raise ValueError("an envelope address contains a line break")
+    return f"{mail}\r\n{rcpt}\r\ndata\r\n".encode("ascii")
 
 
 class OutboxTransport:
@@ -265,9 +340,12 @@ class OutboxTransport:
         """Nothing to hand over; finish() answers."""
         return None
 
-    def finish(self) -> Outcome:
+    def finish(self, next_envelope=None) -> Outcome:
         """Kept."""
         return Outcome("outbox", "kept in the outbox (MAIL_BACKEND=outbox)")
+
+    def abandon(self) -> None:
+        """Nothing announced."""
 
     def close(self) -> None:
         """Nothing to close."""

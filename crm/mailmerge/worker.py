@@ -226,6 +226,7 @@ class Worker:
         self._batch: list = []
         self._recipients: dict = {}
         self._render_next = 0
+        self._position = 0
 
     # --- claiming
     # -------------------------------------------------------------------------------------------------
@@ -430,8 +431,10 @@ class Worker:
                         self._release([r.id for r in rows[position:] if r.merge_id == row.merge_id], status or "paused")
                         continue
                 self._render_next = max(self._render_next, position + 1)
+                self._position = position
                 self._send_row(row, recipients)
         finally:
+            self.transport.abandon()  # an envelope announced for a row that will not be sent now
             self._ahead, self._batch, self._recipients = {}, [], {}
             # The last message's result has no next mark to ride along with: commit it on its own (one extra
             # commit per batch). On an exception it is rolled back and the row stays `sending`, which recovery
@@ -479,6 +482,24 @@ class Worker:
         except Exception:  # noqa: BLE001 - rendered again when its turn comes, where nothing is in flight
             self._render_next = len(self._batch)
 
+    def _next_envelope(self) -> tuple[str, str] | None:
+        """(envelope_from, recipient) of the batch's next row, to announce while the server reads this row's
+        content — unless a pause check comes first or the row cannot be rendered (see SMTPTransport.finish)."""
+        position = self._position + 1
+        if position >= len(self._batch):
+            return None
+        row = self._batch[position]
+        if position % 5 == 0 and row.merge_id is not None:
+            return None  # process() checks for a pause before this row
+        if row.id not in self._ahead:
+            try:
+                self._ahead[row.id] = self._render(row, self._recipients)
+            except Exception:  # noqa: BLE001 - rendered again when its turn comes, where nothing is in flight
+                return None
+            self._render_next = max(self._render_next, position + 1)
+        _raw, _message_id, _subject, envelope_from, problem = self._ahead[row.id]
+        return None if problem is not None else (envelope_from, row.email)
+
     def _send_row(self, row, recipients) -> None:
         """Mark sending — committing the previous result with it —, hand to SMTP (rendering the next rows while
         the server answers), and stage the outcome for the next commit."""
@@ -486,6 +507,7 @@ class Worker:
         ahead = self._ahead.pop(row.id, None)
         raw, message_id, subject, envelope_from, problem = ahead or self._render(row, recipients)
         if row.merge_id is not None and problem is not None:
+            self.transport.abandon()
             self._apply_staged()
             # Nothing is handed to SMTP, so this may wait for the next commit: lost in a crash, the row is
             # still `claimed`, goes back to `queued` and fails the same way again.
@@ -516,7 +538,9 @@ class Worker:
         )
         if marked != 1:
             # Suppressed since it was queued (checked again right before sending), or taken away from us.
-            # Not sent, so it rides along with the next commit like a render failure.
+            # Not sent, so it rides along with the next commit like a render failure; a server that took its
+            # announced DATA is disconnected.
+            self.transport.abandon()
             done = db.session.execute(
                 MESSAGES.update()
                 .where(
@@ -542,7 +566,7 @@ class Worker:
         outcome = self.transport.begin(envelope_from, row.email, raw, while_waiting=self._render_ahead)
         if outcome is None:
             self._render_ahead()
-            outcome = self.transport.finish()
+            outcome = self.transport.finish(next_envelope=self._next_envelope)
         self._record(row, outcome)
 
     def _record(self, row, outcome) -> None:
