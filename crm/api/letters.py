@@ -168,7 +168,7 @@ class LetterCreate(MethodView):
 
 @blp.route("/letters/<slug>")
 class LetterPatch(MethodView):
-    """Change a letter."""
+    """Change or delete a letter."""
 
     @blp.arguments(LetterInSchema)
     @blp.response(200, schemas.LetterSchema)
@@ -183,6 +183,16 @@ class LetterPatch(MethodView):
         except letters.LetterError as exc:
             _letter_error(exc)
         return letter
+
+    @blp.response(204)
+    @blp.alt_response(409, description="Something depends on the letter (signatures, sign-ons, merges, or it is "
+                                       "no longer a draft); the detail says what to do instead")
+    def delete(self, slug):
+        """Delete a draft letter that nothing depends on (its issue-area links go with it)."""
+        try:
+            letters.delete_letter(_letter(slug), user_id=g.api_user.id)
+        except letters.LetterInUse as exc:
+            abort(409, message=str(exc))
 
 
 @blp.route("/letters/<slug>/signatures")

@@ -1,6 +1,9 @@
-"""`crm import signatories`: match a pasted signatory block (or a whole letter) against the organizations."""
+"""`crm letter …`, `crm signon …` and `crm import signatories`: letters, signatures and the sign-on review queue from
+the command line, through the same services as the pages and the API (audited with no user: the command line)."""
 
+import json
 import sys
+from datetime import date
 from pathlib import Path
 
 import click
@@ -9,7 +12,10 @@ from flask.cli import with_appcontext
 
 
 def _fail(message: str) -> None:
-    """Print an error and exit with status 1."""
+    """Undo anything half-done in the session, print an error and exit with status 1."""
+    from crm.extensions import db
+
+    db.session.rollback()
     click.echo(f"Error: {message}", err=True)
     sys.exit(1)
 
@@ -78,9 +84,367 @@ def import_signatories(letter_slug, file, dry_run, report_path):
 
 
 def register(app: Flask) -> None:
-    """Add `signatories` to the `crm import` group (creating the group when no other feature has yet)."""
+    """Add `crm letter`, `crm signon`, and `signatories` to the `crm import` group (creating it when needed)."""
+    app.cli.add_command(letter_group)
+    app.cli.add_command(signon_group)
     group = app.cli.commands.get("import")
     if group is None:
         group = click.Group("import", help="Import data (signatory blocks, CSV files).")
         app.cli.add_command(group)
     group.add_command(import_signatories)
+
+
+# --- crm letter ---------------------------------------------------------------------------------------------
+
+
+def _letter(slug: str):
+    """The letter with this slug, or exit 1."""
+    from crm.letters.services import get_letter
+
+    return get_letter(slug) or _fail(f"unknown letter {slug!r}")
+
+
+def _date(value: str | None, option: str) -> date | None:
+    """An optional YYYY-MM-DD option value (empty: no date), or exit 1."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"{option} must be a date written YYYY-MM-DD, not {value!r}")
+
+
+def _print_json(data) -> None:
+    """Pretty JSON on standard output."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _letter_options(command):
+    """The options of `letter create` and `letter edit` (left out: unchanged)."""
+    options = [
+        click.option("--title"),
+        click.option("--slug", help="Lower-case letters, digits and hyphens (create: from the title)."),
+        click.option("--body-file", "body_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Markdown body (- for standard input)."),
+        click.option("--recipients"),
+        click.option("--cc"),
+        click.option("--summary"),
+        click.option("--deadline", help="Sign-on deadline, YYYY-MM-DD (edit: an empty value clears it)."),
+        click.option("--issue-area", "issue_areas", multiple=True, help="Issue-area slug (repeatable)."),
+        click.option("--public/--no-public", "public_signon", default=None, help="Public sign-on page on/off."),
+        click.option("--review/--no-review", "review_required", default=None,
+                     help="Public sign-ons wait for review (on) or are accepted when matched (off)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _letter_data(body_file, deadline, issue_areas, **fields) -> dict:
+    """The given options as service input (options left out are not in it)."""
+    data = {name: value for name, value in fields.items() if value is not None}
+    if body_file is not None:
+        try:
+            data["body"] = sys.stdin.read() if str(body_file) == "-" else body_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read {body_file}: {exc}")
+    if deadline is not None:
+        data["deadline"] = _date(deadline, "--deadline")
+    if issue_areas:
+        data["issue_areas"] = list(issue_areas)
+    return data
+
+
+@click.group("letter")
+def letter_group():
+    """Sign-on letters and their signatures."""
+
+
+@letter_group.command("list")
+@click.option("--status", help="Only letters in this status (draft, collecting, closed, delivered).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def letter_list(status, as_json):
+    """List letters, newest first, with their confirmed and pending signatures."""
+    from crm.api.schemas import LetterSchema
+    from crm.letters.models import LETTER_STATUSES
+    from crm.letters.services import list_letters
+
+    if status is not None and status not in LETTER_STATUSES:
+        _fail(f"status must be one of: {', '.join(LETTER_STATUSES)}")
+    rows = [(letter, counts) for letter, counts in list_letters() if status in (None, letter.status)]
+    if as_json:
+        _print_json([{**LetterSchema().dump(letter), "counts": counts} for letter, counts in rows])
+        return
+    for letter, counts in rows:
+        click.echo(f"{letter.slug}\t{letter.status}\t{counts['confirmed']} confirmed, {counts['pending']} pending"
+                   f"\t{letter.title}")
+
+
+@letter_group.command("show")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def letter_show(slug, as_json):
+    """Show a letter: title, status, dates, recipients and its signatures counted by status."""
+    from crm.api.schemas import LetterSchema
+    from crm.letters.services import status_counts
+
+    letter = _letter(slug)
+    counts = status_counts([letter.id]).get(letter.id) or dict.fromkeys(("pending", "confirmed", "declined",
+                                                                          "withdrawn"), 0)
+    if as_json:
+        _print_json({**LetterSchema().dump(letter), "counts": counts})
+        return
+    click.echo(f"{letter.title}\n  slug: {letter.slug}\n  status: {letter.status}")
+    for label, value in (("dated", letter.letter_date), ("deadline", letter.deadline),
+                         ("delivered on", letter.delivered_on)):
+        if value:
+            click.echo(f"  {label}: {value.isoformat()}")
+    click.echo(f"  public sign-on: {'on' if letter.public_signon else 'off'}; "
+               f"review: {'required' if letter.review_required else 'not required'}")
+    if letter.issue_areas:
+        click.echo(f"  issue areas: {', '.join(a.slug for a in letter.issue_areas)}")
+    for label, text in (("recipients", letter.recipients), ("cc", letter.cc)):
+        if text.strip():
+            click.echo(f"  {label}: {' / '.join(line.strip() for line in text.splitlines() if line.strip())}")
+    click.echo("  signatures: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+
+
+@letter_group.command("create")
+@_letter_options
+@with_appcontext
+def letter_create(**options):
+    """Create a draft letter; prints its slug alone on the last line."""
+    from crm.letters.services import LetterError, create_letter
+
+    data = _letter_data(**options)
+    if not data.get("title"):
+        _fail("a letter needs a title: give --title")
+    try:
+        letter = create_letter(data)
+    except LetterError as exc:
+        _fail(str(exc))
+    click.echo(f"Created draft letter “{letter.title}”.")
+    click.echo(letter.slug)
+
+
+@letter_group.command("edit")
+@click.argument("current_slug", metavar="SLUG")
+@_letter_options
+@with_appcontext
+def letter_edit(current_slug, **options):
+    """Change a letter's text and settings (only the options given)."""
+    from crm.letters.services import LetterError, update_letter
+
+    letter = _letter(current_slug)
+    data = _letter_data(**options)
+    if not data:
+        _fail("nothing to change: give at least one option (see --help)")
+    try:
+        update_letter(letter, data)
+    except LetterError as exc:
+        _fail(str(exc))
+    click.echo(f"Letter {letter.slug} saved.")
+
+
+@letter_group.command("status")
+@click.argument("slug")
+@click.argument("status", metavar="draft|collecting|closed|delivered")
+@click.option("--delivered-on", "delivered_on", help="With delivered: the date, YYYY-MM-DD (default today).")
+@click.option("--thank", is_flag=True, help="With delivered: queue a thank-you to every confirmed signer.")
+@with_appcontext
+def letter_status(slug, status, delivered_on, thank):
+    """Move a letter along draft → collecting → closed → delivered."""
+    from crm.letters.services import LetterError, record_delivery, set_status
+
+    letter = _letter(slug)
+    day = _date(delivered_on, "--delivered-on")
+    if (day or thank) and status != "delivered":
+        _fail("--delivered-on and --thank go with the status delivered")
+    try:
+        if status == "delivered":
+            thanked = record_delivery(letter, day or date.today(), thank=thank)
+            click.echo(f"Letter {slug} delivered on {letter.delivered_on.isoformat()}."
+                       + (f" {thanked} thank-you messages queued." if thank else ""))
+            return
+        set_status(letter, status)
+    except LetterError as exc:
+        _fail(str(exc))
+    click.echo(f"Letter {slug} is now {letter.status}.")
+
+
+
+@letter_group.command("delete")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def letter_delete(slug, yes):
+    """Delete a draft letter nothing depends on (no signatures, sign-ons or mail merges)."""
+    from crm.letters.services import LetterInUse, delete_letter, deletion_blockers
+
+    letter = _letter(slug)
+    reasons = deletion_blockers(letter)
+    if reasons:
+        _fail(f"the letter {slug!r} cannot be deleted. " + " ".join(reasons))
+    if not yes:
+        click.confirm(f"Delete the draft letter “{letter.title}” for good?", abort=True)
+    try:
+        delete_letter(letter)
+    except LetterInUse as exc:
+        _fail(str(exc))
+    click.echo(f"Deleted letter {slug}.")
+
+
+@letter_group.command("signatures")
+@click.argument("slug")
+@click.option("--status", "statuses", multiple=True,
+              help="Only this status (repeatable: pending, confirmed, declined, withdrawn); default all.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def letter_signatures(slug, statuses, as_json):
+    """List a letter's signatures in delivery order (leads first, then alphabetical)."""
+    from crm.api.schemas import SignatureSchema
+    from crm.letters.models import SIGNATURE_STATUSES
+    from crm.letters.services import signatories
+
+    letter = _letter(slug)
+    unknown = sorted(set(statuses) - set(SIGNATURE_STATUSES))
+    if unknown:
+        _fail(f"unknown status {', '.join(unknown)}; use {', '.join(SIGNATURE_STATUSES)}")
+    signatures = signatories(letter, tuple(statuses) or SIGNATURE_STATUSES)
+    if as_json:
+        _print_json(SignatureSchema(many=True).dump(signatures))
+        return
+    for sig in signatures:
+        click.echo(f"{sig.organization_id}\t{sig.status}\t{sig.role}\t{sig.listed_name}")
+
+
+def _organization(id_or_name: str):
+    """An organization by id, or by a name the matcher is sure of; exit 1 listing the candidates otherwise."""
+    from crm.organizations.matching import match_organization
+    from crm.organizations.services import get_organization
+
+    if id_or_name.isdigit():
+        return get_organization(int(id_or_name)) or _fail(f"there is no organization {id_or_name}")
+    found = match_organization(id_or_name)
+    if found.applied:
+        return get_organization(found.organization_id)
+    candidates = found.candidates or (((found.organization_id, found.confidence),) if found.organization_id else ())
+    listed = "; ".join(f"{org_id} {org.name} ({score:.0%})" for org_id, score in candidates
+                       if (org := get_organization(org_id)) is not None)
+    _fail(f"no sure match for {id_or_name!r}"
+          + (f"; candidates: {listed}. Give the organization's id." if listed else "; create the organization first."))
+
+
+@letter_group.command("sign")
+@click.argument("slug")
+@click.argument("organization", metavar="ORG_ID_OR_NAME")
+@click.option("--role", default="signatory", help="lead or signatory (default).")
+@click.option("--status", default="confirmed", help="pending, confirmed (default), declined or withdrawn.")
+@click.option("--listed-as", "listed_as", default="", help="The name as the letter prints it (default: its name).")
+@click.option("--source", default="manual", help="import, public-form, personal-link, manual (default), api, seed.")
+@with_appcontext
+def letter_sign(slug, organization, role, status, listed_as, source):
+    """Add an organization to a letter (by id, or by a name the organization matcher is sure of)."""
+    from crm.letters.services import LetterError, add_signature
+
+    letter = _letter(slug)
+    org = _organization(organization)
+    try:
+        sig, created = add_signature(letter, org, role=role, status=status, listed_name=listed_as or org.name,
+                                     source=source)
+    except LetterError as exc:
+        _fail(str(exc))
+    click.echo(f"{org.name} ({org.id}) added to {slug} as {sig.role}, {sig.status}." if created
+               else f"{org.name} ({org.id}) is already on {slug} ({sig.status}); nothing changed.")
+
+
+@letter_group.command("signature-status")
+@click.argument("slug")
+@click.argument("organization_id", type=int, metavar="ORG_ID")
+@click.argument("status", metavar="pending|confirmed|declined|withdrawn")
+@with_appcontext
+def letter_signature_status(slug, organization_id, status):
+    """Change the status of an organization's signature on a letter."""
+    from crm.letters.services import LetterError, signature_of, update_signature
+
+    letter = _letter(slug)
+    sig = signature_of(letter, organization_id) or _fail(f"organization {organization_id} is not on {slug}")
+    try:
+        update_signature(sig, {"status": status})
+    except LetterError as exc:
+        _fail(str(exc))
+    click.echo(f"{sig.listed_name} on {slug} is now {sig.status}.")
+
+
+# --- crm signon ---------------------------------------------------------------------------------------------
+
+
+@click.group("signon")
+def signon_group():
+    """The review queue of public sign-ons (confirmed by mail, waiting for a person)."""
+
+
+def _request(request_id: int):
+    """The sign-on request, or exit 1."""
+    from crm.signon.services import get_request
+
+    return get_request(request_id) or _fail(f"there is no sign-on request {request_id}")
+
+
+@signon_group.command("list")
+@click.option("--letter", "slug", help="Only sign-ons for this letter.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def signon_list(slug, as_json):
+    """List the sign-ons waiting for review, oldest first, with the proposed organization."""
+    from crm.api.letters import SignOnRequestSchema
+    from crm.signon.services import review_queue
+
+    queue = review_queue(_letter(slug) if slug else None)
+    if as_json:
+        _print_json(SignOnRequestSchema(many=True).dump(queue))
+        return
+    for row in queue:
+        proposed = (f"{row.proposed_organization.name} ({row.proposed_organization_id}, {row.confidence:.0%})"
+                    if row.proposed_organization else "a new organization")
+        click.echo(f"{row.id}\t{row.letter.slug}\t{row.organization_name} <{row.email}>\tproposed: {proposed}")
+
+
+@signon_group.command("accept")
+@click.argument("request_id", type=int)
+@click.option("--organization", "organization_id", type=int, help="Accept as this organization (id).")
+@click.option("--new", "new", is_flag=True, help="Create a new organization from the sign-on.")
+@with_appcontext
+def signon_accept(request_id, organization_id, new):
+    """Accept a sign-on as the proposed organization (or --organization ID, or --new); the signer is told."""
+    from crm.signon.services import SignOnError, accept_signon
+
+    if new and organization_id is not None:
+        raise click.UsageError("give --organization or --new, not both")
+    row = _request(request_id)
+    if not new and organization_id is None:
+        organization_id = row.proposed_organization_id
+        if organization_id is None:
+            _fail("there is no proposed match: give --organization ID or --new")
+    try:
+        accept_signon(row, None if new else organization_id)
+    except SignOnError as exc:
+        _fail(str(exc))
+    click.echo(f"Accepted {row.organization_name} on {row.letter.slug}; the signer was told.")
+
+
+@signon_group.command("decline")
+@click.argument("request_id", type=int)
+@with_appcontext
+def signon_decline(request_id):
+    """Decline a sign-on; the signer is told."""
+    from crm.signon.services import SignOnError, reject_signon
+
+    row = _request(request_id)
+    try:
+        reject_signon(row)
+    except SignOnError as exc:
+        _fail(str(exc))
+    click.echo(f"Declined {row.organization_name} on {row.letter.slug}; the signer was told.")

@@ -87,6 +87,10 @@ class ReconfirmForm(FlaskForm):
     """A button: ask signers of an earlier text to confirm again (CSRF only)."""
 
 
+class DeleteLetterForm(FlaskForm):
+    """A button: delete the letter (CSRF only)."""
+
+
 class SegmentForm(FlaskForm):
     """Save the matrix's "signed A and B, not C" as a segment."""
 

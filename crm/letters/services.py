@@ -24,6 +24,7 @@ from crm.letters.models import (
     SIGNATURE_STATUSES,
     Letter,
     Signature,
+    SignOnRequest,
 )
 from crm.organizations.filters import OrgFilter, org_ids_query
 from crm.organizations.models import IssueArea, Organization
@@ -310,6 +311,46 @@ def set_status(
     return letter
 
 
+class LetterInUse(LetterError):
+    """A letter that cannot be deleted because something depends on it."""
+
+
+def deletion_blockers(letter: Letter) -> list[str]:
+    """Why a letter cannot be deleted, each with what to do instead (empty: nothing depends on it)."""
+    from crm.mailmerge.models import MailMerge
+
+    reasons = []
+    if letter.status == "collecting":
+        reasons.append("It is collecting signatures: close it instead.")
+    elif letter.status != "draft":
+        reasons.append(f"It is {letter.status} and stays on record; only a draft can be deleted.")
+    signatures = db.session.scalar(select(func.count(Signature.id)).where(Signature.letter_id == letter.id)) or 0
+    if signatures:
+        reasons.append(f"It has {signatures} signature{'' if signatures == 1 else 's'}: remove "
+                       f"{'it' if signatures == 1 else 'them'} first "
+                       "(undo the import that added them), or keep the letter and close it.")
+    signons = db.session.scalar(
+        select(func.count(SignOnRequest.id)).where(SignOnRequest.letter_id == letter.id)) or 0
+    if signons:
+        reasons.append(f"It has {signons} public sign-on request{'' if signons == 1 else 's'}: close it instead.")
+    merges = list(db.session.scalars(select(MailMerge.name).where(MailMerge.letter_id == letter.id).limit(4)))
+    if merges:
+        reasons.append(f"Mail merges refer to it ({', '.join(merges)}): keep the letter and close it instead.")
+    return reasons
+
+
+def delete_letter(letter: Letter, user_id: int | None = None) -> None:
+    """Delete a draft nothing depends on, with its issue-area links (LetterInUse names what depends on it)."""
+    reasons = deletion_blockers(letter)
+    if reasons:
+        raise LetterInUse("letter", f"The letter {letter.slug!r} cannot be deleted. " + " ".join(reasons))
+    record("delete", "letter", letter.id, user_id=user_id, summary=f"Deleted letter {letter.slug}",
+           before=letter_snapshot(letter))
+    letter.issue_areas = []
+    db.session.delete(letter)
+    db.session.commit()
+
+
 # --- signatures ---------------------------------------------------------------------------------------------
 
 
@@ -354,9 +395,7 @@ def add_signature(
         raise LetterError("status", f"Status must be one of: {', '.join(SIGNATURE_STATUSES)}.")
     if source not in SIGNATURE_SOURCES:
         raise LetterError("source", f"Source must be one of: {', '.join(SIGNATURE_SOURCES)}.")
-    existing = db.session.scalar(
-        select(Signature).where(Signature.letter_id == letter.id, Signature.organization_id == org.id)
-    )
+    existing = signature_of(letter, org.id)
     if existing is not None:
         return existing, False
     if contact is not None:
@@ -443,6 +482,13 @@ def update_signature(sig: Signature, changes: dict, user_id: int | None = None) 
         after=signature_snapshot(sig),
     )
     return sig
+
+
+def signature_of(letter: Letter, organization_id: int) -> Signature | None:
+    """An organization's signature on a letter, if it has one."""
+    return db.session.scalar(
+        select(Signature).where(Signature.letter_id == letter.id, Signature.organization_id == organization_id)
+    )
 
 
 def get_signature(letter: Letter, signature_id: int) -> Signature | None:
@@ -559,11 +605,7 @@ def sign_with_personal_link(link: PersonalLink, listed_name: str) -> tuple[Signa
     """Add the organization as a confirmed signatory (again is harmless: the first signature stands)."""
     if link.letter.status != "collecting":
         raise LetterError("letter", "This letter is not collecting signatures any more.")
-    existing = db.session.scalar(
-        select(Signature).where(
-            Signature.letter_id == link.letter.id, Signature.organization_id == link.organization.id
-        )
-    )
+    existing = signature_of(link.letter, link.organization.id)
     if existing is not None and existing.status in ("pending", "withdrawn", "declined"):
         # They were invited and said yes: confirm the pending row rather than keep a stale answer, with the
         # link's contact as who authorized it.

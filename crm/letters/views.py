@@ -14,6 +14,7 @@ from crm.contacts.services import contacts_of
 from crm.letters import participation, services
 from crm.letters.forms import (
     AddSignatureForm,
+    DeleteLetterForm,
     ImportForm,
     LetterForm,
     ReconfirmForm,
@@ -161,6 +162,25 @@ def change_status(slug: str):
     except services.LetterError as exc:
         flash(str(exc), "danger")
     return redirect(url_for("letters.show", slug=slug), 303)
+
+
+@bp.route("/<slug>/delete", methods=["GET", "POST"])
+@access("organizer")
+def delete(slug: str):
+    """Confirm, then delete a draft letter nothing depends on; otherwise say what depends on it."""
+    letter = _letter_or_404(slug)
+    form = DeleteLetterForm()
+    if form.validate_on_submit():
+        try:
+            services.delete_letter(letter, user_id=_user_id())
+        except services.LetterInUse:
+            pass  # the page lists what depends on the letter
+        else:
+            flash(f"Letter {slug!r} deleted.", "success")
+            return redirect(url_for("letters.index"), 303)
+    blockers = services.deletion_blockers(letter)
+    status = 409 if request.method == "POST" and blockers else 400 if form.errors else 200
+    return render_template("letters/delete.html", letter=letter, form=form, blockers=blockers), status
 
 
 @bp.get("/<slug>/organizations")
