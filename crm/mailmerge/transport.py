@@ -90,8 +90,10 @@ class SMTPTransport:
         self.connection: smtplib.SMTP | None = None
         self.sent_on_connection = 0
         self.connections_opened = 0
-        # The next message's envelope, written after this one's content (see finish): (envelope_from, recipient,
-        # the Outcome refusing it, or None when the server answered DATA with 354 and waits for the content).
+        # The next message's envelope, written with this one's content (see begin): (envelope_from, recipient) until
+        # its replies are read, then (envelope_from, recipient, the Outcome refusing it, or None when the server
+        # answered DATA with 354 and waits for the content).
+        self.announcing: tuple[str, str] | None = None
         self.announced: tuple[str, str, Outcome | None] | None = None
 
     @classmethod
@@ -137,7 +139,7 @@ class SMTPTransport:
 
     def drop(self) -> None:
         """Forget a broken connection without talking to it."""
-        self.announced = None
+        self.announced = self.announcing = None
         if self.connection is not None:
             with contextlib.suppress(OSError):
                 self.connection.close()
@@ -147,7 +149,7 @@ class SMTPTransport:
         """QUIT politely (ignoring a server that already left)."""
         if self.connection is None:
             return
-        if self.announced is not None:
+        if self.announced is not None or self.announcing is not None:
             self.abandon()
             return
         with contextlib.suppress(smtplib.SMTPException, OSError):
@@ -157,7 +159,7 @@ class SMTPTransport:
     def abandon(self) -> None:
         """The announced next message will not be sent now (suppressed, paused, not renderable): a server that
         took its DATA waits for content, and only disconnecting gets out of that without delivering anything."""
-        if self.announced is not None:
+        if self.announced is not None or self.announcing is not None:
             self.drop()
 
     def _refused(self, code: int, reply: bytes, stage: str, reset: bool = True) -> Outcome:
@@ -181,16 +183,23 @@ class SMTPTransport:
         """Send one message to one recipient."""
         return self.begin(envelope_from, recipient, raw) or self.finish()
 
-    def begin(self, envelope_from: str, recipient: str, raw: str, while_waiting=None) -> Outcome | None:
+    def begin(
+        self, envelope_from: str, recipient: str, raw: str, while_waiting=None, then=None
+    ) -> Outcome | None:
         """MAIL, RCPT, DATA and the content; None once the content is on its way (call finish() for the
         server's answer — the caller may do other work, such as rendering the next message, meanwhile).
-        `while_waiting()` is called while the server answers a pipelined envelope."""
+        `while_waiting()` is called while the server answers a pipelined envelope.
+
+        With pipelining, `then()` may return the (envelope_from, recipient) of the next message: its MAIL, RCPT
+        and DATA go out in the same write as this content (RFC 2920: content may open a group, DATA closes it),
+        their replies are read by finish() after this message's, and the next begin() for that message sends
+        only its content. Not beyond the connection's MAIL_MAX_EMAILS."""
         if not (envelope_from.isascii() and recipient.isascii()):
             self.abandon()
             return Outcome("failed", "not sent: the address is not ASCII (SMTPUTF8 is not supported)")
         announced, self.announced = self.announced, None
         if announced is not None and announced[:2] == (envelope_from, recipient):
-            return announced[2] or self._content(self.connection, raw)
+            return announced[2] or self._content(self.connection, raw, then)
         if announced is not None:  # announced for another message: its server waits for content
             self.announced = announced
             self.abandon()
@@ -211,14 +220,22 @@ class SMTPTransport:
             return Outcome(
                 "retry", f"connection lost before the message was sent: {exc or type(exc).__name__}"
             )
-        return self._content(connection, raw)
+        return self._content(connection, raw, then)
 
-    def _content(self, connection: smtplib.SMTP, raw: str) -> Outcome | None:
-        """Send the content after a 354; None once it is on its way."""
+    def _content(self, connection: smtplib.SMTP, raw: str, then=None) -> Outcome | None:
+        """Send the content after a 354 (and the next envelope, see begin); None once it is on its way."""
+        data = prepare(raw)
+        announce = then() if then is not None and self._may_announce() else None
+        if announce is not None:
+            try:
+                data += _envelope(*announce)
+            except ValueError:
+                announce = None  # a line break in an address: its own begin() refuses it
         try:
-            connection.send(prepare(raw))
+            connection.send(data)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             return self._lost_after_content(exc)
+        self.announcing = announce
         return None
 
     def _envelope_stepwise(self, connection: smtplib.SMTP, envelope_from: str, recipient: str) -> Outcome | None:
@@ -269,26 +286,9 @@ class SMTPTransport:
             f"answered: {exc or type(exc).__name__}",
         )
 
-    def finish(self, next_envelope=None) -> Outcome:
-        """The server's answer to the content sent by begin().
-
-        With pipelining, `next_envelope()` is called first, while the server reads the content; it may return the
-        (envelope_from, recipient) of the next message, whose MAIL, RCPT and DATA then follow this content without
-        waiting (RFC 2920: content may open a group, DATA closes it). Their replies are read after this message's
-        and kept in `announced` for the next begin(), which sends only the content. A message is not announced
-        beyond the connection's MAIL_MAX_EMAILS."""
-        announce = None
-        if next_envelope is not None and self._may_announce():
-            announce = next_envelope()
-            try:
-                data = _envelope(*announce) if announce is not None else None
-            except ValueError:
-                announce = data = None  # a line break in an address: begin() refuses it properly
-            if data is not None:
-                try:
-                    self.connection.send(data)
-                except (smtplib.SMTPServerDisconnected, OSError):
-                    announce = None  # the content's reply (below) says what became of this message
+    def finish(self) -> Outcome:
+        """The server's answer to the content sent by begin(), then to the next envelope sent with it."""
+        announce, self.announcing = self.announcing, None
         try:
             code, reply = self.connection.getreply()
         except (smtplib.SMTPServerDisconnected, OSError, AttributeError) as exc:
@@ -300,11 +300,12 @@ class SMTPTransport:
             outcome = self._refused(code, reply, "end of DATA", reset=announce is None)
         if announce is not None and self.connection is not None:
             try:
-                self.announced = (*announce, self._envelope_replies(self.connection))
+                refused = self._envelope_replies(self.connection)
             except (smtplib.SMTPServerDisconnected, OSError):
-                self.drop()  # nothing of the next message was sent: begin() starts it afresh
-            if self.announced is not None and self.connection is None:
-                self.announced = None  # refused with a 421 or worse: begin() reconnects and tries again
+                self.drop()  # nothing of the next message was sent: its begin() starts afresh
+            else:
+                # Refused with a 421 or worse, the connection is gone: its begin() reconnects and tries again.
+                self.announced = (*announce, refused) if self.connection is not None else None
         return outcome
 
     def _may_announce(self) -> bool:
@@ -336,11 +337,11 @@ class OutboxTransport:
         """Keep the message."""
         return Outcome("outbox", "kept in the outbox (MAIL_BACKEND=outbox)")
 
-    def begin(self, envelope_from: str, recipient: str, raw: str, while_waiting=None) -> Outcome | None:
+    def begin(self, envelope_from: str, recipient: str, raw: str, while_waiting=None, then=None) -> Outcome | None:
         """Nothing to hand over; finish() answers."""
         return None
 
-    def finish(self, next_envelope=None) -> Outcome:
+    def finish(self) -> Outcome:
         """Kept."""
         return Outcome("outbox", "kept in the outbox (MAIL_BACKEND=outbox)")
 

@@ -483,8 +483,9 @@ class Worker:
             self._render_next = len(self._batch)
 
     def _next_envelope(self) -> tuple[str, str] | None:
-        """(envelope_from, recipient) of the batch's next row, to announce while the server reads this row's
-        content — unless a pause check comes first or the row cannot be rendered (see SMTPTransport.finish)."""
+        """(envelope_from, recipient) of the batch's next row, to announce with this row's content — unless a
+        pause check comes first or the row cannot be rendered (see SMTPTransport.begin). Usually rendered
+        already, while the server answered the previous message."""
         position = self._position + 1
         if position >= len(self._batch):
             return None
@@ -563,10 +564,12 @@ class Worker:
         # `queued` — a re-send. Splitting the two again would cost a second round trip per message; the
         # durable mark is the one fsync exactly-once requires.
         self.driver.commit()
-        outcome = self.transport.begin(envelope_from, row.email, raw, while_waiting=self._render_ahead)
+        outcome = self.transport.begin(
+            envelope_from, row.email, raw, while_waiting=self._render_ahead, then=self._next_envelope
+        )
         if outcome is None:
             self._render_ahead()
-            outcome = self.transport.finish(next_envelope=self._next_envelope)
+            outcome = self.transport.finish()
         self._record(row, outcome)
 
     def _record(self, row, outcome) -> None:
