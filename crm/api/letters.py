@@ -365,6 +365,6 @@ class OrganizationMerge(MethodView):
             "aliases": plan.aliases,
             "interactions": plan.interactions,
             "segments": plan.segments,
-            "applied": not data["dry_run"],
+            "applied": plan.applied,
             "summary": plan.summary(),
         }

@@ -7,6 +7,7 @@ from flask import Flask, request
 
 from crm.common.access import can
 from crm.common.markdown import render_markdown
+from crm.common.text import plural, shown_acronym
 
 
 def _format_date(value: date | datetime | None, fmt: str = "%b %-d, %Y") -> str:
@@ -40,5 +41,7 @@ def install_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["date"] = _format_date
     app.jinja_env.filters["datetime"] = _format_datetime
+    app.jinja_env.filters["plural"] = plural
     app.jinja_env.globals["can"] = can
+    app.jinja_env.globals["shown_acronym"] = shown_acronym
     app.jinja_env.globals["url_with"] = url_with

@@ -34,3 +34,15 @@ def single_line(text: str | None) -> str:
 def slugify(text: str) -> str:
     """A URL slug from free text."""
     return re.sub(r"[^a-z0-9]+", "-", fold(text)).strip("-")[:80]
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """A count with its noun: "1 name", "2 names" (`many` for irregular plurals: alias → aliases)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def shown_acronym(name: str, acronym: str | None) -> str:
+    """The acronym to show after a name, or "" when the name already contains it ("… Foundation (EFF)")."""
+    if not acronym or re.search(rf"(?<!\w){re.escape(acronym.strip())}(?!\w)", name or "", re.IGNORECASE):
+        return ""
+    return acronym.strip()

@@ -50,7 +50,7 @@ class StatusForm(FlaskForm):
 
     status = SelectField("Status", choices=_choices(LETTER_STATUSES), validators=[DataRequired()])
     delivered_on = DateField("Delivered on", validators=[Optional()])
-    thank = BooleanField("Send the signers a thank-you", default=True)
+    thank = BooleanField("Also send each confirmed signer a thank-you message")
 
 
 class AddSignatureForm(FlaskForm):
@@ -100,18 +100,17 @@ class SegmentForm(FlaskForm):
 
 
 class ReviewForm(FlaskForm):
-    """Decide one sign-on in the review queue."""
+    """Decide one sign-on in the review queue: the decision comes from the button pressed."""
 
     decision = SelectField(
         "Decision",
         choices=[
-            SelectChoice("accept", "Accept the proposed match"),
-            SelectChoice("other", "Another organization (id)"),
+            SelectChoice("accept", "Accept as the chosen organization"),
             SelectChoice("new", "Create a new organization"),
             SelectChoice("reject", "Decline"),
         ],
     )
-    organization_id = IntegerField("Organization id", validators=[Optional(), NumberRange(min=1)])
+    organization_id = IntegerField("Organization", validators=[Optional(), NumberRange(min=1)])
 
 
 class MergeForm(FlaskForm):

@@ -1,7 +1,5 @@
-"""Participation: organizations × letters, the matrix's CSV, saving "signed A and B, not C" as a segment."""
+"""Participation: organizations × letters (crm.exports writes its CSV), saving "signed A and B, not C" as a segment."""
 
-import csv
-import io
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -16,13 +14,6 @@ from crm.organizations.matching import MatchIndex
 from crm.organizations.models import Organization
 from crm.segments.models import Segment
 
-CELL_LABELS = {
-    "confirmed": "signed",
-    "declined": "declined",
-    "pending": "pending",
-    "withdrawn": "withdrawn",
-    None: "no answer",
-}
 MATRIX_PAGE = 100
 MAX_MATRIX_LETTERS = 30
 
@@ -104,28 +95,6 @@ def matrix(f: OrgFilter, page: int = 1, per_page: int = MATRIX_PAGE) -> Matrix:
     cells = _cells([o.id for o in orgs], letters)
     rows = [(org, [cells.get((org.id, letter.id)) for letter in letters]) for org in orgs]
     return Matrix(letters, rows, total, max(1, page), per_page)
-
-
-def matrix_csv(f: OrgFilter) -> str:
-    """The whole filtered matrix as CSV: organization, then one column per letter (signed/declined/…)."""
-    letters = _letters()
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["organization_id", "organization", *[letter.slug for letter in letters]])
-    query = (
-        select(Organization)
-        .where(*conditions(f))
-        .order_by(*order_clause("name"))
-        .execution_options(yield_per=1000)
-    )
-    for partition in db.session.scalars(query).partitions():
-        cells = _cells([o.id for o in partition], letters)
-        for org in partition:
-            name = org.name if org.name[:1] not in ("=", "+", "-", "@") else "'" + org.name
-            writer.writerow(
-                [org.id, name, *[CELL_LABELS.get(cells.get((org.id, letter.id)), "") for letter in letters]]
-            )
-    return out.getvalue()
 
 
 def save_segment(

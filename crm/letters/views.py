@@ -9,8 +9,10 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm.common.access import access
-from crm.common.text import single_line
+from crm.common.forms import error_summary
+from crm.common.text import plural, single_line
 from crm.contacts.services import contacts_of
+from crm.exports import MATRIX_CELLS
 from crm.letters import participation, services
 from crm.letters.forms import (
     AddSignatureForm,
@@ -121,7 +123,7 @@ def show(slug: str):
     letter = _letter_or_404(slug)
     signatures = services.signatory_list(letter, ("confirmed", "pending", "declined", "withdrawn"))
     counts = services.status_counts([letter.id]).get(letter.id, {})
-    status_form = StatusForm(status=letter.status, delivered_on=letter.delivered_on or date.today())
+    status_form = StatusForm(status=letter.status, delivered_on=date.today())
     return render_template(
         "letters/show.html",
         letter=letter,
@@ -144,7 +146,7 @@ def change_status(slug: str):
     letter = _letter_or_404(slug)
     form = StatusForm()
     if not form.validate_on_submit():
-        flash("Choose a status" + (f": {form.errors}" if form.errors else "."), "danger")
+        flash(f"The status was not changed. {error_summary(form)}", "danger")
         return redirect(url_for("letters.show", slug=slug), 303)
     try:
         if form.status.data == "delivered":
@@ -153,7 +155,7 @@ def change_status(slug: str):
             )
             flash(
                 f"Delivered on {letter.delivered_on:%B %-d, %Y}."
-                + (f" {thanked} thank-you messages queued." if form.thank.data else ""),
+                + (f" {plural(thanked, 'thank-you message')} queued." if form.thank.data else " No thank-you sent."),
                 "success",
             )
         else:
@@ -191,7 +193,11 @@ def organization_search(slug: str):
     q = single_line(request.args.get("q", ""))[:200]
     results = participation.search_organizations(q) if q else []
     template = "letters/_org_options.html" if request.headers.get("HX-Request") else "letters/add_org.html"
-    return render_template(template, letter=letter, q=q, results=results, add_form=AddSignatureForm(q=q))
+    row = request.args.get("row", "")  # the review queue's sign-on whose options these are (unique radio ids)
+    prefix = f"org-{row}" if row.isdigit() else "org"
+    return render_template(
+        template, letter=letter, q=q, results=results, add_form=AddSignatureForm(q=q), prefix=prefix
+    )
 
 
 @bp.post("/<slug>/signatures")
@@ -201,7 +207,7 @@ def add_signature(slug: str):
     letter = _letter_or_404(slug)
     form = AddSignatureForm()
     if not form.validate_on_submit():
-        flash(f"Could not add: {form.errors}", "danger")
+        flash(f"Nothing was added. {error_summary(form)}", "danger")
         return redirect(url_for("letters.show", slug=slug), 303)
     org = (
         get_organization(form.organization_id.data)
@@ -395,7 +401,7 @@ def matrix():
             else:
                 flash(f"Segment {segment.name!r} saved.", "success")
         else:
-            flash(f"The segment needs a name: {segment_form.errors}", "danger")
+            flash(f"The segment was not saved. {error_summary(segment_form)}", "danger")
         return redirect(request.full_path, 303)
     page = request.args.get("page", "1")
     page_n = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
@@ -403,8 +409,6 @@ def matrix():
         grid = participation.matrix(org_filter, page=page_n)
     except FilterError as exc:
         error, grid = str(exc), participation.matrix(OrgFilter(), page=page_n)
-    if request.args.get("format") == "csv" and not error:
-        return _download(participation.matrix_csv(org_filter), "text/csv", "participation.csv")
     segment_form.signed.data = ",".join(org_filter.signed)
     segment_form.not_signed.data = ",".join(org_filter.not_signed)
     return render_template(
@@ -414,46 +418,62 @@ def matrix():
         error=error,
         segment_form=segment_form,
         areas=issue_areas(),
+        labels=MATRIX_CELLS,
     ), 400 if error else 200
 
 
-@bp.route("/review", methods=["GET"])
+def _review_page(form: ReviewForm, failed: int | None = None):
+    """The review queue; `?request=ID&q=…` searches organizations for one sign-on (the page without JavaScript)."""
+    searched = request.args.get("request", "")
+    q = single_line(request.args.get("q", ""))[:200]
+    return render_template(
+        "letters/review.html",
+        entries=signon.review_entries(),
+        form=form,
+        failed=failed,
+        searched=int(searched) if searched.isdigit() else None,
+        q=q,
+        results=participation.search_organizations(q) if q and searched.isdigit() else [],
+    )
+
+
+@bp.get("/review")
 @access("organizer")
 def review():
-    """Confirmed public sign-ons waiting for a person, with the proposed match and its confidence."""
-    return render_template("letters/review.html", queue=signon.review_queue(), form=ReviewForm())
+    """Confirmed public sign-ons waiting for a person, with the candidate organizations and their confidence."""
+    return _review_page(ReviewForm())
 
 
 @bp.post("/review/<int:request_id>")
 @access("organizer")
 def decide(request_id: int):
-    """Accept the proposed match, pick another organization, create a new one, or decline."""
+    """Accept a candidate (or an organization found by search), create a new organization, or decline."""
     row = signon.get_request(request_id) or abort(404)
     form = ReviewForm()
     back = request.form.get("next") == "letter"
     target = url_for("letters.show", slug=row.letter.slug) if back else url_for("letters.review")
-    if not form.validate_on_submit():
-        flash(f"Could not decide: {form.errors}", "danger")
-        return redirect(target, 303)
-    try:
-        if form.decision.data == "reject":
-            signon.reject_signon(row, user_id=_user_id())
-            flash(f"Declined {row.organization_name}; the signer was told.", "info")
-            return redirect(target, 303)
-        if form.decision.data == "accept":
-            org_id = row.proposed_organization_id
-            if org_id is None:
-                raise signon.SignOnError(
-                    "There is no proposed match: pick an organization or create a new one."
-                )
-        elif form.decision.data == "other":
-            org_id = form.organization_id.data
-            if not org_id:
-                raise signon.SignOnError("Give the id of the organization to use.")
-        else:
+    if form.validate_on_submit():
+        try:
+            if form.decision.data == "reject":
+                signon.reject_signon(row, user_id=_user_id())
+                flash(f"Declined {row.organization_name}; the signer was told.", "info")
+                return redirect(target, 303)
             org_id = None
-        signon.accept_signon(row, org_id, user_id=_user_id())
-        flash(f"{row.organization_name} accepted; the signer was told.", "success")
-    except signon.SignOnError as exc:
-        flash(str(exc), "danger")
-    return redirect(target, 303)
+            if form.decision.data == "accept":
+                org_id = form.organization_id.data or row.proposed_organization_id
+                if org_id is None:
+                    raise signon.SignOnError(
+                        "Choose an organization (or search for one), or create a new one.", field="organization_id"
+                    )
+            signon.accept_signon(row, org_id, user_id=_user_id())
+            flash(f"{row.organization_name} accepted; the signer was told.", "success")
+            return redirect(target, 303)
+        except signon.SignOnError as exc:
+            if exc.field is None:  # e.g. decided meanwhile in another tab: nothing to correct on this form
+                flash(str(exc), "danger")
+                return redirect(target, 303)
+            form[exc.field].errors.append(str(exc))
+    shown = form.organization_id.errors or form.decision.errors  # written next to the sign-on's choices
+    reason = "See the message next to its choices." if shown else error_summary(form)
+    flash(f"Nothing was decided for {row.organization_name}. {reason}", "danger")
+    return _review_page(form, failed=row.id), 400

@@ -8,6 +8,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import select, update
 
 from crm.audit.services import record
+from crm.common.text import plural
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Signature, SignOnRequest
@@ -131,21 +132,30 @@ class MergePlan:
     interactions: int = 0
     segments: list[str] = field(default_factory=list)
     affiliates: int = 0
+    applied: bool = False  # set once the merge is done; until then the plan is a preview
 
     def summary(self) -> str:
-        """One sentence for the audit log and the confirmation message."""
+        """One sentence for the audit log and the confirmation message: a plan until `applied` is set."""
+        done = self.applied
+        moved = ", ".join(
+            (
+                plural(self.contacts, "contact"),
+                plural(self.signatures_moved, "signature"),
+                plural(self.aliases, "alias", "aliases"),
+                plural(self.interactions, "interaction"),
+            )
+        )
         text = (
-            f"Merged {self.remove.name} (#{self.remove.id}) into {self.keep.name} (#{self.keep.id}): "
-            f"{self.contacts} contacts, {self.signatures_moved} signatures, {self.aliases} aliases, "
-            f"{self.interactions} interactions moved"
+            f"{'Merged' if done else 'Would merge'} {self.remove.name} (#{self.remove.id}) into "
+            f"{self.keep.name} (#{self.keep.id}): {moved} {'moved' if done else 'would move'}"
         )
         if self.signatures_collapsed:
             text += (
-                "; both had signed " + ", ".join(self.signatures_collapsed) + ", so one signature was kept "
-                "for each"
+                "; both had signed " + ", ".join(self.signatures_collapsed) + ", so one signature "
+                + ("was" if done else "would be") + " kept for each"
             )
         if self.segments:
-            text += "; segments updated: " + ", ".join(self.segments)
+            text += f"; segments {'updated' if done else 'to update'}: " + ", ".join(self.segments)
         return text + "."
 
 
@@ -277,6 +287,7 @@ def merge_organizations(keep_id: int, remove_id: int, user_id: int | None = None
                 merge.audience = {**merge.audience, "filter": {**inline, "parent": keep.id}}
         db.session.flush()
         refresh_search_text(keep)
+        plan.applied = True
         summary = plan.summary()
         record(
             "merge",

@@ -16,7 +16,7 @@ from crm.extensions import db
 from crm.letters.models import Letter, SignOnRequest
 from crm.letters.services import LetterError, add_signature, text_fingerprint
 from crm.mailmerge.outbox import enqueue_system_mail
-from crm.organizations.matching import match_organization
+from crm.organizations.matching import match_many, match_organization
 from crm.organizations.models import IssueArea, Organization
 from crm.organizations.services import add_alias, refresh_search_text, snapshot
 
@@ -25,7 +25,12 @@ FORM_TOKEN_MAX_AGE = 60 * 60 * 24  # a form older than a day is refused (reload 
 
 
 class SignOnError(ValueError):
-    """A sign-on that cannot be taken; the message is for the person signing."""
+    """A sign-on that cannot be taken; the message is for the person signing (or the form field it is about)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        """The message, and the form field it belongs next to (None: the whole form)."""
+        super().__init__(message)
+        self.field = field
 
 
 def open_for_signon(letter: Letter | None) -> bool:
@@ -139,6 +144,41 @@ def review_queue(letter: Letter | None = None) -> list[SignOnRequest]:
     return list(db.session.scalars(query))
 
 
+@dataclass
+class QueueEntry:
+    """A review-queue row with the organizations it may be: the stored proposal first, then the matcher's
+    other candidates, each with its confidence (0-1)."""
+
+    request: SignOnRequest
+    candidates: list[tuple[Organization, float]]
+
+
+# Exact hits (name, spelling, acronym) have no runner-up; only fuzzy and ambiguous matches have alternatives.
+_METHODS_WITH_ALTERNATIVES = ("fuzzy", "ambiguous")
+
+
+def review_entries(letter: Letter | None = None, limit: int = 5) -> list[QueueEntry]:
+    """The review queue with each sign-on's candidate organizations (one match index, one query)."""
+    rows = review_queue(letter)
+    if not rows:
+        return []
+    found: dict[int, dict[int, float]] = {
+        row.id: {row.proposed_organization_id: row.confidence} if row.proposed_organization_id else {}
+        for row in rows
+    }
+    unsure = [row for row in rows if any(m in row.match_method for m in _METHODS_WITH_ALTERNATIVES)]
+    if unsure:
+        for row, match in zip(unsure, match_many([row.organization_name for row in unsure]), strict=True):
+            for org_id, confidence in match.candidates:
+                found[row.id].setdefault(org_id, confidence)
+    wanted = {org_id for candidates in found.values() for org_id in candidates}
+    orgs = {org.id: org for org in db.session.scalars(select(Organization).where(Organization.id.in_(wanted)))}
+    return [
+        QueueEntry(row, [(orgs[i], c) for i, c in list(found[row.id].items())[:limit] if i in orgs])
+        for row in rows
+    ]
+
+
 def unconfirmed_count(letter: Letter) -> int:
     """Sign-ons still waiting for their mailed confirmation."""
     return len(
@@ -223,7 +263,7 @@ def accept_signon(
     else:
         org = db.session.get(Organization, organization_id)
         if org is None:
-            raise SignOnError(f"There is no organization {organization_id}.")
+            raise SignOnError(f"There is no organization {organization_id}.", field="organization_id")
         add_alias(org, row.organization_name, source="signon")
     contact = _contact_for(row, org, user_id)
     try:
@@ -283,11 +323,3 @@ def reject_signon(row: SignOnRequest, user_id: int | None = None) -> SignOnReque
     )
     db.session.commit()
     return row
-
-
-@dataclass
-class QueueEntry:
-    """A review-queue row with the matcher's alternatives."""
-
-    request: SignOnRequest
-    candidates: list[tuple[Organization, float]]

@@ -231,11 +231,10 @@ def test_organizer_loop(live_server, browser, seeded, users, smtp_server, worker
         # 10. Accept the match in the review queue.
         page.goto(f"{base}/letters/{LETTER_SLUG}")
         page.get_by_role("link", name="Open the review queue").click()
-        row = page.get_by_role("row", name=re.compile("Border Tech Watch Collective"))
-        expect(row).to_contain_text("no match: new organization")  # a new organization: the queue proposes one
-        expect(page.get_by_label("Decision for Border Tech Watch Collective")).to_have_value("new")
+        entry = page.get_by_role("region", name="Border Tech Watch Collective")
+        expect(entry).to_contain_text("No existing organization matches closely.")  # a new organization, then
         step("10a-review-queue")
-        page.get_by_role("button", name="Decide").click()
+        entry.get_by_role("button", name="Create a new organization").click()
         expect(page.get_by_text("Border Tech Watch Collective accepted; the signer was told.")).to_be_visible()
         step("10b-review-accepted")
         page.goto(f"{base}/letters/{LETTER_SLUG}")
@@ -290,9 +289,8 @@ def test_organizer_loop(live_server, browser, seeded, users, smtp_server, worker
         # 14. Deliver the letter with a thank-you to the signers; the thanks arrive at the SMTP server.
         with smtp_server.lock:
             before = {id(m) for m in smtp_server.messages}
-        page.locator("#status").select_option("delivered")
-        page.get_by_label("Send the signers a thank-you").check()
-        page.get_by_role("button", name="Change status").click()
+        page.get_by_label("Also send each confirmed signer a thank-you message").check()
+        page.get_by_role("button", name="Record delivery").click()
         expect(page.get_by_text(re.compile(r"Delivered on .* thank-you messages queued\."))).to_be_visible()
         step("14a-letter-delivered")
         expect(page.get_by_text(re.compile(r"2 thank-you messages queued"))).to_be_visible()

@@ -4,6 +4,7 @@ organizer accepts the match; a personal link signs in one click."""
 import re
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from crm.letters.models import Letter
@@ -70,8 +71,9 @@ def test_public_sign_on_confirm_and_review(live_server, page, seeded, users, db,
     page.goto(f"{base}/letters/{letter.slug}")
     page.get_by_role("link", name="Open the review queue").click()
     page.screenshot(path=str(ARTIFACTS / "signon-review-queue.png"), full_page=True)
-    page.get_by_label("Decision for Electronic Frontier Foundation").select_option("accept")
-    page.get_by_role("button", name="Decide").click()
+    # The proposed match is chosen, with its confidence shown.
+    expect(page.get_by_role("radio", name=re.compile(r"Electronic Frontier Foundation \(EFF\).*match"))).to_be_checked()
+    page.get_by_role("button", name="Accept as the chosen organization").click()
     page.get_by_text("accepted; the signer was told").wait_for()
     told = _wait_for_mail(smtp_server, lambda m: m["message"]["Subject"].startswith("Your signature is confirmed"))
     assert told[0]["to"] == ["cindy@eff.example"]

@@ -118,11 +118,15 @@ def test_merge_through_the_api(client, seeded, headers, db):
     preview = client.post(url, json={"remove_id": remove_id, "dry_run": True}, headers=headers["organizer"])
     assert preview.status_code == 200 and preview.json["applied"] is False
     assert preview.json["signatures_collapsed"] == [SEED_LETTER_SLUG]
+    # Nothing was applied, so the summary is a plan, not a report.
+    assert preview.json["summary"].startswith(f"Would merge X-Lab (#{remove_id}) into Upturn (#{keep_id}): 0 contacts")
+    assert "would move" in preview.json["summary"] and "Merged" not in preview.json["summary"]
     assert client.post(url, json={"remove_id": keep_id}, headers=headers["organizer"]).status_code == 400
     assert client.post(url, json={"remove_id": 99999}, headers=headers["organizer"]).status_code == 404
     assert client.post(url, json={"remove_id": remove_id}, headers=headers["viewer"]).status_code == 403
     done = client.post(url, json={"remove_id": remove_id}, headers=headers["organizer"])
     assert done.status_code == 200 and done.json["applied"] is True
+    assert done.json["summary"].startswith("Merged X-Lab") and "one signature was kept" in done.json["summary"]
     db.session.expire_all()
     assert db.session.get(Organization, remove_id) is None
     assert len(list(db.session.scalars(select(Signature).where(Signature.organization_id == keep_id)))) == 1
