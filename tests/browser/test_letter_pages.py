@@ -38,7 +38,10 @@ def test_review_queue_candidates_search_and_errors(live_server, browser, page, s
     # Search as you type (htmx) offers the organization typed; choosing it signs as it.
     entry.get_by_label("Another organization").press_sequentially("upturn", delay=30)
     found = entry.get_by_role("radio", name="Upturn (DC)")
-    expect(found).to_be_checked()
+    # A search offers; it does not choose: the proposal stays chosen until the organizer picks a result.
+    expect(found).not_to_be_checked()
+    expect(entry.get_by_role("radio", name=re.compile(r"^Border Rights Coalition .*% match proposed"))).to_be_checked()
+    found.check()
     _shot(page, "review-search-as-you-type")
     entry.get_by_role("button", name="Accept as the chosen organization").click()
     expect(page.get_by_text("Border Rights Coalitoin accepted; the signer was told.")).to_be_visible()
@@ -61,7 +64,8 @@ def test_review_search_without_javascript(live_server, browser, seeded, users, d
         page.goto(f"{live_server.url}/letters/review")
         page.get_by_label("Another organization").fill("upturn")
         page.get_by_label("Another organization").press("Enter")  # Enter searches; it never decides
-        expect(page.get_by_role("radio", name="Upturn (DC)")).to_be_checked()
+        expect(page.get_by_role("radio", name="Upturn (DC)")).not_to_be_checked()
+        page.get_by_role("radio", name="Upturn (DC)").check()
         _shot(page, "review-search-no-js")
         page.get_by_role("button", name="Accept as the chosen organization").click()
         expect(page.get_by_text("Quite Unknown Collective accepted")).to_be_visible()

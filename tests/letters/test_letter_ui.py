@@ -66,7 +66,7 @@ def test_review_offers_the_matchers_candidates_and_a_search(two_borders, db, as_
     # Search without JavaScript: the GET form reloads the queue with this sign-on's results (the shared partial).
     found = client.get(f"/letters/review?request={row}&q=upturn").get_data(as_text=True)
     upturn = _org(db, "Upturn")
-    assert f'id="org-{row}-{upturn.id}" value="{upturn.id}" checked' in found
+    assert f'id="org-{row}-{upturn.id}" value="{upturn.id}">' in found  # offered, not chosen for the organizer
     # Search as you type: the letter page's endpoint, with radio ids unique to the row.
     fragment = client.get(
         f"/letters/ui-letter/organizations?q=upturn&row={row}", headers={"HX-Request": "true"}
