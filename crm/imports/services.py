@@ -12,6 +12,8 @@ confirmation and is otherwise reported as 'review'); an import never touches sup
 erases a value.
 """
 
+import pickle
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -42,6 +44,7 @@ from crm.organizations.matching import match_organization
 from crm.organizations.models import IssueArea, Organization, OrganizationAlias, organization_issue_areas
 
 CHUNK_ROWS = 2000
+SPOOL_BYTES = 4 * 1024 * 1024
 CONFIDENT = 0.9
 DUPLICATE_MODES = ("skip", "fill", "overwrite")
 ACTIONS = ("create", "update", "duplicate", "error", "review")
@@ -81,6 +84,8 @@ class RowOutcome:
     record: str = ""
     errors: list[tuple[str, str]] = field(default_factory=list)
     cells: list[str] | None = None
+    # The record cell if nothing is committed: a created record's id is then gone (and SQLite hands it out again).
+    unsaved: str = ""
 
     @property
     def error_text(self) -> str:
@@ -411,11 +416,11 @@ class _Engine:
         """'review' when the only problem is an uncertain match, else 'error'."""
         return "review" if errors and all("sure); confirm" in m for _, m in errors) else "error"
 
-    def describe(self, entity: str, entity_id: int | None, label: str, created: bool) -> str:
-        """The report's record cell."""
-        if created and self.options.dry_run:
-            return f"new {entity} ({label})"
-        return f"{entity} {entity_id} ({label})"
+    @staticmethod
+    def describe(outcome: RowOutcome, entity: str, entity_id: int, label: str) -> None:
+        """Name the record a row created: by its id if the import is committed, as 'new …' if not."""
+        outcome.unsaved = f"new {entity} ({label}){outcome.record}"
+        outcome.record = f"{entity} {entity_id} ({label}){outcome.record}"
 
     def create_orgs(self, names: dict[str, tuple[str, int]]) -> dict[str, int]:
         """Insert organizations that only have a name (named by contacts or signatures); key → id."""
@@ -543,7 +548,7 @@ class _ContactEngine(_Engine):
         for email in pending:
             contact_id = ids[email]
             outcome = created_rows[email]
-            outcome.record = self.describe("contact", contact_id, email, True) + outcome.record
+            self.describe(outcome, "contact", contact_id, email)
             self.changes.created("contact", contact_id, outcome.row)
 
 
@@ -657,7 +662,7 @@ class _OrgEngine(_Engine):
         links = []
         for (key, data), org_id in zip(pending.items(), ids, strict=True):
             outcome = created_rows[key]
-            outcome.record = self.describe("organization", org_id, data["name"], True)
+            self.describe(outcome, "organization", org_id, data["name"])
             self.orgs.created(data["name"], org_id)
             self.changes.created("organization", org_id, outcome.row)
             links.extend({"organization_id": org_id, "issue_area_id": a} for a in data.get("issue_areas", []))
@@ -729,11 +734,51 @@ class _SignatureEngine(_Engine):
             outcome.action = "update"
         db.session.flush()
         for outcome, signature in created:
-            outcome.record = self.describe("signature", signature.id, self.orgs.label(signature.organization_id),
-                                           True)
+            self.describe(outcome, "signature", signature.id, self.orgs.label(signature.organization_id))
             self.changes.created("signature", signature.id, outcome.row)
         self.changes.flush()
         return outcomes
+
+
+class _Outcomes:
+    """Row outcomes on their way to on_row, in file order.
+
+    A dry run's go out at once. A real run's wait in a temporary file (memory stays flat in file size) until the
+    run is committed or rolled back: only then is it known whether a created record may be named by its id.
+    """
+
+    def __init__(self, on_row: Callable[[RowOutcome, list[str]], None] | None, hold: bool):
+        self.on_row = on_row
+        # Closed by close(), which run_import calls in a finally.
+        self.spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) if on_row and hold else None  # noqa: SIM115
+
+    def add(self, outcomes: list[RowOutcome], cells_by_row: dict[int, list[str]]) -> None:
+        """A chunk's outcomes."""
+        if self.spool is not None:
+            pickle.dump([(o.row, o.action, o.record, o.errors, o.unsaved, cells_by_row[o.row]) for o in outcomes],
+                        self.spool)
+        elif self.on_row is not None:
+            for outcome in outcomes:
+                outcome.record = outcome.unsaved or outcome.record
+                self.on_row(outcome, cells_by_row[outcome.row])
+
+    def release(self, saved: bool) -> None:
+        """Send what was held, naming created records by id only when they were `saved`."""
+        if self.spool is None:
+            return
+        self.spool.seek(0)
+        while True:
+            try:
+                chunk = pickle.load(self.spool)  # noqa: S301 (our own temporary file)
+            except EOFError:
+                break
+            for row, action, text, errors, unsaved, cells in chunk:
+                self.on_row(RowOutcome(row, action, text if saved else unsaved or text, errors), cells)
+
+    def close(self) -> None:
+        """Drop the temporary file."""
+        if self.spool is not None:
+            self.spool.close()
 
 
 def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_id: int | None = None,
@@ -741,7 +786,9 @@ def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_i
                info: SourceInfo | None = None) -> ImportResult:
     """Import a file in one transaction (or preview it with dry_run); never raises for bad input.
 
-    `on_row(outcome, cells)` sees every row's outcome in file order (to write a report, to show a preview).
+    `on_row(outcome, cells)` sees every row's outcome in file order (to write a report, to show a preview); a real
+    run's outcomes come once it has been committed or rolled back, so that a report never names an id that was
+    rolled back.
     """
     result = ImportResult(kind=options.kind, filename=filename, dry_run=options.dry_run)
     if options.on_duplicate not in DUPLICATE_MODES:
@@ -767,6 +814,16 @@ def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_i
     ignored = [info.header[i] for i, key in enumerate(columns) if not key]
     if ignored:
         result.notes.append(f"Ignored column{'s' if len(ignored) > 1 else ''}: {', '.join(ignored)}.")
+    outcomes = _Outcomes(on_row, hold=not options.dry_run)
+    try:
+        return _run(path, options, info, letter, result, outcomes, filename, user_id)
+    finally:
+        outcomes.close()
+
+
+def _run(path: Path, options: ImportOptions, info: SourceInfo, letter: Letter | None, result: ImportResult,
+         outcomes: _Outcomes, filename: str, user_id: int | None) -> ImportResult:
+    """run_import once the file and the options are known to be usable."""
     try:
         batch = ImportBatch(kind=options.kind, filename=single_line(filename)[:255], user_id=user_id,
                             options=options.as_dict(), letter_id=letter.id if letter else None)
@@ -776,13 +833,13 @@ def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_i
         engine = engine_class(batch, options, info, **({"letter": letter} if letter else {}))
         engine.orgs.prepare(engine.org_names(iter_rows(path, info)))
         for chunk in _chunks(iter_rows(path, info), CHUNK_ROWS):
-            cells_by_row = {row: cells for row, cells in chunk}
-            for outcome in engine.process(chunk):
+            processed = engine.process(chunk)
+            for outcome in processed:
                 result.count(outcome)
-                if on_row is not None:
-                    on_row(outcome, cells_by_row[outcome.row])
+            outcomes.add(processed, dict(chunk))
     except FileProblem as exc:
         db.session.rollback()
+        outcomes.release(saved=False)
         result.reset_counts()
         result.problems.append(f"{exc} Nothing was imported.")
         return result
@@ -795,6 +852,7 @@ def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_i
         return result
     if options.dry_run or (result.errors and not options.skip_invalid):
         db.session.rollback()
+        outcomes.release(saved=False)
         return result
     batch.rows, batch.created, batch.updated = result.rows, result.created, result.updated
     batch.skipped, batch.errors = result.skipped, result.errors
@@ -804,6 +862,7 @@ def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_i
                    f"errors skipped.")
     db.session.commit()
     result.committed, result.batch_id = True, batch.id
+    outcomes.release(saved=True)
     return result
 
 
