@@ -133,8 +133,9 @@ def org_key(name: str) -> str:
     return normalize_org_name(name)
 
 
+@lru_cache(maxsize=65536)
 def _org_name(value: str) -> str:
-    """An organization's name: it must have a letter or digit to be matched by."""
+    """An organization's name: it must have a letter or digit to be matched by (cached like org_key)."""
     text = _text(value)
     if not org_key(text):
         raise CellError(f"'{text[:40]}' is not a name (it has no letter or digit).")
@@ -270,28 +271,37 @@ def unformula(raw: str) -> str:
 
 
 def clean_cell(f: Field, raw: str) -> object:
-    """The value of one cell for a field, or CellError; '' and None mean 'no value'.
+    """The value of one cell for a field, or CellError; '' and None mean 'no value'."""
+    return cell_checker(f)(raw)
 
-    Called for every cell of a file, so the common case (no NUL, no formula, no apostrophe) costs a few checks.
-    """
-    if "\x00" in raw:
-        raise CellError("contains a NUL byte (the file is damaged or not text).")
-    value = raw.strip()
-    if not value:
-        return None
-    if raw[0] in "\t\r":
-        raise CellError("starts with a tab or carriage return, which a spreadsheet would run as a formula.")
-    head = value[0]
-    if head in "=+-@" and not (f.allows_plus and head == "+"):
-        raise CellError(f"starts with '{head}', which a spreadsheet would run as a formula; write it "
-                        f"with a leading apostrophe (') to import it as text.")
-    if head == "'":
-        value = unformula(value)
-    if len(value) > f.max_length:
-        raise CellError(f"is {len(value):,} characters long; the limit is {f.max_length}.")
-    if f.clean is not None:
-        return f.clean(value)
-    return value if f.key == "notes" else _text(value)
+
+@lru_cache(maxsize=256)
+def cell_checker(f: Field) -> Callable[[str], object]:
+    """clean_cell for one field, its settings looked up once: it runs for every cell of a file, so the common
+    case (no NUL, no formula, no apostrophe) costs a few checks."""
+    formula_heads = "=@-" if f.allows_plus else "=+-@"
+    limit = f.max_length
+    finish = f.clean or (None if f.key == "notes" else _text)
+
+    def check(raw: str) -> object:
+        if "\x00" in raw:
+            raise CellError("contains a NUL byte (the file is damaged or not text).")
+        value = raw.strip()
+        if not value:
+            return None
+        if raw[0] in "\t\r":
+            raise CellError("starts with a tab or carriage return, which a spreadsheet would run as a formula.")
+        head = value[0]
+        if head in formula_heads:
+            raise CellError(f"starts with '{head}', which a spreadsheet would run as a formula; write it "
+                            f"with a leading apostrophe (') to import it as text.")
+        if head == "'":
+            value = unformula(value)
+        if len(value) > limit:
+            raise CellError(f"is {len(value):,} characters long; the limit is {limit}.")
+        return finish(value) if finish is not None else value
+
+    return check
 
 
 def split_full_name(full: str) -> tuple[str, str]:

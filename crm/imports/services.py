@@ -12,13 +12,19 @@ confirmation and is otherwise reported as 'review'); an import never touches sup
 erases a value.
 """
 
+import gc
+import pickle
+import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import islice
+from itertools import islice, repeat
+from operator import itemgetter
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Column, Table, delete, func, insert, select
 from sqlalchemy.orm import selectinload
 
 from crm.audit.services import record
@@ -28,8 +34,8 @@ from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.imports.fields import (
     CellError,
+    cell_checker,
     check_mapping,
-    clean_cell,
     field_map,
     split_full_name,
 )
@@ -42,6 +48,9 @@ from crm.organizations.matching import match_organization
 from crm.organizations.models import IssueArea, Organization, OrganizationAlias, organization_issue_areas
 
 CHUNK_ROWS = 2000
+SPOOL_BYTES = 4 * 1024 * 1024
+# Placeholders by DB-API paramstyle (SQLite's and psycopg's), for the statements written for the driver.
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 CONFIDENT = 0.9
 DUPLICATE_MODES = ("skip", "fill", "overwrite")
 ACTIONS = ("create", "update", "duplicate", "error", "review")
@@ -81,6 +90,8 @@ class RowOutcome:
     record: str = ""
     errors: list[tuple[str, str]] = field(default_factory=list)
     cells: list[str] | None = None
+    # The record cell if nothing is committed: a created record's id is then gone (and SQLite hands it out again).
+    unsaved: str = ""
 
     @property
     def error_text(self) -> str:
@@ -161,6 +172,34 @@ def _chunks(rows: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
+_gc_lock = threading.Lock()
+_imports_running = 0
+_old_threshold = gc.get_threshold()
+
+
+@contextmanager
+def _young_collections():
+    """No full garbage collections while the block runs, only the young generations'.
+
+    An import allocates millions of short-lived objects; left to itself the collector ran about ten full passes
+    over everything the process holds during a 100,000-row import, a quarter of its time. Young garbage is
+    still collected as usual, so memory stays flat.
+    """
+    global _imports_running, _old_threshold
+    with _gc_lock:  # imports in other threads share the setting: the last one out restores it
+        if not _imports_running:
+            _old_threshold = gc.get_threshold()
+            gc.set_threshold(*_old_threshold[:2], 1 << 30)
+        _imports_running += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _imports_running -= 1
+            if not _imports_running:
+                gc.set_threshold(*_old_threshold)
+
+
 # --- organization names and issue areas ------------------------------------------------------------------------
 
 @dataclass
@@ -193,6 +232,11 @@ class OrgResolver:
             if key and key not in self.refs and key not in wanted:
                 wanted[key] = name
         keys = list(wanted)
+        if keys and db.session.scalar(select(Organization.id).limit(1)) is None:
+            # Nothing to match against (a first import into an empty database): every name is new.
+            for key in keys:
+                self.refs[key] = _OrgRef("none", name=wanted[key])
+            return
         for start in range(0, len(keys), 500):
             part = {k: wanted[k] for k in keys[start:start + 500]}
             by_sort = {sort_name(n)[:300] for n in part.values()}
@@ -209,11 +253,6 @@ class OrgResolver:
                 key = normalize_org_name(alias)
                 if key in part and key not in self.refs:
                     self.refs[key] = _OrgRef("match", org_id, 1.0, "alias")
-        if len(self.refs) < len(keys) and db.session.scalar(select(Organization.id).limit(1)) is None:
-            # Nothing to match against (a first import into an empty database): every other name is new.
-            for key in keys:
-                self.refs.setdefault(key, _OrgRef("none", name=wanted[key]))
-            return
         for key in keys:
             if key in self.refs:
                 continue
@@ -305,17 +344,70 @@ class _Changes:
             self.pending = []
 
 
-def _insert_orgs(rows: list[dict]) -> list[int]:
-    """Insert organizations (a plain executemany); their ids in the order of `rows`.
+def _insert_rows(table: Table, rows: list[dict], same: dict) -> int:
+    """INSERT `rows` (dicts with the same keys) plus the values `same` for all, in one executemany; returns the
+    highest id the table had before, so the new rows are those above it.
 
-    The names are distinct and none matched an existing organization, so reading the newest id per name back
-    finds exactly the rows just inserted (an archived namesake is older).
+    SQLAlchemy's own executemany builds and converts a parameter set per row, which costs more than the insert.
+    Here each value goes through its column type's bind processor, exactly as SQLAlchemy would bind it
+    (UTCDateTime to naive UTC, then SQLite's datetime string), `same` once rather than per row, and the rows go
+    to the driver as tuples. Columns left out take their scalar default, as with insert().
     """
-    db.session.execute(insert(Organization.__table__), rows)
+    connection = db.session.connection()
+    dialect = connection.dialect
+    before = connection.scalar(select(func.max(table.c.id))) or 0
+    columns = tuple(rows[0])
+    same = {**{c.name: c.default.arg for c in table.c if c.name not in columns and c.name not in same
+               and c.default is not None and c.default.is_scalar}, **same}
+
+    def processor(name):
+        return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+
+    series = list(zip(*map(itemgetter(*columns), rows), strict=True)) if len(columns) > 1 else \
+        [[row[columns[0]] for row in rows]]
+    series = [map(convert, values) if (convert := processor(name)) else values
+              for name, values in zip(columns, series, strict=True)]
+    series.extend(repeat(convert(value) if (convert := processor(name)) else value) for name, value in same.items())
+    names = (*columns, *same)
+    mark = _MARKS[dialect.paramstyle]
+    quote = dialect.identifier_preparer.quote
+    target = f"{dialect.identifier_preparer.format_table(table)} ({', '.join(map(quote, names))})"
+    # The names are the table's own; every value is bound.
+    statement = f"INSERT INTO {target} VALUES ({', '.join([mark] * len(names))})"  # noqa: S608
+    # `same` are endless repeats: the rows end with the shortest series, the rows'.
+    connection.exec_driver_sql(statement, list(zip(*series, strict=False)))
+    return before
+
+
+def _present(column: Column, values: Iterable[str]) -> set[str]:
+    """Which of `values` a column holds, in one IN query written for the driver (SQLAlchemy renders a large IN
+    list anew for every execution, at a cost that shows in a 100,000-row import)."""
+    values = list(values)
+    if not values:
+        return set()
+    connection = db.session.connection()
+    preparer = connection.dialect.identifier_preparer
+    name = preparer.quote(column.name)
+    marks = ", ".join([_MARKS[connection.dialect.paramstyle]] * len(values))
+    # The names are the table's own; every value is bound.
+    statement = f"SELECT {name} FROM {preparer.format_table(column.table)} WHERE {name} IN ({marks})"  # noqa: S608
+    return {value for (value,) in connection.exec_driver_sql(statement, tuple(values))}
+
+
+def _insert_orgs(rows: list[dict], now: datetime) -> list[int]:
+    """Insert organizations; their ids in the order of `rows`.
+
+    The names are distinct and none matched an existing organization, so the newest id per name above the
+    previous highest id is the row just inserted (on PostgreSQL another session may have committed a namesake).
+    """
+    before = _insert_rows(Organization.__table__, rows,
+                          {"archived": False, "version": 1, "created_at": now, "updated_at": now})
+    wanted = {row["name"] for row in rows}
     ids: dict[str, int] = {}
-    for org_id, name in db.session.execute(select(Organization.id, Organization.name)
-                                           .where(Organization.name.in_([row["name"] for row in rows]))):
-        ids[name] = max(org_id, ids.get(name, 0))
+    for org_id, name in db.session.connection().execute(select(Organization.id, Organization.name)
+                                                        .where(Organization.id > before)):
+        if name in wanted:
+            ids[name] = max(org_id, ids.get(name, 0))
     return [ids[row["name"]] for row in rows]
 
 
@@ -346,8 +438,9 @@ class _Engine:
         self.fields = field_map(options.kind)
         self.columns = options.columns
         self.column_of = {key: index for index, key in enumerate(self.columns) if key}
-        # (index, field, header) of each mapped column: parse() runs for every row.
-        self.mapped = [(index, self.fields[key], info.header[index]) for index, key in enumerate(self.columns) if key]
+        # (index, key, checker, required, header) of each mapped column: parse() runs for every row.
+        self.mapped = [(index, key, cell_checker(self.fields[key]), self.fields[key].required, info.header[index])
+                       for index, key in enumerate(self.columns) if key]
         self.changes = _Changes(batch.id)
         self.orgs = OrgResolver()
 
@@ -358,12 +451,12 @@ class _Engine:
 
     def org_names(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[str]:
         """The organization names in the file's organization columns (for OrgResolver.prepare)."""
-        indexes = [self.column_of[k] for k in self.org_fields if k in self.column_of]
+        checks = [(self.column_of[k], cell_checker(self.fields[k])) for k in self.org_fields if k in self.column_of]
         for _, cells in rows:
-            for index in indexes:
+            for index, check in checks:
                 if index < len(cells):
                     try:
-                        value = clean_cell(self.fields[self.columns[index]], cells[index])
+                        value = check(cells[index])
                     except CellError:
                         continue
                     if value:
@@ -377,17 +470,17 @@ class _Engine:
         if len(cells) > width and any(cell.strip() for cell in cells[width:]):
             errors.append(("row", f"has {len(cells)} cells but the header names {width} columns."))
         count = len(cells)
-        for index, f, column in self.mapped:
+        for index, key, check, required, column in self.mapped:
             try:
-                value = clean_cell(f, cells[index] if index < count else "")
+                value = check(cells[index] if index < count else "")
             except CellError as exc:
                 errors.append((column, str(exc)))
                 continue
             if value is None:
-                if f.required:
+                if required:
                     errors.append((column, "is empty; every row needs one."))
                 continue
-            values[f.key] = value
+            values[key] = value
         return values, errors
 
     def resolve_org(self, values: dict, key: str, errors: list, *, create: bool) -> _OrgRef | None:
@@ -411,11 +504,11 @@ class _Engine:
         """'review' when the only problem is an uncertain match, else 'error'."""
         return "review" if errors and all("sure); confirm" in m for _, m in errors) else "error"
 
-    def describe(self, entity: str, entity_id: int | None, label: str, created: bool) -> str:
-        """The report's record cell."""
-        if created and self.options.dry_run:
-            return f"new {entity} ({label})"
-        return f"{entity} {entity_id} ({label})"
+    @staticmethod
+    def describe(outcome: RowOutcome, entity: str, entity_id: int, label: str) -> None:
+        """Name the record a row created: by its id if the import is committed, as 'new …' if not."""
+        outcome.unsaved = f"new {entity} ({label}){outcome.record}"
+        outcome.record = f"{entity} {entity_id} ({label}){outcome.record}"
 
     def create_orgs(self, names: dict[str, tuple[str, int]]) -> dict[str, int]:
         """Insert organizations that only have a name (named by contacts or signatures); key → id."""
@@ -424,9 +517,8 @@ class _Engine:
         now = utcnow()
         keys = list(names)
         rows = [{"name": single_line(names[k][0])[:300], "sort_name": sort_name(names[k][0])[:300],
-                 "search_text": fold(names[k][0]), "notes": "", "archived": False, "version": 1,
-                 "created_at": now, "updated_at": now} for k in keys]
-        ids = _insert_orgs(rows)
+                 "search_text": fold(names[k][0]), "notes": ""} for k in keys]
+        ids = _insert_orgs(rows, now)
         result = {}
         for key, org_id in zip(keys, ids, strict=True):
             self.orgs.created(names[key][0], org_id)
@@ -450,10 +542,10 @@ class _ContactEngine(_Engine):
             ref = self.resolve_org(values, "organization", errors, create=True)
             parsed.append((row, values, errors, ref))
         emails = {v["email"] for _, v, e, _ in parsed if "email" in v and not e}
-        existing = {c.email: c for c in db.session.scalars(select(Contact).where(Contact.email.in_(emails)))} \
-            if emails else {}
-        suppressed = set(db.session.scalars(select(Suppression.email).where(Suppression.email.in_(emails)))) \
-            if emails else set()
+        known = _present(Contact.__table__.c.email, emails)
+        existing = {c.email: c for c in db.session.scalars(select(Contact).where(Contact.email.in_(known)))} \
+            if known else {}
+        suppressed = _present(Suppression.__table__.c.email, emails)
         outcomes: list[RowOutcome] = []
         pending: dict[str, dict] = {}
         created_rows: dict[str, RowOutcome] = {}
@@ -535,15 +627,15 @@ class _ContactEngine(_Engine):
                          "last_name": data.get("last_name") or "", "title": data.get("title") or "",
                          "email": email, "phone": data.get("phone") or "",
                          "is_primary": bool(data.get("is_primary")), "status": data.get("status") or "active",
-                         "notes": data.get("notes") or "", "version": 1, "created_at": now, "updated_at": now})
-        # A plain executemany (no RETURNING) is what both drivers do fastest; the ids are read back by the
-        # unique email in one indexed query.
-        db.session.execute(insert(Contact.__table__), rows)
-        ids = dict(db.session.execute(select(Contact.email, Contact.id).where(Contact.email.in_(list(pending)))).all())
+                         "notes": data.get("notes") or ""})
+        # A plain executemany (no RETURNING) is what both drivers do fastest; the new ids are those above the
+        # previous highest, each known by its unique email (on PostgreSQL another session's may be among them).
+        before = _insert_rows(Contact.__table__, rows, {"version": 1, "created_at": now, "updated_at": now})
+        ids = dict(db.session.connection().execute(select(Contact.email, Contact.id).where(Contact.id > before)).all())
         for email in pending:
             contact_id = ids[email]
             outcome = created_rows[email]
-            outcome.record = self.describe("contact", contact_id, email, True) + outcome.record
+            self.describe(outcome, "contact", contact_id, email)
             self.changes.created("contact", contact_id, outcome.row)
 
 
@@ -651,13 +743,12 @@ class _OrgEngine(_Engine):
             search = [name, data.get("acronym") or "", parent_acronyms.get(data.get("parent_id")) or ""]
             rows.append({"name": name, "sort_name": sort_name(name)[:300],
                          "search_text": " | ".join(fold(p) for p in search if p),
-                         **{k: data.get(k) for k in self.FIELDS if k != "notes"}, "notes": data.get("notes") or "",
-                         "archived": False, "version": 1, "created_at": now, "updated_at": now})
-        ids = _insert_orgs(rows)
+                         **{k: data.get(k) for k in self.FIELDS if k != "notes"}, "notes": data.get("notes") or ""})
+        ids = _insert_orgs(rows, now)
         links = []
         for (key, data), org_id in zip(pending.items(), ids, strict=True):
             outcome = created_rows[key]
-            outcome.record = self.describe("organization", org_id, data["name"], True)
+            self.describe(outcome, "organization", org_id, data["name"])
             self.orgs.created(data["name"], org_id)
             self.changes.created("organization", org_id, outcome.row)
             links.extend({"organization_id": org_id, "issue_area_id": a} for a in data.get("issue_areas", []))
@@ -729,11 +820,51 @@ class _SignatureEngine(_Engine):
             outcome.action = "update"
         db.session.flush()
         for outcome, signature in created:
-            outcome.record = self.describe("signature", signature.id, self.orgs.label(signature.organization_id),
-                                           True)
+            self.describe(outcome, "signature", signature.id, self.orgs.label(signature.organization_id))
             self.changes.created("signature", signature.id, outcome.row)
         self.changes.flush()
         return outcomes
+
+
+class _Outcomes:
+    """Row outcomes on their way to on_row, in file order.
+
+    A dry run's go out at once. A real run's wait in a temporary file (memory stays flat in file size) until the
+    run is committed or rolled back: only then is it known whether a created record may be named by its id.
+    """
+
+    def __init__(self, on_row: Callable[[RowOutcome, list[str]], None] | None, hold: bool):
+        self.on_row = on_row
+        # Closed by close(), which run_import calls in a finally.
+        self.spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) if on_row and hold else None  # noqa: SIM115
+
+    def add(self, outcomes: list[RowOutcome], cells_by_row: dict[int, list[str]]) -> None:
+        """A chunk's outcomes."""
+        if self.spool is not None:
+            pickle.dump([(o.row, o.action, o.record, o.errors, o.unsaved, cells_by_row[o.row]) for o in outcomes],
+                        self.spool)
+        elif self.on_row is not None:
+            for outcome in outcomes:
+                outcome.record = outcome.unsaved or outcome.record
+                self.on_row(outcome, cells_by_row[outcome.row])
+
+    def release(self, saved: bool) -> None:
+        """Send what was held, naming created records by id only when they were `saved`."""
+        if self.spool is None:
+            return
+        self.spool.seek(0)
+        while True:
+            try:
+                chunk = pickle.load(self.spool)  # noqa: S301 (our own temporary file)
+            except EOFError:
+                break
+            for row, action, text, errors, unsaved, cells in chunk:
+                self.on_row(RowOutcome(row, action, text if saved else unsaved or text, errors), cells)
+
+    def close(self) -> None:
+        """Drop the temporary file."""
+        if self.spool is not None:
+            self.spool.close()
 
 
 def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_id: int | None = None,
@@ -741,7 +872,9 @@ def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_i
                info: SourceInfo | None = None) -> ImportResult:
     """Import a file in one transaction (or preview it with dry_run); never raises for bad input.
 
-    `on_row(outcome, cells)` sees every row's outcome in file order (to write a report, to show a preview).
+    `on_row(outcome, cells)` sees every row's outcome in file order (to write a report, to show a preview); a real
+    run's outcomes come once it has been committed or rolled back, so that a report never names an id that was
+    rolled back.
     """
     result = ImportResult(kind=options.kind, filename=filename, dry_run=options.dry_run)
     if options.on_duplicate not in DUPLICATE_MODES:
@@ -767,6 +900,16 @@ def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_i
     ignored = [info.header[i] for i, key in enumerate(columns) if not key]
     if ignored:
         result.notes.append(f"Ignored column{'s' if len(ignored) > 1 else ''}: {', '.join(ignored)}.")
+    outcomes = _Outcomes(on_row, hold=not options.dry_run)
+    try:
+        return _run(path, options, info, letter, result, outcomes, filename, user_id)
+    finally:
+        outcomes.close()
+
+
+def _run(path: Path, options: ImportOptions, info: SourceInfo, letter: Letter | None, result: ImportResult,
+         outcomes: _Outcomes, filename: str, user_id: int | None) -> ImportResult:
+    """run_import once the file and the options are known to be usable."""
     try:
         batch = ImportBatch(kind=options.kind, filename=single_line(filename)[:255], user_id=user_id,
                             options=options.as_dict(), letter_id=letter.id if letter else None)
@@ -774,15 +917,16 @@ def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_i
         db.session.flush()
         engine_class = {"orgs": _OrgEngine, "contacts": _ContactEngine, "signatures": _SignatureEngine}[options.kind]
         engine = engine_class(batch, options, info, **({"letter": letter} if letter else {}))
-        engine.orgs.prepare(engine.org_names(iter_rows(path, info)))
-        for chunk in _chunks(iter_rows(path, info), CHUNK_ROWS):
-            cells_by_row = {row: cells for row, cells in chunk}
-            for outcome in engine.process(chunk):
-                result.count(outcome)
-                if on_row is not None:
-                    on_row(outcome, cells_by_row[outcome.row])
+        with _young_collections():
+            engine.orgs.prepare(engine.org_names(iter_rows(path, info)))
+            for chunk in _chunks(iter_rows(path, info), CHUNK_ROWS):
+                processed = engine.process(chunk)
+                for outcome in processed:
+                    result.count(outcome)
+                outcomes.add(processed, dict(chunk))
     except FileProblem as exc:
         db.session.rollback()
+        outcomes.release(saved=False)
         result.reset_counts()
         result.problems.append(f"{exc} Nothing was imported.")
         return result
@@ -795,6 +939,7 @@ def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_i
         return result
     if options.dry_run or (result.errors and not options.skip_invalid):
         db.session.rollback()
+        outcomes.release(saved=False)
         return result
     batch.rows, batch.created, batch.updated = result.rows, result.created, result.updated
     batch.skipped, batch.errors = result.skipped, result.errors
@@ -804,6 +949,7 @@ def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_i
                    f"errors skipped.")
     db.session.commit()
     result.committed, result.batch_id = True, batch.id
+    outcomes.release(saved=True)
     return result
 
 

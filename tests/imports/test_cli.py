@@ -51,6 +51,25 @@ def test_errors_abort_everything_without_skip_invalid(runner, seeded, db, tmp_pa
     assert count(db, Contact) == 1
 
 
+def test_a_rolled_back_import_reports_new_records_not_ids(runner, seeded, db, tmp_path, monkeypatch):
+    # The bad row comes in a later chunk than the good ones, after they were inserted (and given ids).
+    monkeypatch.setattr("crm.imports.services.CHUNK_ROWS", 2)
+    path = write(tmp_path, "c.csv", "email,first_name,organization\nok@example.org,Ok,Mijente\n"
+                                    "new@example.org,New,A Brand New Group\nnot-an-email,No,X\n")
+    report = tmp_path / "report.csv"
+    result = runner.invoke(args=["import", "contacts", str(path), "--report", str(report)])
+    assert result.exit_code == 1 and "not a valid email" in result.output
+    rows = list(csv.reader(report.read_text(encoding="utf-8").splitlines()))[1:]
+    assert [r[:3] for r in rows] == [["2", "create", "new contact (ok@example.org)"],
+                                     ["3", "create", "new contact (new@example.org)"], ["4", "error", ""]]
+    assert count(db, Contact) == 0
+    result = runner.invoke(args=["import", "contacts", str(path), "--report", str(report), "--skip-invalid"])
+    assert result.exit_code == 0, result.output
+    ok = db.session.scalar(select(Contact).where(Contact.email == "ok@example.org"))
+    rows = list(csv.reader(report.read_text(encoding="utf-8").splitlines()))[1:]
+    assert rows[0][:3] == ["2", "create", f"contact {ok.id} (ok@example.org)"]
+
+
 def test_dry_run_changes_nothing(runner, seeded, db, tmp_path):
     path = write(tmp_path, "o.csv", "name;state;issue_areas\nNew Org;NY;privacy\n")
     result = runner.invoke(args=["import", "orgs", str(path), "--dry-run"])

@@ -71,6 +71,20 @@ def test_whole_wizard_with_a_corrected_mapping_then_undo(as_role, seeded, db):
     assert db.session.get(ImportBatch, batch.id).status == "undone"
 
 
+def test_an_import_that_fails_reports_new_records_not_rolled_back_ids(as_role, seeded, db):
+    client = as_role("organizer")
+    token = token_of(upload(client, b"email,first_name\nok@example.org,Ok\nnot-an-email,No\n"))
+    client.post(f"/imports/u/{token}/mapping", data={"col_0": "email", "col_1": "first_name"})
+    response = client.post(f"/imports/u/{token}/preview", data={"on_duplicate": "skip", "commit": "Import"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Nothing was imported" in page
+    assert "new contact (ok@example.org)" in page and not re.search(r"contact \d+ \(", page)
+    report = fetch(client, f"/imports/u/{token}/report.csv")
+    rows = list(csv.reader(io.StringIO(report.data_bytes.decode())))
+    assert rows[1][:3] == ["2", "create", "new contact (ok@example.org)"]
+    assert db.session.scalar(select(func.count(Contact.id))) == 0
+
+
 def test_undo_restores_changed_fields(as_role, seeded, db):
     client = as_role("organizer")
     mijente = db.session.scalar(select(Organization).where(Organization.name == "Mijente"))
