@@ -8,8 +8,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 # pytest arguments, e.g. `make test PYTEST_ARGS="-k letters -x"`
 PYTEST_ARGS ?=
-# Test processes (pytest-xdist); each gets its own SQLite files and its own PostgreSQL database.
-JOBS ?= 2
+# Test processes (pytest-xdist); each gets its own SQLite files and its own PostgreSQL database. Three on two
+# cores: many tests wait on a browser, an SMTP server or a subprocess, so a third process keeps the cores busy.
+JOBS ?= 3
 
 .PHONY: run test setup install dev browser lint clean help
 
