@@ -381,6 +381,18 @@ def page(browser, request):
         context.close()
 
 
+def embedded_smtp_config(smtp_server, **extra) -> dict:
+    """App settings for sending to the smtp_server fixture through the embedded outbox worker (browser tests)."""
+    return {
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SERVER": smtp_server.host,
+        "MAIL_PORT": smtp_server.port,
+        "MAIL_EMBEDDED_WORKER": True,
+        "MAIL_POLL_SECONDS": 0.2,
+        **extra,
+    }
+
+
 def browser_login(page, base_url: str, email: str, password: str = PASSWORD) -> None:
     """Log in through the real login form."""
     page.goto(f"{base_url}/login")

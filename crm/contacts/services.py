@@ -9,6 +9,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from crm.audit.services import record
 from crm.common import validation as check
+from crm.common.paging import Paged
 from crm.common.types import utcnow
 from crm.common.validation import FieldError, InvalidData
 from crm.contacts.filters import ContactFilter, contact_conditions
@@ -35,7 +36,7 @@ AUDITED_FIELDS = (
 
 
 @dataclass
-class ContactPage:
+class ContactPage(Paged):
     """One page of a filtered contact list, with the filter's mailable count."""
 
     items: list[Contact]
@@ -43,11 +44,6 @@ class ContactPage:
     mailable: int
     page: int
     per_page: int
-
-    @property
-    def pages(self) -> int:
-        """How many pages there are."""
-        return max(1, -(-self.total // self.per_page))
 
 
 def contacts_of(org_id: int) -> list[Contact]:

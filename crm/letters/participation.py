@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from crm.audit.services import record
+from crm.common.paging import Paged
 from crm.common.text import fold, single_line
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
@@ -41,7 +42,7 @@ def organization_by_name(name: str) -> Organization | None:
 
 
 @dataclass
-class Matrix:
+class Matrix(Paged):
     """One page of the participation matrix."""
 
     letters: list[Letter]
@@ -49,11 +50,6 @@ class Matrix:
     total: int
     page: int
     per_page: int
-
-    @property
-    def pages(self) -> int:
-        """How many pages there are."""
-        return max(1, -(-self.total // self.per_page))
 
 
 def _letters() -> list[Letter]:

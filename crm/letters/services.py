@@ -12,6 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from crm.audit.services import commit_audited, record
+from crm.common.paging import Paged
 from crm.common.text import fold, single_line, slugify
 from crm.common.tokens import TokenError, make_token, read_token
 from crm.common.types import utcnow
@@ -53,18 +54,13 @@ def list_letters() -> list[tuple[Letter, dict[str, int]]]:
 
 
 @dataclass
-class LetterPage:
+class LetterPage(Paged):
     """One page of the letters list, each letter with its signature counts per status."""
 
     items: list[tuple[Letter, dict[str, int]]]
     total: int
     page: int
     per_page: int
-
-    @property
-    def pages(self) -> int:
-        """How many pages there are."""
-        return max(1, -(-self.total // self.per_page))
 
 
 def letters_page(page: int = 1, per_page: int = 50) -> LetterPage:

@@ -11,6 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from crm.audit.models import AuditEvent
 from crm.audit.services import commit_audited, record
 from crm.common import validation as check
+from crm.common.paging import Paged
 from crm.common.text import fold, single_line, sort_name
 from crm.common.types import utcnow
 from crm.common.validation import FieldError, InvalidData
@@ -31,7 +32,7 @@ MAX_PER_PAGE = 200
 
 
 @dataclass
-class OrgPage:
+class OrgPage(Paged):
     """One page of a filtered organization list."""
 
     items: list[Organization]
@@ -39,11 +40,6 @@ class OrgPage:
     page: int
     per_page: int
     letters_signed: dict[int, int]
-
-    @property
-    def pages(self) -> int:
-        """How many pages there are."""
-        return max(1, -(-self.total // self.per_page))
 
 
 def list_organizations(

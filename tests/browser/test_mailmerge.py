@@ -11,7 +11,7 @@ from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Signature
 from crm.seed import SEED_LETTER_SLUG
-from tests.conftest import ARTIFACTS, browser_login
+from tests.conftest import ARTIFACTS, browser_login, embedded_smtp_config
 
 pytestmark = pytest.mark.browser
 
@@ -19,13 +19,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def app_config(smtp_server):
     """Real SMTP to the smtp_server fixture; the embedded worker thread runs (this test asks for it)."""
-    return {
-        "MAIL_BACKEND": "smtp",
-        "MAIL_SERVER": smtp_server.host,
-        "MAIL_PORT": smtp_server.port,
-        "MAIL_EMBEDDED_WORKER": True,
-        "MAIL_POLL_SECONDS": 0.2,
-    }
+    return embedded_smtp_config(smtp_server)
 
 
 def test_invite_the_clearview_signers(live_server, page, seeded, users, smtp_server, worker_stopped):

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from crm.seed import SEED_LETTER_SLUG
 from tests.browser.a11y import serious_violations
-from tests.conftest import ARTIFACTS, PASSWORD
+from tests.conftest import ARTIFACTS, PASSWORD, embedded_smtp_config
 
 pytestmark = pytest.mark.browser
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "contacts.csv"
@@ -25,14 +25,7 @@ WAIT = 30_000
 @pytest.fixture
 def app_config(smtp_server):
     """Real SMTP to the smtp_server fixture, the embedded outbox worker, and a short sign-on fill time."""
-    return {
-        "MAIL_BACKEND": "smtp",
-        "MAIL_SERVER": smtp_server.host,
-        "MAIL_PORT": smtp_server.port,
-        "MAIL_EMBEDDED_WORKER": True,
-        "MAIL_POLL_SECONDS": 0.2,
-        "SIGNON_MIN_FILL_SECONDS": 1,
-    }
+    return embedded_smtp_config(smtp_server, SIGNON_MIN_FILL_SECONDS=1)
 
 
 def _text(message) -> str:

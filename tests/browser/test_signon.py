@@ -11,7 +11,7 @@ from crm.letters.models import Letter
 from crm.letters.services import personal_signon_url
 from crm.organizations.models import Organization
 from tests.browser.test_organizer_loop import _text, _wait_for_mail
-from tests.conftest import ARTIFACTS, browser_login
+from tests.conftest import ARTIFACTS, browser_login, embedded_smtp_config
 
 # Every test here runs the embedded outbox worker: stop it, or it outlives the test and sends another test's
 # mail (same PostgreSQL database) to this test's closed SMTP port.
@@ -21,14 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("worker_stopped")]
 @pytest.fixture
 def app_config(smtp_server):
     """Real SMTP through the embedded outbox worker; a short minimum fill time (the browser is fast)."""
-    return {
-        "MAIL_BACKEND": "smtp",
-        "MAIL_SERVER": smtp_server.host,
-        "MAIL_PORT": smtp_server.port,
-        "MAIL_EMBEDDED_WORKER": True,
-        "MAIL_POLL_SECONDS": 0.2,
-        "SIGNON_MIN_FILL_SECONDS": 1,
-    }
+    return embedded_smtp_config(smtp_server, SIGNON_MIN_FILL_SECONDS=1)
 
 
 def _letter(db) -> Letter:
