@@ -9,6 +9,7 @@ marks it
 `uncertain`; only the organizer may resend it.
 """
 
+import contextlib
 import os
 import re
 import socket
@@ -16,11 +17,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
 from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import text as sa_text
 
 from crm.common.types import utcnow
 from crm.extensions import db
@@ -40,6 +42,16 @@ MARK_SENDING = (
     "message_id = COALESCE(:message_id, message_id), subject = COALESCE(:subject, subject) "
     "WHERE id = :id AND status = 'claimed' AND claimed_by = :worker "
     "AND NOT EXISTS (SELECT 1 FROM suppressions WHERE suppressions.email = lower(messages.email))"
+)
+# PostgreSQL marks (see _PostgresMarks) also check that the merge is still active: with a mark per message
+# there is no need for a separate pause check every few messages.
+MARK_SENDING_IF_ACTIVE = (
+    "UPDATE messages SET status = 'sending', attempts = :attempts, raw = :raw, updated_at = :now, "
+    "message_id = COALESCE(:message_id, message_id), subject = COALESCE(:subject, subject) "
+    "WHERE id = :id AND status = 'claimed' AND claimed_by = :worker "
+    "AND NOT EXISTS (SELECT 1 FROM suppressions WHERE suppressions.email = lower(messages.email)) "
+    "AND (messages.merge_id IS NULL OR EXISTS (SELECT 1 FROM mail_merges "
+    "WHERE mail_merges.id = messages.merge_id AND mail_merges.status IN ('queued', 'sending')))"
 )
 RECORD_SENT = (
     "UPDATE messages SET status = :status, sent_at = :now, updated_at = :now, last_response = :response, "
@@ -88,23 +100,60 @@ def _owner_is_dead(claimed_by: str) -> bool:
 
 
 def recover_abandoned() -> dict[str, int]:
-    """Give back rows claimed by dead workers; rows they were handing to SMTP become `uncertain`."""
+    """Give back rows claimed by dead workers; rows they were handing to SMTP become `uncertain`.
+
+    On PostgreSQL a worker marks the next row `sending` while the current one is with the SMTP server (see
+    _PostgresMarks), so a dead worker may leave two `sending` rows. Only the first of them can have gone out:
+    the second's content is written only after the first's result is committed. The second is given back —
+    unless PostgreSQL has restarted since the marks were written, since the fast commit of a result can be lost
+    in a crash; then both become `uncertain`. Rows of a worker that is merely silent for MAIL_STALE_SECONDS
+    (perhaps alive, on another machine) all become `uncertain`.
+    """
     stale_after = int(current_app.config.get("MAIL_STALE_SECONDS") or 900)
     cutoff = utcnow() - timedelta(seconds=stale_after)
     rows = db.session.execute(
-        select(Message.id, Message.status, Message.claimed_by, Message.claimed_at).where(
+        select(Message.id, Message.status, Message.claimed_by, Message.claimed_at, Message.updated_at).where(
             Message.status.in_(("claimed", "sending"))
         )
     ).all()
-    released, uncertain = [], []
+    released, uncertain, marked_ahead = [], [], []
+    dead_sending: dict[str, list] = {}
     for row in rows:
-        if _owner_is_dead(row.claimed_by or "") or (row.claimed_at is None or row.claimed_at < cutoff):
-            (uncertain if row.status == "sending" else released).append(row.id)
+        dead = _owner_is_dead(row.claimed_by or "")
+        if dead or (row.claimed_at is None or row.claimed_at < cutoff):
+            if row.status != "sending":
+                released.append(row.id)
+            elif dead:
+                dead_sending.setdefault(row.claimed_by, []).append(row)
+            else:
+                uncertain.append(row.id)
+    restarted_at = None
+    if any(len(group) > 1 for group in dead_sending.values()) and db.engine.dialect.name == "postgresql":
+        restarted_at = db.session.scalar(sa_text("SELECT pg_postmaster_start_time()"))
+    for group in dead_sending.values():
+        # In the order they were marked. More than two cannot come from one worker: then all are uncertain.
+        group.sort(key=lambda r: (r.updated_at, r.id))
+        # Five minutes leave room for an application clock that disagrees with the database's.
+        if (
+            len(group) == 2
+            and restarted_at is not None
+            and restarted_at < min(r.updated_at for r in group) - timedelta(minutes=5)
+        ):
+            uncertain.append(group[0].id)
+            marked_ahead.append(group[1].id)
+        else:
+            uncertain.extend(r.id for r in group)
     if released:
         db.session.execute(
             update(Message)
             .where(Message.id.in_(released), Message.status == "claimed")
             .values(status="queued", claimed_by="", claimed_at=None)
+        )
+    if marked_ahead:
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(marked_ahead), Message.status == "sending")
+            .values(status="queued", claimed_by="", claimed_at=None, attempts=Message.attempts - 1)
         )
     if uncertain:
         db.session.execute(
@@ -113,7 +162,7 @@ def recover_abandoned() -> dict[str, int]:
             .values(status="uncertain", last_response=UNCERTAIN_NOTE)
         )
     db.session.commit()
-    return {"released": len(released), "uncertain": len(uncertain)}
+    return {"released": len(released) + len(marked_ahead), "uncertain": len(uncertain)}
 
 
 class _Driver:
@@ -128,6 +177,7 @@ class _Driver:
 
     def __init__(self, dialect):
         self.named = dialect.paramstyle in ("named", "qmark", "numeric")  # sqlite3 takes :name in every mode
+        self.pipeline = dialect.driver == "psycopg"
         self.time = MESSAGES.c.updated_at.type.bind_processor(dialect) or (lambda value: value)
         self.sql: dict[str, str] = {}
 
@@ -168,6 +218,126 @@ class _Driver:
     def commit(self) -> None:
         """Commit the session's connection."""
         self.connection().commit()
+
+    def execute_and_commit(self, before: list[tuple[str, dict]], statement: str, params: dict) -> int:
+        """Run `before`, then `statement`, and commit when it changed a row; `statement`'s rowcount."""
+        for sql, values in before:
+            self.execute(sql, values)
+        changed = self.execute(statement, params)
+        if changed == 1:
+            self.commit()
+        return changed
+
+
+def _naive_utc(value: datetime) -> datetime:
+    """What UTCDateTime stores: naive UTC."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+def _text_param(value) -> bytes | None:
+    """A statement parameter in PostgreSQL's text format (the server casts it to the column's type)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _naive_utc(value).isoformat(sep=" ").encode()
+    return str(value).encode()
+
+
+class _PostgresMarks:
+    """PostgreSQL: the per-message writes on two connections of their own, in autocommit, so that the durable
+    commit of the next message's `sending` mark happens while the SMTP server is still answering the current one.
+
+    - `durable` (synchronous_commit on) carries the `sending` marks. A mark is one statement, hence one
+      transaction, committed to disk before the server answers. `send_mark()` writes it and returns at once;
+      `collect_mark()` waits for the answer, which has usually arrived while the worker waited for SMTP.
+    - `fast` (synchronous_commit off) carries results. Committed and visible to every other session when it
+      answers, without waiting for the disk; a PostgreSQL crash can lose the last few (never a worker crash). A
+      lost result leaves its row `sending`, which recovery turns into `uncertain` — never a re-send — and
+      recovery knows when PostgreSQL has restarted since (see recover_abandoned).
+
+    The order exactly-once needs is kept: a message's result is committed (fast) before the next message's
+    content is written, and that message's mark is committed (durable) before its content is written. Only
+    the mark is written ahead: while message N is with the server, message N+1 may already be `sending`
+    although nothing of it went out; if the worker dies then, recovery sees two `sending` rows of a dead worker
+    and gives the later one back, because its content is written only after N's result is committed, which
+    has not happened while N is still `sending`.
+    """
+
+    def __init__(self, engine, sql_mark: str):
+        import psycopg  # noqa: PLC0415 - PostgreSQL only
+
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        self.durable = psycopg.connect(*args, autocommit=True, **kwargs)
+        self.fast = psycopg.connect(*args, autocommit=True, **kwargs)
+        self.fast.execute("SET synchronous_commit = off")
+        self.mark_sql = sql_mark
+        self.pending: int | None = None  # id of the row whose mark was sent and not yet collected
+        # Statements in the server's $n style, with their parameters' names in order (libpq's own calls: the
+        # per-message statements cost less that way than through a cursor).
+        self.positional: dict[str, tuple[bytes, list[str]]] = {}
+
+    def close(self) -> None:
+        """Close both connections (an uncollected mark is waited for first)."""
+        with contextlib.suppress(Exception):
+            if self.pending is not None:
+                self.collect_mark()
+        for connection in (self.durable, self.fast):
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    def _send(self, connection, sql: str, params: dict) -> None:
+        """Write one statement with its parameters (text format, typed by the server); do not wait."""
+        converted = self.positional.get(sql)
+        if converted is None:
+            names: list[str] = []
+
+            def number(match):
+                if match.group(1) not in names:
+                    names.append(match.group(1))
+                return f"${names.index(match.group(1)) + 1}"
+
+            converted = self.positional[sql] = (re.sub(r":(\w+)", number, sql).encode(), names)
+        statement, names = converted
+        pgconn = connection.pgconn
+        pgconn.send_query_params(statement, [_text_param(params[name]) for name in names])
+        while pgconn.flush():
+            pass
+
+    @staticmethod
+    def _wait(connection) -> int:
+        """The answer to the statement written last: the rows it changed (an error is raised)."""
+        from psycopg import pq  # noqa: PLC0415 - PostgreSQL only
+
+        pgconn, changed, error = connection.pgconn, 0, None
+        while (result := pgconn.get_result()) is not None:
+            if result.status == pq.ExecStatus.COMMAND_OK:
+                changed = int(result.command_tuples or 0)
+            else:
+                error = (result.error_message or b"").decode("utf-8", "replace")
+        if error is not None:
+            raise RuntimeError(f"writing a message's state failed: {error}")
+        return changed
+
+    def record(self, statements: list[tuple[str, dict]]) -> None:
+        """Commit results on the fast connection (one statement each; one round trip, no disk wait)."""
+        for sql, params in statements:
+            self._send(self.fast, sql, params)
+            self._wait(self.fast)
+
+    def mark(self, params: dict) -> int:
+        """Mark a row `sending` durably, now; the rows changed (1, or 0 when suppressed or not ours)."""
+        self.send_mark(params)
+        return self.collect_mark()
+
+    def send_mark(self, params: dict) -> None:
+        """Write the mark and return without waiting for the answer."""
+        self._send(self.durable, self.mark_sql, params)
+        self.pending = params["id"]
+
+    def collect_mark(self) -> int:
+        """The answer to the mark sent last: the rows it changed."""
+        self.pending = None
+        return self._wait(self.durable)
 
 
 @dataclass
@@ -227,6 +397,10 @@ class Worker:
         self._recipients: dict = {}
         self._render_next = 0
         self._position = 0
+        self._halted: set[int] = set()
+        # PostgreSQL: the connections that write marks ahead (see _PostgresMarks), and the row marked ahead.
+        self.marks: _PostgresMarks | None = None
+        self._premarked: int | None = None
 
     # --- claiming
     # -------------------------------------------------------------------------------------------------
@@ -413,14 +587,19 @@ class Worker:
                 self._release([r.id for r in rows if r.merge_id == merge_id], statuses.get(merge_id, "paused"))
             rows = [r for r in rows if r.id not in stopped]
         recipients = load_recipients([r.contact_id for r in rows if r.merge_id is not None and r.contact_id])
-        halted: set[int] = set()
+        if self.postgres and self.marks is None and current_app.config.get("MAIL_MARK_AHEAD", True):
+            self.marks = _PostgresMarks(db.engine, MARK_SENDING_IF_ACTIVE)
+        halted = self._halted = set()
         self._ahead, self._batch, self._recipients, self._render_next = {}, rows, recipients, 0
         try:
             for position, row in enumerate(rows):
+                if self._premarked is not None and self._premarked != row.id:
+                    self._unmark_ahead()  # cannot happen (only the next row is marked ahead); never left marked
                 if row.merge_id in halted:
                     continue
-                if position and position % 5 == 0 and row.merge_id is not None:
-                    # Pause and cancel take effect within a few messages, even inside a batch.
+                if position and position % 5 == 0 and row.merge_id is not None and self.marks is None:
+                    # Pause and cancel take effect within a few messages, even inside a batch. (On PostgreSQL
+                    # every message's mark checks it.)
                     status = self.driver.scalar(MERGE_STATUS, {"id": row.merge_id})
                     if status not in ACTIVE_MERGE:
                         halted.add(row.merge_id)
@@ -435,6 +614,7 @@ class Worker:
                 self._send_row(row, recipients)
         finally:
             self.transport.abandon()  # an envelope announced for a row that will not be sent now
+            self._unmark_ahead()
             self._ahead, self._batch, self._recipients = {}, [], {}
             # The last message's result has no next mark to ride along with: commit it on its own (one extra
             # commit per batch). On an exception it is rolled back and the row stays `sending`, which recovery
@@ -490,8 +670,10 @@ class Worker:
         if position >= len(self._batch):
             return None
         row = self._batch[position]
-        if position % 5 == 0 and row.merge_id is not None:
+        if position % 5 == 0 and row.merge_id is not None and self.marks is None:
             return None  # process() checks for a pause before this row
+        if row.merge_id in self._halted:
+            return None
         if row.id not in self._ahead:
             try:
                 self._ahead[row.id] = self._render(row, self._recipients)
@@ -507,9 +689,16 @@ class Worker:
         now = utcnow()
         ahead = self._ahead.pop(row.id, None)
         raw, message_id, subject, envelope_from, problem = ahead or self._render(row, recipients)
-        if row.merge_id is not None and problem is not None:
+        premarked = self._premarked == row.id
+        if premarked:
+            # PostgreSQL: marked `sending` while the previous message was with the server; the mark's durable
+            # commit has usually finished by now. (Marked ahead only when rendered without a problem.)
+            self._premarked = None
+            marked = self.marks.collect_mark()
+            self.marks.record(self._take_staged())
+        elif row.merge_id is not None and problem is not None:
             self.transport.abandon()
-            self._apply_staged()
+            self._commit_results()
             # Nothing is handed to SMTP, so this may wait for the next commit: lost in a crash, the row is
             # still `claimed`, goes back to `queued` and fails the same way again.
             db.session.execute(
@@ -524,19 +713,29 @@ class Worker:
             )
             self.stats.failed += 1
             return
-        self._apply_staged()
-        marked = self.driver.execute(
-            MARK_SENDING,
-            {
-                "attempts": row.attempts + 1,
-                "raw": raw,
-                "now": now,
-                "message_id": message_id,
-                "subject": subject[:1000] if message_id else None,
-                "id": row.id,
-                "worker": self.name,
-            },
-        )
+        elif self.marks is not None:
+            # PostgreSQL, not marked ahead (first of a batch, after a pause check, a new connection, …): the
+            # previous result (fast), then this mark, durably, before anything of this message goes out.
+            self.marks.record(self._take_staged())
+            marked = self.marks.mark(self._mark_params(row, raw, message_id, subject, now))
+        else:
+            # THE commit of this message: it records the previous message's result (staged by _record) and
+            # marks this one `sending`, atomically — one commit per message, never more than one `sending`
+            # row, and every result committed before the next message goes out. (SQLite: no round trips.)
+            marked = self.driver.execute_and_commit(
+                self._take_staged(), MARK_SENDING, self._mark_params(row, raw, message_id, subject, now)
+            )
+        if marked != 1 and self.marks is not None and row.merge_id is not None:
+            status = db.session.scalar(select(MailMerge.status).where(MailMerge.id == row.merge_id))
+            if status not in ACTIVE_MERGE:
+                # Paused or cancelled meanwhile (the mark checks): this row and the rest of its merge go back.
+                self.transport.abandon()
+                self._halted.add(row.merge_id)
+                rest = [r.id for r in self._batch[self._position :] if r.merge_id == row.merge_id]
+                for later in rest:
+                    self._ahead.pop(later, None)
+                self._release(rest, status or "paused")
+                return
         if marked != 1:
             # Suppressed since it was queued (checked again right before sending), or taken away from us.
             # Not sent, so it rides along with the next commit like a render failure; a server that took its
@@ -553,24 +752,70 @@ class Worker:
             )
             self.stats.suppressed += done.rowcount
             return
-        # THE commit of this message: it records the previous message's result (staged by _record) and marks
-        # this one `sending`, atomically — so there is one commit per message and still never more than one
-        # `sending` row, and every result is committed before the next message goes out.
-        #
-        # It stays a durable (synchronous) commit on PostgreSQL. `synchronous_commit = off` would be safe for a
-        # transaction that only records a result (lost → the row stays `sending` → `uncertain`, never
-        # re-sent), but this transaction also carries the `sending` mark: lost after a PostgreSQL crash, the
-        # row would be back to `claimed` although its message went out, and `claimed` rows are given back to
-        # `queued` — a re-send. Splitting the two again would cost a second round trip per message; the
-        # durable mark is the one fsync exactly-once requires.
-        self.driver.commit()
+        # The mark is durable (a `synchronous_commit = off` mark, lost in a PostgreSQL crash, would leave the
+        # row `claimed` although its message went out, and `claimed` rows are given back to `queued`: a
+        # re-send). The durable mark is the one disk write exactly-once requires; on PostgreSQL it is written
+        # ahead, while the server answers the previous message.
         outcome = self.transport.begin(
             envelope_from, row.email, raw, while_waiting=self._render_ahead, then=self._next_envelope
         )
         if outcome is None:
+            self._mark_ahead()
             self._render_ahead()
             outcome = self.transport.finish()
         self._record(row, outcome)
+
+    def _mark_params(self, row, raw, message_id, subject, now) -> dict:
+        """The parameters of MARK_SENDING for a row."""
+        return {
+            "attempts": row.attempts + 1,
+            "raw": raw,
+            "now": now,
+            "message_id": message_id,
+            "subject": subject[:1000] if message_id else None,
+            "id": row.id,
+            "worker": self.name,
+        }
+
+    def _mark_ahead(self) -> None:
+        """PostgreSQL: the next row's envelope went out with this content; write its `sending` mark now, without
+        waiting, so its disk write overlaps the SMTP server's work (see _PostgresMarks)."""
+        if self.marks is None or getattr(self.transport, "announcing", None) is None:
+            return
+        position = self._position + 1
+        if position >= len(self._batch):
+            return
+        row = self._batch[position]
+        ahead = self._ahead.get(row.id)
+        if ahead is None or ahead[4] is not None:
+            return
+        raw, message_id, subject, _envelope_from, _problem = ahead
+        self.marks.send_mark(self._mark_params(row, raw, message_id, subject, utcnow()))
+        self._premarked = row.id
+
+    def _unmark_ahead(self) -> None:
+        """A row marked ahead will not be sent now: give it back to `claimed` (nothing of it went out)."""
+        if self._premarked is None:
+            return
+        row_id, self._premarked = self._premarked, None
+        if self.marks.pending is not None:
+            self.marks.collect_mark()
+        self.marks.record(
+            [
+                (
+                    "UPDATE messages SET status = 'claimed', attempts = attempts - 1 "
+                    "WHERE id = :id AND status = 'sending' AND claimed_by = :worker",
+                    {"id": row_id, "worker": self.name},
+                )
+            ]
+        )
+
+    def _commit_results(self) -> None:
+        """The staged results: on PostgreSQL committed now, elsewhere executed to ride with the next commit."""
+        if self.marks is not None:
+            self.marks.record(self._take_staged())
+        else:
+            self._apply_staged()
 
     def _record(self, row, outcome) -> None:
         """Stage one attempt's outcome; it is committed together with the next message's `sending` mark (or
@@ -605,17 +850,28 @@ class Worker:
     def _apply_staged(self) -> None:
         """Execute the staged result (not committing). Staged rather than executed right after SMTP answers so
         that no write lock (SQLite's is database-wide) is held while the next message is rendered."""
-        for statement, params in self._staged:
-            if isinstance(statement, str):
-                self.driver.execute(statement, params)
-            else:
+        for statement, params in self._take_staged():
+            self.driver.execute(statement, params)
+
+    def _take_staged(self) -> list[tuple[str, dict]]:
+        """Execute the staged results that need SQLAlchemy (failures, bounces; rare) and hand back the plain
+        statements (a delivered message's result) for the caller to run with its next statement. On PostgreSQL
+        the former are committed here: results go out before the next content, and only the session commits
+        what the session wrote."""
+        plain = [(statement, params) for statement, params in self._staged if isinstance(statement, str)]
+        rare = len(plain) < len(self._staged) or self._staged_bounces
+        for statement, _params in self._staged:
+            if not isinstance(statement, str):
                 db.session.execute(statement)
         for email, note in self._staged_bounces:
             if db.session.scalar(select(Suppression.id).where(Suppression.email == email)) is None:
                 db.session.add(Suppression(email=email, reason="hard-bounce", note=note))
                 db.session.flush()
+        if rare and self.marks is not None:
+            db.session.commit()
         self._staged.clear()
         self._staged_bounces.clear()
+        return plain
 
     # --- the loop
     # -------------------------------------------------------------------------------------------------
@@ -658,6 +914,9 @@ class Worker:
         finally:
             self.stats.connections = getattr(self.transport, "connections_opened", 0)
             self.transport.close()
+            if self.marks is not None:
+                self.marks.close()
+                self.marks = None
             db.session.rollback()
             with _LIVE_LOCK:
                 _LIVE_WORKERS.discard(self.name)

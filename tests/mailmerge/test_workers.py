@@ -150,3 +150,52 @@ def test_cancel_stops_and_never_sends_the_rest(app, sink):
     drain()
     assert len(sink.messages) == 20
     assert _statuses(merge.id) == {"sent": 20, "cancelled": 30}
+
+
+def _dead_worker_name() -> str:
+    """A worker name on this host whose process has exited."""
+    from crm.mailmerge.worker import _HOST
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return f"{_HOST}:{process.pid}:deadbeef"
+
+
+@pytest.mark.parametrize(
+    ("marked_at", "rows", "expected"),
+    [
+        # The second row was marked ahead (PostgreSQL) and never written: given back, its attempt undone.
+        ("now", 2, {"postgresql": ["uncertain", "queued"], "sqlite": ["uncertain", "uncertain"]}),
+        # The database restarted since the marks: a lost fast commit could hide that the first was answered
+        # and the second written, so neither is given back.
+        ("2001-01-01", 2, {"postgresql": ["uncertain", "uncertain"], "sqlite": ["uncertain", "uncertain"]}),
+        # One worker never leaves three: something else happened, so nothing is given back.
+        ("now", 3, {"postgresql": ["uncertain"] * 3, "sqlite": ["uncertain"] * 3}),
+    ],
+)
+def test_recovery_of_rows_a_dead_worker_left_sending(app, marked_at, rows, expected):
+    from datetime import UTC, datetime, timedelta
+
+    from crm.mailmerge.worker import recover_abandoned
+
+    make_recipients(rows + 1)
+    merge = new_merge()
+    services.queue_merge(merge)
+    name = _dead_worker_name()
+    base = datetime.now(UTC) if marked_at == "now" else datetime.fromisoformat(marked_at).replace(tzinfo=UTC)
+    messages = db.session.scalars(select(Message).where(Message.merge_id == merge.id).order_by(Message.id)).all()
+    for offset, message in enumerate(messages[:rows]):
+        message.status, message.claimed_by, message.claimed_at = "sending", name, base
+        message.attempts, message.updated_at = 1, base + timedelta(milliseconds=offset)
+    db.session.commit()
+
+    result = recover_abandoned()
+
+    db.session.expire_all()
+    statuses = [m.status for m in messages[:rows]]
+    assert statuses == expected[db.engine.dialect.name]
+    assert messages[rows].status == "queued"  # never claimed: untouched
+    for message in messages[:rows]:
+        assert message.attempts == (0 if message.status == "queued" else 1)
+        assert message.claimed_by == ("" if message.status == "queued" else name)
+    assert result["uncertain"] == statuses.count("uncertain")
