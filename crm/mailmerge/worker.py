@@ -810,6 +810,12 @@ class Worker:
             ]
         )
 
+    def _close_marks(self) -> None:
+        """Close the PostgreSQL connections for marks and results (opened again by the next batch)."""
+        if self.marks is not None:
+            self.marks.close()
+            self.marks = None
+
     def _commit_results(self) -> None:
         """The staged results: on PostgreSQL committed now, elsewhere executed to ride with the next commit."""
         if self.marks is not None:
@@ -902,9 +908,10 @@ class Worker:
                 recover_abandoned()
                 if until_empty and not self.pending():
                     break
-                # Nothing due now: close an idle connection rather than hold it open, then wait.
+                # Nothing due now: close idle connections rather than hold them open, then wait.
                 if not until_empty:
                     self.transport.close()
+                    self._close_marks()
                 wait = self.next_due_in() if until_empty else idle_wait
                 if stop is not None:
                     stop.wait(wait or 0.01)
@@ -914,9 +921,7 @@ class Worker:
         finally:
             self.stats.connections = getattr(self.transport, "connections_opened", 0)
             self.transport.close()
-            if self.marks is not None:
-                self.marks.close()
-                self.marks = None
+            self._close_marks()
             db.session.rollback()
             with _LIVE_LOCK:
                 _LIVE_WORKERS.discard(self.name)
