@@ -177,7 +177,6 @@ class _Driver:
 
     def __init__(self, dialect):
         self.named = dialect.paramstyle in ("named", "qmark", "numeric")  # sqlite3 takes :name in every mode
-        self.pipeline = dialect.driver == "psycopg"
         self.time = MESSAGES.c.updated_at.type.bind_processor(dialect) or (lambda value: value)
         self.sql: dict[str, str] = {}
 
@@ -587,7 +586,12 @@ class Worker:
                 self._release([r.id for r in rows if r.merge_id == merge_id], statuses.get(merge_id, "paused"))
             rows = [r for r in rows if r.id not in stopped]
         recipients = load_recipients([r.contact_id for r in rows if r.merge_id is not None and r.contact_id])
-        if self.postgres and self.marks is None and current_app.config.get("MAIL_MARK_AHEAD", True):
+        if (
+            self.postgres
+            and self.marks is None
+            and db.engine.dialect.driver == "psycopg"  # libpq's calls through psycopg 3 (the driver we install)
+            and current_app.config.get("MAIL_MARK_AHEAD", True)
+        ):
             self.marks = _PostgresMarks(db.engine, MARK_SENDING_IF_ACTIVE)
         halted = self._halted = set()
         self._ahead, self._batch, self._recipients, self._render_next = {}, rows, recipients, 0
