@@ -82,6 +82,9 @@ def base_config(database_url: str, **overrides) -> dict:
         "CRM_BASE_URL": "http://localhost",
         "CRM_POSTAL_ADDRESS": "1 Test Street, Testville, TS 00000",
         "SERVER_NAME": None,
+        # scrypt at 1/32 of Werkzeug's default cost: a few ms per hash instead of ~0.15 s. Every `users` fixture
+        # hashes three passwords and every login checks one, which made hashing a large share of setup time.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
     }
     config.update(overrides)
     return config

@@ -3,8 +3,10 @@
 import hashlib
 import secrets
 from dataclasses import dataclass
+from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -14,8 +16,18 @@ from crm.common.types import utcnow
 from crm.extensions import db
 
 MIN_PASSWORD_LENGTH = 10
-# Checked against when the email is unknown, so a login takes as long whether or not the account exists.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    """A salted hash of the password with the configured method (PASSWORD_HASH_METHOD; Werkzeug's scrypt)."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    """Checked against when the email is unknown, so a login takes as long whether or not the account exists
+    (made with the same method as real hashes)."""
+    return generate_password_hash("not-a-real-password", method=method)
 
 
 class AccountError(ValueError):
@@ -50,7 +62,7 @@ def create_user(email: str, role: str, password: str | None = None, name: str = 
         raise AccountError(f"A user with the email {address} already exists.")
     password = password or secrets.token_urlsafe(12)
     check_password_strength(password)
-    user = User(email=address, role=role, name=name.strip(), password_hash=generate_password_hash(password))
+    user = User(email=address, role=role, name=name.strip(), password_hash=hash_password(password))
     db.session.add(user)
     db.session.commit()
     return user, password
@@ -60,7 +72,7 @@ def authenticate(email: str, password: str) -> User | None:
     """The active user with these credentials, or None (same work done either way)."""
     user = find_user(email)
     if user is None or not user.active:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
         return None
     if not check_password_hash(user.password_hash, password or ""):
         return None
@@ -74,7 +86,7 @@ def change_password(user: User, current: str, new: str) -> None:
     if not check_password_hash(user.password_hash, current or ""):
         raise AccountError("The current password is not right.")
     check_password_strength(new)
-    user.password_hash = generate_password_hash(new)
+    user.password_hash = hash_password(new)
     user.session_version += 1
     db.session.commit()
 
@@ -193,7 +205,7 @@ def reset_password(token: str, new_password: str) -> User:
     """Set a new password through a reset link; ends every session of the user."""
     user = user_for_reset_token(token)
     check_password_strength(new_password)
-    user.password_hash = generate_password_hash(new_password)
+    user.password_hash = hash_password(new_password)
     user.session_version += 1
     db.session.commit()
     return user
