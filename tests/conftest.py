@@ -102,6 +102,11 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
+def _psycopg_dsn(url: str) -> str:
+    """The SQLAlchemy URL as a libpq connection string for psycopg."""
+    return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_schema():
     """The schema on the test PostgreSQL database, created once per run (tables emptied after each test)."""
@@ -120,14 +125,32 @@ def postgres_schema():
     return POSTGRES_URL
 
 
-def _truncate_postgres(app) -> None:
-    """Empty every table and reset the sequences."""
+def _empty_postgres(app) -> None:
+    """Empty every table and restart the sequences, as TRUNCATE … RESTART IDENTITY CASCADE would.
+
+    DELETE with triggers (foreign-key checks, the signature counters) switched off for the transaction is ~0.03 s
+    against ~0.2 s for TRUNCATE of twenty tables, most of which are empty or hold a few rows. Switching triggers
+    off needs a superuser; anyone else gets the TRUNCATE.
+    """
+    import psycopg
+
     with app.app_context():
         _db.session.remove()
-        names = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
-        with _db.engine.begin() as conn:
-            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
         _db.engine.dispose()
+    try:
+        with psycopg.connect(_psycopg_dsn(app.config["DATABASE_URL"])) as conn:
+            conn.execute("SET LOCAL session_replication_role = replica")
+            for name in tables:
+                conn.execute(f'DELETE FROM "{name}"')
+            for schema, sequence in conn.execute(
+                    "SELECT schemaname, sequencename FROM pg_sequences "
+                    "WHERE schemaname = 'public' AND last_value IS NOT NULL").fetchall():
+                conn.execute(f'ALTER SEQUENCE "{schema}"."{sequence}" RESTART')
+    except psycopg.errors.InsufficientPrivilege:
+        with psycopg.connect(_psycopg_dsn(app.config["DATABASE_URL"]), autocommit=True) as conn:
+            names = ", ".join(f'"{name}"' for name in tables)
+            conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
 
 
 def pytest_generate_tests(metafunc):
@@ -180,7 +203,7 @@ def app(database_url, app_config, tmp_path):
         yield application
         _db.session.remove()
     if database_url.startswith("postgresql"):
-        _truncate_postgres(application)
+        _empty_postgres(application)
     else:
         with application.app_context():
             _db.engine.dispose()
