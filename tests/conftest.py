@@ -102,6 +102,25 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def sqlite_seeded_template(sqlite_template, tmp_path_factory) -> Path:
+    """The schema template after load_seed(), made once and copied for each test that uses `seeded`.
+
+    The copy is the very file load_seed() would have produced (same ids, rows and sqlite_sequence); loading the
+    seed for each of the ~130 seeded tests took about half a second apiece.
+    """
+    from crm.seed import load_seed
+
+    path = tmp_path_factory.mktemp("template") / "seeded.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    app = create_app(base_config(f"sqlite:///{path}"))
+    with app.app_context():
+        load_seed()
+        _db.session.remove()
+        _db.engine.dispose()  # the last connection checkpoints the WAL into the file
+    return path
+
+
 def _psycopg_dsn(url: str) -> str:
     """The SQLAlchemy URL as a libpq connection string for psycopg."""
     return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -123,6 +142,56 @@ def postgres_schema():
         _db.session.remove()
         _db.engine.dispose()
     return POSTGRES_URL
+
+
+class PostgresSnapshot:
+    """Every row of every table (COPY text format) and the state of every sequence, taken once and restored
+    into the emptied database for each test that uses `seeded`."""
+
+    def __init__(self, url: str):
+        self.dsn = _psycopg_dsn(url)
+        self.tables: list[tuple[str, bytes]] = []
+        self.sequences: list[tuple[str, str, int]] = []
+
+    def capture(self) -> None:
+        """Read the database as it is now."""
+        import psycopg
+
+        with psycopg.connect(self.dsn) as conn, conn.cursor() as cur:
+            for table in _db.metadata.sorted_tables:
+                with cur.copy(f'COPY "{table.name}" TO STDOUT') as copy:
+                    data = b"".join(bytes(chunk) for chunk in copy)
+                if data:
+                    self.tables.append((table.name, data))
+            self.sequences = cur.execute(
+                "SELECT schemaname, sequencename, last_value FROM pg_sequences "
+                "WHERE schemaname = 'public' AND last_value IS NOT NULL").fetchall()
+
+    def restore(self) -> None:
+        """Write the captured rows into the (empty) database and set the sequences as they were."""
+        import psycopg
+
+        with psycopg.connect(self.dsn) as conn, conn.cursor() as cur:
+            for name, data in self.tables:  # parents before children (metadata order)
+                with cur.copy(f'COPY "{name}" FROM STDIN') as copy:
+                    copy.write(data)
+            for schema, sequence, value in self.sequences:
+                cur.execute("SELECT setval(%s, %s, true)", (f'"{schema}"."{sequence}"', value))
+
+
+@pytest.fixture(scope="session")
+def postgres_seeded_snapshot(postgres_schema) -> PostgresSnapshot:
+    """The PostgreSQL database right after load_seed(), captured once (see PostgresSnapshot)."""
+    from crm.seed import load_seed
+
+    app = create_app(base_config(postgres_schema))
+    snapshot = PostgresSnapshot(postgres_schema)
+    with app.app_context():
+        load_seed()
+        _db.session.remove()
+        snapshot.capture()
+    _empty_postgres(app)
+    return snapshot
 
 
 def _empty_postgres(app) -> None:
@@ -153,6 +222,10 @@ def _empty_postgres(app) -> None:
             conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
 
 
+# Set on a test item whose database was started from the seeded template/snapshot: `seeded` has nothing to do.
+_PRESEEDED = pytest.StashKey[bool]()
+
+
 def pytest_generate_tests(metafunc):
     """Run every test that needs a database once per selected backend."""
     if "database_url" in metafunc.fixturenames:
@@ -175,14 +248,24 @@ class IsolatedClient(FlaskClient):
 
 @pytest.fixture
 def database_url(request, tmp_path):
-    """A fresh, empty database with the schema: an SQLite file, or the emptied PostgreSQL test database."""
+    """A fresh, empty database with the schema: an SQLite file, or the emptied PostgreSQL test database.
+
+    When the test uses `seeded`, the database starts as load_seed() leaves it (a copy of a seeded template file, or
+    a snapshot restored into PostgreSQL) and `seeded` does nothing more.
+    """
+    seeded = "seeded" in request.fixturenames
     if request.param == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
+        template = request.getfixturevalue("sqlite_seeded_template" if seeded else "sqlite_template")
         path = tmp_path / "test.sqlite3"
         shutil.copyfile(template, path)
+        request.node.stash[_PRESEEDED] = seeded
         yield f"sqlite:///{path}"
     elif request.param == "postgresql":
-        yield request.getfixturevalue("postgres_schema")
+        url = request.getfixturevalue("postgres_schema")
+        if seeded:
+            request.getfixturevalue("postgres_seeded_snapshot").restore()
+        request.node.stash[_PRESEEDED] = seeded
+        yield url
     else:
         raise ValueError(f"unknown test database {request.param!r}")
 
@@ -228,11 +311,12 @@ def runner(app):
 
 
 @pytest.fixture
-def seeded(app):
-    """The seed letter and its 68 organizations loaded."""
-    from crm.seed import load_seed
+def seeded(app, request):
+    """The seed letter and its 68 organizations loaded (the database fixture normally started from a copy)."""
+    if not request.node.stash.get(_PRESEEDED, False):
+        from crm.seed import load_seed
 
-    load_seed()
+        load_seed()
     return app
 
 
