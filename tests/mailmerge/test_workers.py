@@ -1,5 +1,6 @@
 """Worker processes: a SIGKILL mid-merge, two workers at once, pause and resume — nobody mailed twice."""
 
+import json
 import os
 import signal
 import subprocess
@@ -80,10 +81,10 @@ def test_sigkill_after_the_500th_message_then_restart(app, sink, tmp_path):
 
 
 def _two_workers(app, sink, tmp_path, count):
+    """Two `crm worker` processes drain a `count`-message merge; returns how many each sent."""
     make_recipients(count)
     merge = new_merge()
     services.queue_merge(merge)
-    started = time.monotonic()
     processes = [_worker_process(app, sink, tmp_path) for _ in range(2)]
     for process in processes:
         process.wait(300)
@@ -92,15 +93,17 @@ def _two_workers(app, sink, tmp_path, count):
     assert len(sink.messages) == count
     assert len(received) == count and max(received.values()) == 1
     assert _statuses(merge.id) == {"sent": count}
-    claimed_by = {
-        name.rsplit(":", 1)[0]
-        for name in db.session.scalars(select(Message.claimed_by).where(Message.merge_id == merge.id))
-    }
-    return time.monotonic() - started, claimed_by
+    # Each worker prints its statistics as its last line.
+    sent = [json.loads(process.log.read_text().strip().splitlines()[-1])["sent"] for process in processes]
+    assert sum(sent) == count, sent
+    return sent
 
 
 def test_two_workers_drain_a_merge_without_duplicates(app, sink, tmp_path):
-    _two_workers(app, sink, tmp_path, 3000)
+    # 1,000 messages (was 3,000) keep both processes sending at once, which the last line checks; the
+    # 10,000-message run below is issue #5's size on PostgreSQL.
+    sent = _two_workers(app, sink, tmp_path, 1000)
+    assert min(sent) > 0, sent
 
 
 @pytest.mark.slow
@@ -108,7 +111,8 @@ def test_two_workers_on_postgresql_drain_10000(app, sink, tmp_path):
     # Issue #5's check, in every `make test`: about 40 s here since the worker pipelines and renders ahead.
     if not app.config["DATABASE_URL"].startswith("postgresql"):
         pytest.skip("the 10,000-recipient run is the PostgreSQL SKIP LOCKED check")
-    _two_workers(app, sink, tmp_path, 10_000)
+    sent = _two_workers(app, sink, tmp_path, 10_000)
+    assert min(sent) > 0, sent
 
 
 def test_pause_after_100_then_resume(app, sink):
