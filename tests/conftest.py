@@ -260,6 +260,17 @@ def _empty_postgres(app) -> None:
 _PRESEEDED = pytest.StashKey[bool]()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Run the tests marked slow first (otherwise in collection order).
+
+    pytest-xdist hands tests out in collection order, so a 60-160 s test collected late (the 10,000-message drain,
+    the organizer loop) could still be running long after the other processes ran out of work; started first, the
+    short tests fill in around them. This relies on --maxschedchunk=2 (pyproject.toml addopts): with xdist's
+    default chunks the first process would get every slow test at once.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_generate_tests(metafunc):
     """Run every test that needs a database once per selected backend."""
     if "database_url" in metafunc.fixturenames:

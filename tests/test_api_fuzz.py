@@ -5,6 +5,7 @@ Bounded for `make test`; `CRM_FUZZ_EXAMPLES=500 make test PYTEST_ARGS="-k fuzz"`
 
 import os
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
@@ -14,6 +15,7 @@ from crm.auth.services import create_token
 EXAMPLES = int(os.environ.get("CRM_FUZZ_EXAMPLES", "15"))
 
 
+@pytest.mark.slow
 def test_api_never_errors_and_matches_its_schema(app, seeded, users):
     token = create_token(users["organizer"].email).secret
     headers = {"Authorization": f"Bearer {token}"}

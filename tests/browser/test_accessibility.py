@@ -13,6 +13,7 @@ PAGES = ["/", "/organizations", "/organizations?issue_area=immigration&match=all
          "/imports", "/outbox", "/suppressions", "/audit", "/users", "/account"]
 
 
+@pytest.mark.slow
 def test_pages_have_no_serious_accessibility_violations(live_server, browser, seeded, users):
     context = browser.new_context(bypass_csp=True)
     page = context.new_page()

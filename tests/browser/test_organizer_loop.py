@@ -53,6 +53,7 @@ def _recipients(messages) -> set[str]:
     return {to for m in messages for to in m["to"]}
 
 
+@pytest.mark.slow
 def test_organizer_loop(live_server, browser, seeded, users, smtp_server, worker_stopped):
     base = live_server.url
     SHOTS.mkdir(parents=True, exist_ok=True)

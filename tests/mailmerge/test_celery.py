@@ -63,6 +63,7 @@ def _statuses(merge_id: int) -> dict[str, int]:
         select(Message.status, func.count()).where(Message.merge_id == merge_id).group_by(Message.status)).all())
 
 
+@pytest.mark.slow
 def test_celery_worker_sends_a_queued_merge_exactly_once(app, sink, tmp_path):
     make_recipients(300)
     merge = new_merge()

@@ -51,6 +51,7 @@ def _worker_process(app, sink, tmp_path) -> subprocess.Popen:
     return process
 
 
+@pytest.mark.slow
 def test_sigkill_after_the_500th_message_then_restart(app, sink, tmp_path):
     make_recipients(2000)
     merge = new_merge()
