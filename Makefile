@@ -9,7 +9,8 @@ PORT   ?= 5000
 # pytest arguments, e.g. `make test PYTEST_ARGS="-k letters -x"`
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist); each gets its own SQLite files and its own PostgreSQL database. Three on two
-# cores: some tests wait on a browser, an SMTP server or a subprocess (a clean clone: 14:43 with three, 15:01 with two).
+# cores: some tests wait on a browser, an SMTP server or a subprocess. The slow tests start first (conftest), two at
+# a time (--maxschedchunk=2 in pyproject.toml); a full run took 7:49 on 2026-11-28.
 JOBS ?= 3
 
 .PHONY: run test setup install dev browser lint clean help
