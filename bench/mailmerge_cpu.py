@@ -6,7 +6,8 @@
 Each run queues `size` recipients on a fresh schema and drains them in this process (`drain()`, one worker, one
 SMTP connection per MAIL_MAX_EMAILS) to the benchmark's aiosmtpd sink. It prints messages per second at the sink
 and the CPU seconds per message of this process (the worker), of the PostgreSQL server processes (every process
-of the `postgres` user, from /proc; nothing on SQLite) and of the sink process.
+of the `postgres` user, read from /proc every 50 ms so that backends opened and closed within the run count;
+nothing on SQLite) and of the sink process.
 
 On PostgreSQL it alternates runs with the next message's mark written ahead (the default) and without
 (MAIL_MARK_AHEAD=False: one durable transaction per message on the session's connection), so the two are
@@ -16,9 +17,10 @@ cores cannot send faster than one message per (sum / 2).
 
 import argparse
 import os
+import pwd
 import statistics
-import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -41,9 +43,47 @@ def _cpu_seconds(pids) -> float:
 
 
 def _postgres_pids() -> list[int]:
-    """Every process of the postgres user (the server and its backends)."""
-    found = subprocess.run(["pgrep", "-u", "postgres"], capture_output=True, text=True, check=False)
-    return [int(pid) for pid in found.stdout.split()]
+    """Every process of the postgres user (the server and its backends), from /proc."""
+    try:
+        uid = pwd.getpwnam("postgres").pw_uid
+    except KeyError:
+        return []
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    pids.append(int(name))
+            except FileNotFoundError:
+                continue
+    return pids
+
+
+class _ServerCPU:
+    """CPU seconds used by the PostgreSQL server processes during a run, including backends that start and
+    exit within it (the worker's own connections close as it returns): /proc is read every 50 ms."""
+
+    def __init__(self):
+        self.start = {pid: _cpu_seconds([pid]) for pid in _postgres_pids()}
+        self.last = dict(self.start)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while not self.stop.wait(0.05):
+            for pid in _postgres_pids():
+                used = _cpu_seconds([pid])
+                if used:
+                    self.last[pid] = max(self.last.get(pid, 0.0), used)
+
+    def used(self) -> float:
+        """Stop polling; the CPU seconds used since the start."""
+        self.stop.set()
+        self.thread.join()
+        for pid in _postgres_pids():
+            self.last[pid] = max(self.last.get(pid, 0.0), _cpu_seconds([pid]))
+        return sum(value - self.start.get(pid, 0.0) for pid, value in self.last.items())
 
 
 def one_run(database_url: str, sink: Sink, size: int, mark_ahead: bool) -> dict:
@@ -60,12 +100,11 @@ def one_run(database_url: str, sink: Sink, size: int, mark_ahead: bool) -> dict:
         merge = new_merge(body=TEMPLATE_BODY, subject=TEMPLATE_SUBJECT)
         services.queue_merge(merge)
         sink.reset()
-        before = _postgres_pids() if postgres else []
-        server, sink_cpu, worker_cpu = _cpu_seconds(before), _cpu_seconds([sink.process.pid]), time.process_time()
+        server_cpu = _ServerCPU() if postgres else None
+        sink_cpu, worker_cpu = _cpu_seconds([sink.process.pid]), time.process_time()
         stats = drain()
         worker_cpu = time.process_time() - worker_cpu
-        # Backends started during the run count whole (they did nothing before it).
-        server = (_cpu_seconds(set(before) | set(_postgres_pids())) - server) if postgres else 0.0
+        server = server_cpu.used() if server_cpu is not None else 0.0
         sink_cpu = _cpu_seconds([sink.process.pid]) - sink_cpu
     assert stats.sent == size and sink.messages.value == size, (stats, sink.messages.value)
     return {
