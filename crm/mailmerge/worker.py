@@ -46,11 +46,8 @@ MARK_SENDING = (
 # PostgreSQL marks (see _PostgresMarks) also check that the merge is still active: with a mark per message
 # there is no need for a separate pause check every few messages.
 MARK_SENDING_IF_ACTIVE = (
-    "UPDATE messages SET status = 'sending', attempts = :attempts, raw = :raw, updated_at = :now, "
-    "message_id = COALESCE(:message_id, message_id), subject = COALESCE(:subject, subject) "
-    "WHERE id = :id AND status = 'claimed' AND claimed_by = :worker "
-    "AND NOT EXISTS (SELECT 1 FROM suppressions WHERE suppressions.email = lower(messages.email)) "
-    "AND (messages.merge_id IS NULL OR EXISTS (SELECT 1 FROM mail_merges "
+    MARK_SENDING  # noqa: S608 - constants only, no data
+    + " AND (messages.merge_id IS NULL OR EXISTS (SELECT 1 FROM mail_merges "
     "WHERE mail_merges.id = messages.merge_id AND mail_merges.status IN ('queued', 'sending')))"
 )
 RECORD_SENT = (
@@ -568,7 +565,7 @@ class Worker:
         self.stats.released += len(ids)
 
     def process(self, ids: list[int]) -> None:
-        """Send a claimed batch with ONE committed transaction per message (see _mark_and_commit)."""
+        """Send a claimed batch with ONE committed transaction per message (see _send_row)."""
         rows = db.session.execute(
             select(Message.id, Message.merge_id, Message.contact_id, Message.email, Message.raw, Message.attempts)
             .where(Message.id.in_(ids))
@@ -606,12 +603,7 @@ class Worker:
                     # every message's mark checks it.)
                     status = self.driver.scalar(MERGE_STATUS, {"id": row.merge_id})
                     if status not in ACTIVE_MERGE:
-                        halted.add(row.merge_id)
-                        for later in rows[position:]:
-                            if later.merge_id == row.merge_id:
-                                self._ahead.pop(later.id, None)  # rendered ahead, now never sent
-                        # _release commits, and with it the previous message's pending result.
-                        self._release([r.id for r in rows[position:] if r.merge_id == row.merge_id], status or "paused")
+                        self._halt(row.merge_id, position, status)
                         continue
                 self._render_next = max(self._render_next, position + 1)
                 self._position = position
@@ -734,11 +726,7 @@ class Worker:
             if status not in ACTIVE_MERGE:
                 # Paused or cancelled meanwhile (the mark checks): this row and the rest of its merge go back.
                 self.transport.abandon()
-                self._halted.add(row.merge_id)
-                rest = [r.id for r in self._batch[self._position :] if r.merge_id == row.merge_id]
-                for later in rest:
-                    self._ahead.pop(later, None)
-                self._release(rest, status or "paused")
+                self._halt(row.merge_id, self._position, status)
                 return
         if marked != 1:
             # Suppressed since it was queued (checked again right before sending), or taken away from us.
@@ -768,6 +756,15 @@ class Worker:
             self._render_ahead()
             outcome = self.transport.finish()
         self._record(row, outcome)
+
+    def _halt(self, merge_id: int, position: int, status: str | None) -> None:
+        """A merge was paused or cancelled: its rows from `position` on are given back (or cancelled) and not
+        sent in this batch. _release commits, and with it the previous message's pending result."""
+        self._halted.add(merge_id)
+        rest = [r.id for r in self._batch[position:] if r.merge_id == merge_id]
+        for row_id in rest:
+            self._ahead.pop(row_id, None)  # rendered ahead, now never sent
+        self._release(rest, status or "paused")
 
     def _mark_params(self, row, raw, message_id, subject, now) -> dict:
         """The parameters of MARK_SENDING for a row."""
