@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -96,15 +97,28 @@ def _owner_is_dead(claimed_by: str) -> bool:
         return claimed_by not in _LIVE_WORKERS
 
 
+def _booted_at() -> datetime | None:
+    """When this machine last started (Linux's /proc/stat), or None when unknown."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            for line in stat:
+                if line.startswith("btime "):
+                    return datetime.fromtimestamp(int(line.split()[1]), UTC)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def recover_abandoned() -> dict[str, int]:
     """Give back rows claimed by dead workers; rows they were handing to SMTP become `uncertain`.
 
-    On PostgreSQL a worker marks the next row `sending` while the current one is with the SMTP server (see
-    _PostgresMarks), so a dead worker may leave two `sending` rows. Only the first of them can have gone out:
-    the second's content is written only after the first's result is committed. The second is given back —
-    unless PostgreSQL has restarted since the marks were written, since the fast commit of a result can be lost
-    in a crash; then both become `uncertain`. Rows of a worker that is merely silent for MAIL_STALE_SECONDS
-    (perhaps alive, on another machine) all become `uncertain`.
+    A worker marks the next row `sending` while the current one is with the SMTP server (see _PostgresMarks,
+    _SqliteMarks), so a dead worker may leave two `sending` rows. Only the first of them can have gone out: the
+    second's content is written only after the first's result is committed. The second is given back — unless
+    PostgreSQL has restarted (or, on SQLite, the machine has) since the marks were written, since a result's
+    commit is not flushed at once and can be lost in such a crash; then both become `uncertain`. When the
+    restart time is unknown, both become `uncertain` too. Rows of a worker that is merely silent for
+    MAIL_STALE_SECONDS (perhaps alive, on another machine) all become `uncertain`.
     """
     stale_after = int(current_app.config.get("MAIL_STALE_SECONDS") or 900)
     cutoff = utcnow() - timedelta(seconds=stale_after)
@@ -125,8 +139,13 @@ def recover_abandoned() -> dict[str, int]:
             else:
                 uncertain.append(row.id)
     restarted_at = None
-    if any(len(group) > 1 for group in dead_sending.values()) and db.engine.dialect.name == "postgresql":
-        restarted_at = db.session.scalar(sa_text("SELECT pg_postmaster_start_time()"))
+    if any(len(group) > 1 for group in dead_sending.values()):
+        # What can lose a result's commit: a PostgreSQL crash (its results are not flushed at once), or for
+        # SQLite, which runs inside the worker, the machine going down (its results are not synced).
+        if db.engine.dialect.name == "postgresql":
+            restarted_at = db.session.scalar(sa_text("SELECT pg_postmaster_start_time()"))
+        else:
+            restarted_at = _booted_at()
     for group in dead_sending.values():
         # In the order they were marked. More than two cannot come from one worker: then all are uncertain.
         group.sort(key=lambda r: (r.updated_at, r.id))
@@ -176,6 +195,7 @@ class _Driver:
         self.named = dialect.paramstyle in ("named", "qmark", "numeric")  # sqlite3 takes :name in every mode
         self.time = MESSAGES.c.updated_at.type.bind_processor(dialect) or (lambda value: value)
         self.sql: dict[str, str] = {}
+        self.level: tuple | None = None  # (SQLite connection, its synchronous level) as last set
 
     def _sql(self, statement: str) -> str:
         """The statement in the driver's parameter style."""
@@ -215,8 +235,28 @@ class _Driver:
         """Commit the session's connection."""
         self.connection().commit()
 
+    def synchronous(self, level: str) -> None:
+        """SQLite: whether the next commits on the session's connection are synced to disk before they return
+        (`FULL`) or not (`NORMAL`, the app's setting: WAL mode syncs at checkpoints). No-op elsewhere.
+
+        A commit that is not synced survives the worker being killed but not a power cut or an OS crash, which
+        can lose every commit since the last checkpoint. So every `sending` mark is a synced commit: a lost mark
+        leaves its row `claimed`, which recovery gives back to `queued`, and its message would go out twice.
+        The pragma cannot change inside a transaction, so a pending one (a failed row's result, written through
+        the session) is committed first. Left as set: a pooled connection used elsewhere later just commits
+        durably, or as the app does.
+        """
+        connection = self.connection()
+        if not isinstance(connection, sqlite3.Connection) or self.level == (connection, level):
+            return
+        if connection.in_transaction:
+            connection.commit()
+        connection.execute(f"PRAGMA synchronous={level}")
+        self.level = (connection, level)
+
     def execute_and_commit(self, before: list[tuple[str, dict]], statement: str, params: dict) -> int:
-        """Run `before`, then `statement`, and commit when it changed a row; `statement`'s rowcount."""
+        """Run `before`, then `statement`, and commit (durably) when it changed a row; `statement`'s rowcount."""
+        self.synchronous("FULL")  # the commit carries a `sending` mark
         for sql, values in before:
             self.execute(sql, values)
         changed = self.execute(statement, params)
@@ -353,6 +393,64 @@ class _PostgresMarks:
         """The answer to the mark sent last: the rows it changed."""
         self.pending = None
         return self._wait(self.durable)
+
+
+class _SqliteMarks:
+    """SQLite: the marks written ahead, as _PostgresMarks does them, on the session's own connection.
+
+    SQLite runs in this process, so a mark cannot travel while the worker does something else; but the worker
+    writes it right after the current message's content, while the SMTP server is busy with that content, so
+    the disk sync it needs overlaps the server's work instead of delaying the next message. Marks are synced
+    commits (`synchronous=FULL`); results are commits that are not synced (`NORMAL`): committed before the next
+    content is written, which is what a killed worker needs, and lost only with the OS (power cut, crash) —
+    then their rows are still `sending`, and recovery, seeing that the machine has restarted since, makes both
+    rows a dead worker left `sending` uncertain rather than giving the second back (see recover_abandoned).
+    """
+
+    def __init__(self, driver: "_Driver", sql_mark: str):
+        self.driver, self.mark_sql = driver, sql_mark
+        self.pending: int | None = None  # id of the row whose mark was written and not yet collected
+        self.marked = 0
+
+    def _commit(self, level: str, statements: list[tuple[str, dict]]) -> int:
+        """Run the statements in one transaction committed at this level; the last one's rowcount."""
+        if not statements:
+            return 0
+        self.driver.synchronous(level)
+        changed = 0
+        for sql, params in statements:
+            changed = self.driver.execute(sql, params)
+        self.driver.commit()
+        return changed
+
+    def close(self) -> None:
+        """Nothing of its own to close (the session's connection)."""
+        self.pending = None
+
+    def record(self, statements: list[tuple[str, dict]]) -> None:
+        """Commit results (not synced)."""
+        self._commit("NORMAL", statements)
+
+    def collect_mark_and_record(self, statements: list[tuple[str, dict]]) -> int:
+        """The mark written ahead (already committed), then the results."""
+        marked = self.collect_mark()
+        self.record(statements)
+        return marked
+
+    def mark(self, params: dict) -> int:
+        """Mark a row `sending`, synced, now; the rows changed."""
+        self.send_mark(params)
+        return self.collect_mark()
+
+    def send_mark(self, params: dict) -> None:
+        """Mark a row `sending` (synced commit); collect_mark() tells the outcome."""
+        self.marked = self._commit("FULL", [(self.mark_sql, params)])
+        self.pending = params["id"]
+
+    def collect_mark(self) -> int:
+        """The rows the last mark changed."""
+        self.pending = None
+        return self.marked
 
 
 @dataclass
@@ -609,6 +707,12 @@ class Worker:
             and current_app.config.get("MAIL_MARK_AHEAD", True)
         ):
             self.marks = _PostgresMarks(db.engine, MARK_SENDING_IF_ACTIVE)
+        elif (
+            db.engine.dialect.name == "sqlite"
+            and self.marks is None
+            and current_app.config.get("MAIL_MARK_AHEAD", True)
+        ):
+            self.marks = _SqliteMarks(self.driver, MARK_SENDING_IF_ACTIVE)
         halted = self._halted = set()
         self._ahead, self._batch, self._recipients, self._render_next = {}, rows, recipients, 0
         try:

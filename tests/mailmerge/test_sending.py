@@ -133,3 +133,43 @@ def test_the_envelope_is_pipelined_only_when_the_server_advertises_it(app, sink,
         assert len(envelopes) == 3 and all(w.lower().endswith(b"\r\ndata\r\n") for w in envelopes)
     else:
         assert len(envelopes) == 3 and all(w.count(b"\r\n") == 1 for w in envelopes)
+
+
+@pytest.mark.parametrize("mark_ahead", [True, False])
+def test_on_sqlite_every_sending_mark_is_a_synced_commit(app, sink, mark_ahead):
+    """SQLite in WAL mode with synchronous=NORMAL loses the commits since the last checkpoint in a power cut; a
+    lost `sending` mark would send its message again. Each mark is committed with synchronous=FULL, whether
+    written ahead or with the previous result (MAIL_MARK_AHEAD=False)."""
+    from sqlalchemy import event
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's synchronous pragma; PostgreSQL's marks are durable commits")
+    traces: list[list[str]] = []
+
+    def trace(dbapi_connection, _record):
+        traces.append(log := [])
+        dbapi_connection.set_trace_callback(log.append)
+
+    db.session.remove()
+    db.engine.dispose()  # every connection from now on is traced
+    event.listen(db.engine, "connect", trace)
+    try:
+        app.config["MAIL_WORKER_BATCH"] = 4  # several batches, on whatever pooled connection the session gets
+        app.config["MAIL_MARK_AHEAD"] = mark_ahead
+        make_recipients(10)
+        services.queue_merge(new_merge())
+        assert drain().sent == 10
+    finally:
+        event.remove(db.engine, "connect", trace)
+    marks = []
+    for log in traces:
+        level, mark_pending = "NORMAL", False  # the app's setting for a new connection
+        for statement in log:
+            if statement.upper().startswith("PRAGMA SYNCHRONOUS="):
+                level = statement.split("=", 1)[1].strip().upper()
+            elif statement.startswith("UPDATE messages SET status = 'sending'"):
+                mark_pending = True
+            elif statement.upper().startswith("COMMIT") and mark_pending:
+                marks.append(level)
+                mark_pending = False
+    assert marks == ["FULL"] * 10

@@ -169,10 +169,10 @@ def _dead_worker_name() -> str:
 @pytest.mark.parametrize(
     ("marked_at", "rows", "expected"),
     [
-        # The second row was marked ahead (PostgreSQL) and never written: given back, its attempt undone.
-        ("now", 2, {"postgresql": ["uncertain", "queued"], "sqlite": ["uncertain", "uncertain"]}),
-        # The database restarted since the marks: a lost fast commit could hide that the first was answered
-        # and the second written, so neither is given back.
+        # The second row was marked ahead and never written: given back, its attempt undone.
+        ("now", 2, {"postgresql": ["uncertain", "queued"], "sqlite": ["uncertain", "queued"]}),
+        # The database (SQLite: the machine) restarted since the marks: a lost result commit could hide that
+        # the first was answered and the second written, so neither is given back.
         ("2001-01-01", 2, {"postgresql": ["uncertain", "uncertain"], "sqlite": ["uncertain", "uncertain"]}),
         # One worker never leaves three: something else happened, so nothing is given back.
         ("now", 3, {"postgresql": ["uncertain"] * 3, "sqlite": ["uncertain"] * 3}),
