@@ -722,8 +722,8 @@ class Worker:
                 if row.merge_id in halted:
                     continue
                 if position and position % 5 == 0 and row.merge_id is not None and self.marks is None:
-                    # Pause and cancel take effect within a few messages, even inside a batch. (On PostgreSQL
-                    # every message's mark checks it.)
+                    # Pause and cancel take effect within a few messages, even inside a batch. (With marks of
+                    # their own — the default — every message's mark checks it.)
                     status = self.driver.scalar(MERGE_STATUS, {"id": row.merge_id})
                     if status not in ACTIVE_MERGE:
                         self._halt(row.merge_id, position, status)
@@ -810,7 +810,7 @@ class Worker:
         raw, message_id, subject, envelope_from, problem = ahead or self._render(row, recipients)
         premarked = self._premarked == row.id
         if premarked:
-            # PostgreSQL: marked `sending` while the previous message was with the server; the mark's durable
+            # Marked `sending` while the previous message was with the server; the mark's durable
             # commit has usually finished by now. (Marked ahead only when rendered without a problem.)
             self._premarked = None
             marked = self.marks.collect_mark_and_record(self._take_staged())
@@ -832,7 +832,7 @@ class Worker:
             self.stats.failed += 1
             return
         elif self.marks is not None:
-            # PostgreSQL, not marked ahead (first of a batch, after a pause check, a new connection, …): the
+            # Not marked ahead (first of a batch, a server without pipelining, a new connection, …): the
             # previous result (fast), then this mark, durably, before anything of this message goes out.
             self.marks.record(self._take_staged())
             marked = self.marks.mark(self._mark_params(row, raw, message_id, subject, now))
@@ -901,8 +901,8 @@ class Worker:
         }
 
     def _mark_ahead(self) -> None:
-        """PostgreSQL: the next row's envelope went out with this content; write its `sending` mark now, without
-        waiting, so its disk write overlaps the SMTP server's work (see _PostgresMarks)."""
+        """The next row's envelope went out with this content; write its `sending` mark now, without
+        waiting, so its disk write overlaps the SMTP server's work (see _PostgresMarks, _SqliteMarks)."""
         if self.marks is None or getattr(self.transport, "announcing", None) is None:
             return
         position = self._position + 1
@@ -934,7 +934,7 @@ class Worker:
         )
 
     def _close_marks(self) -> None:
-        """Close the PostgreSQL connections for marks and results (opened again by the next batch)."""
+        """Close the connections for marks and results (PostgreSQL; opened again by the next batch)."""
         if self.marks is not None:
             self.marks.close()
             self.marks = None
@@ -984,9 +984,9 @@ class Worker:
 
     def _take_staged(self) -> list[tuple[str, dict]]:
         """Execute the staged results that need SQLAlchemy (failures, bounces; rare) and hand back the plain
-        statements (a delivered message's result) for the caller to run with its next statement. On PostgreSQL
-        the former are committed here: results go out before the next content, and only the session commits
-        what the session wrote."""
+        statements (a delivered message's result) for the caller to run with its next statement. With marks of
+        their own (the default) the former are committed here: results go out before the next content, and only
+        the session commits what the session wrote."""
         plain = [(statement, params) for statement, params in self._staged if isinstance(statement, str)]
         rare = len(plain) < len(self._staged) or self._staged_bounces
         for statement, _params in self._staged:
