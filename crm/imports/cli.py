@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from crm.common.text import plural
+
 
 @click.group("import")
 def import_group():
@@ -95,8 +97,7 @@ def run_cli_import(kind: str, file: Path, *, dry_run: bool, skip_invalid: bool, 
         click.echo(f"Error: {problem}", err=True)
     for note in result.notes:
         click.echo(note)
-    click.echo(f"{result.rows} rows ({result.encoding}, {result.delimiter}-separated): {result.created} created, "
-               f"{result.updated} updated, {result.skipped} duplicates skipped, {result.errors} with errors.")
+    click.echo(f"{plural(result.rows, 'row')} ({result.encoding}, {result.delimiter}-separated): {result.summary}.")
     if result.committed:
         click.echo(f"Imported (import {result.batch_id}; undo it on the Imports page).")
     elif dry_run and not result.problems:

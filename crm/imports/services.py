@@ -28,7 +28,7 @@ from sqlalchemy import Column, Table, delete, func, insert, select
 from sqlalchemy.orm import selectinload
 
 from crm.audit.services import record
-from crm.common.text import fold, single_line, slugify, sort_name
+from crm.common.text import fold, plural, single_line, slugify, sort_name
 from crm.common.types import utcnow
 from crm.contacts.models import Contact
 from crm.extensions import db
@@ -149,6 +149,12 @@ class ImportResult:
         """The counts by name."""
         return {"rows": self.rows, "created": self.created, "updated": self.updated, "skipped": self.skipped,
                 "errors": self.errors}
+
+    @property
+    def summary(self) -> str:
+        """The counts in words: "3 created, 0 updated, 1 duplicate skipped, 2 rows with errors"."""
+        return (f"{self.created} created, {self.updated} updated, {plural(self.skipped, 'duplicate')} skipped, "
+                f"{plural(self.errors, 'row')} with errors")
 
     @property
     def ok(self) -> bool:
@@ -944,9 +950,7 @@ def _run(path: Path, options: ImportOptions, info: SourceInfo, letter: Letter | 
     batch.rows, batch.created, batch.updated = result.rows, result.created, result.updated
     batch.skipped, batch.errors = result.skipped, result.errors
     record("import", "import_batch", batch.id, user_id=user_id,
-           summary=f"Imported {options.kind} from {batch.filename or 'a file'}: {result.created} created, "
-                   f"{result.updated} updated, {result.skipped} duplicates skipped, {result.errors} rows with "
-                   f"errors skipped.")
+           summary=f"Imported {options.kind} from {batch.filename or 'a file'}: {result.summary} skipped.")
     db.session.commit()
     result.committed, result.batch_id = True, batch.id
     outcomes.release(saved=True)

@@ -158,8 +158,7 @@ def preview(token: str):
     if committing and result.committed:
         report.replace(batch_report_path(_folder(), result.batch_id))
         upload.discard()
-        flash(f"Imported: {result.created} created, {result.updated} updated, {result.skipped} duplicates "
-              f"skipped, {result.errors} rows with errors skipped.", "success")
+        flash(f"Imported: {result.summary} skipped.", "success")
         return redirect(url_for("imports.batch", batch_id=result.batch_id), 303)
     if committing:
         flash("Nothing was imported: " + ("; ".join(result.problems) if result.problems else

@@ -128,7 +128,7 @@ def test_export_contacts_matrix_and_suppressions(runner, seeded, db, tmp_path):
     out = tmp_path / "contacts.csv"
     runner.invoke(args=["export", "contacts", "-o", str(out)])
     result = runner.invoke(args=["import", "contacts", str(out), "--on-duplicate", "overwrite"])
-    assert result.exit_code == 0 and "0 created, 0 updated, 1 duplicates skipped" in result.output
+    assert result.exit_code == 0 and "0 created, 0 updated, 1 duplicate skipped, 0 rows with errors." in result.output
 
 
 def test_command_line_exports_are_audited_with_the_options_given(runner, seeded, db):

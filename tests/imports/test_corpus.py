@@ -35,8 +35,9 @@ def test_cli_import_of_corpus_file(name, runner, seeded, db, tmp_path):
     assert result.exception is None or isinstance(result.exception, SystemExit), output
     if expected[0] == "ok":
         assert result.exit_code == 0, output
-        summary = re.search(r"(\d+) rows .*?: (\d+) created, (\d+) updated, (\d+) duplicates skipped, (\d+) with",
-                            output)
+        summary = re.search(
+            r"(\d+) rows? .*?: (\d+) created, (\d+) updated, (\d+) duplicates? skipped, (\d+) rows? with", output
+        )
         rows, created, updated, skipped, errors = map(int, summary.groups())
         counts = {"created": created, "updated": updated, "skipped": skipped, "errors": errors}
         assert {k: counts[k] for k in expected[1]} == expected[1], output
