@@ -77,6 +77,9 @@ def test_page_delete(app, as_role, db, draft):
     assert client.post("/letters/a-draft/delete").status_code == 403
     client = as_role("organizer")
     assert 'href="/letters/a-draft/delete"' in client.get("/letters/a-draft").get_data(as_text=True)
+    # Only a draft can be deleted, so only a draft's page offers it (the delete page still explains why not).
+    seed_page = client.get(f"/letters/{SEED_LETTER_SLUG}").get_data(as_text=True)
+    assert "Delete letter" not in seed_page and f'href="/letters/{SEED_LETTER_SLUG}/delete"' not in seed_page
     page = client.get("/letters/a-draft/delete")
     assert page.status_code == 200 and "Delete the letter" in page.get_data(as_text=True)
     refused = client.get(f"/letters/{SEED_LETTER_SLUG}/delete")
