@@ -232,13 +232,17 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_NOT_ARCHIVED = Organization.archived.is_(False)
+_ARCHIVED = Organization.archived.is_(True)
+
+
 def conditions(f: OrgFilter) -> list:
     """SQL conditions on Organization for a filter (the WHERE clause, in pieces)."""
     where: list = []
     if f.archived == "exclude":
-        where.append(Organization.archived.is_(False))
+        where.append(_NOT_ARCHIVED)
     elif f.archived == "only":
-        where.append(Organization.archived.is_(True))
+        where.append(_ARCHIVED)
     area_ids = _ids_by_slug(IssueArea, f.issue_area, "issue_area", "issue area")
     if area_ids:
         members = select(organization_issue_areas.c.organization_id).where(
@@ -301,17 +305,22 @@ def org_ids_query(f: OrgFilter) -> Select:
     return select(Organization.id).where(*conditions(f))
 
 
+# Built once: SQL expressions are immutable, and building all six sorts on every list request cost more than
+# choosing one.
+_ORDERS = {
+    "name": (Organization.sort_name.asc(),),
+    "-name": (Organization.sort_name.desc(),),
+    "state": (Organization.state.asc().nulls_last(), Organization.sort_name.asc()),
+    "-letters": (Organization.letters_signed.desc(), Organization.sort_name.asc()),
+    "-last_signed": (Organization.last_signed_at.desc().nulls_last(), Organization.sort_name.asc()),
+    "-created": (Organization.created_at.desc(),),
+}
+_BY_ID = Organization.id.asc()
+
+
 def order_clause(sort: str) -> list:
     """ORDER BY for a sort key of SORTS (unknown keys fall back to name); always ends with id for stability."""
-    orders = {
-        "name": [Organization.sort_name.asc()],
-        "-name": [Organization.sort_name.desc()],
-        "state": [Organization.state.asc().nulls_last(), Organization.sort_name.asc()],
-        "-letters": [Organization.letters_signed.desc(), Organization.sort_name.asc()],
-        "-last_signed": [Organization.last_signed_at.desc().nulls_last(), Organization.sort_name.asc()],
-        "-created": [Organization.created_at.desc()],
-    }
-    return [*orders.get(sort, orders["name"]), Organization.id.asc()]
+    return [*_ORDERS.get(sort, _ORDERS["name"]), _BY_ID]
 
 
 __all__ = ["FilterError", "OrgFilter", "parse_filter", "conditions", "org_query", "org_ids_query", "order_clause",
