@@ -102,6 +102,15 @@ class OrgRow:
     issue_areas: list[AreaRef]
 
 
+def _read(statement):
+    """Run a column-only SELECT on the session's connection (its transaction): plain rows, without the ORM's
+    result machinery, which costs more than the SQL for a page of values. Flushes first when the session
+    autoflushes, as session.execute would, so the rows include this session's pending changes."""
+    if db.session.autoflush:
+        db.session.flush()
+    return db.session.connection().execute(statement)
+
+
 # The list page's three statements, built once from the tables: a list page reads plain columns, so it runs them
 # on the session's connection as Core statements and skips the ORM's result machinery (entities, identity map),
 # which cost more than the SQL. Only the WHERE and ORDER BY, LIMIT and OFFSET are added per request.
@@ -128,9 +137,7 @@ def list_organization_rows(f: OrgFilter, *, sort: str = "name", page: int = 1, p
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
     where = conditions(f)
-    if db.session.autoflush:
-        db.session.flush()  # what session.execute would do: the rows include this session's pending changes
-    execute = db.session.connection().execute
+    execute = _read
     total = execute(_ROW_COUNT.where(*where)).scalar() or 0
     rows = execute(
         _ROW_PAGE.where(*where).order_by(*order_clause(sort)).limit(per_page).offset((page - 1) * per_page)
@@ -218,6 +225,14 @@ def issue_areas(include_retired: bool = False) -> list[IssueArea]:
     if not include_retired:
         query = query.where(IssueArea.retired.is_(False))
     return list(db.session.scalars(query))
+
+
+def issue_area_options(include_retired: bool = False) -> list:
+    """The issue-area vocabulary by name as plain rows (slug, name, retired), for filter forms."""
+    query = select(IssueArea.slug, IssueArea.name, IssueArea.retired).order_by(IssueArea.name)
+    if not include_retired:
+        query = query.where(IssueArea.retired.is_(False))
+    return _read(query).all()
 
 
 def issue_area_counts(include_retired: bool = False) -> list[tuple[IssueArea, int]]:
@@ -519,6 +534,10 @@ def set_archived(
 
 
 FILTER_LETTERS = 40
+# Newest first, built once (every list page with a filter form runs it).
+_LETTER_OPTIONS = select(Letter.slug, Letter.title).order_by(
+    func.coalesce(Letter.letter_date, Letter.deadline).desc().nulls_first(), Letter.id.desc()
+)
 
 
 def letter_options(
@@ -529,14 +548,11 @@ def letter_options(
     Not all thousand: a select that long is no use to a person and costs the page most of its time; any letter
     still works through the URL (and the chosen ones are always listed).
     """
-    letter_date = func.coalesce(Letter.letter_date, Letter.deadline)
-    query = select(Letter.slug, Letter.title).order_by(letter_date.desc().nulls_first(), Letter.id.desc())
-    options = [(slug, title) for slug, title in db.session.execute(query.limit(limit))]
+    query = _LETTER_OPTIONS
+    options = [(slug, title) for slug, title in _read(query.limit(limit))]
     missing = [s for s in selected if s not in {slug for slug, _ in options}]
     if missing:
-        options += [
-            (slug, title) for slug, title in db.session.execute(query.where(Letter.slug.in_(missing)))
-        ]
+        options += [(slug, title) for slug, title in _read(query.where(Letter.slug.in_(missing)))]
     return options
 
 

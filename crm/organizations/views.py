@@ -66,7 +66,7 @@ def index():
         sort=sort,
         sorts=SORTS,
         error=error,
-        areas=services.issue_areas(include_retired=True),
+        areas=services.issue_area_options(include_retired=True),
         letters=services.letter_options(org_filter.signed + org_filter.not_signed),
         org_types=ORG_TYPES,
         scopes=SCOPES,
