@@ -69,7 +69,9 @@ def list_organizations(
     return OrgPage(items, total, page, per_page, {o.id: o.letters_signed for o in items})
 
 
-@dataclass(frozen=True)
+# Slotted, not frozen: a page builds up to 200 rows with their parents and areas, and a frozen dataclass's
+# __init__ (object.__setattr__ per field) costs five times a plain one's. Nothing changes them after building.
+@dataclass(slots=True)
 class AreaRef:
     """An issue area as a list row shows it."""
 
@@ -77,7 +79,7 @@ class AreaRef:
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ParentRef:
     """A parent organization as a list row shows it."""
 
@@ -85,7 +87,7 @@ class ParentRef:
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OrgRow:
     """One organization as a list page shows it: plain values, no ORM instance."""
 
