@@ -118,15 +118,16 @@ def _read(statement):
 # which cost more than the SQL. Only the WHERE and ORDER BY, LIMIT and OFFSET are added per request.
 _ORGS = Organization.__table__
 _PARENTS = _ORGS.alias("parent")
+_AREAS = IssueArea.__table__
 _ROW_PAGE = select(
     _ORGS.c.id, _ORGS.c.name, _ORGS.c.acronym, _ORGS.c.org_type, _ORGS.c.scope, _ORGS.c.city, _ORGS.c.state,
     _ORGS.c.archived, _ORGS.c.letters_signed, _ORGS.c.parent_id, _PARENTS.c.name.label("parent_name"),
 ).select_from(_ORGS.outerjoin(_PARENTS, _PARENTS.c.id == _ORGS.c.parent_id))
 _ROW_COUNT = select(func.count()).select_from(_ORGS)
 _ROW_AREAS = (
-    select(oia.c.organization_id, IssueArea.__table__.c.slug, IssueArea.__table__.c.name)
-    .join(IssueArea.__table__, IssueArea.__table__.c.id == oia.c.issue_area_id)
-    .order_by(IssueArea.__table__.c.slug)
+    select(oia.c.organization_id, _AREAS.c.slug, _AREAS.c.name)
+    .join(_AREAS, _AREAS.c.id == oia.c.issue_area_id)
+    .order_by(_AREAS.c.slug)
 )
 
 
@@ -229,12 +230,15 @@ def issue_areas(include_retired: bool = False) -> list[IssueArea]:
     return list(db.session.scalars(query))
 
 
+# The filter form's options, built once from the tables' columns (ORM-annotated columns cost ~25 us more per
+# execution in cache key and result set-up: a quarter of this query's time).
+_AREA_OPTIONS = select(_AREAS.c.slug, _AREAS.c.name, _AREAS.c.retired).order_by(_AREAS.c.name)
+_ACTIVE_AREA_OPTIONS = _AREA_OPTIONS.where(_AREAS.c.retired.is_(False))
+
+
 def issue_area_options(include_retired: bool = False) -> list:
     """The issue-area vocabulary by name as plain rows (slug, name, retired), for filter forms."""
-    query = select(IssueArea.slug, IssueArea.name, IssueArea.retired).order_by(IssueArea.name)
-    if not include_retired:
-        query = query.where(IssueArea.retired.is_(False))
-    return _read(query).all()
+    return _read(_AREA_OPTIONS if include_retired else _ACTIVE_AREA_OPTIONS).all()
 
 
 def issue_area_counts(include_retired: bool = False) -> list[tuple[IssueArea, int]]:
@@ -536,9 +540,10 @@ def set_archived(
 
 
 FILTER_LETTERS = 40
-# Newest first, built once (every list page with a filter form runs it).
-_LETTER_OPTIONS = select(Letter.slug, Letter.title).order_by(
-    func.coalesce(Letter.letter_date, Letter.deadline).desc().nulls_first(), Letter.id.desc()
+# Newest first, built once from the table's columns, like _AREA_OPTIONS (every filter form runs it).
+_LETTERS = Letter.__table__
+_LETTER_OPTIONS = select(_LETTERS.c.slug, _LETTERS.c.title).order_by(
+    func.coalesce(_LETTERS.c.letter_date, _LETTERS.c.deadline).desc().nulls_first(), _LETTERS.c.id.desc()
 )
 
 
@@ -554,7 +559,7 @@ def letter_options(
     options = [(slug, title) for slug, title in _read(query.limit(limit))]
     missing = [s for s in selected if s not in {slug for slug, _ in options}]
     if missing:
-        options += [(slug, title) for slug, title in _read(query.where(Letter.slug.in_(missing)))]
+        options += [(slug, title) for slug, title in _read(query.where(_LETTERS.c.slug.in_(missing)))]
     return options
 
 
