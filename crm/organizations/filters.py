@@ -232,8 +232,12 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-_NOT_ARCHIVED = Organization.archived.is_(False)
-_ARCHIVED = Organization.archived.is_(True)
+# The conditions and sorts every list uses, built once on the table's columns: expressions are immutable, and
+# plain columns cost less than ORM-annotated ones in each execution's cache key (~75 us a list page); ORM
+# statements take them alike.
+_ORGS = Organization.__table__
+_NOT_ARCHIVED = _ORGS.c.archived.is_(False)
+_ARCHIVED = _ORGS.c.archived.is_(True)
 
 
 def conditions(f: OrgFilter) -> list:
@@ -305,17 +309,16 @@ def org_ids_query(f: OrgFilter) -> Select:
     return select(Organization.id).where(*conditions(f))
 
 
-# Built once: SQL expressions are immutable, and building all six sorts on every list request cost more than
-# choosing one.
+# Built once, like _NOT_ARCHIVED: building all six sorts on every list request cost more than choosing one.
 _ORDERS = {
-    "name": (Organization.sort_name.asc(),),
-    "-name": (Organization.sort_name.desc(),),
-    "state": (Organization.state.asc().nulls_last(), Organization.sort_name.asc()),
-    "-letters": (Organization.letters_signed.desc(), Organization.sort_name.asc()),
-    "-last_signed": (Organization.last_signed_at.desc().nulls_last(), Organization.sort_name.asc()),
-    "-created": (Organization.created_at.desc(),),
+    "name": (_ORGS.c.sort_name.asc(),),
+    "-name": (_ORGS.c.sort_name.desc(),),
+    "state": (_ORGS.c.state.asc().nulls_last(), _ORGS.c.sort_name.asc()),
+    "-letters": (_ORGS.c.letters_signed.desc(), _ORGS.c.sort_name.asc()),
+    "-last_signed": (_ORGS.c.last_signed_at.desc().nulls_last(), _ORGS.c.sort_name.asc()),
+    "-created": (_ORGS.c.created_at.desc(),),
 }
-_BY_ID = Organization.id.asc()
+_BY_ID = _ORGS.c.id.asc()
 
 
 def order_clause(sort: str) -> list:
