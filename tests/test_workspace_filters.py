@@ -276,3 +276,29 @@ def test_contacts_filtered_by_their_organization_and_themselves(as_role, workspa
     }
     bad = runner.invoke(args=["export", "contacts", "--issue-area", "nope"])
     assert bad.exit_code == 1 and "Unknown issue area" in bad.output
+
+
+@pytest.mark.parametrize("sort", ["name", "-name", "state", "-letters", "-last_signed", "-created"])
+def test_list_rows_are_the_orm_list_as_plain_values(workspace, db, sort):
+    """list_organization_rows (Core statements on the session's connection) shows what list_organizations (ORM)
+    loads, in every sort, and like session.execute it sees this session's unflushed changes."""
+    from crm.organizations.filters import OrgFilter
+    from crm.organizations.models import Organization
+    from crm.organizations.services import list_organization_rows, list_organizations
+
+    def plain(org) -> tuple:
+        """What a list row shows of an organization."""
+        return (org.id, org.name, org.acronym, org.org_type, org.scope, org.city, org.state, org.archived,
+                org.letters_signed, org.parent and (org.parent.id, org.parent.name),
+                [(a.slug, a.name) for a in org.issue_areas])
+
+    for f in (OrgFilter(), OrgFilter(archived="include", issue_area=["immigration"]), OrgFilter(q="aclu")):
+        for page, per_page in ((1, 10), (2, 25)):
+            rows = list_organization_rows(f, sort=sort, page=page, per_page=per_page)
+            orm = list_organizations(f, sort=sort, page=page, per_page=per_page)
+            assert [plain(r) for r in rows.items] == [plain(o) for o in orm.items]
+            assert (rows.total, rows.letters_signed) == (orm.total, orm.letters_signed)
+    renamed = db.session.scalars(sa.select(Organization).order_by(Organization.sort_name)).first()
+    renamed.name = "Renamed, not yet flushed"
+    assert list_organization_rows(OrgFilter()).items[0].name == "Renamed, not yet flushed"
+    db.session.rollback()

@@ -120,18 +120,10 @@ class IssueAreaMergeForm(FlaskForm):
     target = SelectField("into", choices=[])
 
 
-class SaveSegmentForm(FlaskForm):
-    """Save the organization list's current filter as a segment."""
-
-    name = StringField("Segment name", validators=[DataRequired(), _line(200, "Name")])
-    query = HiddenField()
-
-
 __all__ = [
     "OrganizationForm",
     "ArchiveForm",
     "InteractionForm",
     "IssueAreaForm",
     "IssueAreaMergeForm",
-    "SaveSegmentForm",
 ]

@@ -20,7 +20,6 @@ from crm.organizations.forms import (
     IssueAreaForm,
     IssueAreaMergeForm,
     OrganizationForm,
-    SaveSegmentForm,
 )
 from crm.organizations.models import ORG_TYPES, SCOPES
 
@@ -58,7 +57,6 @@ def index():
         return render_template(
             "organizations/_results.html", result=result, f=org_filter, error=error
         ), status
-    segment_form = SaveSegmentForm(formdata=None, query=request.query_string.decode("utf-8", "replace"))
     return render_template(
         "organizations/index.html",
         result=result,
@@ -66,13 +64,12 @@ def index():
         sort=sort,
         sorts=SORTS,
         error=error,
-        areas=services.issue_areas(include_retired=True),
+        areas=services.issue_area_options(include_retired=True),
         letters=services.letter_options(org_filter.signed + org_filter.not_signed),
         org_types=ORG_TYPES,
         scopes=SCOPES,
         parent_name=services.organization_name(org_filter.parent),
         per_page_choices=PER_PAGE_CHOICES,
-        segment_form=segment_form,
     ), status
 
 
