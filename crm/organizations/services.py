@@ -140,14 +140,13 @@ def list_organization_rows(f: OrgFilter, *, sort: str = "name", page: int = 1, p
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
     where = conditions(f)
-    execute = _read
-    total = execute(_ROW_COUNT.where(*where)).scalar() or 0
-    rows = execute(
+    total = _read(_ROW_COUNT.where(*where)).scalar() or 0
+    rows = _read(
         _ROW_PAGE.where(*where).order_by(*order_clause(sort)).limit(per_page).offset((page - 1) * per_page)
     ).all()
     areas: dict[int, list[AreaRef]] = {row[0]: [] for row in rows}
     if areas:
-        for org_id, slug, name in execute(_ROW_AREAS.where(oia.c.organization_id.in_(list(areas)))).all():
+        for org_id, slug, name in _read(_ROW_AREAS.where(oia.c.organization_id.in_(list(areas)))).all():
             areas[org_id].append(AreaRef(slug, name))
     items = [
         OrgRow(org_id, name, acronym, org_type, scope, city, state, archived, letters_signed,
