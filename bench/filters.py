@@ -188,6 +188,7 @@ def run(database_url: str, scale: float, repeat: int, regenerate: bool = False, 
         out(f"generating data at scale {scale} …")
         generate(database_url, scale, log=lambda m: out("  " + m))
         app = bench_app(database_url)
+    add_floor_page(app)
     client = app.test_client()
     response = client.post("/login", data={"email": BENCH_VIEWER, "password": BENCH_PASSWORD})
     assert response.status_code == 302, "bench viewer cannot log in"
@@ -231,8 +232,30 @@ def run(database_url: str, scale: float, repeat: int, regenerate: bool = False, 
             }
         )
     org_row = organization_page(app, client, repeat)
+    floor = layout_floor(app, client, repeat)
     print_table(rows, org_row, out)
+    out(
+        f"Floor — an empty page with the layout, through the same app, session and login check: median "
+        f"{floor:.1f} ms. A list page cannot cost less than this plus its SQL, so ≤ 2× the SQL needs SQL ≥ "
+        f"{floor:.1f} ms even before the page renders a row."
+    )
     return rows
+
+
+def add_floor_page(app) -> None:
+    """/bench-floor: the layout alone, for a viewer (registered before the app's first request)."""
+    from flask import render_template
+
+    from crm.common.access import access
+
+    app.add_url_rule("/bench-floor", "bench_floor", access("viewer")(lambda: render_template("base.html")))
+
+
+def layout_floor(app, client, repeat: int) -> float:
+    """Median ms of the cheapest page the app can serve a logged-in viewer: the layout, no query of its own."""
+    times, response = timed(lambda: client.get("/bench-floor"), repeat * 4)
+    assert response.status_code == 200, response.status_code
+    return statistics.median(times)
 
 
 def organization_page(app, client, repeat: int) -> dict:
