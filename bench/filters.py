@@ -213,6 +213,17 @@ def run(database_url: str, scale: float, repeat: int, regenerate: bool = False, 
         app_times, html = timed(page, repeat)
         with app.app_context(), db.engine.connect() as conn:
             sql_times, (ids, total) = timed(lambda c=case, conn=conn: hand_sql(conn, c["where"]), repeat)
+            unprepared_times = None
+            if conn.dialect.name == "postgresql":
+                # psycopg prepares a statement run five times on one connection, so the hand-written SQL above
+                # is parsed and planned once; a page cannot keep that (psycopg forgets its prepared statements
+                # at every ROLLBACK, and every request ends with one). The same SQL planned every time:
+                driver = conn.connection.driver_connection
+                threshold, driver.prepare_threshold = driver.prepare_threshold, None
+                try:
+                    unprepared_times, _ = timed(lambda c=case, conn=conn: hand_sql(conn, c["where"]), repeat)
+                finally:
+                    driver.prepare_threshold = threshold
         page_ids = [int(i) for i in _IDS.findall(html.split('id="org-table"', 1)[1])]
         page_total = int(_TOTAL.search(html).group(1))
         same = page_ids == ids and page_total == total
@@ -227,6 +238,7 @@ def run(database_url: str, scale: float, repeat: int, regenerate: bool = False, 
                 "app_p95": p95(app_times),
                 "sql_median": statistics.median(sql_times),
                 "sql_p95": p95(sql_times),
+                "sql_unprepared": statistics.median(unprepared_times) if unprepared_times else None,
                 "statements_10": small,
                 "statements_100": large,
             }
@@ -285,6 +297,14 @@ def print_table(rows: list[dict], org_row: dict, out=print) -> None:
             f"{r['sql_median']:.1f} | {r['app_median'] / max(r['sql_median'], 0.001):.1f}× | "
             f"{'yes' if r['same'] else 'NO'} | {r['statements_10']} | {r['statements_100']} |"
         )
+    unprepared = [r for r in rows if r.get("sql_unprepared") is not None]
+    if unprepared:
+        out("")
+        out("PostgreSQL, the same hand-written SQL parsed and planned every time (as a page's statements are):")
+        out("| filter | SQL median ms | ratio |")
+        out("|---|---:|---:|")
+        for r in unprepared:
+            out(f"| {r['filter']} | {r['sql_unprepared']:.1f} | {r['app_median'] / r['sql_unprepared']:.1f}× |")
     out("")
     out(
         f"Organization page with a {org_row['letters']}-letter history (#{org_row['org_id']}): "
