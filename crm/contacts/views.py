@@ -14,7 +14,7 @@ from crm.contacts import services
 from crm.contacts.filters import CONTACT_SORTS, ContactFilter, FilterError, parse_contact_filter
 from crm.contacts.forms import ContactForm, QuickContactForm
 from crm.exports import CONTACT_COLUMNS, contact_row
-from crm.organizations.services import ConflictError, NotFound, issue_areas, letter_options
+from crm.organizations.services import ConflictError, NotFound, issue_area_options, letter_options
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
@@ -50,7 +50,7 @@ def index():
         sort=sort,
         sorts=CONTACT_SORTS,
         error=error,
-        areas=issue_areas(include_retired=True),
+        areas=issue_area_options(include_retired=True),
         letters=letter_options(f.org.signed + f.org.not_signed),
     ), 400 if error else 200
 

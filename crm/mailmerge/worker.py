@@ -44,12 +44,17 @@ MARK_SENDING = (
     "WHERE id = :id AND status = 'claimed' AND claimed_by = :worker "
     "AND NOT EXISTS (SELECT 1 FROM suppressions WHERE suppressions.email = lower(messages.email))"
 )
-# PostgreSQL marks (see _PostgresMarks) also check that the merge is still active: with a mark per message
-# there is no need for a separate pause check every few messages.
+# Marks written ahead (see _PostgresMarks, _SqliteMarks) also check that the merge is still active: with that
+# check in every mark there is no need for a separate pause check every few messages.
 MARK_SENDING_IF_ACTIVE = (
     MARK_SENDING  # noqa: S608 - constants only, no data
     + " AND (messages.merge_id IS NULL OR EXISTS (SELECT 1 FROM mail_merges "
     "WHERE mail_merges.id = messages.merge_id AND mail_merges.status IN ('queued', 'sending')))"
+)
+# A row marked ahead that will not be sent now goes back to `claimed`; nothing of it went out.
+UNMARK_AHEAD = (
+    "UPDATE messages SET status = 'claimed', attempts = attempts - 1 "
+    "WHERE id = :id AND status = 'sending' AND claimed_by = :worker"
 )
 RECORD_SENT = (
     "UPDATE messages SET status = :status, sent_at = :now, updated_at = :now, last_response = :response, "
@@ -511,8 +516,8 @@ class Worker:
         self._render_next = 0
         self._position = 0
         self._halted: set[int] = set()
-        # PostgreSQL: the connections that write marks ahead (see _PostgresMarks), and the row marked ahead.
-        self.marks: _PostgresMarks | None = None
+        # What writes the marks ahead and the results (see _PostgresMarks, _SqliteMarks), and the row marked ahead.
+        self.marks: _PostgresMarks | _SqliteMarks | None = None
         self._premarked: int | None = None
 
     # --- claiming
@@ -682,7 +687,8 @@ class Worker:
         self.stats.released += len(ids)
 
     def process(self, ids: list[int]) -> None:
-        """Send a claimed batch with ONE committed transaction per message (see _send_row)."""
+        """Send a claimed batch: each message's `sending` mark and the previous message's result are committed
+        before its content goes out (see _send_row)."""
         rows = db.session.execute(
             select(Message.id, Message.merge_id, Message.contact_id, Message.email, Message.raw, Message.attempts)
             .where(Message.id.in_(ids))
@@ -700,19 +706,11 @@ class Worker:
                 self._release([r.id for r in rows if r.merge_id == merge_id], statuses.get(merge_id, "paused"))
             rows = [r for r in rows if r.id not in stopped]
         recipients = load_recipients([r.contact_id for r in rows if r.merge_id is not None and r.contact_id])
-        if (
-            self.postgres
-            and self.marks is None
-            and db.engine.dialect.driver == "psycopg"  # libpq's calls through psycopg 3 (the driver we install)
-            and current_app.config.get("MAIL_MARK_AHEAD", True)
-        ):
-            self.marks = _PostgresMarks(db.engine, MARK_SENDING_IF_ACTIVE)
-        elif (
-            db.engine.dialect.name == "sqlite"
-            and self.marks is None
-            and current_app.config.get("MAIL_MARK_AHEAD", True)
-        ):
-            self.marks = _SqliteMarks(self.driver, MARK_SENDING_IF_ACTIVE)
+        if self.marks is None and current_app.config.get("MAIL_MARK_AHEAD", True):
+            if self.postgres and db.engine.dialect.driver == "psycopg":  # libpq's calls through psycopg 3
+                self.marks = _PostgresMarks(db.engine, MARK_SENDING_IF_ACTIVE)
+            elif db.engine.dialect.name == "sqlite":
+                self.marks = _SqliteMarks(self.driver, MARK_SENDING_IF_ACTIVE)
         halted = self._halted = set()
         self._ahead, self._batch, self._recipients, self._render_next = {}, rows, recipients, 0
         try:
@@ -923,15 +921,7 @@ class Worker:
         row_id, self._premarked = self._premarked, None
         if self.marks.pending is not None:
             self.marks.collect_mark()
-        self.marks.record(
-            [
-                (
-                    "UPDATE messages SET status = 'claimed', attempts = attempts - 1 "
-                    "WHERE id = :id AND status = 'sending' AND claimed_by = :worker",
-                    {"id": row_id, "worker": self.name},
-                )
-            ]
-        )
+        self.marks.record([(UNMARK_AHEAD, {"id": row_id, "worker": self.name})])
 
     def _close_marks(self) -> None:
         """Close the connections for marks and results (PostgreSQL; opened again by the next batch)."""
@@ -940,7 +930,7 @@ class Worker:
             self.marks = None
 
     def _commit_results(self) -> None:
-        """The staged results: on PostgreSQL committed now, elsewhere executed to ride with the next commit."""
+        """The staged results: committed now with marks of their own, else executed to ride with the next commit."""
         if self.marks is not None:
             self.marks.record(self._take_staged())
         else:
