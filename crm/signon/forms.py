@@ -12,4 +12,4 @@ class MailWordingForm(FlaskForm):
 
     subject = StringField("Subject", validators=[DataRequired(), Length(max=MAX_SUBJECT_TEMPLATE)])
     body = TextAreaField("Body (Markdown, with fields in {{ }})",
-                         validators=[DataRequired(), Length(max=MAX_BODY_TEMPLATE)])
+                         validators=[DataRequired(), Length(max=MAX_BODY_TEMPLATE)], render_kw={"rows": 14})

@@ -90,6 +90,7 @@ SAMPLE_CONTACT = {"first_name": "Ana", "last_name": "Ruiz", "full_name": "Ana Ru
                   "email": "ana@example.org"}
 SAMPLE_ORG = "Mijente"
 SAMPLE_LINK = "https://undersigned.example/sign/sample-letter/p/sample-token"
+SAMPLE_UNSUBSCRIBE = "https://undersigned.example/u/sample-token"  # a preview's links act on nobody
 
 
 @dataclass
@@ -126,12 +127,12 @@ def all_wordings() -> list[tuple[str, MailKind, str, bool]]:
             for kind, spec in KINDS.items()]
 
 
-def _context(to: str, letter: dict | None, org_name: str, contact: dict, link: str) -> dict:
+def _context(to: str, letter: dict | None, org_name: str, contact: dict, link: str, unsubscribe: str) -> dict:
     """The template variables of one sign-on mail (empty values left out, so using them is caught)."""
     context = {
         "contact": Record("contact", contact),
         "org": Record("org", {"name": org_name}),
-        "unsubscribe_url": links.unsubscribe_url(to, None),
+        "unsubscribe_url": unsubscribe or links.unsubscribe_url(to, None),
     }
     if letter is not None:
         context["letter"] = Record("letter", {k: v for k, v in letter.items() if k not in ("id", "slug")})
@@ -141,12 +142,12 @@ def _context(to: str, letter: dict | None, org_name: str, contact: dict, link: s
 
 
 def render_mail(subject: str, body: str, *, to: str, letter: dict | None, org_name: str, contact: dict,
-                link: str = "") -> RenderedMail:
+                link: str = "", unsubscribe: str = "") -> RenderedMail:
     """Render a wording for one signer and build the message merges would send (MailTemplateError)."""
     compiled = compile_templates(subject, body)
     if compiled.problems:
         raise MailTemplateError([str(p) for p in compiled.problems])
-    context = _context(to, letter, org_name, contact, link)
+    context = _context(to, letter, org_name, contact, link, unsubscribe)
     try:
         subject_text = single_line(render_part("Subject", compiled.subject, context))[:998]
         body_text = render_part("Body", compiled.body, context)
@@ -164,7 +165,8 @@ def render_mail(subject: str, body: str, *, to: str, letter: dict | None, org_na
         ("Subject", subject_text if subject_text.isascii() else Header(subject_text, "utf-8").encode()),
         ("Date", formatdate(usegmt=True)),
         ("Message-ID", message_id),
-        ("List-Unsubscribe", f"<{unsubscribe}>, <{links.unsubscribe_mailto(to, None)}>"),
+        ("List-Unsubscribe", f"<{unsubscribe}>, <mailto:unsubscribe@{message_domain()}?subject=unsubscribe%20"
+                             f"{unsubscribe.rsplit('/', 1)[-1]}>"),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
     ]
     return RenderedMail(subject_text, text, html, build_alternative(headers, text, html), message_id)
@@ -182,7 +184,8 @@ def sample_letter(letter=None) -> dict:
 def preview(kind: str, subject: str, body: str, letter=None) -> RenderedMail:
     """The wording rendered for a made-up signer (Ana Ruiz of Mijente) (MailTemplateError)."""
     return render_mail(subject, body, to=SAMPLE_CONTACT["email"], letter=sample_letter(letter),
-                       org_name=SAMPLE_ORG, contact=SAMPLE_CONTACT, link=SAMPLE_LINK if KINDS[kind].link else "")
+                       org_name=SAMPLE_ORG, contact=SAMPLE_CONTACT, link=SAMPLE_LINK if KINDS[kind].link else "",
+                       unsubscribe=SAMPLE_UNSUBSCRIBE)
 
 
 def save_wording(kind: str, subject: str, body: str, user_id: int | None = None) -> None:
