@@ -333,3 +333,22 @@ def test_a_broken_wording_for_one_signer_falls_back_to_the_built_in_one(seeded, 
     db.session.commit()
     assert client.post(f"/sign/{letter.slug}", data=_public_form()).status_code == 200
     assert db.session.scalar(select(Message.subject)) == "Confirm your sign-on: End border dragnets"
+
+
+def test_extend_and_revoke_from_the_command_line(seeded, runner, db):
+    letter = _letter(db, deadline=date.today() - timedelta(days=2))
+    upturn = _org(db, "Upturn")
+    link = letters.personal_signon_url(letter, upturn)
+    refused = runner.invoke(args=["letter", "extend", letter.slug, "--deadline", "2001-01-01"])
+    assert refused.exit_code == 1 and "or a later day" in refused.output
+    assert runner.invoke(args=["letter", "extend", letter.slug, "--deadline", "yesterday"]).exit_code == 1
+    later = date.today() + timedelta(days=3)
+    done = runner.invoke(args=["letter", "extend", letter.slug, "--deadline", later.isoformat()])
+    assert done.exit_code == 0 and "open until the end of" in done.output
+    db.session.refresh(letter)
+    assert letter.deadline == later and letters.takes_signatures(letter)
+    revoked = runner.invoke(args=["letter", "revoke-links", letter.slug, str(upturn.id)])
+    assert revoked.exit_code == 0, revoked.output
+    with pytest.raises(letters.LinkRevoked):
+        letters.read_personal_link(letter.slug, link.rsplit("/", 1)[1])
+    assert runner.invoke(args=["letter", "revoke-links", letter.slug, "999999"]).exit_code == 1
