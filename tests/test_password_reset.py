@@ -12,7 +12,11 @@ from tests.conftest import PASSWORD, login
 
 
 def reset_link(db) -> str:
-    """The reset link from the newest password-reset message in the outbox."""
+    """The reset link from the newest password-reset message in the outbox (prepared in the background)."""
+    from crm.auth import background
+
+    background.wait_for_jobs()
+    db.session.expire_all()
     message = db.session.scalar(select(Message).where(Message.kind == "password-reset").order_by(Message.id.desc()))
     text = email.message_from_string(message.raw, policy=email.policy.default).get_body(("plain",)).get_content()
     return re.search(r"http://localhost(/password/reset/\S+)", text).group(1)
@@ -41,6 +45,9 @@ def test_unknown_address_gets_the_same_answer_and_no_mail(client, users, db):
     known = client.post("/password/forgot", data={"email": users["admin"].email})
     unknown = client.post("/password/forgot", data={"email": "nobody@example.org"})
     assert known.status_code == unknown.status_code == 303
+    from crm.auth import background
+
+    background.wait_for_jobs()
     assert db.session.scalar(select(Message).where(Message.email == "nobody@example.org")) is None
 
 

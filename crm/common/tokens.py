@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-PURPOSES = ("signon", "unsubscribe", "signon-confirm", "password-reset")
+PURPOSES = ("signon", "unsubscribe", "signon-confirm", "password-reset", "invite")
 
 
 class TokenError(ValueError):
