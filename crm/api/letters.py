@@ -7,6 +7,7 @@ from flask_smorest import abort
 
 from crm.api import make_blueprint, schemas
 from crm.api.schemas import Id
+from crm.common.access import access
 from crm.letters import services as letters
 from crm.letters.models import LETTER_STATUSES, SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
 from crm.letters.signatory_import import analyse, apply_import
@@ -302,9 +303,10 @@ class SignatoryImport(MethodView):
 class SignOnQueue(MethodView):
     """The review queue."""
 
+    @access("organizer")  # names and addresses of strangers: organizers only, as on the review page
     @blp.response(200, SignOnRequestSchema(many=True))
     def get(self):
-        """Confirmed public sign-ons waiting for a decision."""
+        """Confirmed public sign-ons waiting for a decision (organizers, as on the review page)."""
         return signon.review_queue()
 
 
