@@ -15,6 +15,7 @@ from crm.audit.services import record
 from crm.auth.models import ApiToken, User, UserSession
 from crm.common.access import ROLES
 from crm.common.types import utcnow
+from crm.common.validation import whole_number
 from crm.extensions import db
 
 MIN_PASSWORD_LENGTH = 10
@@ -169,18 +170,19 @@ def end_session(user: User) -> None:
 def load_session_user(session_id: str) -> User | None:
     """Flask-Login loader: 'id:session_version:key' must name an active user, the user's current session version
     and an open server-side session of that user."""
-    user_id, _, rest = (session_id or "").partition(":")
-    version, _, key = rest.partition(":")
-    if not user_id.isdigit() or not version.isdigit() or not key or len(key) > 100 or len(user_id) > 18:
+    user_text, _, rest = (session_id or "").partition(":")
+    version_text, _, key = rest.partition(":")
+    user_id, version = whole_number(user_text), whole_number(version_text)
+    if user_id is None or version is None or not key or len(key) > 100:
         return None
     row = db.session.execute(
         select(User, UserSession.id).join(UserSession, UserSession.user_id == User.id)
-        .where(User.id == int(user_id), UserSession.key_hash == _token_hash(key), UserSession.ended_at.is_(None))
+        .where(User.id == user_id, UserSession.key_hash == _token_hash(key), UserSession.ended_at.is_(None))
     ).first()
     if row is None:
         return None
     user = row[0]
-    if not user.active or user.session_version != int(version):
+    if not user.active or user.session_version != version:
         return None
     user.session_key = key
     return user

@@ -9,7 +9,7 @@ from flask_login import current_user
 from crm.audit.services import events_for
 from crm.common.access import access
 from crm.common.editing import edit_record, form_version
-from crm.common.validation import InvalidData
+from crm.common.validation import InvalidData, whole_number
 from crm.contacts import services
 from crm.contacts.filters import CONTACT_SORTS, ContactFilter, FilterError, parse_contact_filter
 from crm.contacts.forms import ContactForm, QuickContactForm
@@ -24,8 +24,8 @@ def _page_args() -> tuple[int, int]:
     page = request.args.get("page", "1")
     per_page = request.args.get("per_page", "50")
     return (
-        int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1,
-        int(per_page) if per_page.isdigit() and 0 < int(per_page) <= services.MAX_PER_PAGE else 50,
+        whole_number(page, 1, 1_000_000) or 1,
+        whole_number(per_page, 1, services.MAX_PER_PAGE) or 50,
     )
 
 
@@ -106,10 +106,11 @@ def _attach_errors(form: ContactForm, errors: dict[str, list[str]]) -> None:
 def new():
     """Add a contact (optionally at an organization: ?organization_id=)."""
     form = ContactForm()
-    if request.method == "GET" and request.args.get("organization_id", "").isdigit():
+    org_id = whole_number(request.args.get("organization_id", ""), 1)
+    if request.method == "GET" and org_id is not None:
         from crm.organizations.services import get_organization
 
-        org = get_organization(int(request.args["organization_id"]))
+        org = get_organization(org_id)
         if org is not None:
             form.organization.data = f"{org.name} (#{org.id})"
     if form.validate_on_submit():

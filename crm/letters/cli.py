@@ -322,11 +322,13 @@ def letter_signatures(slug, statuses, as_json):
 
 def _organization(id_or_name: str):
     """An organization by id, or by a name the matcher is sure of; exit 1 listing the candidates otherwise."""
+    from crm.common.validation import whole_number
     from crm.organizations.matching import match_organization
     from crm.organizations.services import get_organization
 
-    if id_or_name.isdigit():
-        return get_organization(int(id_or_name)) or _fail(f"there is no organization {id_or_name}")
+    if id_or_name.isascii() and id_or_name.isdigit():
+        org_id = whole_number(id_or_name, 1)
+        return (get_organization(org_id) if org_id else None) or _fail(f"there is no organization {id_or_name[:20]}")
     found = match_organization(id_or_name)
     if found.applied:
         return get_organization(found.organization_id)

@@ -39,7 +39,7 @@ class LetterForm(FlaskForm):
     cc = TextAreaField("cc", validators=[Optional(), Length(max=5000)])
     summary = TextAreaField("Summary", validators=[Optional(), Length(max=5000)])
     body = TextAreaField("Text (Markdown)", validators=[Optional(), Length(max=200_000)])
-    issue_areas = SelectMultipleField("Issue areas", choices=[], validators=[Optional()])
+    issue_areas = SelectMultipleField("Issue areas", choices=[])
     deadline = DateField("Sign-on deadline", validators=[Optional()])
     public_signon = BooleanField("Public sign-on page open")
     review_required = BooleanField("Review public sign-ons before they count", default=True)
@@ -73,7 +73,8 @@ class SignatureForm(FlaskForm):
     listed_name = StringField(
         "Listed as", validators=[DataRequired(), Length(max=300), _no_control_characters]
     )
-    contact_id = SelectField("Authorized by", choices=[], validators=[Optional()])
+    # Optional() alone would take a whitespace value for "empty" and drop the choice error with it.
+    contact_id = SelectField("Authorized by", choices=[], validators=[Optional(strip_whitespace=False)])
     source = SelectField("Source", choices=_choices(SIGNATURE_SOURCES))
 
 
@@ -140,8 +141,8 @@ class PublicSignOnForm(FlaskForm):
     )
     city = StringField("City", validators=[Optional(), Length(max=120), _no_control_characters])
     state = StringField("State", validators=[Optional(), Length(max=2)])
-    org_type = SelectField("Organization type", choices=[], validators=[Optional()])
-    issue_areas = SelectMultipleField("Issue areas", choices=[], validators=[Optional()])
+    org_type = SelectField("Organization type", choices=[], validators=[Optional(strip_whitespace=False)])
+    issue_areas = SelectMultipleField("Issue areas", choices=[])
     consent_public = BooleanField(
         "You may list our organization publicly as a signatory",
         validators=[DataRequired(message="We can only list organizations that agree.")],

@@ -11,6 +11,7 @@ from wtforms import SelectChoice
 from crm.common.access import access
 from crm.common.forms import error_summary
 from crm.common.text import plural, single_line
+from crm.common.validation import whole_number
 from crm.contacts.services import contacts_of
 from crm.exports import MATRIX_CELLS
 from crm.letters import participation, services
@@ -259,7 +260,7 @@ def signature(slug: str, signature_id: int):
                     "status": form.status.data,
                     "listed_name": form.listed_name.data,
                     "source": form.source.data,
-                    "contact_id": int(form.contact_id.data) if form.contact_id.data else None,
+                    "contact_id": whole_number(form.contact_id.data, 1),
                 },
                 user_id=_user_id(),
             )
@@ -301,8 +302,8 @@ def import_block(slug: str):
                     continue
                 if choice == "new":
                     decisions.append((c.name, None, c.text))
-                elif choice.isdigit():
-                    decisions.append((c.name, int(choice), c.text))
+                elif (chosen := whole_number(choice, 1)) is not None:
+                    decisions.append((c.name, chosen, c.text))
             try:
                 result = apply_import(letter, decisions, user_id=_user_id())
             except ValueError as exc:
@@ -404,7 +405,7 @@ def matrix():
             flash(f"The segment was not saved. {error_summary(segment_form)}", "danger")
         return redirect(request.full_path, 303)
     page = request.args.get("page", "1")
-    page_n = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+    page_n = whole_number(page, 1, 100_000) or 1
     try:
         grid = participation.matrix(org_filter, page=page_n)
     except FilterError as exc:
@@ -431,9 +432,9 @@ def _review_page(form: ReviewForm, failed: int | None = None):
         entries=signon.review_entries(),
         form=form,
         failed=failed,
-        searched=int(searched) if searched.isdigit() else None,
+        searched=whole_number(searched),
         q=q,
-        results=participation.search_organizations(q) if q and searched.isdigit() else [],
+        results=participation.search_organizations(q) if q and whole_number(searched) is not None else [],
     )
 
 
