@@ -77,6 +77,9 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     register_api(app)
     install_access_control(app)
+    from crm.audit.downloads import install_download_audit
+
+    install_download_audit(app)
 
 
 def register_errorhandlers(app: Flask) -> None:
