@@ -344,7 +344,7 @@ def backup_command(output):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
 def restore_command(backup_file, yes):
-    """Replace the SQLite database with a backup (stop the app and workers first)."""
+    """Replace the SQLite database with a backup; refuses while the app, a worker or another command uses it."""
     from flask import current_app
 
     from crm.backup import BackupError, restore
