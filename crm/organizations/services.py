@@ -335,6 +335,32 @@ def _check_parent(parent_ref, org_id: int | None) -> int | None:
     return parent_id
 
 
+# Parent changes are serialized by this PostgreSQL advisory lock (any constant key, unique to this purpose).
+_PARENT_LOCK_KEY = 7_311_024_501
+
+
+def _check_parent_cycle_locked(org: Organization) -> None:
+    """Check, under a write lock, that the organization's new parent chain does not come back to it.
+
+    _check_parent checked before anything was locked: two simultaneous changes (A→B and B→A) each saw no cycle
+    and both committed one. Here the check runs again once this transaction holds the lock that every parent
+    change takes (PostgreSQL: an advisory lock for the transaction; SQLite: the database's write lock, taken by
+    flushing the change), so it reads the other change if that one committed first.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(_PARENT_LOCK_KEY)))
+    db.session.flush()  # the UPDATE: on SQLite this takes the write lock before the chain is read
+    seen: set[int] = set()
+    cursor = org.parent_id
+    while cursor is not None and cursor not in seen:
+        if cursor == org.id:
+            raise InvalidData({"parent_id": [
+                "An organization cannot be its own parent or an affiliate of its affiliates "
+                "(someone may just have made this parent an affiliate of it)."]})
+        seen.add(cursor)
+        cursor = db.session.scalar(select(Organization.parent_id).where(Organization.id == cursor))
+
+
 def _check_issue_areas(value) -> list[str]:
     """Known issue-area slugs (a list, or one comma-separated string)."""
     if value in (None, ""):
@@ -501,6 +527,15 @@ def update_organization(
             return get_organization(org_id)
         # Issue areas and aliases live in other tables: touching the row makes the version go up for them too.
         org.updated_at = utcnow()
+    if before.get("parent_id") != after.get("parent_id") and org.parent_id is not None:
+        try:
+            _check_parent_cycle_locked(org)
+        except InvalidData:
+            db.session.rollback()
+            raise
+        except StaleDataError:
+            db.session.rollback()
+            raise _conflict(org_id) from None
     if org.acronym != old_acronym:
         for affiliate in org.affiliates:
             refresh_search_text(affiliate)
