@@ -362,6 +362,37 @@ def letter_sign(slug, organization, role, status, listed_as, source):
                else f"{org.name} ({org.id}) is already on {slug} ({sig.status}); nothing changed.")
 
 
+@letter_group.command("revoke-links")
+@click.argument("slug")
+@click.argument("organization", metavar="ORG_ID_OR_NAME")
+@with_appcontext
+def letter_revoke_links(slug, organization):
+    """Refuse every personal sign-on link of an organization for a letter made until now (new links work)."""
+    from crm.letters.services import revoke_personal_links
+
+    letter = _letter(slug)
+    org = _organization(organization)
+    revoke_personal_links(letter, org)
+    click.echo(f"Personal links of {org.name} ({org.id}) for {slug} made until now no longer work.")
+
+
+@letter_group.command("extend")
+@click.argument("slug")
+@click.option("--deadline", required=True, help="The new sign-on deadline, YYYY-MM-DD ('' for none).")
+@with_appcontext
+def letter_extend(slug, deadline):
+    """Give a letter a later sign-on deadline (it ends at midnight after that day in CRM_TIMEZONE)."""
+    from crm.letters.services import LetterError, extend_deadline, long_date
+
+    letter = _letter(slug)
+    try:
+        extend_deadline(letter, _date(deadline, "--deadline"))
+    except LetterError as exc:
+        _fail(str(exc))
+    click.echo(f"Sign-ons for {slug} are open until the end of {long_date(letter.deadline)}." if letter.deadline
+               else f"{slug} has no deadline now.")
+
+
 @letter_group.command("signature-status")
 @click.argument("slug")
 @click.argument("organization_id", type=int, metavar="ORG_ID")

@@ -153,8 +153,30 @@ class PublicSignOnForm(FlaskForm):
 
 
 class PersonalSignForm(FlaskForm):
-    """One click: add the organization as a signatory, with the listed name editable."""
+    """One click: add the organization as a signatory, with the listed name editable.
+
+    `seen` is the answer the page showed (none, pending, confirmed, withdrawn, declined): a change is made
+    only when it is still the answer, so a link never overturns what the signer did not see.
+    """
 
     listed_name = StringField(
-        "List us as", validators=[DataRequired(), Length(max=300), _no_control_characters]
+        "List us as", validators=[Optional(), Length(max=300), _no_control_characters]
     )
+    seen = HiddenField()
+    action = HiddenField()
+
+
+class ConfirmSignOnForm(FlaskForm):
+    """A button: confirm a public sign-on (CSRF only; the link itself changes nothing)."""
+
+
+class DeadlineForm(FlaskForm):
+    """Extend (or remove) a letter's sign-on deadline."""
+
+    deadline = DateField("New deadline", validators=[Optional()])
+
+
+class RevokeLinksForm(FlaskForm):
+    """Revoke an organization's personal sign-on links for a letter."""
+
+    organization_id = IntegerField("Organization", validators=[DataRequired(), NumberRange(min=1)])

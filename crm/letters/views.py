@@ -17,11 +17,13 @@ from crm.exports import MATRIX_CELLS
 from crm.letters import participation, services
 from crm.letters.forms import (
     AddSignatureForm,
+    DeadlineForm,
     DeleteLetterForm,
     ImportForm,
     LetterForm,
     ReconfirmForm,
     ReviewForm,
+    RevokeLinksForm,
     SegmentForm,
     SignatureForm,
     StatusForm,
@@ -67,7 +69,8 @@ def new():
         else:
             flash(f"Draft {letter.title!r} created.", "success")
             return redirect(url_for("letters.show", slug=letter.slug), 303)
-    return render_template("letters/form.html", form=form, letter=None), 400 if form.errors else 200
+    return render_template("letters/form.html", form=form, letter=None,
+                           timezone=services.instance_zone().key), 400 if form.errors else 200
 
 
 def _letter_data(form: LetterForm) -> dict:
@@ -114,7 +117,8 @@ def edit(slug: str):
                 "success",
             )
             return redirect(url_for("letters.show", slug=letter.slug), 303)
-    return render_template("letters/form.html", form=form, letter=letter), 400 if form.errors else 200
+    return render_template("letters/form.html", form=form, letter=letter,
+                           timezone=services.instance_zone().key), 400 if form.errors else 200
 
 
 @bp.get("/<slug>")
@@ -137,7 +141,48 @@ def show(slug: str):
         add_form=AddSignatureForm(),
         reconfirm_form=ReconfirmForm(),
         transitions=services.TRANSITIONS[letter.status],
+        deadline_passed=letter.status == "collecting" and services.deadline_passed(letter),
+        deadline_form=DeadlineForm(),
+        today=services.local_today(),
+        timezone=services.instance_zone().key,
     )
+
+
+@bp.post("/<slug>/deadline")
+@access("organizer")
+def extend_deadline(slug: str):
+    """Give the letter a later sign-on deadline (or none): its public page and personal links take sign-ons again."""
+    letter = _letter_or_404(slug)
+    form = DeadlineForm()
+    if not form.validate_on_submit():
+        flash(f"The deadline was not changed. {error_summary(form)}", "danger")
+        return redirect(url_for("letters.show", slug=slug), 303)
+    try:
+        services.extend_deadline(letter, form.deadline.data, user_id=_user_id())
+    except services.LetterError as exc:
+        flash(f"The deadline was not changed. {exc}", "danger")
+    else:
+        flash(f"Sign-ons are open until the end of {services.long_date(letter.deadline)}." if letter.deadline
+              else "The letter has no deadline now.", "success")
+    return redirect(url_for("letters.show", slug=slug), 303)
+
+
+@bp.post("/<slug>/revoke-links")
+@access("organizer")
+def revoke_links(slug: str):
+    """Refuse every personal sign-on link of one organization for this letter made until now (new ones work)."""
+    letter = _letter_or_404(slug)
+    form = RevokeLinksForm()
+    org = get_organization(form.organization_id.data) if form.validate_on_submit() else None
+    if org is None:
+        flash(f"No link was revoked. {error_summary(form) or 'Choose an organization.'}", "danger")
+    else:
+        services.revoke_personal_links(letter, org, user_id=_user_id())
+        flash(f"The personal links of {org.name} for this letter no longer work; links made from now on do.",
+              "success")
+    back = request.form.get("next", "")
+    return redirect(back if back.startswith("/letters/") and "//" not in back
+                    else url_for("letters.show", slug=slug), 303)
 
 
 @bp.post("/<slug>/status")
@@ -270,7 +315,9 @@ def signature(slug: str, signature_id: int):
             flash("Saved.", "success")
             return redirect(url_for("letters.show", slug=slug), 303)
     return render_template(
-        "letters/signature.html", letter=letter, sig=sig, form=form, current=services.text_fingerprint(letter)
+        "letters/signature.html", letter=letter, sig=sig, form=form, current=services.text_fingerprint(letter),
+        revoke_form=RevokeLinksForm(organization_id=sig.organization_id),
+        revoked_at=services.links_revoked_at(letter, sig.organization_id),
     ), 400 if form.errors else 200
 
 
