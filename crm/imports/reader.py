@@ -7,6 +7,7 @@ module, so a 50 MB file costs the memory of one row.
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +197,26 @@ def _is_blank(record: list[str]) -> bool:
     return not "".join(record).strip()
 
 
+def _row_of_bad_byte(path: Path, info: SourceInfo) -> int | None:
+    """The row (counted as iter_rows counts) holding the first byte that is not valid in the file's encoding.
+
+    Read again with errors='surrogateescape': each bad byte becomes a lone surrogate (U+DC80–U+DCFF), which
+    strict decoding never produces, so the first record holding one is the row. None if that cannot be told.
+    """
+    try:
+        with io.TextIOWrapper(open(path, "rb"), encoding=info.encoding, newline="",  # noqa: SIM115
+                              errors="surrogateescape") as stream:
+            for number, record in enumerate(_reader(stream, info.delimiter), start=1):
+                if any(_BAD_BYTE.search(cell) for cell in record):
+                    return number
+    except (UnicodeError, csv.Error):
+        return None
+    return None
+
+
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
 def iter_rows(path: Path, info: SourceInfo) -> Iterator[tuple[int, list[str]]]:
     """(row number, cells) for every non-blank data row, streamed; row numbers count as a spreadsheet does.
 
@@ -217,7 +238,11 @@ def iter_rows(path: Path, info: SourceInfo) -> Iterator[tuple[int, list[str]]]:
                     continue
                 yield number, record
         except UnicodeDecodeError as exc:
-            raise FileProblem(f"The file is not valid {info.encoding_label} text after row {number} "
+            # The text stream decodes ahead of the csv reader (8 KiB at a time), so `number` can be many rows
+            # before the bad byte: find the row that holds it.
+            where = _row_of_bad_byte(path, info)
+            place = f"on row {where}" if where else f"after row {number}"
+            raise FileProblem(f"The file is not valid {info.encoding_label} text {place} "
                               f"(byte {exc.object[exc.start:exc.start + 1]!r}); save it again as UTF-8.") from exc
         except csv.Error as exc:
             raise FileProblem(f"Row {number + 1} cannot be read: {exc}.") from exc
