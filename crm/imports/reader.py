@@ -19,6 +19,9 @@ SAMPLE_BYTES = 64 * 1024
 # e.g. 300 characters for a name, is read and reported on its row).
 MAX_CELL_CHARS = 2 * 1024 * 1024
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+# More columns than any contact or organization list has: every page and check of the wizard grows with them
+# (a 100,000-column header made a 78 MB mapping page).
+MAX_COLUMNS = 500
 
 _MAGIC = (
     (b"\x89PNG", "a PNG image"),
@@ -173,6 +176,9 @@ def sniff(path: Path) -> SourceInfo:
             raise FileProblem(f"The first row cannot be read: {exc}.") from exc
     if not header:
         raise FileProblem("The file has no rows.")
+    if len(header) > MAX_COLUMNS:
+        raise FileProblem(f"The file has {len(header):,} columns; an import reads at most {MAX_COLUMNS}. Remove "
+                          f"the columns you do not need (or check that the delimiter is right) and upload it again.")
     return SourceInfo(encoding=encoding, delimiter=delimiter, header=header)
 
 

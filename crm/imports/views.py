@@ -16,7 +16,15 @@ from crm.imports import services
 from crm.imports.fields import KINDS, suggest_mapping
 from crm.imports.forms import OptionsForm, UploadForm, mapping_form
 from crm.imports.reader import FileProblem, sample_rows, sniff
-from crm.imports.uploads import UploadError, batch_report_path, load_upload, store_upload
+from crm.imports.uploads import (
+    Quota,
+    UploadError,
+    batch_report_path,
+    load_upload,
+    pending_uploads,
+    store_upload,
+    sweep,
+)
 from crm.letters.services import list_letters
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
@@ -27,6 +35,14 @@ PREVIEW_PROBLEMS = 200
 def _folder() -> Path:
     """Where uploads and reports live: the instance folder, never anywhere the user names."""
     return Path(current_app.instance_path) / "imports"
+
+
+def _quota() -> Quota:
+    """The upload limits from the configuration."""
+    config = current_app.config
+    return Quota(max_bytes=config.get("CRM_IMPORT_MAX_BYTES", 60 * 1024 * 1024),
+                 user_bytes=int(config.get("CRM_IMPORT_USER_QUOTA_MB") or 200) * 1024 * 1024,
+                 total_bytes=int(config.get("CRM_IMPORT_TOTAL_QUOTA_MB") or 1000) * 1024 * 1024)
 
 
 def _upload_or_404(token: str):
@@ -49,17 +65,34 @@ def index():
                                                      for letter, _ in list_letters()]
     if form.validate_on_submit():
         upload_file = form.file.data
+        quota = _quota()
+        sweep(_folder(), report_days=int(current_app.config.get("CRM_IMPORT_REPORT_DAYS", 90)))
         try:
             upload = store_upload(upload_file.stream, upload_file.filename or "upload.csv", _folder(),
-                                  current_app.config.get("CRM_IMPORT_MAX_BYTES", 60 * 1024 * 1024),
-                                  {"user_id": current_user.id, "kind": form.kind.data,
-                                   "letter": form.letter.data or None})
+                                  quota.max_bytes, {"user_id": current_user.id, "kind": form.kind.data,
+                                                    "letter": form.letter.data or None}, quota=quota)
         except UploadError as exc:
             form.file.errors.append(str(exc))
         else:
-            return redirect(url_for("imports.mapping", token=upload.token), 303)
-    return render_template("imports/index.html", form=form, batches=services.list_batches(_page()), kinds=KINDS), \
-        400 if form.errors else 200
+            try:
+                sniff(upload.path)  # a file that is no table (or too wide to map) is refused here, and not kept
+            except FileProblem as exc:
+                upload.discard()
+                form.file.errors.append(str(exc))
+            else:
+                return redirect(url_for("imports.mapping", token=upload.token), 303)
+    return render_template("imports/index.html", form=form, batches=services.list_batches(_page()), kinds=KINDS,
+                           pending=pending_uploads(_folder(), current_user.id)), 400 if form.errors else 200
+
+
+@bp.post("/u/<token>/discard")
+@access("organizer")
+def discard(token: str):
+    """Forget an unfinished upload (its file, mapping and preview)."""
+    upload = _upload_or_404(token)
+    upload.discard()
+    flash(f"Discarded {upload.meta.get('filename') or 'the upload'}.", "info")
+    return redirect(url_for("imports.index"), 303)
 
 
 @bp.route("/u/<token>/mapping", methods=["GET", "POST"])
