@@ -2,6 +2,10 @@
 downloads."""
 
 import csv
+import dataclasses
+import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -187,20 +191,61 @@ def preview(token: str):
     upload.save()
     committing = request.method == "POST" and bool(form.commit.data)
     report = upload.report_path
-    result, shown = _run_with_report(upload, _options_from(upload, form, dry_run=not committing), report)
+    options = _options_from(upload, form, dry_run=not committing)
+    # The preview of these choices, when it was already computed (a reload, back from the report): a preview
+    # reads the whole file and matches every organization, which is not worth doing again on every GET.
+    kept = _kept_preview(upload, options) if request.method == "GET" and report.exists() else None
+    if kept is not None:
+        result, shown, previewed_at = kept
+    else:
+        result, shown = _run_with_report(upload, options, report)
+        previewed_at = None if committing else _keep_preview(upload, options, result, shown)
     if committing and result.committed:
         report.replace(batch_report_path(_folder(), result.batch_id))
         upload.discard()
         flash(f"Imported: {result.summary} skipped.", "success")
         return redirect(url_for("imports.batch", batch_id=result.batch_id), 303)
     if committing:
+        upload.preview_path.unlink(missing_ok=True)
         flash("Nothing was imported: " + ("; ".join(result.problems) if result.problems else
                                           f"{result.errors} row(s) have errors. Fix them, or choose to import "
                                           f"the valid rows."), "danger")
     info_header = result.header
     mapped = [(i, key) for i, key in enumerate(upload.meta["columns"]) if key]
     return render_template("imports/preview.html", upload=upload, result=result, rows=shown, form=form,
-                           header=info_header, mapped=mapped, kinds=KINDS), 400 if result.problems else 200
+                           header=info_header, mapped=mapped, kinds=KINDS,
+                           previewed_at=datetime.fromtimestamp(previewed_at, UTC) if previewed_at else None), \
+        400 if result.problems else 200
+
+
+def _preview_key(options: services.ImportOptions) -> dict:
+    """What a kept preview must have been computed with to be shown again."""
+    return {**options.as_dict(), "kind": options.kind}
+
+
+def _keep_preview(upload, options: services.ImportOptions, result, shown) -> float:
+    """Keep a preview's counts and shown rows beside the upload; when it was computed."""
+    now = time.time()
+    rows = [{"row": o.row, "action": o.action, "record": o.record, "errors": o.errors, "cells": o.cells}
+            for o in shown]
+    upload.preview_path.write_text(json.dumps({"key": _preview_key(options), "at": now,
+                                               "result": dataclasses.asdict(result), "rows": rows}),
+                                   encoding="utf-8")
+    return now
+
+
+def _kept_preview(upload, options: services.ImportOptions):
+    """(result, shown rows, when) of the kept preview for these options, or None."""
+    try:
+        kept = json.loads(upload.preview_path.read_text(encoding="utf-8"))
+        if kept["key"] != _preview_key(options):
+            return None
+        result = services.ImportResult(**kept["result"])
+        shown = [services.RowOutcome(r["row"], r["action"], r["record"], [tuple(e) for e in r["errors"]],
+                                     r["cells"]) for r in kept["rows"]]
+        return result, shown, kept["at"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @bp.get("/u/<token>/report.csv")
