@@ -82,6 +82,7 @@ ROUTES = {
     ("POST", "/imports/batches/<int:batch_id>/undo"): "organizer",
     ("GET", "/imports/u/<token>/mapping"): "organizer",
     ("POST", "/imports/u/<token>/mapping"): "organizer",
+    ("POST", "/imports/u/<token>/discard"): "organizer",
     ("GET", "/imports/u/<token>/preview"): "organizer",
     ("POST", "/imports/u/<token>/preview"): "organizer",
     ("GET", "/imports/u/<token>/report.csv"): "organizer",

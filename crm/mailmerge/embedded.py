@@ -24,6 +24,7 @@ def embedded_enabled(app: Flask) -> bool:
 
 def _loop(app: Flask, stop: threading.Event) -> None:
     """Drain forever (until stopped), surviving errors such as a database restart."""
+    from crm.common.errors import database_busy
     from crm.extensions import db
     from crm.mailmerge.worker import Worker
 
@@ -31,7 +32,13 @@ def _loop(app: Flask, stop: threading.Event) -> None:
         with app.app_context():
             try:
                 Worker().run(stop=stop, idle_wait=float(app.config.get("MAIL_POLL_SECONDS") or 1.0))
-            except Exception:  # keep the thread alive; the next round starts afresh
+            except Exception as exc:  # keep the thread alive; the next round starts afresh
+                if database_busy(exc):
+                    # Another writer (an import, a backup) holds SQLite's lock: nothing is wrong, wait a little.
+                    log.warning("outbox worker: the database is busy; trying again in a second")
+                    db.session.rollback()
+                    stop.wait(1)
+                    continue
                 log.exception("outbox worker stopped; restarting in 5 seconds")
                 db.session.rollback()
                 stop.wait(5)
