@@ -209,6 +209,9 @@ def _namelike(piece: str) -> bool:
         return False
     if len(words) == 1:
         return True  # "reddit", "Mozilla", "CREDO"
+    halves = re.split(r"\s+(?:and|&)\s+", piece, maxsplit=1)
+    if len(halves) == 2 and all(h.strip() and len(h.split()) <= 8 for h in halves):
+        return all(_namelike(h) for h in halves)  # "Mozilla and reddit", the last two names of a list
     return _words_capitalised(piece) >= 0.6 and not re.search(r"[.!?]\s+[a-z]", piece)
 
 
@@ -231,6 +234,8 @@ def _inline_pieces(body: str) -> list[str]:
     separator = ";" if body.count(";") >= 2 else ","
     pieces = [_LEAD_AND.sub("", p.strip()).strip() for p in body.split(separator)]
     if pieces:
+        pieces[0] = _strip_lead_in(pieces[0])
+    if pieces:
         pieces[-1] = pieces[-1].rstrip(" .")
     merged: list[str] = []
     for piece in pieces:
@@ -250,6 +255,22 @@ def _inline_pieces(body: str) -> list[str]:
     return merged
 
 
+# "The signers include …", "signed by organizations including …", "Participants include: …".
+_LEAD_IN = re.compile(
+    r"^.{0,150}\b(?:include|includes|including|included|signed by|joined by|signers are|signatories are)\b"
+    r"\s*:?\s+(?=\S)|^[^,:]{0,150}:\s+(?=\S)",
+    re.IGNORECASE,
+)
+
+
+def _strip_lead_in(piece: str) -> str:
+    """The first name of an inline paragraph without the sentence that introduces the list."""
+    if len(piece) > LONG_LINE:
+        return piece
+    stripped = _LEAD_IN.sub("", piece, count=1)
+    return stripped if stripped != piece and stripped.strip() else piece
+
+
 def _state_name(piece: str) -> bool:
     """True for a US state's postal code or name ("CA", "D.C.", "New Mexico")."""
     word = piece.strip(" .").lower()
@@ -263,7 +284,7 @@ def looks_like_inline_list(body: str) -> bool:
     pieces = _inline_pieces(body)
     if len(pieces) < 3:
         return False
-    namelike = sum(1 for p in pieces if _namelike(p) or _CORPORATE_PIECE.match(p))
+    namelike = sum(1 for p in pieces if _namelike(p) or _CORPORATE_PIECE.match(p) or _namelike(_strip_lead_in(p)))
     return namelike >= 0.8 * len(pieces) and _words_capitalised(body) >= 0.6
 
 
@@ -287,12 +308,17 @@ def split_inline(body: str, index: MatchIndex | None = None) -> list[str]:
         halves = re.split(r"\s+(?:and|&)\s+", piece, maxsplit=1) if position == len(merged) - 1 else [piece]
         if len(halves) == 2 and not (index is not None and _known_exactly(index, piece)):
             left, right = halves
-            known_both = index is not None and _known_exactly(index, left) and _known_exactly(index, right)
-            if known_both or (right.lower().startswith("the ") and _namelike(left) and _namelike(right)):
+            known_half = index is not None and (_known_exactly(index, left) or _known_exactly(index, right))
+            both_long = len(left.split()) >= 3 and len(right.split()) >= 3
+            if _namelike(left) and _namelike(right) and (
+                known_half or both_long or right.lower().startswith("the ")
+            ):
                 result.extend([left, right])
                 continue
         result.append(piece)
     cleaned = [_LEAD_AND.sub("", p).strip(" ,;") for p in result]
+    # "and thousands more", "among others": words in lower case only are no name.
+    cleaned = [p for p in cleaned if len(p.split()) < 2 or _words_capitalised(p) > 0]
     return [candidate_name(p) or p for p in cleaned]
 
 

@@ -400,8 +400,9 @@ class MatchIndex:
             return self._pick(self.exact[normalized], 1.0, "name")
         if normalized and compact(normalized) in self.compact:
             return self._pick(self.compact[compact(normalized)], 0.97, "compact")
-        if looks_like_acronym(name or "") and compact(normalized) in self.acronyms:
-            return self._pick(self.acronyms[compact(normalized)], 0.95, "acronym")
+        # "ACLU", "the ACLU", "S.T.O.P.": one short word after cleaning.
+        if normalized and " " not in normalized and len(normalized) <= 12 and normalized in self.acronyms:
+            return self._pick(self.acronyms[normalized], 0.95, "acronym")
         words = normalized.split()
         for part in inner:  # "Electronic Frontier Foundation (EFF)" written with another long form
             # ... but "ACLU of Texas (American Civil Liberties Union)" names an affiliate, not the parent.
@@ -462,10 +463,13 @@ class MatchIndex:
         reasons: dict[int, str] = dict(fuzzy.reasons)
         for org_id, score in fuzzy.candidates:
             scores[org_id] = score
-        for org_id, score, reason in self._sister_candidates(normalized):
-            if score > scores.get(org_id, 0.0) or org_id not in reasons:
-                scores[org_id] = max(score, scores.get(org_id, 0.0))
-                reasons[org_id] = reason
+        # A sister fund or a parent's acronym is structural evidence: it comes before names that are only
+        # spelled alike (unless one is spelled nearly the same).
+        top = max(scores.values(), default=0.0)
+        lead = top + 0.01 if top < 0.92 else 0.0
+        for org_id, score, reason in self._sister_candidates(normalized) + self._acronym_candidates(normalized):
+            scores[org_id] = max(score, lead, scores.get(org_id, 0.0) if org_id in reasons else 0.0)
+            reasons[org_id] = reason
         if len(scores) < 3:
             for org_id, score in self._shared_words(normalized, exclude=set(scores), limit=3 - len(scores)):
                 scores[org_id] = score
@@ -492,10 +496,12 @@ class MatchIndex:
         found: list[tuple[int, float, str]] = []
         base = sister_base(normalized)
         words = normalized.split()
-        # "EFF Action", "CPD Action": the base is an organization's acronym.
+        # "EFF Action", "NALEO Educational Fund": the base is an organization's acronym (no place to compare).
         short = _sister_base_of_acronym(normalized)
-        for org_id in self.acronyms.get(short, ()) if short else ():
-            found.append((org_id, 0.85, f"sister fund of {self.orgs[org_id].name}"))
+        by_acronym = [
+            (org_id, 0.85, f"sister fund of {self.orgs[org_id].name}")
+            for org_id in (self.acronyms.get(short, ()) if short else ())
+        ]
         if base:
             for org_id in self.exact.get(base, ()):
                 found.append((org_id, 0.88, f"sister fund of {self.orgs[org_id].name}"))
@@ -503,23 +509,45 @@ class MatchIndex:
                 found.append((org_id, 0.85, "sister fund"))
         for org_id in self.sisters.get(normalized, ()):
             found.append((org_id, 0.88, "sister fund"))
-        return [item for item in found if not _conflicts(words, self.orgs[item[0]].normalized.split())]
+        return by_acronym + [item for item in found if not _conflicts(words, self.orgs[item[0]].normalized.split())]
+
+    def _acronym_candidates(self, normalized: str) -> list[tuple[int, float, str]]:
+        """"NAACP LDF": a word is an organization's acronym and every other word is in its name."""
+        words = normalized.split()
+        if not 2 <= len(words) <= 4:
+            return []
+        found = []
+        for position, word in enumerate(words):
+            rest = words[:position] + words[position + 1 :]
+            for org_id in self.acronyms.get(word, ()):
+                name = self.orgs[org_id].normalized.split()
+                if all(_close_word(w, name) for w in rest if w not in _STOPWORDS):
+                    found.append((org_id, 0.86, "acronym"))
+        return found
 
     def _shared_words(self, normalized: str, exclude: set[int], limit: int) -> list[tuple[int, float]]:
-        """The organizations sharing the most of this name's rarer words, however loosely (for review only)."""
-        tokens = normalized.split()
+        """The organizations sharing the most of this name's rarer words, however loosely (for review only).
+
+        A shared word counts for more the fewer organizations use it ("Benton" over "Foundation")."""
+        tokens = [t for t in dict.fromkeys(normalized.split()) if t not in _STOPWORDS]
         positions = self._candidates(tokens)
         if not positions or limit <= 0:
             return []
-        choices = {p: self.key_text[p] for p in positions if self.key_org[p] not in exclude}
+        weight = {t: 1.0 / len(self.postings[t]) if t in self.postings else 1.0 for t in tokens}
+        total = sum(weight.values()) or 1.0
         best: dict[int, float] = {}
-        for _, score, position in process.extract(
-            normalized, choices, scorer=fuzz.token_set_ratio, limit=limit * 4, score_cutoff=1
-        ):
+        for position in positions:
             org_id = self.key_org[position]
+            if org_id in exclude:
+                continue
+            key = self.key_text[position].split()
+            shared = sum(weight[t] for t in tokens if t in key)
+            if not shared:
+                continue
+            score = 0.6 * shared / total + 0.4 * fuzz.token_set_ratio(normalized, self.key_text[position]) / 100
             # An affiliate or a chapter is still worth showing, below the others.
-            penalty = 0.5 if _conflicts(tokens, self.key_text[position].split()) else 0.8
-            best[org_id] = max(best.get(org_id, 0.0), round(score / 100 * penalty, 3))
+            score *= 0.5 if _conflicts(normalized.split(), key) else 0.8
+            best[org_id] = max(best.get(org_id, 0.0), round(score, 3))
         return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
     def _candidates(self, tokens: list[str]) -> set[int]:
