@@ -11,10 +11,12 @@ than a missed one.
 match_many() builds one in-memory index per batch (1,000 lines against 20,000 organizations in well under 2
 s); match_organization() is the one-name convenience for callers that match a single name."""
 
+import heapq
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
@@ -94,6 +96,7 @@ _ORDINAL = re.compile(r"\b(?:" + "|".join(_ORDINALS) + r")\b")
 _WEB = re.compile(r"\bhttps?://|\bwww\.|\.(?:org|net|com|us|info|io|edu)\b(?:/[^\s]{0,200})?")
 # "America's" → "america": a possessive is the same name ("New America's Open Technology Institute").
 _POSSESSIVE_S = re.compile(r"['’]s\b")
+_HAS_DIGIT = re.compile(r"\d").search
 
 
 def _clean(text: str) -> str:
@@ -107,7 +110,7 @@ def _clean(text: str) -> str:
         text = _WEB.sub(" ", text)
     if "'" in text or "’" in text:
         text = _POSSESSIVE_S.sub("", text)
-    if any(c.isdigit() for c in text):
+    if _HAS_DIGIT(text):
         text = _ORDINAL.sub(lambda m: _ORDINALS[m.group()], text)
     text = text.replace("&", " and ").replace("+", " and ")
     text = _DROP.sub("", text)
@@ -176,9 +179,14 @@ _BAG_IGNORED = _STOPWORDS | frozenset(_TRAILING)
 _LOOKS_LIKE_ADDRESS = re.compile(r"^(?:https?://)?(?:www\.)?[\w-]{2,63}(?:\.[\w-]{2,63}){0,3}\.[a-z]{2,6}/?$", re.I)
 
 
+_SISTER_LAST = frozenset(tail[-1] for tail in _SISTER_TAILS)
+
+
 def sister_base(normalized: str) -> str:
     """The name without a sister-organization tail ("free press action" → "free press"), or ''."""
     words = normalized.split()
+    if not words or words[-1] not in _SISTER_LAST:
+        return ""
     for tail in _SISTER_TAILS:
         if len(words) > len(tail) + 0 and words[-len(tail):] == tail:
             base = words[: -len(tail)]
@@ -528,25 +536,30 @@ class MatchIndex:
     def _shared_words(self, normalized: str, exclude: set[int], limit: int) -> list[tuple[int, float]]:
         """The organizations sharing the most of this name's rarer words, however loosely (for review only).
 
-        A shared word counts for more the fewer organizations use it ("Benton" over "Foundation")."""
+        A shared word counts for more the fewer organizations use it ("Benton" over "Foundation"); only the best
+        few spellings are compared letter by letter."""
         tokens = [t for t in dict.fromkeys(normalized.split()) if t not in _STOPWORDS]
-        positions = self._candidates(tokens)
-        if not positions or limit <= 0:
+        if limit <= 0 or not tokens:
             return []
         weight = {t: 1.0 / len(self.postings[t]) if t in self.postings else 1.0 for t in tokens}
-        total = sum(weight.values()) or 1.0
+        total = sum(weight.values())
+        overlap: dict[int, float] = defaultdict(float)
+        for token in sorted((t for t in tokens if t in self.postings), key=lambda t: len(self.postings[t])):
+            posting = self.postings[token]
+            if overlap and len(overlap) + len(posting) > 1500:
+                break  # a word thousands of names share adds nothing worth the scan
+            for position in islice(posting, 1500):
+                overlap[position] += weight[token]
         best: dict[int, float] = {}
-        for position in positions:
+        words = normalized.split()
+        for position, shared in heapq.nlargest(limit * 8, overlap.items(), key=lambda item: item[1]):
             org_id = self.key_org[position]
             if org_id in exclude:
                 continue
-            key = self.key_text[position].split()
-            shared = sum(weight[t] for t in tokens if t in key)
-            if not shared:
-                continue
-            score = 0.6 * shared / total + 0.4 * fuzz.token_set_ratio(normalized, self.key_text[position]) / 100
+            key = self.key_text[position]
+            score = 0.6 * shared / total + 0.4 * fuzz.token_set_ratio(normalized, key) / 100
             # An affiliate or a chapter is still worth showing, below the others.
-            score *= 0.5 if _conflicts(normalized.split(), key) else 0.8
+            score *= 0.5 if _conflicts(words, key.split()) else 0.8
             best[org_id] = max(best.get(org_id, 0.0), round(score, 3))
         return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
