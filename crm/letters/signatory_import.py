@@ -17,7 +17,7 @@ from crm.common.text import single_line, sort_name
 from crm.common.types import utcnow
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
-from crm.organizations.matching import PLACE_WORDS, MatchIndex
+from crm.organizations.matching import PLACE_WORDS, MatchIndex, normalize_org_name
 from crm.organizations.models import Organization
 from crm.organizations.services import add_alias, refresh_search_text, snapshot
 
@@ -522,6 +522,9 @@ def _matched(index: MatchIndex, number: int, key: str, shown: str, name: str) ->
             why = found.reason_for(org_id) or _METHOD_REASONS.get(found.method.split("-")[0], found.method)
             proposals.append((org_id, index.name_of(org_id), round(score, 2), why))
     reason = proposals[0][3] if proposals else _METHOD_REASONS.get(found.method, found.method)
+    known = index.orgs.get(found.organization_id)
+    if found.method == "name" and known is not None and known.normalized != normalize_org_name(name):
+        reason = "alias"  # a former name, or a spelling learned from an earlier review
     return Candidate(
         number,
         shown,
