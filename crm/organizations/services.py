@@ -221,6 +221,19 @@ def add_alias(org: Organization, name: str, source: str = "manual") -> Organizat
     return alias
 
 
+def remove_alias(org_id: int, alias_id: int, user_id: int | None = None) -> str:
+    """Forget one alias of an organization (audited; the version goes up); returns the alias's name.
+
+    Raises NotFound when the organization has no such alias."""
+    org = get_organization(org_id)
+    alias = next((a for a in org.aliases if a.id == alias_id), None) if org is not None else None
+    if alias is None:
+        raise NotFound(alias_id)
+    remaining = [a.name for a in org.aliases if a.id != alias_id]
+    update_organization(org.id, {"aliases": remaining}, version=org.version, user_id=user_id)
+    return alias.name
+
+
 def issue_areas(include_retired: bool = False) -> list[IssueArea]:
     """The issue-area vocabulary, by name."""
     query = select(IssueArea).order_by(IssueArea.name)
