@@ -5,6 +5,7 @@ Plain values in, models or plain values out; no request objects. Every change is
 
 import csv
 import io
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parseaddr
@@ -39,6 +40,9 @@ COUNT_STATUSES = (
     "cancelled",
 )
 _CHUNK = 500
+# The whole check's time budget: whichever is larger. A normal template renders a message in well under 1 ms.
+CHECK_SECONDS = 30.0
+CHECK_SECONDS_PER_RECIPIENT = 0.01
 
 
 class MergeError(ValueError):
@@ -310,6 +314,10 @@ def _dry_run(merge: MailMerge, on_row=None) -> CheckResult:
         return result
     letter = letter_record(merge.letter)
     found: dict[tuple, Problem] = {}
+    started = time.monotonic()
+
+    class Stop(Exception):
+        """A render budget was hit: every recipient would hit it too, so the check ends here."""
 
     def attempt(recipient, label):
         try:
@@ -327,27 +335,40 @@ def _dry_run(merge: MailMerge, on_row=None) -> CheckResult:
             problem.count += 1
             if len(problem.recipients) < 20:
                 problem.recipients.append(label)
+            if exc.limit:
+                problem.message += " (the check stopped here: every message would hit the same limit)"
+                raise Stop from None
             return False
 
-    # A sample with every field filled catches refusals (injections, huge values) even with no audience yet.
-    attempt(sample_recipient(), "a sample recipient")
-    for key in list(found):
-        found[key].count = 0
-        found[key].recipients = []
-    seen: set[str] = set()
-    for chunk in _chunks(_audience_rows(merge)):
-        loaded = load_recipients([row.id for row in chunk])
-        for row in chunk:
-            email = (row.email or "").strip().lower()
-            if row.suppressed or email in seen:
+    try:
+        # A sample with every field filled catches refusals (injections, huge values) even with no audience yet.
+        attempt(sample_recipient(), "a sample recipient")
+        for key in list(found):
+            found[key].count = 0
+            found[key].recipients = []
+        seen: set[str] = set()
+        for chunk in _chunks(_audience_rows(merge)):
+            loaded = load_recipients([row.id for row in chunk])
+            for row in chunk:
+                email = (row.email or "").strip().lower()
+                if row.suppressed or email in seen:
+                    if on_row:
+                        on_row(row, email, row.suppressed, True)
+                    continue
+                seen.add(email)
+                result.recipients += 1
+                attempt(loaded[row.id], row.email)
                 if on_row:
-                    on_row(row, email, row.suppressed, True)
-                continue
-            seen.add(email)
-            result.recipients += 1
-            attempt(loaded[row.id], row.email)
-            if on_row:
-                on_row(row, email, False, False)
+                    on_row(row, email, False, False)
+                allowed = max(CHECK_SECONDS, CHECK_SECONDS_PER_RECIPIENT * result.recipients)
+                if time.monotonic() - started > allowed:
+                    found[("Body", None, "slow")] = Problem(
+                        "Body", f"the check stopped after {allowed:g} s: rendering is too slow "
+                        f"({result.recipients} messages); simplify the template",
+                    )
+                    raise Stop
+    except Stop:
+        pass  # the problems found so far say why; queueing refuses a check with problems
     result.problems = sorted(found.values(), key=lambda p: (p.part != "Subject", p.line or 0, p.message))
     return result
 
