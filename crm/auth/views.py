@@ -7,7 +7,7 @@ from crm.auth import services
 from crm.auth.forms import ForgotPasswordForm, LoginForm, PasswordForm, ResetPasswordForm, RoleForm, UserForm
 from crm.auth.models import User
 from crm.common.access import access
-from crm.common.urls import safe_next
+from crm.common.urls import public_url, safe_next
 from crm.extensions import db, limiter
 
 bp = Blueprint("auth", __name__)
@@ -51,7 +51,7 @@ def forgot_password():
     """Ask for a password-reset link by mail; the answer never says whether the account exists."""
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        if services.request_password_reset(form.email.data, current_app.config["CRM_BASE_URL"]):
+        if services.request_password_reset(form.email.data, public_url()):
             from crm.mailmerge.embedded import notify
 
             notify(current_app._get_current_object())

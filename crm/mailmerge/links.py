@@ -4,15 +4,9 @@
 (crm.letters.services.signon_url_for) and the sign-on pages read it.
 """
 
-from flask import current_app
-
 from crm.common.tokens import make_token
+from crm.common.urls import public_url
 from crm.letters.services import signon_url_for
-
-
-def _base_url() -> str:
-    """CRM_BASE_URL without a trailing slash."""
-    return (current_app.config.get("CRM_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
 
 
 def sign_on_url(letter, org, contact) -> str:
@@ -30,7 +24,7 @@ def unsubscribe_token(email: str, merge_id: int | None) -> str:
 
 def unsubscribe_url(email: str, merge_id: int | None) -> str:
     """The https one-click unsubscribe link of an address (RFC 8058 target too)."""
-    return f"{_base_url()}/u/{unsubscribe_token(email, merge_id)}"
+    return public_url(f"/u/{unsubscribe_token(email, merge_id)}")
 
 
 def unsubscribe_mailto(email: str, merge_id: int | None) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from crm.common.markdown import render_markdown_blocks
 from crm.common.text import single_line
+from crm.common.urls import public_url
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
@@ -46,7 +47,6 @@ def letter_record(letter: Letter | None) -> dict | None:
     """The promoted letter as plain values."""
     if letter is None:
         return None
-    base = (current_app.config.get("CRM_BASE_URL") or "").rstrip("/")
     return {
         "id": letter.id,
         "slug": letter.slug,
@@ -54,7 +54,7 @@ def letter_record(letter: Letter | None) -> dict | None:
         "summary": letter.summary,
         "deadline": _human_date(letter.deadline),
         "date": _human_date(letter.date),
-        "url": f"{base}/sign/{letter.slug}",
+        "url": public_url(f"/sign/{letter.slug}"),
     }
 
 

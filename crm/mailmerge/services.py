@@ -5,10 +5,13 @@ Plain values in, models or plain values out; no request objects. Every change is
 
 import csv
 import io
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.utils import parseaddr
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.utils import getaddresses, parseaddr
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -18,6 +21,7 @@ from crm.audit.services import commit_audited, record
 from crm.common.text import single_line
 from crm.common.tokens import TokenError, read_token
 from crm.common.types import utcnow
+from crm.common.urls import public_url, unreachable_host
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter
@@ -119,19 +123,53 @@ def merges_for_organization(org_id: int, limit: int = 50) -> list[tuple[MailMerg
 # ----------------------------------------------------------------------------------------------------
 
 
-def _clean_address(value, field_name: str, errors: dict, required: bool = False) -> str:
-    """A From/Reply-To value: 'Name <a@b>' or 'a@b', one line, valid."""
-    text = single_line(value if isinstance(value, str) else "")[:320]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_address(value) -> str:
+    """A From/Reply-To value as it will appear in the header: one address ('Ana Ruiz <ana@example.org>' or
+    'ana@example.org'), its address normalised, its name quoted when needed. Raises ValueError with the reason.
+
+    What is stored is exactly what the header will say: text that reads as two addresses (`a@b.org
+    <evil@example.org>`), several lines or anything parseaddr would read differently is refused, not guessed at.
+    """
+    text = (value if isinstance(value, str) else "").strip()
     if not text:
-        if required:
-            errors.setdefault(field_name, []).append("An address is required.")
         return ""
-    _, address = parseaddr(text)
+    if _CONTROL.search(text):
+        raise ValueError("An address must be on one line, without control characters.")
+    if len(text) > 320:
+        raise ValueError("An address is limited to 320 characters.")
+    found = [(name, address) for name, address in getaddresses([text]) if name or address]
+    if len(found) != 1 or not found[0][1]:
+        shown = ", ".join(address or name for name, address in found) or text[:80]
+        raise ValueError(
+            f"'{text[:80]}' is not one address (it reads as: {shown}); write it like Ana Ruiz <ana@example.org>."
+        )
+    name, address = found[0]
     try:
-        validate_email(address, check_deliverability=False)
-    except EmailNotValidError:
-        errors.setdefault(field_name, []).append(f"'{text[:80]}' is not a valid email address.")
-    return text
+        address = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"'{address[:80]}' is not a valid email address.") from exc
+    try:
+        cleaned = str(Address(display_name=name.strip(), addr_spec=address))
+    except (ValueError, IndexError, HeaderParseError) as exc:
+        raise ValueError(f"'{text[:80]}' cannot be used as a sender.") from exc
+    if parseaddr(cleaned) != (name.strip(), address):
+        raise ValueError(f"'{text[:80]}' cannot be used as a sender; write it like Ana Ruiz <ana@example.org>.")
+    return cleaned
+
+
+def _clean_address(value, field_name: str, errors: dict, required: bool = False) -> str:
+    """A From/Reply-To field through clean_address, its problem recorded under `field_name`."""
+    try:
+        cleaned = clean_address(value)
+    except ValueError as exc:
+        errors.setdefault(field_name, []).append(str(exc))
+        return ""
+    if not cleaned and required:
+        errors.setdefault(field_name, []).append("An address is required.")
+    return cleaned
 
 
 def _clean(data: dict) -> dict:
@@ -253,12 +291,29 @@ def describe_audience(merge: MailMerge) -> str:
     return audiences.describe(merge.audience or {})
 
 
+def link_warning() -> str | None:
+    """Words for the organizer when mail would leave by SMTP with links nobody else can open (CRM_BASE_URL on
+    loopback, localhost or an unspecified address); None when links can work or mail stays in the outbox."""
+    if current_app.config.get("MAIL_BACKEND") != "smtp":
+        return None
+    base = public_url()
+    host = unreachable_host(base)
+    if host is None:
+        return None
+    return (
+        f"Links in these messages point to {base}, an address only this computer can open ({host}): recipients "
+        "could not open their sign-on or unsubscribe links. Set CRM_BASE_URL to the address people open "
+        "(for example https://crm.example.org) and restart before sending."
+    )
+
+
 @dataclass
 class CheckResult:
-    """The dry run: every recipient rendered once; problems block queueing."""
+    """The dry run: every recipient rendered once; problems block queueing, warnings do not."""
 
     recipients: int = 0
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -270,6 +325,7 @@ class CheckResult:
         return {
             "ok": self.ok,
             "recipients": self.recipients,
+            "warnings": list(self.warnings),
             "problems": [
                 {
                     "part": p.part,
@@ -374,8 +430,12 @@ def _dry_run(merge: MailMerge, on_row=None) -> CheckResult:
 
 
 def check_merge(merge: MailMerge) -> CheckResult:
-    """The dry run shown before queueing."""
-    return _dry_run(merge)
+    """The dry run shown before queueing, with warnings about links recipients could not open."""
+    result = _dry_run(merge)
+    warning = link_warning()
+    if warning:
+        result.warnings.append(warning)
+    return result
 
 
 def queue_merge(merge: MailMerge, user_id: int | None = None) -> dict:

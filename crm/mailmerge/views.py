@@ -194,6 +194,7 @@ def show(merge_id: int):
         progress=services.merge_counts(merge.id),
         action_form=ActionForm(),
         test_form=test_form,
+        link_warning=services.link_warning(),
     )
 
 

@@ -11,6 +11,7 @@ from crm.audit.services import record
 from crm.common.text import single_line, sort_name
 from crm.common.tokens import TokenError, make_token, read_token
 from crm.common.types import utcnow
+from crm.common.urls import public_url
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter, SignOnRequest
@@ -85,8 +86,7 @@ def submit_public_signon(letter: Letter, data: dict, remote_addr: str = "") -> S
     db.session.add(request_row)
     db.session.flush()
     token = make_token("signon-confirm", {"r": request_row.id, "e": request_row.email})
-    base = current_app.config["CRM_BASE_URL"].rstrip("/")
-    link = f"{base}/sign/{letter.slug}/confirm/{token}"
+    link = public_url(f"/sign/{letter.slug}/confirm/{token}")
     enqueue_system_mail(
         request_row.email,
         f"Confirm your sign-on: {letter.title}",
