@@ -641,8 +641,9 @@ def preview_contacts(merge: MailMerge, limit: int = 200) -> list[tuple[int, str]
     return [(r.id, f"{(names.get(r.id) or '').strip()} <{r.email}>".strip()) for r in rows]
 
 
-def preview(merge: MailMerge, contact_id: int | None = None) -> Rendered:
-    """A recipient's message as it will arrive (the first audience contact when none is named)."""
+def preview(merge: MailMerge, contact_id: int | None = None, *, test: bool = False) -> Rendered:
+    """A recipient's message as it will arrive (the first audience contact when none is named); `test` renders
+    it with test links that act on nobody."""
     compiled = compile_templates(merge.subject_template, merge.body_template)
     if compiled.problems:
         raise MergeError(" ".join(str(p) for p in compiled.problems))
@@ -652,7 +653,7 @@ def preview(merge: MailMerge, contact_id: int | None = None) -> Rendered:
     else:
         recipient = load_recipients([contact_id]).get(contact_id)
         if recipient is None:
-            raise MergeError(f"There is no contact {contact_id}.")
+            raise MergeError(f"There is no contact {contact_id}.", {"contact_id": ["No such contact."]})
     try:
         return render_message(
             compiled,
@@ -661,6 +662,7 @@ def preview(merge: MailMerge, contact_id: int | None = None) -> Rendered:
             merge_id=merge.id,
             sender=merge.sender or "",
             reply_to=merge.reply_to,
+            test=test,
         )
     except RenderError as exc:
         where = f", line {exc.line}" if exc.line else ""
@@ -670,26 +672,32 @@ def preview(merge: MailMerge, contact_id: int | None = None) -> Rendered:
 def send_test(
     merge: MailMerge, to_email: str, contact_id: int | None = None, user_id: int | None = None
 ) -> Message:
-    """Queue one test message, rendered for a recipient, to the organizer's own address."""
-    rendered = preview(merge, contact_id)
+    """Queue one test message, rendered for a recipient, to the organizer's own address. Its personal links
+    (sign-on, unsubscribe, List-Unsubscribe) are test links: clicking them changes nothing for that recipient."""
+    address = normalise_email(to_email)
+    if address is None:
+        raise MergeError(
+            f"'{single_line(str(to_email))[:80]}' is not a valid email address.", {"email": ["Invalid."]}
+        )
+    rendered = preview(merge, contact_id, test=True)
     from email import message_from_string
 
     parsed = message_from_string(rendered.raw)
     del parsed["To"]
-    parsed["To"] = single_line(to_email)
+    parsed["To"] = address
     subject = parsed["Subject"]
     del parsed["Subject"]
     parsed["Subject"] = f"[TEST] {subject}"
     row = Message(
         kind="test",
-        email=single_line(to_email).lower(),
+        email=address,
         subject=f"[TEST] {rendered.subject}"[:1000],
         raw=parsed.as_string(),
         message_id=rendered.message_id,
         status="queued",
     )
     db.session.add(row)
-    commit_audited("test", "merge", merge.id, user_id=user_id, summary=f"Test of “{merge.name}” sent to {to_email}")
+    commit_audited("test", "merge", merge.id, user_id=user_id, summary=f"Test of “{merge.name}” sent to {address}")
     _wake_workers()
     return row
 

@@ -413,6 +413,22 @@ def export_suppressions():
     )
 
 
+@bp.route("/t/<token>", methods=["GET", "POST"])
+@access("public")
+@csrf.exempt
+def test_link(token: str):
+    """Where every personal link of a test message leads (also the one-click unsubscribe POST of its
+    List-Unsubscribe header): it says what the real link would do, and changes nothing."""
+    from crm.common.tokens import TokenError
+    from crm.mailmerge.links import read_test_link
+
+    try:
+        link = read_test_link(token)
+    except TokenError as exc:
+        return render_template("mailmerge/test_link.html", error=str(exc), link=None), 400
+    return render_template("mailmerge/test_link.html", error=None, link=link)
+
+
 @bp.route("/u/<token>", methods=["GET", "POST"])
 @access("public")
 @csrf.exempt
