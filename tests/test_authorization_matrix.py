@@ -126,6 +126,7 @@ ROUTES = {
     ("POST", "/merges/<int:merge_id>/messages/<int:message_id>/resend"): "organizer",
     ("GET", "/merges/<int:merge_id>/preview"): "organizer",
     ("GET", "/merges/<int:merge_id>/progress"): "viewer",
+    ("GET", "/merges/<int:merge_id>/queue"): "organizer",
     ("POST", "/merges/<int:merge_id>/queue"): "organizer",
     ("GET", "/merges/<int:merge_id>/report"): "organizer",
     ("POST", "/merges/<int:merge_id>/test"): "organizer",

@@ -438,6 +438,50 @@ def check_merge(merge: MailMerge) -> CheckResult:
     return result
 
 
+@dataclass
+class SendSummary:
+    """What the organizer confirms before a merge is queued: who, from whom, and what the first one reads."""
+
+    contacts: int
+    organizations: int
+    suppressed: int
+    sender: str
+    first_recipient: str
+    first_subject: str
+    problem: str | None
+    warning: str | None
+
+    @property
+    def question(self) -> str:
+        """'Send to 37 contacts at 36 organizations now?'"""
+        contacts = f"{self.contacts:,} contact{'' if self.contacts == 1 else 's'}"
+        organizations = f"{self.organizations:,} organization{'' if self.organizations == 1 else 's'}"
+        return f"Send to {contacts} at {organizations} now?"
+
+
+def send_summary(merge: MailMerge) -> SendSummary:
+    """The confirmation step of "Queue and send" (raises MergeError when the audience no longer resolves)."""
+    counts = audience_counts(merge)
+    first = db.session.execute(audiences.contacts_query(merge.audience or {}).limit(1)).first()
+    problem, subject, label = None, "", ""
+    if first is not None:
+        label = dict(preview_contacts(merge, 1)).get(first.id, first.email)
+        try:
+            subject = preview(merge, first.id).subject
+        except MergeError as exc:
+            problem = str(exc)
+    return SendSummary(
+        contacts=counts.mailable,
+        organizations=counts.mailable_organizations,
+        suppressed=counts.suppressed,
+        sender=merge.sender or current_app.config["MAIL_DEFAULT_SENDER"],
+        first_recipient=label,
+        first_subject=subject,
+        problem=problem,
+        warning=link_warning(),
+    )
+
+
 def queue_merge(merge: MailMerge, user_id: int | None = None) -> dict:
     """Freeze the audience into one outbox row per contact and the content; refused while anything is
     wrong.
