@@ -50,6 +50,7 @@ ROUTES = {
     ("POST", "/api/v1/merges/<int:merge_id>/resume"): "organizer",
     ("POST", "/api/v1/merges/<int:merge_id>/send"): "organizer",
     ("GET", "/api/v1/merges/<int:merge_id>/status"): "viewer",
+    ("POST", "/api/v1/merges/<int:merge_id>/test"): "organizer",
     ("GET", "/api/v1/openapi.json"): "public",
     ("GET", "/api/v1/organizations"): "viewer",
     ("POST", "/api/v1/organizations"): "organizer",
@@ -130,6 +131,7 @@ ROUTES = {
     ("POST", "/merges/<int:merge_id>/messages/<int:message_id>/resend"): "organizer",
     ("GET", "/merges/<int:merge_id>/preview"): "organizer",
     ("GET", "/merges/<int:merge_id>/progress"): "viewer",
+    ("GET", "/merges/<int:merge_id>/queue"): "organizer",
     ("POST", "/merges/<int:merge_id>/queue"): "organizer",
     ("GET", "/merges/<int:merge_id>/report"): "organizer",
     ("POST", "/merges/<int:merge_id>/test"): "organizer",
@@ -176,6 +178,8 @@ ROUTES = {
     ("POST", "/suppressions/import"): "organizer",
     ("POST", "/suppressions/remove"): "organizer",
     ("GET", "/u/<token>"): "public",
+    ("GET", "/t/<token>"): "public",
+    ("POST", "/t/<token>"): "public",
     ("POST", "/u/<token>"): "public",
     ("GET", "/users"): "admin",
     ("POST", "/users"): "admin",
@@ -319,7 +323,7 @@ class TestCsrf:
         client.post("/login", data={"email": users["admin"].email, "password": "correct horse battery",
                                     "csrf_token": token})
         # RFC 8058 one-click unsubscribe is exempt by design: mail clients post it without cookies or tokens.
-        exempt = {"/u/<token>"}
+        exempt = {"/u/<token>", "/t/<token>"}  # /t/: a test message's unsubscribe, which changes nothing
         failures = []
         for (method, rule), _needed in sorted(ROUTES.items()):
             if method != "POST" or rule.startswith("/api/") or rule in exempt:
