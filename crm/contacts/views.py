@@ -50,7 +50,7 @@ def index():
         sort=sort,
         sorts=CONTACT_SORTS,
         error=error,
-        areas=issue_area_options(include_retired=True),
+        area_pairs=[(a.slug, a.name) for a in issue_area_options(include_retired=True)],
         letters=letter_options(f.org.signed + f.org.not_signed),
     ), 400 if error else 200
 

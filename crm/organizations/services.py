@@ -794,10 +794,14 @@ def merge_issue_areas(source_slug: str, target_slug: str, user_id: int | None = 
             ):
                 org.updated_at = utcnow()
     for segment in db.session.scalars(select(Segment)):
-        areas_in_filter = list(segment.filter.get("issue_area") or [])
-        if source_slug in areas_in_filter:
-            replaced = [target_slug if s == source_slug else s for s in areas_in_filter]
-            segment.filter = {**segment.filter, "issue_area": list(dict.fromkeys(replaced))}
+        changed = dict(segment.filter)
+        for key in ("issue_area", "not_issue_area"):
+            areas_in_filter = list(segment.filter.get(key) or [])
+            if source_slug in areas_in_filter:
+                replaced = [target_slug if s == source_slug else s for s in areas_in_filter]
+                changed[key] = list(dict.fromkeys(replaced))
+        if changed != segment.filter:
+            segment.filter = changed
     record(
         "merge",
         "issue_area",
