@@ -62,3 +62,36 @@ def test_segment_list_shows_sentences_not_json(seeded, as_role, db):
     assert "Works on privacy and labor; never signed a letter; has no mailable contact; " \
            "name or alias matches “&lt;b&gt;x&lt;/b&gt;”" in html
     assert "&#34;" not in html and "{&quot;" not in html
+
+
+def test_sources_history_and_notes_read_as_words(seeded, as_role, db):
+    from crm.contacts.services import create_contact, update_contact
+    from crm.letters.models import Signature
+    from crm.organizations.services import add_interaction
+
+    client = as_role("organizer")
+    sig = db.session.scalar(select(Signature).order_by(Signature.id))
+    sig.source = "api"
+    db.session.commit()
+    page = client.get(f"/letters/{SEED_LETTER_SLUG}/signatures/{sig.id}").get_data(as_text=True)
+    assert "Through</dt><dd class=\"col-8\">API</dd>" in page
+    assert '<option selected value="api">API</option>' in page and '>public form</option>' in page
+    assert ">Api<" not in page and ">Seed<" not in page
+    org_id = sig.organization_id
+    contact = create_contact({"first_name": "Ana", "email": "ana@x.example.org", "organization_id": org_id})
+    update_contact(contact.id, {"is_primary": True}, version=contact.version)
+    history = client.get(f"/contacts/{contact.id}").get_data(as_text=True).split('id="audit-history"')[1]
+    assert "<strong>Primary contact</strong>: no → yes" in history and "is_primary" not in history
+    from crm.organizations.services import get_organization, update_organization
+
+    update_organization(org_id, {"scope": "local"}, version=get_organization(org_id).version)
+    history = client.get(f"/organizations/{org_id}").get_data(as_text=True).split('id="audit-history"')[1]
+    assert "<strong>Scope</strong>: " in history and "(scope)" in history
+    add_interaction(org_id, {"kind": "note", "summary": "Call", "body": "Met **Ana**\n\n- at the convening\n\n"
+                                                                       "<script>alert(1)</script>"})
+    show = client.get(f"/organizations/{org_id}").get_data(as_text=True)
+    assert "Met <strong>Ana</strong>" in show and "<li>at the convening</li>" in show
+    assert "<script>alert(1)</script>" not in show
+    as_role("admin")
+    audit = client.get("/audit").get_data(as_text=True)
+    assert "<strong>Primary contact</strong>: no → yes" in audit

@@ -14,13 +14,24 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
-from crm.letters.models import LETTER_STATUSES, SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
+from crm.letters.models import (
+    LETTER_STATUSES,
+    SIGNATURE_ROLES,
+    SIGNATURE_SOURCES,
+    SIGNATURE_STATUSES,
+    SOURCE_LABELS,
+)
 from crm.organizations.forms import _no_control_characters
 
 
 def _choices(values) -> list[SelectChoice]:
     """Select choices from words."""
     return [SelectChoice(v, v.replace("-", " ").capitalize()) for v in values]
+
+
+def _source_choices() -> list[SelectChoice]:
+    """Signature sources in words ("public form", "API")."""
+    return [SelectChoice(v, SOURCE_LABELS[v]) for v in SIGNATURE_SOURCES]
 
 
 class LetterForm(FlaskForm):
@@ -61,7 +72,7 @@ class AddSignatureForm(FlaskForm):
     role = SelectField("Role", choices=_choices(SIGNATURE_ROLES), default="signatory")
     status = SelectField("Status", choices=_choices(SIGNATURE_STATUSES), default="confirmed")
     listed_name = StringField("Listed as", validators=[Optional(), Length(max=300), _no_control_characters])
-    source = SelectField("Source", choices=_choices(SIGNATURE_SOURCES), default="manual")
+    source = SelectField("Source", choices=_source_choices(), default="manual")
 
 
 class SignatureForm(FlaskForm):
@@ -74,7 +85,7 @@ class SignatureForm(FlaskForm):
         "Listed as", validators=[DataRequired(), Length(max=300), _no_control_characters]
     )
     contact_id = SelectField("Authorized by", choices=[], validators=[Optional()])
-    source = SelectField("Source", choices=_choices(SIGNATURE_SOURCES))
+    source = SelectField("Source", choices=_source_choices())
 
 
 class ImportForm(FlaskForm):

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm.audit.labels import field_label
 from crm.audit.models import AuditEvent
 from crm.audit.services import commit_audited, record
 from crm.common import validation as check
@@ -511,7 +512,8 @@ def update_organization(
         "organization",
         org.id,
         user_id=user_id,
-        summary=f"{verb} {org.name}" + (f" ({', '.join(changed)})" if action == "update" else ""),
+        summary=f"{verb} {org.name}"
+        + (f" ({', '.join(field_label(k).lower() for k in changed)})" if action == "update" else ""),
         before={k: before[k] for k in changed},
         after={k: after[k] for k in changed},
     )
