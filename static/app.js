@@ -4,3 +4,9 @@ document.addEventListener("htmx:configRequest", (event) => {
   const meta = document.querySelector('meta[name="csrf-token"]');
   if (meta) event.detail.headers["X-CSRFToken"] = meta.content;
 });
+document.addEventListener("change", (event) => {
+  // Picking an organization under the contact form's box puts its name in the box.
+  const pick = event.target.closest('input[name="organization_id"][data-name]');
+  const box = pick && document.getElementById("organization");
+  if (box) box.value = pick.dataset.name;
+});

@@ -49,7 +49,7 @@ class LetterForm(FlaskForm):
     recipients = TextAreaField("Recipients", validators=[Optional(), Length(max=5000)])
     cc = TextAreaField("cc", validators=[Optional(), Length(max=5000)])
     summary = TextAreaField("Summary", validators=[Optional(), Length(max=5000)])
-    body = TextAreaField("Text (Markdown)", validators=[Optional(), Length(max=200_000)])
+    body = TextAreaField("Text (Markdown)", validators=[Optional(), Length(max=200_000)], render_kw={"rows": 22})
     issue_areas = SelectMultipleField("Issue areas", choices=[], validators=[Optional()])
     deadline = DateField("Sign-on deadline", validators=[Optional()])
     public_signon = BooleanField("Public sign-on page open")
