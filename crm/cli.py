@@ -246,6 +246,8 @@ def _filter_options(command):
     options = [
         click.option("--issue-area", "issue_area", multiple=True, help="Issue-area slug (repeatable)."),
         click.option("--match", type=click.Choice(["any", "all", "none"]), default="any"),
+        click.option("--not-issue-area", "not_issue_area", multiple=True,
+                     help="Issue-area slug the organization must not have (repeatable)."),
         click.option("--signed", multiple=True, help="Letter slug the organization signed (repeatable)."),
         click.option("--signed-match", "signed_match", type=click.Choice(["any", "all"]), default="all",
                      help="With several --signed: all of them (default) or any."),

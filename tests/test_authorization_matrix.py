@@ -73,6 +73,7 @@ ROUTES = {
     ("GET", "/contacts/<int:contact_id>/edit"): "organizer",
     ("POST", "/contacts/<int:contact_id>/edit"): "organizer",
     ("GET", "/contacts/export.csv"): "viewer",
+    ("GET", "/contacts/organization-options"): "organizer",
     ("GET", "/contacts/new"): "organizer",
     ("POST", "/contacts/new"): "organizer",
     ("GET", "/exports/<what>.<fmt>"): "viewer",

@@ -30,8 +30,9 @@ from crm.letters.forms import (
     StatusForm,
 )
 from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import, report_csv
-from crm.organizations.filters import FilterError, OrgFilter, parse_filter
+from crm.organizations.filters import FilterError, OrgFilter, describe, parse_filter
 from crm.organizations.services import get_organization, issue_areas
+from crm.organizations.services import letter_options as services_letter_options
 from crm.organizations.views import page_args
 from crm.signon import services as signon
 
@@ -498,10 +499,11 @@ def matrix():
         return redirect(request.full_path, 303)
     page = request.args.get("page", "1")
     page_n = whole_number(page, 1, 100_000) or 1
+    letters_n = whole_number(request.args.get("letters_page", "1"), 1, 100_000) or 1
     try:
-        grid = participation.matrix(org_filter, page=page_n)
+        grid = participation.matrix(org_filter, page=page_n, letter_page=letters_n)
     except FilterError as exc:
-        error, grid = str(exc), participation.matrix(OrgFilter(), page=page_n)
+        error, grid = str(exc), participation.matrix(OrgFilter(), page=page_n, letter_page=letters_n)
     segment_form.signed.data = ",".join(org_filter.signed)
     segment_form.not_signed.data = ",".join(org_filter.not_signed)
     return render_template(
@@ -512,6 +514,8 @@ def matrix():
         segment_form=segment_form,
         areas=issue_areas(),
         labels=MATRIX_CELLS,
+        letter_options=services_letter_options(org_filter.signed + org_filter.not_signed),
+        filter_sentence=describe(org_filter),
     ), 400 if error else 200
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm.audit.labels import field_label
 from crm.audit.models import AuditEvent
 from crm.audit.services import commit_audited, record
 from crm.common import validation as check
@@ -559,7 +560,8 @@ def update_organization(
         "organization",
         org.id,
         user_id=user_id,
-        summary=f"{verb} {org.name}" + (f" ({', '.join(changed)})" if action == "update" else ""),
+        summary=f"{verb} {org.name}"
+        + (f" ({', '.join(field_label(k).lower() for k in changed)})" if action == "update" else ""),
         before={k: before[k] for k in changed},
         after={k: after[k] for k in changed},
     )
@@ -842,10 +844,14 @@ def merge_issue_areas(source_slug: str, target_slug: str, user_id: int | None = 
             ):
                 org.updated_at = utcnow()
     for segment in db.session.scalars(select(Segment)):
-        areas_in_filter = list(segment.filter.get("issue_area") or [])
-        if source_slug in areas_in_filter:
-            replaced = [target_slug if s == source_slug else s for s in areas_in_filter]
-            segment.filter = {**segment.filter, "issue_area": list(dict.fromkeys(replaced))}
+        changed = dict(segment.filter)
+        for key in ("issue_area", "not_issue_area"):
+            areas_in_filter = list(segment.filter.get(key) or [])
+            if source_slug in areas_in_filter:
+                replaced = [target_slug if s == source_slug else s for s in areas_in_filter]
+                changed[key] = list(dict.fromkeys(replaced))
+        if changed != segment.filter:
+            segment.filter = changed
     record(
         "merge",
         "issue_area",
