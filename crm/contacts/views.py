@@ -111,9 +111,9 @@ def _attach_errors(form: ContactForm, errors: dict[str, list[str]]) -> None:
 
 def _org_choices(form: ContactForm) -> list:
     """The organizations offered under the organization box: the one picked, else those matching the text."""
-    picked = form.organization_id.data
-    if picked and picked.isdigit() and form.organization.data and not form.organization.errors:
-        org = get_organization(int(picked))
+    picked = whole_number(form.organization_id.data or "", 1)
+    if picked is not None and form.organization.data and not form.organization.errors:
+        org = get_organization(picked)
         if org is not None:
             return [org]
     return search_organizations(form.organization.data or "", limit=8) if form.organization.data else []

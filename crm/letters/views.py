@@ -242,7 +242,7 @@ def organization_search(slug: str):
     results = participation.search_organizations(q) if q else []
     template = "letters/_org_options.html" if request.headers.get("HX-Request") else "letters/add_org.html"
     row = request.args.get("row", "")  # the review queue's sign-on whose options these are (unique radio ids)
-    prefix = f"org-{row}" if row.isdigit() else "org"
+    prefix = f"org-{row}" if whole_number(row) is not None else "org"
     return render_template(
         template, letter=letter, q=q, results=results, add_form=AddSignatureForm(q=q), prefix=prefix
     )

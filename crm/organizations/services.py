@@ -15,7 +15,7 @@ from crm.common import validation as check
 from crm.common.paging import Paged
 from crm.common.text import fold, single_line, sort_name
 from crm.common.types import utcnow
-from crm.common.validation import FieldError, InvalidData
+from crm.common.validation import FieldError, InvalidData, whole_number
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
 from crm.organizations.filters import OrgFilter, conditions, order_clause
@@ -316,8 +316,8 @@ def resolve_organization_ref(ref) -> int | None:
         return None
     tagged = _REF_ID.search(text)
     digits = tagged.group(1) if tagged else text.lstrip("#")
-    if digits.isdigit() and len(digits) < 12:
-        return resolve_organization_ref(int(digits))
+    if (number := whole_number(digits)) is not None:
+        return resolve_organization_ref(number)
     ids = list(
         db.session.scalars(
             select(Organization.id)
