@@ -11,3 +11,9 @@ document.addEventListener("click", (event) => {
   if (!source || !navigator.clipboard) return;
   navigator.clipboard.writeText(source.value).then(() => { button.textContent = "Copied"; });
 });
+document.addEventListener("change", (event) => {
+  // Picking an organization under the contact form's box puts its name in the box.
+  const pick = event.target.closest('input[name="organization_id"][data-name]');
+  const box = pick && document.getElementById("organization");
+  if (box) box.value = pick.dataset.name;
+});

@@ -7,9 +7,10 @@ from flask_smorest import abort
 
 from crm.api import make_blueprint, schemas
 from crm.api.schemas import Id
+from crm.common.access import access
 from crm.letters import services as letters
 from crm.letters.models import LETTER_STATUSES, SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
-from crm.letters.signatory_import import analyse, apply_import
+from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import
 from crm.organizations import merging
 from crm.organizations.services import get_organization
 from crm.signon import services as signon
@@ -94,6 +95,8 @@ class ImportLineSchema(ma.Schema):
     organization = ma.fields.String()
     organization_id = ma.fields.Integer(allow_none=True)
     confidence = ma.fields.Float()
+    candidates = ma.fields.String(metadata={"description": "up to three 'name (score)' joined by '; '"})
+    reason = ma.fields.String()
 
 
 class ImportOutSchema(ma.Schema):
@@ -294,7 +297,10 @@ class SignatoryImport(MethodView):
     def post(self, data, slug):
         """Import a signatory block (report shaped like the CLI's; review lines are never applied)."""
         letter = _letter(slug)
-        candidates = analyse(data["text"])
+        try:
+            candidates = analyse(data["text"])
+        except BlockTooLarge as exc:
+            abort(400, message=str(exc), errors={"text": [str(exc)]})
         counts = {
             a: sum(1 for c in candidates if c.action == a) for a in ("matched", "new", "review", "skipped")
         }
@@ -315,6 +321,8 @@ class SignatoryImport(MethodView):
                     "organization": c.organization,
                     "organization_id": c.organization_id,
                     "confidence": c.confidence,
+                    "candidates": c.report_row()[5],
+                    "reason": c.reason,
                 }
                 for c in candidates
             ],
@@ -344,9 +352,10 @@ class RevokeLinks(MethodView):
 class SignOnQueue(MethodView):
     """The review queue."""
 
+    @access("organizer")  # names and addresses of strangers: organizers only, as on the review page
     @blp.response(200, SignOnRequestSchema(many=True))
     def get(self):
-        """Confirmed public sign-ons waiting for a decision."""
+        """Confirmed public sign-ons waiting for a decision (organizers, as on the review page)."""
         return signon.review_queue()
 
 

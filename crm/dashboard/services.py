@@ -92,6 +92,26 @@ def most_engaged(limit: int = 10) -> list[Bar]:
     return [Bar(name, n, {"org_id": org_id}) for org_id, name, n in rows]
 
 
+def most_letters_signed() -> int:
+    """The most letters any active organization has signed (0: nobody yet, 1: no history across letters yet)."""
+    return db.session.scalar(
+        select(func.coalesce(func.max(Organization.letters_signed), 0)).where(Organization.archived.is_(False))
+    ) or 0
+
+
+def newest_partners(limit: int = 8) -> list[Organization]:
+    """The organizations added most recently (what to show before there is history to rank by)."""
+    return list(
+        db.session.scalars(
+            select(Organization)
+            .where(Organization.archived.is_(False))
+            .order_by(Organization.created_at.desc(), Organization.id.desc())
+            .limit(limit)
+            .options(selectinload(Organization.issue_areas))
+        )
+    )
+
+
 def lapsed_by_year(years: int = LAPSED_YEARS, today: date | None = None) -> tuple[date, list[Bar]]:
     """Organizations that signed before but not in the last `years` years, by the year of their last signature."""
     today = today or date.today()

@@ -15,6 +15,9 @@ LETTER_STATUSES = ("draft", "collecting", "closed", "delivered")
 SIGNATURE_ROLES = ("lead", "signatory")
 SIGNATURE_STATUSES = ("pending", "confirmed", "declined", "withdrawn")
 SIGNATURE_SOURCES = ("import", "public-form", "personal-link", "manual", "api", "seed")
+# How each source reads on the pages ("API", not "Api"; the seed's signatures came from the seed letter).
+SOURCE_LABELS = {"import": "import", "public-form": "public form", "personal-link": "personal link",
+                 "manual": "manual", "api": "API", "seed": "seed letter"}
 
 letter_issue_areas = Table(
     "letter_issue_areas",
@@ -93,6 +96,11 @@ class Signature(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<Signature {self.letter_id}/{self.organization_id} {self.status}>"
+
+    @property
+    def source_label(self) -> str:
+        """The source in words ("public form", "API")."""
+        return SOURCE_LABELS.get(self.source, self.source)
 
 
 counts.install(Signature.__table__)

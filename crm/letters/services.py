@@ -18,6 +18,7 @@ from crm.common.paging import Paged
 from crm.common.text import fold, single_line, slugify
 from crm.common.tokens import TokenError, make_token, read_token
 from crm.common.types import utcnow
+from crm.common.urls import public_url
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import (
@@ -642,9 +643,8 @@ def personal_signon_url(letter: Letter, organization: Organization, contact: Con
 
 def signon_url_for(slug: str, letter_id: int, organization_id: int, contact_id: int | None) -> str:
     """The personal sign-on link from plain ids (mail merges render from plain data, not models)."""
-    base = current_app.config["CRM_BASE_URL"].rstrip("/")
     token = make_token("signon", {"l": letter_id, "o": organization_id, "c": contact_id, "i": _issued_now()})
-    return f"{base}/sign/{quote(slug)}/p/{token}"
+    return public_url(f"/sign/{quote(slug)}/p/{token}")
 
 
 class LinkRevoked(TokenError):

@@ -12,6 +12,7 @@ from crm.audit.services import record
 from crm.common.text import single_line, sort_name
 from crm.common.tokens import TokenError, make_token, read_token
 from crm.common.types import utcnow
+from crm.common.urls import public_url
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter, SignOnRequest
@@ -91,11 +92,10 @@ def submit_public_signon(letter: Letter, data: dict, remote_addr: str = "") -> S
     db.session.add(request_row)
     db.session.flush()
     token = make_token("signon-confirm", {"r": request_row.id, "e": request_row.email})
-    base = current_app.config["CRM_BASE_URL"].rstrip("/")
     enqueue_signon_mail(
         "signon-confirm", request_row.email, letter=letter, org_name=request_row.organization_name,
         contact_name=request_row.contact_name, contact_title=request_row.contact_title,
-        link=f"{base}/sign/{letter.slug}/confirm/{token}",
+        link=public_url(f"/sign/{letter.slug}/confirm/{token}"),
     )
     record(
         "submit",

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0007_signon'
-down_revision = '0006_signed_counts'
+down_revision = '0007_auth'
 branch_labels = None
 depends_on = None
 
