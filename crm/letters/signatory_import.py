@@ -227,10 +227,15 @@ _STATE_NAMES = frozenset(
 _STATE_PIECE = re.compile(r"^(?:[A-Z]{2}|D\.C\.?|[A-Z][a-z]+(?: [A-Z][a-z]+)?)\.?$")
 
 
+_BULLET_SEPARATOR = re.compile(r"\s+[•·▪●]\s+")
+
+
 def _inline_pieces(body: str) -> list[str]:
     """A paragraph split on semicolons (when it has them) or commas; the final "and" dropped; commas that belong
     to a name kept ("…, Inc.", "…, LLC", "Writers Guild of America, West", "Church of Zeta, Office of
     Communication", "Just Futures Law, Oakland, CA")."""
+    if len(_BULLET_SEPARATOR.findall(body)) >= 2:  # "ACLU • EFF • Mijente" copied from a web page
+        body = _BULLET_SEPARATOR.sub("; ", body)
     separator = ";" if body.count(";") >= 2 else ","
     pieces = [_LEAD_AND.sub("", p.strip()).strip() for p in body.split(separator)]
     if pieces:
@@ -279,7 +284,7 @@ def _state_name(piece: str) -> bool:
 
 def looks_like_inline_list(body: str) -> bool:
     """True when a line is a paragraph of names: "Alpha Coalition, Beta Project, …, and Epsilon Alliance."""
-    if body.count(",") + body.count(";") < 2:
+    if body.count(",") + body.count(";") < 2 and len(_BULLET_SEPARATOR.findall(body)) < 2:
         return False
     pieces = _inline_pieces(body)
     if len(pieces) < 3:
@@ -401,6 +406,8 @@ def classify(text: str) -> str | None:
         # "Jane Doe, Executive Director, Example Org" signs for the organization; "Jane Doe, Director" alone
         # is a person.
         return None if _title_split(body) else "individual signer"
+    if _HONORIFIC.match(body):  # "The Honorable Nancy Pelosi, Speaker, U.S. House …" is an addressee
+        return "individual signer"
     if looks_like_inline_list(body):
         return "inline list"
     if _is_paragraph(body):
@@ -417,7 +424,7 @@ def _is_heading(line: str) -> bool:
     return bool(_SIGN_HEADING.match(line) or (_INDIVIDUAL_HEADING.match(line) and len(line.split()) <= 5))
 
 
-def split_lines(text: str) -> list[tuple[int, str, str | None]]:
+def split_lines(text: str, index: MatchIndex | None = None) -> list[tuple[int, str, str | None]]:
     """Each line with its number and the reason it is skipped (None for candidate lines).
 
     Headings are hints, not switches: after "Individuals" a line that looks like an organization is still one,
@@ -429,40 +436,41 @@ def split_lines(text: str) -> list[tuple[int, str, str | None]]:
     result: list[tuple[int, str, str | None]] = []
     mode = "letter" if first_heading is not None else "signatories"
     previous = ""  # the last non-blank line
-    for index, raw in enumerate(lines):
-        line = short[index]
+    for position, raw in enumerate(lines):
+        line = short[position]
         after_heading = _is_heading(previous)
+        before = previous  # a title line just above: this line is that person's affiliation
         if raw.strip():
             previous = line
-        if index == first_heading:
+        if position == first_heading:
             mode = "signatories"
-            result.append((index + 1, raw, "heading"))
+            result.append((position + 1, raw, "heading"))
             continue
         if mode == "letter":
-            result.append((index + 1, raw, "letter text"))
+            result.append((position + 1, raw, "letter text"))
             continue
         if _SIGN_HEADING.match(line) and not _CLOSING.match(line):
             mode = "signatories"
-            result.append((index + 1, raw, "heading"))
+            result.append((position + 1, raw, "heading"))
             continue
         if _SIGN_HEADING.match(line):
-            result.append((index + 1, raw, "closing"))
+            result.append((position + 1, raw, "closing"))
             continue
         if _INDIVIDUAL_HEADING.match(line) and len(line.split()) <= 5:
             # Right after another heading it is a tab label of the page the block was copied from.
             if not after_heading:
                 mode = "individuals"
-            result.append((index + 1, raw, "heading"))
+            result.append((position + 1, raw, "heading"))
             continue
         cc = _CC_HEADING.match(line)
         if cc and (
             line.lower().startswith(("cc:", "cc ", "c.c.", "copy to", "copies to")) or line.lower() == "cc"
         ):
             mode = "cc"
-            result.append((index + 1, raw, "cc block"))
+            result.append((position + 1, raw, "cc block"))
             continue
         if mode == "cc":
-            result.append((index + 1, raw, "cc block"))
+            result.append((position + 1, raw, "cc block"))
             continue
         reason = classify(raw)
         # Under "Individuals" people sign for themselves (an organization after a title is for identification);
@@ -471,11 +479,12 @@ def split_lines(text: str) -> list[tuple[int, str, str | None]]:
             mode == "individuals"
             and reason is None
             and (_PERSON_WITH_TITLE.match(line) or not looks_like_organization(line))
+            and not (index is not None and _known_exactly(index, line) and not _TITLE_LINE.match(before))
         ):
             reason = "individual signer"
-        if reason is None and looks_like_person(line) and _next_is_title(short, index):
+        if reason is None and looks_like_person(line) and _next_is_title(short, position):
             reason = "individual signer"  # "Jane Doe" above "Executive Director" and the organization
-        result.append((index + 1, raw, reason))
+        result.append((position + 1, raw, reason))
     return result
 
 
@@ -491,8 +500,9 @@ def analyse(text: str, index: MatchIndex | None = None) -> list[Candidate]:
     """Classify and match every line of a pasted signatory block (reads the database, changes nothing).
 
     Raises BlockTooLarge when the block is over the limits."""
-    lines = split_lines(text)
+    check_block(text)
     index = index or MatchIndex.from_database()
+    lines = split_lines(text, index)
     candidates: list[Candidate] = []
     for number, raw, reason in lines:
         shown = single_line(raw)[:300]
