@@ -209,7 +209,7 @@ def _namelike(piece: str) -> bool:
         return False
     if len(words) == 1:
         return True  # "reddit", "Mozilla", "CREDO"
-    halves = re.split(r"\s+(?:and|&)\s+", piece, maxsplit=1)
+    halves = _AND.split(piece, maxsplit=1)
     if len(halves) == 2 and all(h.strip() and len(h.split()) <= 8 for h in halves):
         return all(_namelike(h) for h in halves)  # "Mozilla and reddit", the last two names of a list
     return _words_capitalised(piece) >= 0.6 and not re.search(r"[.!?]\s+[a-z]", piece)
@@ -227,7 +227,9 @@ _STATE_NAMES = frozenset(
 _STATE_PIECE = re.compile(r"^(?:[A-Z]{2}|D\.C\.?|[A-Z][a-z]+(?: [A-Z][a-z]+)?)\.?$")
 
 
-_BULLET_SEPARATOR = re.compile(r"\s+[•·▪●]\s+")
+# Bounded repetitions: a search tries every position, and `\s+` there would be quadratic on a run of spaces.
+_BULLET_SEPARATOR = re.compile(r"\s{1,3}[•·▪●]\s{1,3}")
+_AND = re.compile(r"\s{1,5}(?:and|&)\s{1,5}")
 
 
 def _inline_pieces(body: str) -> list[str]:
@@ -302,7 +304,7 @@ def split_inline(body: str, index: MatchIndex | None = None) -> list[str]:
     pieces = _inline_pieces(body)
     merged: list[str] = []
     for piece in pieces:
-        if merged and index is not None:
+        if merged and index is not None and len(merged[-1]) + len(piece) < LONG_LINE:
             joined = f"{merged[-1]}, {piece}"
             if _known_exactly(index, joined) and not _known_exactly(index, piece):
                 merged[-1] = joined
@@ -310,7 +312,8 @@ def split_inline(body: str, index: MatchIndex | None = None) -> list[str]:
         merged.append(piece)
     result: list[str] = []
     for position, piece in enumerate(merged):
-        halves = re.split(r"\s+(?:and|&)\s+", piece, maxsplit=1) if position == len(merged) - 1 else [piece]
+        last = position == len(merged) - 1 and len(piece) <= LONG_LINE
+        halves = _AND.split(piece, maxsplit=1) if last else [piece]
         if len(halves) == 2 and not (index is not None and _known_exactly(index, piece)):
             left, right = halves
             known_half = index is not None and (_known_exactly(index, left) or _known_exactly(index, right))
@@ -329,8 +332,7 @@ def split_inline(body: str, index: MatchIndex | None = None) -> list[str]:
 
 def _known_exactly(index: MatchIndex, text: str) -> bool:
     """True when a text is an organization's name or alias, written the same way up to case and punctuation."""
-    found = index.match(text)
-    return found.applied and found.method in ("name", "compact")
+    return index.knows(text)
 
 
 def _title_split(body: str) -> tuple[str, str] | None:

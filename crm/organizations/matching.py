@@ -139,7 +139,10 @@ def name_variants(name: str) -> tuple[str, list[str]]:
     return normalize_org_name(name), [part for part in inner if part]
 
 
-_SEPARATOR = re.compile(r"\s+[|–—-]\s+|\s*\|\s*")
+# Bounded repetitions: searched at every position, `\s+` would be quadratic on a long run of spaces.
+_SEPARATOR = re.compile(r"\s{1,5}[|–—-]\s{1,5}|\s{0,5}\|\s{0,5}")
+# No organization's name is longer (the column holds 300 characters); a longer text names none.
+MAX_NAME = 300
 _POSSESSIVE = re.compile(r"^[^()]{2,60}?['’]s\s+(.+)$")
 
 
@@ -401,6 +404,8 @@ class MatchIndex:
 
     def match(self, name: str) -> Match:
         """Find the organization a written name refers to."""
+        if len(name or "") > MAX_NAME:
+            return Match(None, 0.0, "none")
         normalized, inner = name_variants(name or "")
         if not normalized and not inner:
             return Match(None, 0.0, "empty")
@@ -438,6 +443,14 @@ class MatchIndex:
         if found is not None:
             return found
         return self._propose(normalized)
+
+    def knows(self, name: str) -> bool:
+        """True when a name is an organization's name or alias up to case, punctuation and spacing (cheap: no
+        fuzzy search)."""
+        if len(name or "") > MAX_NAME:
+            return False
+        normalized = normalize_org_name(name)
+        return bool(normalized) and (normalized in self.exact or compact(normalized) in self.compact)
 
     def _same_spelling(self, name: str, normalized: str) -> Match | None:
         """The same name written another way: its words in another order, a web address, a dash and acronym."""
