@@ -70,10 +70,13 @@ _SALUTATION = re.compile(
 )
 _TITLES = (
     r"(?:executive |managing |legal |policy |program |campaign |national |deputy |associate |senior |"
-    r"interim |co-?)*(?:director|president|ceo|coo|cfo|founder|co-founder|chair|chairperson|chairman|"
+    r"interim |chief |general |vice |founding |acting |state |regional |legislative |communications |"
+    r"development |organizing |research |operations |field |digital |membership |board |co-?)*"
+    r"(?:director|president|ceo|coo|cfo|founder|co-founder|chair|chairperson|chairman|chairwoman|"
     r"secretary|treasurer|organizer|coordinator|manager|counsel|attorney|lawyer|esq|professor|fellow|"
     r"member|pastor|rabbi|reverend|rev|minister|advocate|analyst|staff attorney|partner|principal|"
-    r"representative|officer|lead|vp|vice president|phd|ph\.d|md|j\.d|jd)\b"
+    r"representative|officer|lead|vp|vice president|head|dean|spokesperson|trustee|convener|strategist|"
+    r"specialist|assistant|executive|phd|ph\.d|md|j\.d|jd)\b"
 )
 _PERSON_WITH_TITLE = re.compile(r"^[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]*){1,3},\s*" + _TITLES, re.IGNORECASE)
 _TITLE_LINE = re.compile(r"^" + _TITLES + r"\s*(?:,|of\b|at\b|$)", re.IGNORECASE)
@@ -336,9 +339,14 @@ def _known_exactly(index: MatchIndex, text: str) -> bool:
 
 
 def _title_split(body: str) -> tuple[str, str] | None:
-    """(person, organization) of "Jane Doe, Executive Director, Example Org"; None when no organization."""
+    """(person, organization) of "Jane Doe, Executive Director, Example Org" or "Jane Doe, Director of Example
+    Org"; None when no organization."""
     parts = [p.strip() for p in body.split(",")]
     for position in range(1, len(parts)):
+        title = _TITLE_LINE.match(parts[position])
+        if title and title.group(0).rstrip().lower().endswith(("of", "at")):
+            org = ", ".join(p for p in [parts[position][title.end() :].strip(), *parts[position + 1 :]] if p)
+            return (", ".join(parts[:position]), org) if org else None
         if _TITLE_LINE.match(parts[position]) or re.fullmatch(r"(?i)(esq|ph\.?d|j\.?d|m\.?d)\.?", parts[position]):
             org = ", ".join(p for p in parts[position + 1 :] if p)
             if org and not re.fullmatch(r"(?i)(esq|ph\.?d|j\.?d|m\.?d)\.?", org):
@@ -394,7 +402,7 @@ def classify(text: str) -> str | None:
         return "address"
     if _URL.match(body) and not re.match(r"(?i)^(https?://)?(www\.)?[\w-]+\.(org|net|com|us)/?$", body):
         return "address"
-    if body.endswith(":") or (body.startswith("#") and not body.startswith("#\u200b")):
+    if body.endswith(":") or (body.startswith("#") and not body.startswith("#\u200b")) or _SECTION.fullmatch(body):
         return "heading"
     if _CLOSING.match(body) and len(body.split()) <= 4:
         return "closing"
@@ -419,6 +427,14 @@ def classify(text: str) -> str | None:
     if re.fullmatch(r"page \d+( of \d+)?|-+|=+|_+|\*+", body, re.IGNORECASE):
         return "separator"
     return None
+
+
+# A list's section titles: "NATIONAL", "State and Local", "Faith Organizations", "Companies".
+_SECTION = re.compile(
+    r"(?i)(?:national|state|local|regional|international|statewide|state and local|state & local|"
+    r"state/local|national and state|faith|faith-based|labor|business(?:es)?|companies|academic|tribal)"
+    r"(?: organizations| groups| signers| signatories| partners| endorsers)?"
+)
 
 
 def _is_heading(line: str) -> bool:

@@ -133,9 +133,12 @@ def normalize_org_name(name: str) -> str:
     return _strip_edges(_clean(outside))
 
 
+_FORMERLY = re.compile(r"^(?:formerly|previously|fka|f k a|once|now|also)\s+(?:known as\s+)?")
+
+
 def name_variants(name: str) -> tuple[str, list[str]]:
-    """The normalised name and its normalised parenthesised parts ('… (ACLU)' → 'aclu')."""
-    inner = [_strip_edges(_clean(part)) for part in _PARENS.findall(name or "")]
+    """The normalised name and its normalised parenthesised parts ('… (ACLU)' → 'aclu'; '(formerly X)' → 'x')."""
+    inner = [_FORMERLY.sub("", _strip_edges(_clean(part))) for part in _PARENS.findall(name or "")]
     return normalize_org_name(name), [part for part in inner if part]
 
 

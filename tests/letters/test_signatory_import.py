@@ -209,3 +209,14 @@ The Honorable Nancy Pelosi, Speaker, U.S. House of Representatives
     assert rows["Jane Doe"].action == "skipped" and rows["Executive Director"].action == "skipped"
     assert rows["Mijente Support Committee"].action in ("new", "review")
     assert all(r.action == "skipped" for t, r in rows.items() if t.startswith(("We, the", "The Honorable")))
+
+
+def test_titles_sections_and_former_names_in_a_line(seeded):
+    from crm.letters.signatory_import import candidate_name
+
+    assert candidate_name("Jane Doe, Director of Example Org") == "Example Org"
+    assert candidate_name("Jane Doe, Chief Executive Officer, Example Org, Inc.") == "Example Org, Inc."
+    assert classify("Jane Doe, Director") == "individual signer"
+    assert classify("NATIONAL") == classify("State and Local Organizations") == "heading"
+    rows = {r.text: r for r in analyse("Signed,\nMediaJustice (formerly Center for Media Justice)\nNew Name (formerly Upturn)\n")}
+    assert rows["New Name (formerly Upturn)"].organization == "Upturn"
