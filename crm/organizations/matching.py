@@ -420,6 +420,10 @@ class MatchIndex:
         if normalized and " " not in normalized and len(normalized) <= 12 and normalized in self.acronyms:
             return self._pick(self.acronyms[normalized], 0.95, "acronym")
         words = normalized.split()
+        for part in _PARENS.findall(name or ""):  # "New Name (formerly Old Name)": the old name is ours
+            cleaned = _strip_edges(_clean(part))
+            if _FORMERLY.match(cleaned) and _FORMERLY.sub("", cleaned) in self.exact:
+                return self._pick(self.exact[_FORMERLY.sub("", cleaned)], 0.95, "name")
         for part in inner:  # "Electronic Frontier Foundation (EFF)" written with another long form
             # ... but "ACLU of Texas (American Civil Liberties Union)" names an affiliate, not the parent.
             if part in self.exact and not _conflicts(words, part.split()):

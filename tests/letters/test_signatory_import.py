@@ -218,5 +218,6 @@ def test_titles_sections_and_former_names_in_a_line(seeded):
     assert candidate_name("Jane Doe, Chief Executive Officer, Example Org, Inc.") == "Example Org, Inc."
     assert classify("Jane Doe, Director") == "individual signer"
     assert classify("NATIONAL") == classify("State and Local Organizations") == "heading"
-    rows = {r.text: r for r in analyse("Signed,\nMediaJustice (formerly Center for Media Justice)\nNew Name (formerly Upturn)\n")}
+    rows = {r.text: r for r in analyse("Signed,\nNew Name (formerly Upturn)\nACLU of Texas (ACLU)\n")}
     assert rows["New Name (formerly Upturn)"].organization == "Upturn"
+    assert rows["ACLU of Texas (ACLU)"].action != "matched"
