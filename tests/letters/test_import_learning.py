@@ -171,3 +171,16 @@ def test_no_line_makes_the_parser_slow(lines):
     result = analyse("\n".join(lines), index)
     assert time.perf_counter() - started < 2.0
     assert all(len(c.text) <= 300 and len(c.name) <= LONG_LINE for c in result)
+
+
+def test_the_signon_review_queue_says_why_a_candidate_is_proposed(seeded, db):
+    from crm.letters.models import SignOnRequest
+    from crm.signon.services import review_entries
+
+    letter = _letter(db, "signon-letter")
+    db.session.add(SignOnRequest(letter_id=letter.id, organization_name="Demand Progress", email="d@dp.example",
+                                 contact_name="Dee Example", status="confirmed", match_method="sister"))
+    db.session.commit()
+    entry = review_entries(letter)[0]
+    dp = next(org for org, _ in entry.candidates if org.name == "Demand Progress Education Fund")
+    assert entry.reasons[dp.id].startswith("sister fund")
