@@ -1,9 +1,14 @@
-"""Signatory import: a pasted signatory block (or a whole published letter) → one candidate per line, matched.
+"""Signatory import: a pasted signatory block (or a whole published letter) → one candidate per name, matched.
 
-Lines are classified before matching: headings, blank lines, footnotes, paragraphs of the letter, addresses,
-dates, salutations, "Sincerely,", the cc block and individual signers' lines are skipped; bullets and
-numbering are stripped. When the text has a signatory heading ("Signatories:", "Sincerely,", "Signed,"),
-everything before the first one is the letter itself and is skipped."""
+Lines are classified by what they look like before matching: headings, blank lines, footnotes, paragraphs of the
+letter, addresses, dates, salutations, "Sincerely,", the cc block and individual signers are skipped; bullets and
+numbering are stripped; a paragraph of names separated by commas or semicolons is split into names (keeping the
+commas of "…, Inc." and the like); "Jane Doe, Director, Example Org" signs for Example Org. When the text has a
+signatory heading ("Signatories:", "Sincerely,", "Signed,"), everything before the first one is the letter itself;
+later headings ("Individuals") are hints, not switches.
+
+The block is bounded before any pattern runs (MAX_TEXT_CHARS, MAX_LINES, MAX_LINE_CHARS: BlockTooLarge), a line
+longer than LONG_LINE only goes through linear splitting, and every search pattern has bounded repetitions."""
 
 import csv
 import io

@@ -1,15 +1,19 @@
-"""Organization name matching: one service for the review queue, signatory import, CSV import and the API.
+"""Organization matching: one service for the review queue, signatory import, CSV import and the API.
 
 A written name is normalised (case, accents, punctuation, "&"/"and", a leading "The", trailing "Inc."/"P.C."/
-"Fund", parenthesised acronyms) and looked up, in order of trust, among the exact names, aliases and acronyms
-of the organizations; only then fuzzily (rapidfuzz). A fuzzy match is applied only when the names differ by
-typos; anything looser is *proposed* for review (Match.applied is False), and a name that differs from a
-candidate by a place ("ACLU of Southern California" vs "ACLU of Northern California") or an "of <somewhere>"
-tail (an affiliate, "ACLU of Minnesota" vs the ACLU) is never matched to it at all: a wrong match is worse
-than a missed one.
+"Fund", parenthesised acronyms, possessives, a web address's "www." and ".org") and looked up, in order of trust,
+among the exact names, aliases (former names, spellings learned in review) and acronyms of the organizations;
+then as the same name written another way (together or apart, its words in another order, a web address, a
+name with its acronym after a dash); only then fuzzily (rapidfuzz). A fuzzy match is applied only when the names
+differ by typos. Anything looser is *proposed* for review (Match.applied is False) with up to five candidates
+and the reason for each: a sister organization ("X Action Fund" / "X Education Fund" / "X Foundation" / "X
+Network" of a known X), an acronym, a similar spelling, or only shared rarer words (then nobody's proposal:
+organization_id is None, the candidates are for the reviewer). A name that differs from a candidate by a place
+("ACLU of Southern California" vs "ACLU of Northern California") or an "of <somewhere>" tail (an affiliate, "ACLU
+of Minnesota" vs the ACLU) is never matched to it: a wrong match is worse than a missed one.
 
-match_many() builds one in-memory index per batch (1,000 lines against 20,000 organizations in well under 2
-s); match_organization() is the one-name convenience for callers that match a single name."""
+match_many() builds one in-memory index per batch (1,000 lines against 20,000 organizations in under 2 s of CPU);
+match_organization() is the one-name convenience for callers that match a single name."""
 
 import heapq
 import re
