@@ -238,6 +238,8 @@ _STATE_PIECE = re.compile(r"^(?:[A-Z]{2}|D\.C\.?|[A-Z][a-z]+(?: [A-Z][a-z]+)?)\.
 # Bounded repetitions: a search tries every position, and `\s+` there would be quadratic on a run of spaces.
 _BULLET_SEPARATOR = re.compile(r"\s{1,3}[•·▪●]\s{1,3}")
 _AND = re.compile(r"\s{1,5}(?:and|&)\s{1,5}")
+# Columns of a table or a PDF copied as one line: a tab, or three spaces or more.
+_COLUMN_GAP = re.compile(r"\t{1,20}| {3,40}")
 
 
 def _inline_pieces(body: str) -> list[str]:
@@ -246,6 +248,8 @@ def _inline_pieces(body: str) -> list[str]:
     Communication", "Just Futures Law, Oakland, CA")."""
     if len(_BULLET_SEPARATOR.findall(body)) >= 2:  # "ACLU • EFF • Mijente" copied from a web page
         body = _BULLET_SEPARATOR.sub("; ", body)
+    elif body.count(",") + body.count(";") < 2 and _COLUMN_GAP.search(body):
+        body = ";".join(_COLUMN_GAP.split(body)) + ";"
     separator = ";" if body.count(";") >= 2 else ","
     pieces = [_LEAD_AND.sub("", p.strip()).strip() for p in body.split(separator)]
     if pieces:
@@ -294,9 +298,16 @@ def _state_name(piece: str) -> bool:
 
 def looks_like_inline_list(body: str) -> bool:
     """True when a line is a paragraph of names: "Alpha Coalition, Beta Project, …, and Epsilon Alliance."""
-    if body.count(",") + body.count(";") < 2 and len(_BULLET_SEPARATOR.findall(body)) < 2:
+    columns = body.count(",") + body.count(";") < 2 and _COLUMN_GAP.search(body)
+    if body.count(",") + body.count(";") < 2 and len(_BULLET_SEPARATOR.findall(body)) < 2 and not columns:
         return False
     pieces = _inline_pieces(body)
+    if columns:  # "ACLU      Mijente": two columns are enough, but every one must be a name
+        return (
+            len(pieces) >= 2
+            and all(_namelike(p) for p in pieces)
+            and not any(_TITLE_LINE.match(p) or _HONORIFIC.match(p) for p in pieces)
+        )
     if len(pieces) < 3:
         return False
     namelike = sum(1 for p in pieces if _namelike(p) or _CORPORATE_PIECE.match(p) or _namelike(_strip_lead_in(p)))

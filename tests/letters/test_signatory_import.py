@@ -180,6 +180,9 @@ def test_inline_paragraphs_keep_the_commas_of_a_name(seeded):
     assert split_inline("The signers include the ACLU, Mijente, Free Press and the Alpha Fund.", index) == [
         "the ACLU", "Mijente", "Free Press", "the Alpha Fund"]
     assert split_inline("ACLU • EFF • Mijente", index) == ["ACLU", "EFF", "Mijente"]
+    assert split_inline("Mijente, Inc.     Upturn\tFree Press", index) == ["Mijente, Inc.", "Upturn", "Free Press"]
+    assert classify("Mijente       Upturn") == "inline list"  # two columns of a table copied as one line
+    assert classify("Jane Doe      Executive Director") != "inline list"
     assert split_inline("Mijente, Upturn, Free Press, and thousands more", index) == ["Mijente", "Upturn", "Free Press"]
 
 
