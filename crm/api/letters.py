@@ -7,6 +7,7 @@ from flask_smorest import abort
 
 from crm.api import make_blueprint, schemas
 from crm.api.schemas import Id
+from crm.common.access import access
 from crm.letters import services as letters
 from crm.letters.models import LETTER_STATUSES, SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
 from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import
@@ -37,6 +38,27 @@ class LetterInSchema(ma.Schema):
     public_signon = ma.fields.Boolean()
     review_required = ma.fields.Boolean()
     issue_areas = ma.fields.List(ma.fields.String(), validate=ma.validate.Length(max=50))
+
+
+class LetterDetailSchema(schemas.LetterSchema):
+    """A letter, with what waits for the organizers."""
+
+    awaiting_review = ma.fields.Function(
+        letters.awaiting_review, metadata={"type": "integer", "description": "Confirmed public sign-ons waiting "
+                                                                          "for an organizer's review"})
+    deadline_passed = ma.fields.Function(
+        lambda letter: letters.deadline_passed(letter),
+        metadata={"type": "boolean", "description": "The sign-on deadline is over (end of that day in "
+                                                    "CRM_TIMEZONE): sign-ons record nothing"})
+
+
+class RevokeLinksInSchema(ma.Schema):
+    """Whose personal links to revoke."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    organization_id = Id(required=True)
 
 
 class SignatureInSchema(ma.Schema):
@@ -170,10 +192,15 @@ class LetterCreate(MethodView):
 
 @blp.route("/letters/<slug>")
 class LetterPatch(MethodView):
-    """Change or delete a letter."""
+    """Read, change or delete a letter."""
+
+    @blp.response(200, LetterDetailSchema)
+    def get(self, slug):
+        """Get a letter, with `awaiting_review` (public sign-ons waiting for an organizer)."""
+        return _letter(slug)
 
     @blp.arguments(LetterInSchema)
-    @blp.response(200, schemas.LetterSchema)
+    @blp.response(200, LetterDetailSchema)
     def patch(self, data, slug):
         """Change a letter's fields and/or status."""
         letter = _letter(slug)
@@ -305,13 +332,30 @@ class SignatoryImport(MethodView):
         }
 
 
+@blp.route("/letters/<slug>/revoke-links")
+class RevokeLinks(MethodView):
+    """Revoke personal sign-on links."""
+
+    @blp.arguments(RevokeLinksInSchema)
+    @blp.response(204)
+    def post(self, data, slug):
+        """Refuse every personal sign-on link of the organization for this letter made until now (new links work)."""
+        letter = _letter(slug)
+        org = get_organization(data["organization_id"])
+        if org is None:
+            abort(400, message="organization_id must name an organization.",
+                  errors={"organization_id": ["No such organization."]})
+        letters.revoke_personal_links(letter, org, user_id=g.api_user.id)
+
+
 @blp.route("/signon-requests")
 class SignOnQueue(MethodView):
     """The review queue."""
 
+    @access("organizer")  # names and addresses of strangers: organizers only, as on the review page
     @blp.response(200, SignOnRequestSchema(many=True))
     def get(self):
-        """Confirmed public sign-ons waiting for a decision."""
+        """Confirmed public sign-ons waiting for a decision (organizers, as on the review page)."""
         return signon.review_queue()
 
 

@@ -331,11 +331,13 @@ def letter_signatures(slug, statuses, as_json):
 
 def _organization(id_or_name: str):
     """An organization by id, or by a name the matcher is sure of; exit 1 listing the candidates otherwise."""
+    from crm.common.validation import whole_number
     from crm.organizations.matching import match_organization
     from crm.organizations.services import get_organization
 
-    if id_or_name.isdigit():
-        return get_organization(int(id_or_name)) or _fail(f"there is no organization {id_or_name}")
+    if id_or_name.isascii() and id_or_name.isdigit():
+        org_id = whole_number(id_or_name, 1)
+        return (get_organization(org_id) if org_id else None) or _fail(f"there is no organization {id_or_name[:20]}")
     found = match_organization(id_or_name)
     if found.applied:
         return get_organization(found.organization_id)
@@ -367,6 +369,37 @@ def letter_sign(slug, organization, role, status, listed_as, source):
         _fail(str(exc))
     click.echo(f"{org.name} ({org.id}) added to {slug} as {sig.role}, {sig.status}." if created
                else f"{org.name} ({org.id}) is already on {slug} ({sig.status}); nothing changed.")
+
+
+@letter_group.command("revoke-links")
+@click.argument("slug")
+@click.argument("organization", metavar="ORG_ID_OR_NAME")
+@with_appcontext
+def letter_revoke_links(slug, organization):
+    """Refuse every personal sign-on link of an organization for a letter made until now (new links work)."""
+    from crm.letters.services import revoke_personal_links
+
+    letter = _letter(slug)
+    org = _organization(organization)
+    revoke_personal_links(letter, org)
+    click.echo(f"Personal links of {org.name} ({org.id}) for {slug} made until now no longer work.")
+
+
+@letter_group.command("extend")
+@click.argument("slug")
+@click.option("--deadline", required=True, help="The new sign-on deadline, YYYY-MM-DD ('' for none).")
+@with_appcontext
+def letter_extend(slug, deadline):
+    """Give a letter a later sign-on deadline (it ends at midnight after that day in CRM_TIMEZONE)."""
+    from crm.letters.services import LetterError, extend_deadline, long_date
+
+    letter = _letter(slug)
+    try:
+        extend_deadline(letter, _date(deadline, "--deadline"))
+    except LetterError as exc:
+        _fail(str(exc))
+    click.echo(f"Sign-ons for {slug} are open until the end of {long_date(letter.deadline)}." if letter.deadline
+               else f"{slug} has no deadline now.")
 
 
 @letter_group.command("signature-status")

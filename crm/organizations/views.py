@@ -7,7 +7,7 @@ from wtforms import SelectChoice
 from crm.audit.services import events_for
 from crm.common.access import access
 from crm.common.editing import edit_record, form_version
-from crm.common.validation import InvalidData
+from crm.common.validation import InvalidData, whole_number
 from crm.contacts.services import contacts_of
 from crm.letters.forms import MergeForm
 from crm.letters.services import personal_links_for
@@ -32,8 +32,8 @@ def page_args() -> tuple[int, int]:
     """page and per_page from the query string, bounded."""
     page = request.args.get("page", "1")
     per_page = request.args.get("per_page", "50")
-    page_n = int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1
-    per_page_n = int(per_page) if per_page.isdigit() and 0 < int(per_page) <= services.MAX_PER_PAGE else 50
+    page_n = whole_number(page, 1, 1_000_000) or 1
+    per_page_n = whole_number(per_page, 1, services.MAX_PER_PAGE) or 50
     return page_n, per_page_n
 
 
@@ -135,8 +135,9 @@ def new():
     """Create an organization."""
     form = OrganizationForm()
     form.issue_areas.choices = _area_choices()
-    if request.method == "GET" and request.args.get("parent", "").isdigit():
-        parent = services.get_organization(int(request.args["parent"]))
+    parent_id = whole_number(request.args.get("parent", ""), 1)
+    if request.method == "GET" and parent_id is not None:
+        parent = services.get_organization(parent_id)
         if parent is not None:
             form.parent.data = f"{parent.name} (#{parent.id})"
     if form.validate_on_submit():
