@@ -77,8 +77,9 @@ class Health:
         with self.lock:
             if error is not None:
                 self.last_error, self.last_error_at = f"{type(error).__name__}: {error}"[:500], utcnow()
-            if state != self.state:
-                self.state, self.since = state, utcnow()
+            if state != self.state or error is not None:
+                if state != self.state:
+                    self.state, self.since = state, utcnow()
                 log.log(logging.WARNING if error else logging.INFO, "outbox worker %s%s", state,
                         f" ({self.last_error})" if error else "")
 
@@ -226,7 +227,8 @@ class Worker:
         app = current_app._get_current_object()
         config = app.config
         self.app, self.health = app, health or Health()
-        size = batch or int(config.get("MAIL_WORKER_BATCH") or 50)
+        # Small batches, so that MAIL_CONNECTIONS senders share even a small merge.
+        size = batch or int(config.get("MAIL_WORKER_BATCH") or 20)
         count = 1 if transport is not None else max(1, connections or int(config.get("MAIL_CONNECTIONS") or 1))
         self.senders = [Sender(app, self.health, batch=size, transport=transport) for _ in range(count)]
         recover_every = float(config.get("MAIL_RECOVER_SECONDS") or 10)
@@ -246,16 +248,22 @@ class Worker:
             claims.finish_merges(conn)
 
     def _run_due_jobs(self, now: float) -> None:
-        """Run every job whose time has come; a job that fails is logged and tried again at its next turn."""
+        """Run every job whose time has come."""
         for job in self.jobs:
             if now >= job.due:
                 job.due = now + job.every
-                try:
-                    job.run()
-                except Exception as exc:  # noqa: BLE001 - a job's failure must not stop the senders
-                    self.health.set("backing off" if is_connection_loss(exc) else self.health.state, exc)
-                    if not is_connection_loss(exc):
-                        log.exception("outbox worker job %r failed", job.name)
+                self._run_job(job)
+
+    def _run_job(self, job: Job) -> None:
+        """Run one job; a failure is noted and logged, and the job tried again at its next turn."""
+        try:
+            job.run()
+        except Exception as exc:  # noqa: BLE001 - a job's failure must not stop the senders
+            if is_connection_loss(exc):
+                self.health.set("backing off", exc)
+            else:
+                log.exception("outbox worker job %r failed", job.name)
+                self.health.set(self.health.state, exc)
 
     def run(self, *, until_empty: bool = False, stop: threading.Event | None = None, idle_wait: float = 1.0,
             max_batches: int | None = None) -> WorkerStats:
@@ -280,8 +288,8 @@ class Worker:
             senders_stop.set()
             for thread in threads:
                 thread.join()
-            db.session.remove()
-        self.finish_merges()
+            db.session.rollback()  # the caller's session: let it see what the senders wrote
+        self._run_job(Job("finish merges", 0, self.finish_merges))  # the merges this run completed
         for sender in self.senders:
             self.stats.add(sender.stats)
         errors = [s.error for s in self.senders if s.error is not None]
