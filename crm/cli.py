@@ -1,6 +1,7 @@
 """The `crm` command: a FlaskGroup over the app factory with Undersigned's own sub-commands."""
 
 import csv
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,18 @@ def make_app() -> Flask:
     """The app for command-line use: the factory plus the instance folder (and its generated secret key)."""
     app = create_app()
     config.prepare_instance(app)
+    _links_follow_run_port(app)
     return app
+
+
+def _links_follow_run_port(app: Flask) -> None:
+    """`crm run --port P` without CRM_BASE_URL links mail to the server it starts, not to port 5000."""
+    context = click.get_current_context(silent=True)
+    if os.environ.get("CRM_BASE_URL") or context is None or context.info_name != "run":
+        return
+    from crm.common.urls import base_url_for_run
+
+    app.config["CRM_BASE_URL"] = base_url_for_run(context.params.get("host"), context.params.get("port"))
 
 
 @click.group(cls=FlaskGroup, create_app=make_app, load_dotenv=True)
@@ -234,6 +246,8 @@ def _filter_options(command):
     options = [
         click.option("--issue-area", "issue_area", multiple=True, help="Issue-area slug (repeatable)."),
         click.option("--match", type=click.Choice(["any", "all", "none"]), default="any"),
+        click.option("--not-issue-area", "not_issue_area", multiple=True,
+                     help="Issue-area slug the organization must not have (repeatable)."),
         click.option("--signed", multiple=True, help="Letter slug the organization signed (repeatable)."),
         click.option("--signed-match", "signed_match", type=click.Choice(["any", "all"]), default="all",
                      help="With several --signed: all of them (default) or any."),

@@ -49,6 +49,25 @@ class PreviewArgs(ma.Schema):
     contact_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(1, 2**31 - 1))
 
 
+class TestSendSchema(ma.Schema):
+    """A test message: to whom, rendered for which recipient."""
+
+    email = ma.fields.String(load_default=None, allow_none=True,
+                             metadata={"description": "address the test goes to (default: the token's user)"})
+    contact_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(1, 2**31 - 1),
+                                   metadata={"description": "render it for this contact (default: the first of "
+                                                            "the audience)"})
+
+
+class TestSentSchema(ma.Schema):
+    """The queued test message."""
+
+    id = ma.fields.Integer()
+    email = ma.fields.String()
+    subject = ma.fields.String()
+    status = ma.fields.String()
+
+
 def _json_object(description: str) -> dict:
     """OpenAPI doc for a 200 JSON object answer (these endpoints return plain dicts built by the services)."""
     return {"responses": {"200": {"description": description,
@@ -152,6 +171,23 @@ class MergePreview(MethodView):
             "html": rendered.html,
             "raw": rendered.raw,
         }
+
+
+@blp.route("/merges/<int:merge_id>/test")
+class MergeTest(MethodView):
+    """A test message to yourself."""
+
+    @blp.arguments(TestSendSchema)
+    @blp.response(202, TestSentSchema)
+    def post(self, data, merge_id):
+        """Queue a test of the merge, rendered for one recipient and sent to `email` with "[TEST]" in the subject.
+        Its sign-on and unsubscribe links (List-Unsubscribe too) are test links that change nothing."""
+        merge = _get(merge_id)
+        try:
+            return services.send_test(merge, data.get("email") or g.api_user.email, data.get("contact_id"),
+                                      g.api_user.id)
+        except services.MergeError as exc:
+            _fail(exc)
 
 
 def _action(name: str, doc: str):

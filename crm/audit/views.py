@@ -2,11 +2,13 @@
 
 from flask import Blueprint, render_template, request
 
+from crm.audit.labels import readable_changes
 from crm.audit.services import recent_events
 from crm.common.access import access
 from crm.common.validation import whole_number
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
+bp.add_app_template_global(readable_changes)
 
 
 @bp.get("")

@@ -7,7 +7,7 @@ from crm.auth import background, services, throttle
 from crm.auth.forms import ForgotPasswordForm, LoginForm, PasswordForm, ResetPasswordForm, RoleForm, UserForm
 from crm.auth.models import User
 from crm.common.access import access, role_at_least
-from crm.common.urls import safe_next
+from crm.common.urls import public_url, safe_next
 from crm.extensions import db, limiter
 
 bp = Blueprint("auth", __name__)
@@ -68,7 +68,7 @@ def forgot_password():
     if form.validate_on_submit():
         # Looked up and mailed in the background for every address, so the answer takes as long either way.
         background.submit(current_app._get_current_object(), _mail_reset_link, form.email.data,
-                          current_app.config["CRM_BASE_URL"])
+                          public_url())
         flash("If an account exists for that address, a link to reset its password is on its way. "
               "It works for 30 minutes.", "info")
         return redirect(url_for("auth.login"), 303)
@@ -157,7 +157,7 @@ def users():
                                                form.name.data or "", actor_id=admin.id)
             else:
                 user = services.invite_user(form.email.data, form.role.data, form.name.data or "",
-                                            current_app.config["CRM_BASE_URL"], admin)
+                                            public_url(), admin)
         except services.AccountError as exc:
             form.email.errors.append(str(exc))
         else:

@@ -134,6 +134,7 @@ class AudienceCounts:
     mailable: int
     suppressed: int
     without_contact: int
+    mailable_organizations: int = 0  # organizations with at least one mailable contact: who a send reaches
 
     def as_dict(self) -> dict:
         """The counts as a dict (API, CLI)."""
@@ -151,6 +152,15 @@ def audience_counts(audience: dict) -> AudienceCounts:
     mailable = (
         db.session.scalar(select(func.count()).select_from(base.where(mailable_condition()).subquery())) or 0
     )
+    mailable_organizations = (
+        db.session.scalar(
+            select(func.count(func.distinct(Contact.organization_id))).where(
+                Contact.organization_id.in_(select(org_ids.c.id)), *_contact_conditions(audience),
+                mailable_condition(),
+            )
+        )
+        or 0
+    )
     with_contact = (
         db.session.scalar(
             select(func.count(func.distinct(Contact.organization_id))).where(
@@ -165,6 +175,7 @@ def audience_counts(audience: dict) -> AudienceCounts:
         mailable=mailable,
         suppressed=contacts - mailable,
         without_contact=organizations - with_contact,
+        mailable_organizations=mailable_organizations,
     )
 
 

@@ -13,6 +13,7 @@ from crm.letters.services import list_letters
 from crm.mailmerge import embedded, services
 from crm.mailmerge.forms import (
     ActionForm,
+    ConfirmForm,
     ImportSuppressionsForm,
     MergeForm,
     RemoveSuppressionForm,
@@ -195,6 +196,7 @@ def show(merge_id: int):
         progress=services.merge_counts(merge.id),
         action_form=ActionForm(),
         test_form=test_form,
+        link_warning=services.link_warning(),
     )
 
 
@@ -263,20 +265,33 @@ def send_test(merge_id: int):
     return _button(form, send, url_for("mailmerge.show", merge_id=merge.id))
 
 
-@bp.post("/merges/<int:merge_id>/queue")
+@bp.route("/merges/<int:merge_id>/queue", methods=["GET", "POST"])
 @access("organizer")
 def queue(merge_id: int):
-    """Freeze and queue the merge (after the dry run passes)."""
+    """"Queue and send" asks first: the confirmation page (GET, or a POST without `confirmed`), then a second
+    click (a POST with `confirmed=yes`) freezes and queues the merge after the dry run passes."""
     merge = _merge_or_404(merge_id)
+    form = ConfirmForm()
+    back = url_for("mailmerge.show", merge_id=merge.id)
+    if request.method == "POST" and request.form.get("confirmed") == "yes":
 
-    def queue_it():
-        summary = services.queue_merge(merge, _user_id())
-        return (
-            f"Queued to {summary['queued']} recipients ({summary['suppressed']} suppressed, "
-            f"{summary['duplicates']} duplicate addresses skipped)."
-        )
+        def queue_it():
+            summary = services.queue_merge(merge, _user_id())
+            return (
+                f"Queued to {summary['queued']} recipients ({summary['suppressed']} suppressed, "
+                f"{summary['duplicates']} duplicate addresses skipped)."
+            )
 
-    return _button(ActionForm(), queue_it, url_for("mailmerge.show", merge_id=merge.id))
+        return _button(form, queue_it, back)
+    if merge.status != "draft":
+        flash(f"This merge is already {merge.status}.", "warning")
+        return redirect(back, 303)
+    try:
+        summary = services.send_summary(merge)
+    except services.MergeError as exc:
+        flash(str(exc), "danger")
+        return redirect(back, 303)
+    return render_template("mailmerge/confirm.html", merge=merge, summary=summary, form=form)
 
 
 @bp.post("/merges/<int:merge_id>/<any(pause, resume, cancel):action>")
@@ -411,6 +426,22 @@ def export_suppressions():
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=suppressions.csv"},
     )
+
+
+@bp.route("/t/<token>", methods=["GET", "POST"])
+@access("public")
+@csrf.exempt
+def test_link(token: str):
+    """Where every personal link of a test message leads (also the one-click unsubscribe POST of its
+    List-Unsubscribe header): it says what the real link would do, and changes nothing."""
+    from crm.common.tokens import TokenError
+    from crm.mailmerge.links import read_test_link
+
+    try:
+        link = read_test_link(token)
+    except TokenError as exc:
+        return render_template("mailmerge/test_link.html", error=str(exc), link=None), 400
+    return render_template("mailmerge/test_link.html", error=None, link=link)
 
 
 @bp.route("/u/<token>", methods=["GET", "POST"])

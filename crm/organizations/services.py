@@ -8,13 +8,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm.audit.labels import field_label
 from crm.audit.models import AuditEvent
 from crm.audit.services import commit_audited, record
 from crm.common import validation as check
 from crm.common.paging import Paged
 from crm.common.text import fold, single_line, sort_name
 from crm.common.types import utcnow
-from crm.common.validation import FieldError, InvalidData
+from crm.common.validation import FieldError, InvalidData, whole_number
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
 from crm.organizations.filters import OrgFilter, conditions, order_clause
@@ -221,6 +222,19 @@ def add_alias(org: Organization, name: str, source: str = "manual") -> Organizat
     return alias
 
 
+def remove_alias(org_id: int, alias_id: int, user_id: int | None = None) -> str:
+    """Forget one alias of an organization (audited; the version goes up); returns the alias's name.
+
+    Raises NotFound when the organization has no such alias."""
+    org = get_organization(org_id)
+    alias = next((a for a in org.aliases if a.id == alias_id), None) if org is not None else None
+    if alias is None:
+        raise NotFound(alias_id)
+    remaining = [a.name for a in org.aliases if a.id != alias_id]
+    update_organization(org.id, {"aliases": remaining}, version=org.version, user_id=user_id)
+    return alias.name
+
+
 def issue_areas(include_retired: bool = False) -> list[IssueArea]:
     """The issue-area vocabulary, by name."""
     query = select(IssueArea).order_by(IssueArea.name)
@@ -302,8 +316,8 @@ def resolve_organization_ref(ref) -> int | None:
         return None
     tagged = _REF_ID.search(text)
     digits = tagged.group(1) if tagged else text.lstrip("#")
-    if digits.isdigit() and len(digits) < 12:
-        return resolve_organization_ref(int(digits))
+    if (number := whole_number(digits)) is not None:
+        return resolve_organization_ref(number)
     ids = list(
         db.session.scalars(
             select(Organization.id)
@@ -546,7 +560,8 @@ def update_organization(
         "organization",
         org.id,
         user_id=user_id,
-        summary=f"{verb} {org.name}" + (f" ({', '.join(changed)})" if action == "update" else ""),
+        summary=f"{verb} {org.name}"
+        + (f" ({', '.join(field_label(k).lower() for k in changed)})" if action == "update" else ""),
         before={k: before[k] for k in changed},
         after={k: after[k] for k in changed},
     )
@@ -829,10 +844,14 @@ def merge_issue_areas(source_slug: str, target_slug: str, user_id: int | None = 
             ):
                 org.updated_at = utcnow()
     for segment in db.session.scalars(select(Segment)):
-        areas_in_filter = list(segment.filter.get("issue_area") or [])
-        if source_slug in areas_in_filter:
-            replaced = [target_slug if s == source_slug else s for s in areas_in_filter]
-            segment.filter = {**segment.filter, "issue_area": list(dict.fromkeys(replaced))}
+        changed = dict(segment.filter)
+        for key in ("issue_area", "not_issue_area"):
+            areas_in_filter = list(segment.filter.get(key) or [])
+            if source_slug in areas_in_filter:
+                replaced = [target_slug if s == source_slug else s for s in areas_in_filter]
+                changed[key] = list(dict.fromkeys(replaced))
+        if changed != segment.filter:
+            segment.filter = changed
     record(
         "merge",
         "issue_area",

@@ -281,6 +281,23 @@ def _set_archived(org_id: int, archived: bool):
     return redirect(url_for("organizations.show", org_id=org_id), 303)
 
 
+@bp.post("/<int:org_id>/aliases/<int:alias_id>/delete")
+@access("admin")
+def remove_alias(org_id: int, alias_id: int):
+    """Forget a spelling the organization was learned under (a wrong review choice, a mistaken import)."""
+    if not ArchiveForm().validate_on_submit():  # the CSRF token
+        abort(400)
+    try:
+        name = services.remove_alias(org_id, alias_id, user_id=current_user.id)
+    except services.NotFound:
+        abort(404)
+    except services.ConflictError:
+        flash("Someone changed this organization at the same moment; nothing was removed. Retry.", "warning")
+        return redirect(url_for("organizations.show", org_id=org_id), 303)
+    flash(f"“{name}” is no longer an alias: imports will not match it to this organization.", "success")
+    return redirect(url_for("organizations.show", org_id=org_id), 303)
+
+
 @bp.post("/<int:org_id>/interactions")
 @access("organizer")
 def add_interaction(org_id: int):
