@@ -43,7 +43,7 @@ def test_contact_form_picks_the_organization_by_search(seeded, as_role, db):
     assert f'id="pick-org-{mijente.id}"' in html  # pick it and save again
     assert db.session.scalar(select(func.count()).select_from(Contact)) == count
     bad = client.post("/contacts/new", data={"first_name": "Cy", "organization": "Mijente", "organization_id": "x1"})
-    assert bad.status_code == 400
+    assert bad.status_code == 400 and "Pick an organization from the list" in bad.get_data(as_text=True)
     # Editing shows the name (not "Mijente (#1)") with its suggestion picked; emptying the box removes it.
     contact = db.session.scalar(select(Contact).where(Contact.email == "ana@mijente.example"))
     edit = client.get(f"/contacts/{contact.id}/edit").get_data(as_text=True)

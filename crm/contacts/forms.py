@@ -35,7 +35,10 @@ class ContactForm(FlaskForm):
         validators=[Optional(), checked(lambda v: check.text_line(v, 320, label="Organization"))],
     )
     # The organization picked from the suggestions under `organization` (a radio list, filled as one types).
-    organization_id = StringField("Organization picked", validators=[Optional(), Regexp(r"^\d{1,11}$")])
+    organization_id = StringField(
+        "Organization picked",
+        validators=[Optional(), Regexp(r"^\d{1,11}$", message="Pick an organization from the list under the box.")],
+    )
     is_primary = BooleanField("Primary contact of the organization")
     status = SelectField(
         "Status", choices=[SelectChoice("active", "Active"), SelectChoice("left", "Left the organization")]
