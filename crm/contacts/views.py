@@ -10,7 +10,7 @@ from crm.audit.services import events_for
 from crm.common.access import access
 from crm.common.editing import edit_record, form_version
 from crm.common.text import single_line
-from crm.common.validation import InvalidData
+from crm.common.validation import InvalidData, whole_number
 from crm.contacts import services
 from crm.contacts.filters import CONTACT_SORTS, ContactFilter, FilterError, parse_contact_filter
 from crm.contacts.forms import ContactForm, QuickContactForm
@@ -32,8 +32,8 @@ def _page_args() -> tuple[int, int]:
     page = request.args.get("page", "1")
     per_page = request.args.get("per_page", "50")
     return (
-        int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1,
-        int(per_page) if per_page.isdigit() and 0 < int(per_page) <= services.MAX_PER_PAGE else 50,
+        whole_number(page, 1, 1_000_000) or 1,
+        whole_number(per_page, 1, services.MAX_PER_PAGE) or 50,
     )
 
 
@@ -111,9 +111,9 @@ def _attach_errors(form: ContactForm, errors: dict[str, list[str]]) -> None:
 
 def _org_choices(form: ContactForm) -> list:
     """The organizations offered under the organization box: the one picked, else those matching the text."""
-    picked = form.organization_id.data
-    if picked and picked.isdigit() and form.organization.data and not form.organization.errors:
-        org = get_organization(int(picked))
+    picked = whole_number(form.organization_id.data or "", 1)
+    if picked is not None and form.organization.data and not form.organization.errors:
+        org = get_organization(picked)
         if org is not None:
             return [org]
     return search_organizations(form.organization.data or "", limit=8) if form.organization.data else []
@@ -133,8 +133,9 @@ def organization_options():
 def new():
     """Add a contact (optionally at an organization: ?organization_id=)."""
     form = ContactForm()
-    if request.method == "GET" and request.args.get("organization_id", "").isdigit():
-        org = get_organization(int(request.args["organization_id"]))
+    org_id = whole_number(request.args.get("organization_id", ""), 1)
+    if request.method == "GET" and org_id is not None:
+        org = get_organization(org_id)
         if org is not None:
             form.organization.data, form.organization_id.data = org.name, str(org.id)
     if form.validate_on_submit():

@@ -54,7 +54,8 @@ def collecting_letters() -> list[tuple[Letter, dict[str, int]]]:
         )
     )
     per_letter = status_counts([letter.id for letter in letters])
-    return [(letter, per_letter.get(letter.id, {"confirmed": 0, "pending": 0})) for letter in letters]
+    empty = {"confirmed": 0, "pending": 0, "awaiting_review": 0}
+    return [(letter, per_letter.get(letter.id, empty)) for letter in letters]
 
 
 def signatures_per_letter(limit: int = 24) -> list[Bar]:

@@ -84,7 +84,8 @@ class SignatureForm(FlaskForm):
     listed_name = StringField(
         "Listed as", validators=[DataRequired(), Length(max=300), _no_control_characters]
     )
-    contact_id = SelectField("Authorized by", choices=[], validators=[Optional()])
+    # Optional() alone would take a whitespace value for "empty" and drop the choice error with it.
+    contact_id = SelectField("Authorized by", choices=[], validators=[Optional(strip_whitespace=False)])
     source = SelectField("Source", choices=_source_choices())
 
 
@@ -151,8 +152,8 @@ class PublicSignOnForm(FlaskForm):
     )
     city = StringField("City", validators=[Optional(), Length(max=120), _no_control_characters])
     state = StringField("State", validators=[Optional(), Length(max=2)])
-    org_type = SelectField("Organization type", choices=[], validators=[Optional()])
-    issue_areas = SelectMultipleField("Issue areas", choices=[], validators=[Optional()])
+    org_type = SelectField("Organization type", choices=[], validators=[Optional(strip_whitespace=False)])
+    issue_areas = SelectMultipleField("Issue areas", choices=[])
     consent_public = BooleanField(
         "You may list our organization publicly as a signatory",
         validators=[DataRequired(message="We can only list organizations that agree.")],
@@ -163,8 +164,30 @@ class PublicSignOnForm(FlaskForm):
 
 
 class PersonalSignForm(FlaskForm):
-    """One click: add the organization as a signatory, with the listed name editable."""
+    """One click: add the organization as a signatory, with the listed name editable.
+
+    `seen` is the answer the page showed (none, pending, confirmed, withdrawn, declined): a change is made
+    only when it is still the answer, so a link never overturns what the signer did not see.
+    """
 
     listed_name = StringField(
-        "List us as", validators=[DataRequired(), Length(max=300), _no_control_characters]
+        "List us as", validators=[Optional(), Length(max=300), _no_control_characters]
     )
+    seen = HiddenField()
+    action = HiddenField()
+
+
+class ConfirmSignOnForm(FlaskForm):
+    """A button: confirm a public sign-on (CSRF only; the link itself changes nothing)."""
+
+
+class DeadlineForm(FlaskForm):
+    """Extend (or remove) a letter's sign-on deadline."""
+
+    deadline = DateField("New deadline", validators=[Optional()])
+
+
+class RevokeLinksForm(FlaskForm):
+    """Revoke an organization's personal sign-on links for a letter."""
+
+    organization_id = IntegerField("Organization", validators=[DataRequired(), NumberRange(min=1)])

@@ -13,7 +13,7 @@ from sqlalchemy import Select, not_, select
 
 from crm.common.text import fold
 from crm.common.types import utc_midnight
-from crm.common.validation import US_STATES
+from crm.common.validation import US_STATES, whole_number
 from crm.contacts.queries import mailable_contact_exists
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
@@ -128,9 +128,10 @@ def _int(source, name: str, minimum: int = 0, maximum: int = 10_000_000) -> int 
     value = _one(source, name)
     if not value:
         return None
-    if not value.isdigit() or not minimum <= int(value) <= maximum:
+    number = whole_number(value, minimum, maximum)
+    if number is None:
         raise FilterError(name, f"'{name}' must be a whole number from {minimum} to {maximum}.")
-    return int(value)
+    return number
 
 
 def _date(source, name: str) -> date | None:
