@@ -58,6 +58,9 @@ SPOOL_BYTES = 4 * 1024 * 1024
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 CONFIDENT = 0.9
 DUPLICATE_MODES = ("skip", "fill", "overwrite")
+# A row making a contact primary where the organization has another active primary: keep that one (the row's
+# contact is imported as a plain contact) or replace it (it stays a contact, no longer primary).
+PRIMARY_MODES = ("keep", "replace")
 ACTIONS = ("create", "update", "duplicate", "error", "review")
 REPORT_COLUMNS = ("row", "action", "record", "errors")
 
@@ -78,10 +81,11 @@ class ImportOptions:
     create_issue_areas: bool = False
     letter_slug: str | None = None
     dry_run: bool = False
+    primary: str = "keep"
 
     def as_dict(self) -> dict:
         """The choices as stored on the batch."""
-        return {"on_duplicate": self.on_duplicate, "skip_invalid": self.skip_invalid,
+        return {"on_duplicate": self.on_duplicate, "skip_invalid": self.skip_invalid, "primary": self.primary,
                 "accept_uncertain": self.accept_uncertain, "create_issue_areas": self.create_issue_areas,
                 "letter": self.letter_slug, "columns": self.columns}
 
@@ -569,6 +573,8 @@ class _ContactEngine(_Engine):
         super().__init__(*args, **kwargs)
         # A dry run's new contacts by email (later rows with the same address find them here, not in the database).
         self.unsaved: dict[str, Contact] = {}
+        # Each organization's active primary contact as the import goes: organization id → (email, name) or None.
+        self.holders: dict[int, tuple[str, str] | None] = {}
 
     def process(self, chunk: list[tuple[int, list[str]]]) -> list[RowOutcome]:
         """Outcomes of a chunk of rows, written to the session."""
@@ -634,22 +640,127 @@ class _ContactEngine(_Engine):
             if creates_org:
                 new_orgs.setdefault(org_key, (values["organization"], row))
         org_ids = self.create_orgs(new_orgs)
-        self._insert(pending, created_rows, org_ids)
+        for data in pending.values():
+            org_key = data.pop("_org_key", None)
+            if org_key:
+                data["organization_id"] = org_ids.get(org_key) or self.orgs.get(org_key).org_id
+        changed: dict[int, tuple[RowOutcome, Contact, dict, dict]] = {}
         for outcome, contact, data in updates:
             org_key = data.pop("_org_key", None)
             if org_key:
                 data["organization_id"] = org_ids.get(org_key) or self.orgs.get(new_orgs[org_key][0]).org_id
+            key = id(contact)
             current = {k: getattr(contact, k) for k in self.FIELDS}
-            changes = _merge(current, data, mode)
-            if changes:
-                for key, value in changes.items():
-                    setattr(contact, key, value)
-                self.changes.updated("contact", contact.id, outcome.row, {k: current[k] for k in changes}, changes)
+            if key in changed:  # the same contact again in this chunk: its earlier row's changes are the base
+                current.update(changed[key][3])
+            row_changes = _merge(current, data, mode)
+            changes = {**(changed[key][3] if key in changed else {}), **row_changes}
+            original = changed[key][2] if key in changed else {k: getattr(contact, k) for k in self.FIELDS}
+            changed[key] = (outcome, contact, original, changes)
+            if row_changes:
                 outcome.action = "update"
-        self.flush()
+        with db.session.no_autoflush:  # the order of the writes below is what keeps one primary per organization
+            early = self._one_primary(pending, created_rows, changed)
+            for outcome, contact, original, changes in early:
+                self._update(outcome, contact, original, changes)
+            if early and not self.dry:
+                db.session.flush()
+            self._insert(pending, created_rows)
+            for outcome, contact, original, changes in changed.values():
+                if all(contact is not c for _, c, _, _ in early):
+                    self._update(outcome, contact, original, changes)
+            self.flush()
         return outcomes
 
-    def _insert(self, pending: dict[str, dict], created_rows: dict[str, RowOutcome], org_ids: dict[str, int]):
+    def _update(self, outcome: RowOutcome, contact: Contact, original: dict, changes: dict) -> None:
+        """Apply a row's changes to an existing contact (recorded for undo)."""
+        changes = {k: v for k, v in changes.items() if v != original.get(k)}
+        if not changes:
+            return
+        for key, value in changes.items():
+            setattr(contact, key, value)
+        if contact.id is not None and contact.id > 0:
+            self.changes.updated("contact", contact.id, outcome.row, {k: original[k] for k in changes}, changes)
+        outcome.action = "update"
+
+    @staticmethod
+    def _label(first: str | None, last: str | None, email: str) -> str:
+        """A contact's name for the report."""
+        return f"{first or ''} {last or ''}".strip() or email
+
+    def _holder(self, org_id: int) -> tuple[str, str] | None:
+        """The organization's active primary contact as the import stands: (email, name), or None."""
+        if org_id not in self.holders:
+            found = db.session.execute(select(Contact.email, Contact.first_name, Contact.last_name).where(
+                Contact.organization_id == org_id, Contact.is_primary.is_(True), Contact.status == "active")).first()
+            self.holders[org_id] = (found[0], self._label(found[1], found[2], found[0])) if found else None
+        return self.holders[org_id]
+
+    def _one_primary(self, pending: dict[str, dict], created_rows: dict[str, RowOutcome],
+                     changed: dict[int, tuple[RowOutcome, Contact, dict, dict]]) -> list:
+        """Keep one active primary contact per organization, in file order, as the organizer chose (keep the one
+        there is, or replace it), saying so on the row; returns the updates to write before anything else (the
+        contacts that stop being an active primary somewhere: the database's unique index checks each
+        statement)."""
+        replace = self.options.primary == "replace"
+        subjects = [(o.row, "new", email, pending[email]) for email, o in created_rows.items()]
+        subjects += [(o.row, "old", c, (orig, ch)) for o, c, orig, ch in changed.values()]
+        by_email = {c.email: key for key, (_, c, _, _) in changed.items()}
+        early: dict[int, tuple] = {}
+        for row, what, who, values in sorted(subjects, key=lambda s: s[0]):
+            if what == "new":
+                email, final, was = who, values, {}
+                outcome = created_rows[email]
+            else:
+                original, changes = values
+                email, final, was = who.email, {**original, **changes}, original
+                outcome = changed[id(who)][0]
+                # As on the contact pages: a contact who moves or leaves is no longer primary unless told so.
+                moved = final.get("organization_id") != original.get("organization_id")
+                if original.get("is_primary") and (moved and "is_primary" not in changes or
+                                                   final.get("status") == "left"):
+                    changes["is_primary"] = final["is_primary"] = False
+            org_id = final.get("organization_id")
+            primary = bool(final.get("is_primary")) and org_id is not None and \
+                (final.get("status") or "active") == "active"
+            if was.get("is_primary") and (was.get("status") or "active") == "active" and \
+                    was.get("organization_id") is not None and (not primary or org_id != was["organization_id"]):
+                early[id(who)] = changed[id(who)]  # stops being a primary there: written first
+                if (self._holder(was["organization_id"]) or ("",))[0] == email:
+                    self.holders[was["organization_id"]] = None
+            if not primary:
+                continue
+            holder = self._holder(org_id)
+            if holder is None or holder[0] == email:
+                self.holders[org_id] = (email, self._label(final.get("first_name"), final.get("last_name"), email))
+                continue
+            org_name = self.orgs.label(org_id)
+            if not replace:
+                if what == "new":
+                    final["is_primary"] = False
+                else:
+                    values[1].pop("is_primary", None)
+                    if not {k: v for k, v in values[1].items() if v != values[0].get(k)}:
+                        outcome.action = "duplicate"
+                outcome.record += f" — {holder[1]} stays the primary contact of {org_name}"
+                continue
+            outcome.record += f" — replaces {holder[1]} as the primary contact of {org_name}"
+            self.holders[org_id] = (email, self._label(final.get("first_name"), final.get("last_name"), email))
+            if holder[0] in pending:
+                pending[holder[0]]["is_primary"] = False
+            elif holder[0] in by_email:
+                key = by_email[holder[0]]
+                changed[key][3]["is_primary"] = False
+                early[key] = changed[key]
+            else:
+                contact = self.unsaved.get(holder[0]) or db.session.scalar(
+                    select(Contact).where(Contact.email == holder[0]))
+                entry = (RowOutcome(row, "update"), contact, {k: getattr(contact, k) for k in self.FIELDS},
+                         {"is_primary": False})
+                early[id(contact)] = entry
+        return list(early.values())
+
+    def _insert(self, pending: dict[str, dict], created_rows: dict[str, RowOutcome]):
         """Insert the chunk's new contacts in one statement."""
         if not pending:
             return
@@ -657,12 +768,11 @@ class _ContactEngine(_Engine):
         rows = []
         for email, data in pending.items():
             org_id = data.get("organization_id")
-            if data.get("_org_key"):
-                org_id = org_ids.get(data["_org_key"]) or self.orgs.get(data["_org_key"]).org_id
             rows.append({"organization_id": org_id, "first_name": data.get("first_name") or "",
                          "last_name": data.get("last_name") or "", "title": data.get("title") or "",
                          "email": email, "phone": data.get("phone") or "",
-                         "is_primary": bool(data.get("is_primary")), "status": data.get("status") or "active",
+                         "is_primary": bool(data.get("is_primary")) and org_id is not None
+                         and data.get("status") != "left", "status": data.get("status") or "active",
                          "notes": data.get("notes") or ""})
         if self.dry:
             ids = {}
@@ -945,6 +1055,9 @@ def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_i
     if options.on_duplicate not in DUPLICATE_MODES:
         result.problems.append(f"on duplicate must be one of: {', '.join(DUPLICATE_MODES)}.")
         return result
+    if options.primary not in PRIMARY_MODES:
+        result.problems.append(f"primary must be one of: {', '.join(PRIMARY_MODES)}.")
+        return result
     try:
         info = info or sniff(path)
     except FileProblem as exc:
@@ -1075,6 +1188,9 @@ def undo_import(batch_id: int, user_id: int | None = None) -> ImportBatch:
         updates = db.session.scalars(select(ImportChange).where(ImportChange.batch_id == batch.id,
                                                                 ImportChange.action == "update")
                                      .order_by(ImportChange.id.desc()))
+        # A contact the import demoted becomes primary again only once the import's own primaries are gone (the
+        # one-active-primary index checks each statement): those restorations wait until the end.
+        promotions = []
         for change in updates:
             target = db.session.get(_MODELS[change.entity_type], change.entity_id)
             if target is None:
@@ -1082,6 +1198,8 @@ def undo_import(batch_id: int, user_id: int | None = None) -> ImportBatch:
             for key, value in (change.before or {}).items():
                 if key == "issue_areas":
                     target.issue_areas = list(db.session.scalars(select(IssueArea).where(IssueArea.id.in_(value))))
+                elif change.entity_type == "contact" and key == "is_primary" and value:
+                    promotions.append(target)
                 else:
                     setattr(target, key, _restore_value(change.entity_type, key, value))
         db.session.flush()
@@ -1090,6 +1208,10 @@ def undo_import(batch_id: int, user_id: int | None = None) -> ImportBatch:
             for part in _parts(created_ids(batch.id, entity_type)):
                 db.session.execute(delete(model).where(model.id.in_(part)).execution_options(
                     synchronize_session=False))
+        created_contacts = set(created_ids(batch.id, "contact"))
+        for target in promotions:
+            if target.id not in created_contacts:  # a contact this import made and then demoted is gone
+                target.is_primary = True
         batch.status, batch.undone_at = "undone", utcnow()
         record("undo", "import_batch", batch.id, user_id=user_id,
                summary=f"Undid import {batch.id} ({batch.kind}, {batch.filename}): removed {batch.created} "

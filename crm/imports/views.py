@@ -151,7 +151,8 @@ def _options_from(upload, form: OptionsForm, dry_run: bool) -> services.ImportOp
                                   skip_invalid=bool(form.skip_invalid.data),
                                   accept_uncertain=bool(form.accept_uncertain.data),
                                   create_issue_areas=bool(form.create_issue_areas.data),
-                                  letter_slug=upload.meta.get("letter"), dry_run=dry_run)
+                                  letter_slug=upload.meta.get("letter"), dry_run=dry_run,
+                                  primary=form.primary.data or "keep")
 
 
 def _run_with_report(upload, options: services.ImportOptions, report: Path):
@@ -187,7 +188,7 @@ def preview(token: str):
     if request.method == "POST" and not form.validate():
         abort(400)
     upload.meta["options"] = {k: getattr(form, k).data for k in ("on_duplicate", "skip_invalid", "accept_uncertain",
-                                                                 "create_issue_areas")}
+                                                                 "create_issue_areas", "primary")}
     upload.save()
     committing = request.method == "POST" and bool(form.commit.data)
     report = upload.report_path

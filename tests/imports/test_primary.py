@@ -120,3 +120,113 @@ def test_migration_keeps_one_active_primary_per_organization(tmp_path):
             rows = conn.execute(sa.text("SELECT id FROM contacts WHERE is_primary ORDER BY id")).scalars().all()
         assert rows == [3, 4, 6]  # the first active primary of A, A's primary who left, and B's only one
         db.engine.dispose()
+
+
+def _import(path, primary="keep", dry_run=False, **options):
+    """Import contacts with the suggested mapping; (result, {row: record text})."""
+    from crm.imports import services
+    from crm.imports.fields import suggest_mapping
+    from crm.imports.reader import sniff
+
+    info = sniff(path)
+    records = {}
+    result = services.run_import(path, services.ImportOptions(
+        kind="contacts", columns=suggest_mapping("contacts", info.header), primary=primary, dry_run=dry_run,
+        **options), on_row=lambda o, c: records.__setitem__(o.row, (o.action, o.record, o.error_text)))
+    return result, records
+
+
+FILE = ("email,first_name,last_name,organization,primary\n"
+        "nina@example.org,Nina,New,Mijente,yes\n"
+        "jo@example.org,Jo,Fresh,Brand New Group,yes\n"
+        "kim@example.org,Kim,Fresh,Brand New Group,yes\n")
+
+
+@pytest.mark.parametrize("primary", ["keep", "replace"])
+def test_an_import_keeps_one_primary_per_organization_and_says_which(seeded, db, tmp_path, primary, monkeypatch):
+    from crm.imports import services
+    from crm.mailmerge.audience import contacts_query
+
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)  # the second new primary of Brand New Group is in chunk 2
+    org = _org(db)
+    db.session.add(Contact(email="olga@example.org", first_name="Olga", last_name="Old", organization_id=org.id,
+                           is_primary=True))
+    db.session.commit()
+    path = tmp_path / "c.csv"
+    path.write_text(FILE)
+    preview, rows = _import(path, primary, dry_run=True)
+    assert preview.created == 3 and preview.errors == 0
+    if primary == "keep":
+        assert "Olga Old stays the primary contact of Mijente" in rows[2][1]
+        assert "Jo Fresh stays the primary contact of Brand New Group" in rows[4][1]
+    else:
+        assert "replaces Olga Old as the primary contact of Mijente" in rows[2][1]
+        assert "replaces Jo Fresh as the primary contact of Brand New Group" in rows[4][1]
+    assert _primaries(db, org.id) == ["olga@example.org"]  # a preview changes nothing
+    done, done_rows = _import(path, primary)
+    assert done.committed and [r[0] for r in done_rows.values()] == ["create"] * 3
+    new_group = _org(db, "Brand New Group")
+    expected = {"keep": (["olga@example.org"], ["jo@example.org"]),
+                "replace": (["nina@example.org"], ["kim@example.org"])}[primary]
+    assert (_primaries(db, org.id), _primaries(db, new_group.id)) == expected
+    assert db.session.scalar(select(func.count(Contact.id)).where(Contact.email == "olga@example.org")) == 1
+    # A "primary contacts" merge reaches each organization once.
+    org_ids = db.session.scalars(select(Contact.organization_id).where(
+        Contact.id.in_(contacts_query({"filter": {}, "contacts": "primary"}).with_only_columns(Contact.id)
+                       .scalar_subquery()))).all()
+    assert len(org_ids) == len(set(org_ids)) == 2
+    # Undo restores who was primary.
+    services.undo_import(done.batch_id)
+    assert _primaries(db, org.id) == ["olga@example.org"]
+
+
+def test_updating_existing_contacts_moves_the_primary_role_in_file_order(seeded, db, tmp_path):
+    org = _org(db)
+    olga = Contact(email="olga@example.org", first_name="Olga", organization_id=org.id, is_primary=True)
+    pat = Contact(email="pat@example.org", first_name="Pat", organization_id=org.id)
+    db.session.add_all([pat, olga])  # pat has the lower id: the promotion's UPDATE would come first
+    db.session.commit()
+    path = tmp_path / "u.csv"
+    path.write_text("email,organization,primary,status\npat@example.org,Mijente,yes,\nolga@example.org,,,left\n")
+    result, rows = _import(path, "replace", on_duplicate="overwrite")
+    assert result.committed and result.updated == 2, rows
+    assert "replaces Olga as the primary contact of Mijente" in rows[2][1]
+    assert _primaries(db, org.id) == ["pat@example.org"]
+
+
+def test_cli_import_contacts_primary_option(runner, seeded, db, tmp_path):
+    org = _org(db)
+    db.session.add(Contact(email="olga@example.org", first_name="Olga", organization_id=org.id, is_primary=True))
+    db.session.commit()
+    path = tmp_path / "c.csv"
+    path.write_text("email,first_name,organization,primary\nnina@example.org,Nina,Mijente,yes\n")
+    report = tmp_path / "r.csv"
+    result = runner.invoke(args=["import", "contacts", str(path), "--dry-run", "--primary", "replace",
+                                 "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "replaces Olga as the primary contact of Mijente" in report.read_text()
+    result = runner.invoke(args=["import", "contacts", str(path), "--primary", "sideways"])
+    assert result.exit_code == 2 and "sideways" in result.output
+    result = runner.invoke(args=["import", "contacts", str(path), "--primary", "replace"])
+    assert result.exit_code == 0, result.output
+    assert _primaries(db, org.id) == ["nina@example.org"]
+
+
+def test_the_wizard_offers_the_choice_and_shows_it_in_the_preview(seeded, db, as_role):
+    from tests.imports.test_wizard import token_of, upload
+
+    org = _org(db)
+    db.session.add(Contact(email="olga@example.org", first_name="Olga", organization_id=org.id, is_primary=True))
+    db.session.commit()
+    client = as_role("organizer")
+    token = token_of(upload(client, b"email,first_name,organization,primary\nnina@example.org,Nina,Mijente,yes\n"))
+    client.post(f"/imports/u/{token}/mapping", data={"col_0": "email", "col_1": "first_name",
+                                                     "col_2": "organization", "col_3": "is_primary"})
+    page = client.get(f"/imports/u/{token}/preview").get_data(as_text=True)
+    assert "Keep the current primary contact" in page and "Olga stays the primary contact of Mijente" in page
+    page = client.post(f"/imports/u/{token}/preview", data={"on_duplicate": "skip", "primary": "replace",
+                                                            "preview": "x"}).get_data(as_text=True)
+    assert "replaces Olga as the primary contact of Mijente" in page
+    assert client.post(f"/imports/u/{token}/preview", data={"on_duplicate": "skip", "primary": "replace",
+                                                            "commit": "Import"}).status_code == 303
+    assert _primaries(db, org.id) == ["nina@example.org"]
