@@ -61,3 +61,7 @@ class OptionsForm(FlaskForm):
     create_issue_areas = BooleanField("Create issue areas the file names that do not exist yet")
     preview = SubmitField("Update preview")
     commit = SubmitField("Import")
+
+
+class SwitchKindForm(FlaskForm):
+    """One click: import the uploaded file as another kind (the kind is a button's value)."""

@@ -17,8 +17,8 @@ from crm.common.access import access
 from crm.exports import safe_cell
 from crm.extensions import db
 from crm.imports import services
-from crm.imports.fields import KINDS, suggest_mapping
-from crm.imports.forms import OptionsForm, UploadForm, mapping_form
+from crm.imports.fields import KINDS, likelier_kind, suggest_mapping
+from crm.imports.forms import OptionsForm, SwitchKindForm, UploadForm, mapping_form
 from crm.imports.reader import FileProblem, sample_rows, sniff
 from crm.imports.uploads import (
     Quota,
@@ -89,6 +89,21 @@ def index():
                            pending=pending_uploads(_folder(), current_user.id)), 400 if form.errors else 200
 
 
+@bp.post("/u/<token>/kind")
+@access("organizer")
+def switch_kind(token: str):
+    """Import the uploaded file as organizations or contacts instead (the mapping starts again from the headers)."""
+    upload = _upload_or_404(token)
+    kind = request.form.get("kind", "")
+    if not (SwitchKindForm().validate_on_submit() and kind in ("orgs", "contacts")):
+        abort(400)
+    upload.meta.update(kind=kind, columns=None, options=None, letter=None)
+    upload.save()
+    upload.preview_path.unlink(missing_ok=True)
+    flash(f"The file will be imported as {KINDS[kind].lower()}.", "info")
+    return redirect(url_for("imports.mapping", token=token), 303)
+
+
 @bp.post("/u/<token>/discard")
 @access("organizer")
 def discard(token: str):
@@ -140,7 +155,8 @@ def mapping(token: str):
                 return redirect(url_for("imports.preview", token=token), 303)
     columns = [getattr(form, f"col_{i}") for i in range(len(info.header))]
     return render_template("imports/mapping.html", upload=upload, info=info, form=form, columns=columns,
-                           samples=sample_rows(upload.path, info), problems=problems, kinds=KINDS), \
+                           samples=sample_rows(upload.path, info), problems=problems, kinds=KINDS,
+                           likelier=likelier_kind(kind, info.header)), \
         400 if problems or form.errors else 200
 
 
