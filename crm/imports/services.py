@@ -16,20 +16,17 @@ confirmation and is otherwise reported as 'review'); an import never touches sup
 erases a value.
 """
 
-import gc
 import pickle
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import count, islice, repeat
-from operator import itemgetter
+from itertools import count, islice
 from pathlib import Path
 from types import SimpleNamespace
 
-from sqlalchemy import Column, Table, delete, func, insert, select
+from sqlalchemy import delete, insert, literal, literal_column, select
 from sqlalchemy.orm import selectinload
 
 from crm.audit.services import record
@@ -54,8 +51,6 @@ from crm.organizations.models import IssueArea, Organization, OrganizationAlias,
 
 CHUNK_ROWS = 2000
 SPOOL_BYTES = 4 * 1024 * 1024
-# Placeholders by DB-API paramstyle (SQLite's and psycopg's), for the statements written for the driver.
-_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 CONFIDENT = 0.9
 DUPLICATE_MODES = ("skip", "fill", "overwrite")
 # A row making a contact primary where the organization has another active primary: keep that one (the row's
@@ -185,34 +180,6 @@ def _chunks(rows: Iterator, size: int) -> Iterator[list]:
         if not chunk:
             return
         yield chunk
-
-
-_gc_lock = threading.Lock()
-_imports_running = 0
-_old_threshold = gc.get_threshold()
-
-
-@contextmanager
-def _young_collections():
-    """No full garbage collections while the block runs, only the young generations'.
-
-    An import allocates millions of short-lived objects; left to itself the collector ran about ten full passes
-    over everything the process holds during a 100,000-row import, a quarter of its time. Young garbage is
-    still collected as usual, so memory stays flat.
-    """
-    global _imports_running, _old_threshold
-    with _gc_lock:  # imports in other threads share the setting: the last one out restores it
-        if not _imports_running:
-            _old_threshold = gc.get_threshold()
-            gc.set_threshold(*_old_threshold[:2], 1 << 30)
-        _imports_running += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _imports_running -= 1
-            if not _imports_running:
-                gc.set_threshold(*_old_threshold)
 
 
 # --- organization names and issue areas ------------------------------------------------------------------------
@@ -367,70 +334,30 @@ class _Changes:
             self.pending = []
 
 
-def _insert_rows(table: Table, rows: list[dict], same: dict) -> int:
-    """INSERT `rows` (dicts with the same keys) plus the values `same` for all, in one executemany; returns the
-    highest id the table had before, so the new rows are those above it.
+def _insert_returning(table, rows: list[dict], key: str, same: dict) -> dict:
+    """INSERT `rows` (dicts with the same keys) plus the values `same` for every row, in one executemany; their
+    new ids by the value of `key` (unique among the rows).
 
-    SQLAlchemy's own executemany builds and converts a parameter set per row, which costs more than the insert.
-    Here each value goes through its column type's bind processor, exactly as SQLAlchemy would bind it
-    (UTCDateTime to naive UTC, then SQLite's datetime string), `same` once rather than per row, and the rows go
-    to the driver as tuples. Columns left out take their scalar default, as with insert().
+    SQLAlchemy batches the rows into multi-row INSERT … RETURNING statements ("insertmanyvalues") on SQLite and
+    PostgreSQL alike. The rows come back in no promised order (asking for the parameters' order makes SQLite's
+    dialect send one statement per row), so each id is paired with its row by `key`. The values common to all
+    rows (timestamps, version) are written into the statement as literals, rendered by SQLAlchemy for the
+    dialect: as bound parameters they were converted again for every row, a third of the insert's time.
     """
-    connection = db.session.connection()
-    dialect = connection.dialect
-    before = connection.scalar(select(func.max(table.c.id))) or 0
-    columns = tuple(rows[0])
-    same = {**{c.name: c.default.arg for c in table.c if c.name not in columns and c.name not in same
-               and c.default is not None and c.default.is_scalar}, **same}
-
-    def processor(name):
-        return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-
-    series = list(zip(*map(itemgetter(*columns), rows), strict=True)) if len(columns) > 1 else \
-        [[row[columns[0]] for row in rows]]
-    series = [map(convert, values) if (convert := processor(name)) else values
-              for name, values in zip(columns, series, strict=True)]
-    series.extend(repeat(convert(value) if (convert := processor(name)) else value) for name, value in same.items())
-    names = (*columns, *same)
-    mark = _MARKS[dialect.paramstyle]
-    quote = dialect.identifier_preparer.quote
-    target = f"{dialect.identifier_preparer.format_table(table)} ({', '.join(map(quote, names))})"
-    # The names are the table's own; every value is bound.
-    statement = f"INSERT INTO {target} VALUES ({', '.join([mark] * len(names))})"  # noqa: S608
-    # `same` are endless repeats: the rows end with the shortest series, the rows'.
-    connection.exec_driver_sql(statement, list(zip(*series, strict=False)))
-    return before
-
-
-def _present(column: Column, values: Iterable[str]) -> set[str]:
-    """Which of `values` a column holds, in one IN query written for the driver (SQLAlchemy renders a large IN
-    list anew for every execution, at a cost that shows in a 100,000-row import)."""
-    values = list(values)
-    if not values:
-        return set()
-    connection = db.session.connection()
-    preparer = connection.dialect.identifier_preparer
-    name = preparer.quote(column.name)
-    marks = ", ".join([_MARKS[connection.dialect.paramstyle]] * len(values))
-    # The names are the table's own; every value is bound.
-    statement = f"SELECT {name} FROM {preparer.format_table(column.table)} WHERE {name} IN ({marks})"  # noqa: S608
-    return {value for (value,) in connection.exec_driver_sql(statement, tuple(values))}
+    if not rows:
+        return {}
+    dialect = db.session.get_bind().dialect
+    constants = {name: literal_column(str(literal(value, table.c[name].type).compile(
+        dialect=dialect, compile_kwargs={"literal_binds": True})), table.c[name].type)
+        for name, value in same.items()}
+    statement = insert(table).values(constants).returning(table.c[key], table.c.id)
+    return dict(db.session.execute(statement, rows).all())
 
 
 def _insert_orgs(rows: list[dict], now: datetime) -> list[int]:
-    """Insert organizations; their ids in the order of `rows`.
-
-    The names are distinct and none matched an existing organization, so the newest id per name above the
-    previous highest id is the row just inserted (on PostgreSQL another session may have committed a namesake).
-    """
-    before = _insert_rows(Organization.__table__, rows,
-                          {"archived": False, "version": 1, "created_at": now, "updated_at": now})
-    wanted = {row["name"] for row in rows}
-    ids: dict[str, int] = {}
-    for org_id, name in db.session.connection().execute(select(Organization.id, Organization.name)
-                                                        .where(Organization.id > before)):
-        if name in wanted:
-            ids[name] = max(org_id, ids.get(name, 0))
+    """Insert organizations (distinct names); their ids in the order of `rows`."""
+    ids = _insert_returning(Organization.__table__, rows, "name",
+                            {"archived": False, "version": 1, "created_at": now, "updated_at": now})
     return [ids[row["name"]] for row in rows]
 
 
@@ -584,11 +511,11 @@ class _ContactEngine(_Engine):
             ref = self.resolve_org(values, "organization", errors, create=True)
             parsed.append((row, values, errors, ref))
         emails = {v["email"] for _, v, e, _ in parsed if "email" in v and not e}
-        known = _present(Contact.__table__.c.email, emails)
-        existing = {c.email: c for c in db.session.scalars(select(Contact).where(Contact.email.in_(known)))} \
-            if known else {}
+        existing = {c.email: c for c in db.session.scalars(select(Contact).where(Contact.email.in_(emails)))} \
+            if emails else {}
         existing.update((e, self.unsaved[e]) for e in emails if e in self.unsaved)
-        suppressed = _present(Suppression.__table__.c.email, emails)
+        suppressed = set(db.session.scalars(select(Suppression.email).where(Suppression.email.in_(emails)))) \
+            if emails else set()
         outcomes: list[RowOutcome] = []
         pending: dict[str, dict] = {}
         created_rows: dict[str, RowOutcome] = {}
@@ -702,6 +629,8 @@ class _ContactEngine(_Engine):
         there is, or replace it), saying so on the row; returns the updates to write before anything else (the
         contacts that stop being an active primary somewhere: the database's unique index checks each
         statement)."""
+        if not changed and not any(data.get("is_primary") for data in pending.values()):
+            return []  # only new contacts, none of them primary: nothing to decide
         replace = self.options.primary == "replace"
         subjects = [(o.row, "new", email, pending[email]) for email, o in created_rows.items()]
         subjects += [(o.row, "old", c, (orig, ch)) for o, c, orig, ch in changed.values()]
@@ -780,11 +709,8 @@ class _ContactEngine(_Engine):
                 ids[row["email"]] = contact_id = self.new_id()
                 self.unsaved[row["email"]] = Contact(id=contact_id, **row)  # never added to the session
         else:
-            # A plain executemany (no RETURNING) is what both drivers do fastest; the new ids are those above the
-            # previous highest, each known by its unique email (on PostgreSQL another session's may be among them).
-            before = _insert_rows(Contact.__table__, rows, {"version": 1, "created_at": now, "updated_at": now})
-            ids = dict(db.session.connection().execute(select(Contact.email, Contact.id)
-                                                       .where(Contact.id > before)).all())
+            ids = _insert_returning(Contact.__table__, rows, "email",
+                                    {"version": 1, "created_at": now, "updated_at": now})
         for email in pending:
             contact_id = ids[email]
             outcome = created_rows[email]
@@ -1097,7 +1023,7 @@ def _run(path: Path, options: ImportOptions, info: SourceInfo, letter: Letter | 
         engine_class = {"orgs": _OrgEngine, "contacts": _ContactEngine, "signatures": _SignatureEngine}[options.kind]
         engine = engine_class(batch, options, info, **({"letter": letter} if letter else {}))
         # A dry run changes existing records only in the session: nothing may flush them to the database.
-        with _young_collections(), db.session.no_autoflush if options.dry_run else nullcontext():
+        with db.session.no_autoflush if options.dry_run else nullcontext():
             engine.orgs.prepare(engine.org_names(iter_rows(path, info)))
             for chunk in _chunks(iter_rows(path, info), CHUNK_ROWS):
                 processed = engine.process(chunk)
