@@ -14,6 +14,7 @@ from wtforms import SelectChoice
 
 from crm.audit.services import record
 from crm.common.access import access
+from crm.common.validation import whole_number
 from crm.exports import safe_cell
 from crm.extensions import db
 from crm.imports import services
@@ -57,7 +58,7 @@ def _upload_or_404(token: str):
 def _page() -> int:
     """The page number from the query string."""
     page = request.args.get("page", "1")
-    return int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1
+    return whole_number(page, 1, 1_000_000) or 1
 
 
 @bp.route("", methods=["GET", "POST"])

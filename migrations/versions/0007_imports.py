@@ -6,7 +6,7 @@ and a "primary contacts" merge then mailed the organization twice) keep one: the
 PostgreSQL, and any rerun, agree.
 
 Revision ID: 0007_imports
-Revises: 0006_signed_counts
+Revises: 0007_signon
 Create Date: 2026-12-03 08:40:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0007_imports'
-down_revision = '0006_signed_counts'
+down_revision = '0007_signon'
 branch_labels = None
 depends_on = None
 
