@@ -230,3 +230,24 @@ def test_the_wizard_offers_the_choice_and_shows_it_in_the_preview(seeded, db, as
     assert client.post(f"/imports/u/{token}/preview", data={"on_duplicate": "skip", "primary": "replace",
                                                             "commit": "Import"}).status_code == 303
     assert _primaries(db, org.id) == ["nina@example.org"]
+
+
+def test_api_import_takes_the_primary_choice(seeded, db, api):
+    import io
+
+    client, auth = api
+    org = _org(db)
+    db.session.add(Contact(email="olga@example.org", first_name="Olga", organization_id=org.id, is_primary=True))
+    db.session.commit()
+    body = b"email,first_name,organization,primary\nnina@example.org,Nina,Mijente,yes\n"
+
+    def post(**fields):
+        return client.post("/api/v1/imports", headers=auth, content_type="multipart/form-data",
+                           data={"kind": "contacts", "file": (io.BytesIO(body), "c.csv"), **fields})
+
+    assert post(primary="sideways").status_code == 400
+    preview = post(primary="replace", dry_run="true")
+    assert preview.status_code == 200 and "replaces Olga as the primary contact" in preview.json["report"][0]["record"]
+    kept = post(primary="keep")
+    assert kept.status_code == 200 and "Olga stays the primary contact" in kept.json["report"][0]["record"]
+    assert _primaries(db, org.id) == ["olga@example.org"]
