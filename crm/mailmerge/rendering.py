@@ -23,6 +23,7 @@ from crm.extensions import db
 from crm.letters.models import Letter, Signature
 from crm.mailmerge import links
 from crm.mailmerge.outbox import message_domain
+from crm.mailmerge.plaintext import markdown_to_text
 from crm.mailmerge.templating import CompiledMerge, Record, render_part
 from crm.organizations.models import Organization
 
@@ -234,7 +235,7 @@ def render_message(
     subject = single_line(render_part("Subject", compiled.subject, context))[:998]
     body = render_part("Body", compiled.body, context)
     unsubscribe = context["unsubscribe_url"]
-    text = body.rstrip() + _footer_text(unsubscribe)
+    text = markdown_to_text(body).rstrip() + _footer_text(unsubscribe)
     html = (
         '<!doctype html><html><head><meta charset="utf-8"></head><body>'
         f"{render_markdown_blocks(body)}{_footer_html(unsubscribe)}</body></html>"

@@ -269,6 +269,40 @@ def update_merge(merge: MailMerge, data: dict, user_id: int | None = None) -> Ma
     return merge
 
 
+def content_of(merge: MailMerge) -> dict:
+    """The content a copy or a follow-up starts from: letter, sender, reply-to, subject and body."""
+    return {
+        "letter": merge.letter.slug if merge.letter else None,
+        "sender": merge.sender,
+        "reply_to": merge.reply_to,
+        "subject": merge.subject_template,
+        "body": merge.body_template,
+        "throttle_per_minute": merge.throttle_per_minute,
+    }
+
+
+def duplicate_merge(merge: MailMerge, user_id: int | None = None) -> MailMerge:
+    """A new draft with the merge's name ("Copy of …"), content and audience, whatever the merge's state."""
+    data = {**content_of(merge), "name": f"Copy of {merge.name}"[:200], "audience": dict(merge.audience or {})}
+    try:
+        copy = create_merge(data, user_id)
+    except MergeError as exc:
+        if not any(key.startswith("audience") for key in exc.errors):
+            raise
+        # The audience no longer resolves (a deleted segment or letter): copy the content, start the audience anew.
+        copy = create_merge({**data, "audience": {"contacts": (merge.audience or {}).get("contacts", "primary")}},
+                            user_id)
+    return copy
+
+
+def count_audience(audience) -> audiences.AudienceCounts:
+    """Counts for an audience being composed, before it is saved (raises MergeError, naming the field)."""
+    try:
+        return audiences.audience_counts(audiences.normalise_audience(audience))
+    except audiences.AudienceError as exc:
+        raise MergeError(str(exc), {exc.field: [str(exc)]}) from exc
+
+
 def field_list() -> dict[str, str]:
     """Every template field with what it holds (the field picker)."""
     return dict(FIELDS)
