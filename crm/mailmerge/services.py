@@ -693,7 +693,9 @@ def merge_counts(merge_id: int) -> dict:
 def report_page(merge_id: int, page: int, per_page: int = 100, status: str | None = None):
     """Every recipient's row of a merge, with status and SMTP response."""
     query = select(Message).where(Message.merge_id == merge_id).order_by(Message.id)
-    if status in COUNT_STATUSES:
+    if status == "sending":  # one word for both: a worker took it, or is handing it to SMTP
+        query = query.where(Message.status.in_(("claimed", "sending")))
+    elif status in COUNT_STATUSES:
         query = query.where(Message.status == status)
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 

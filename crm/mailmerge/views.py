@@ -26,6 +26,14 @@ bp = Blueprint("mailmerge", __name__)
 embedded.install(bp)
 
 
+@bp.context_processor
+def _message_states() -> dict:
+    """The message-state vocabulary for this feature's pages."""
+    from crm.mailmerge.states import LISTED, message_state
+
+    return {"message_state": message_state, "listed_states": LISTED}
+
+
 def _page() -> int:
     """The page number from the query string."""
     page = request.args.get("page", "1")
