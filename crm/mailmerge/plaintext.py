@@ -8,8 +8,21 @@ HTML part (crm.common.markdown), walking its syntax tree, so both parts say the 
 from functools import lru_cache
 
 from markdown_it.tree import SyntaxTreeNode
+from markupsafe import Markup
 
-from crm.common.markdown import _BLANK, _MAX_CACHED_BLOCK, _MD, _UNSPLITTABLE
+from crm.common.markdown import (
+    _BLANK,
+    _CLEANER,
+    _MAX_CACHED_BLOCK,
+    _MD,
+    _PLACEHOLDER,
+    _PUA_SIZE,
+    _PUA_START,
+    _UNSPLITTABLE,
+    _WORD,
+    _WORD_SENSITIVE,
+    render_markdown_blocks,
+)
 
 _RULE = "-" * 20
 
@@ -28,13 +41,44 @@ def markdown_to_text(source: str | None) -> str:
     return "\n\n".join(parts)
 
 
+def html_and_text(source: str | None) -> tuple[Markup, str]:
+    """The sanitised HTML (exactly render_markdown's) and the plain text of a document, parsing it once when it
+    cannot be taken block by block (lists, quotes, footnotes…), so the text part costs no second parse."""
+    source = source or ""
+    if not _UNSPLITTABLE.search(source):
+        return render_markdown_blocks(source), markdown_to_text(source)
+    env: dict = {}
+    tokens = _MD.parse(source, env)
+    text = _blocks(SyntaxTreeNode(tokens).children, tight=False)
+    html = Markup(_CLEANER.clean(_MD.renderer.render(tokens, _MD.options, env)))  # noqa: S704 - sanitised by nh3
+    return html, text
+
+
 def _convert(source: str) -> str:
     """Convert a whole document."""
     root = SyntaxTreeNode(_MD.parse(source))
     return _blocks(root.children, tight=False)
 
 
-_cached = lru_cache(maxsize=512)(_convert)
+def _block_text(block: str) -> str:
+    """The text of one self-contained block, through its shape when its words cannot matter — the same reasoning
+    as crm.common.markdown._block_html: a block that differs per recipient ("**Mijente** signed …") is converted
+    once per shape, with each recipient's words put back."""
+    if _WORD_SENSITIVE.search(block) is None:
+        words: list[str] = []
+
+        def placeholder(match) -> str:
+            words.append(match.group())
+            return chr(_PUA_START + len(words) - 1)
+
+        shape = _WORD.sub(placeholder, block)
+        if len(words) <= _PUA_SIZE:
+            return _PLACEHOLDER.sub(lambda m: words[ord(m.group()) - _PUA_START], _shape_text(shape))
+    return _convert(block)
+
+
+_shape_text = lru_cache(maxsize=512)(_convert)
+_cached = lru_cache(maxsize=512)(_block_text)
 
 
 def _blocks(children, tight: bool) -> str:

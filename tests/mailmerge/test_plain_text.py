@@ -4,8 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crm.common.markdown import render_markdown
 from crm.mailmerge import services
-from crm.mailmerge.plaintext import _convert, markdown_to_text
+from crm.mailmerge.plaintext import _convert, html_and_text, markdown_to_text
 from tests.mailmerge.conftest import make_recipients, new_merge
 
 CASES = [
@@ -44,6 +45,13 @@ def test_markdown_becomes_readable_text(source, text):
 def test_block_by_block_conversion_equals_the_whole_document(blocks, name):
     source = "\n\n".join(b.format(name=name, url="https://crm.example.org/sign/x/p/abc") for b in blocks)
     assert markdown_to_text(source) == _convert(source)
+
+
+@pytest.mark.parametrize("source", [source for source, _ in CASES] + ["\n\n".join(s for s, _ in CASES)])
+def test_one_parse_gives_the_same_html_and_text_as_two(source):
+    html, text = html_and_text(source)
+    assert html == render_markdown(source)
+    assert text == markdown_to_text(source)
 
 
 def test_the_message_text_part_has_no_markdown_marks(app):
