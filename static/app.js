@@ -32,3 +32,17 @@ document.addEventListener("DOMContentLoaded", () => {
     if (status) status.textContent = `Inserted ${text} into the ${target === subject ? "subject" : "body"}.`;
   });
 });
+
+// "Copy" buttons: data-copy names the input whose text goes to the clipboard (the link stays selectable without JS).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-copy]");
+  const source = button && document.getElementById(button.dataset.copy);
+  if (!source || !navigator.clipboard) return;
+  navigator.clipboard.writeText(source.value).then(() => { button.textContent = "Copied"; });
+});
+document.addEventListener("change", (event) => {
+  // Picking an organization under the contact form's box puts its name in the box.
+  const pick = event.target.closest('input[name="organization_id"][data-name]');
+  const box = pick && document.getElementById("organization");
+  if (box) box.value = pick.dataset.name;
+});

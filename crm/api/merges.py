@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint
-from crm.api.auth import require_role
+from crm.common.access import access
 from crm.mailmerge import services
 
 blp = make_blueprint("api_merges", "Mail merges")
@@ -141,10 +141,10 @@ class MergeAudience(MethodView):
 class MergeCheck(MethodView):
     """The dry run."""
 
+    @access("organizer")
     @blp.doc(**_json_object("the dry run's result"))
     def get(self, merge_id):
         """Render every recipient once; problems block queueing (organizers, as on the merge page)."""
-        require_role("organizer")
         try:
             return services.check_merge(_get(merge_id)).as_dict()
         except services.MergeError as exc:
@@ -155,12 +155,12 @@ class MergeCheck(MethodView):
 class MergePreview(MethodView):
     """One recipient's message."""
 
+    @access("organizer")
     @blp.arguments(PreviewArgs, location="query")
     @blp.doc(**_json_object("subject, text, html and raw of one recipient's message"))
     def get(self, args, merge_id):
         """subject, text, html and the raw MIME of one recipient's message (organizers, as on the merge page: a
         message holds the recipient's personal sign-on link, which signs for their organization)."""
-        require_role("organizer")
         try:
             rendered = services.preview(_get(merge_id), args.get("contact_id"))
         except services.MergeError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, func, select
 
+from crm.common.validation import whole_number
 from crm.contacts.models import Contact
 from crm.contacts.queries import mailable_condition
 from crm.extensions import db
@@ -71,9 +72,10 @@ def _optional_id(value, field: str) -> int | None:
     """A positive id or None."""
     if value in (None, "", 0, "0"):
         return None
-    if isinstance(value, bool) or not str(value).isdigit() or not 0 < int(value) < 2**31:
+    number = whole_number(value, 1)
+    if number is None:
         raise AudienceError(field, f"{field} must be a positive whole number.")
-    return int(value)
+    return number
 
 
 def _org_conditions(audience: dict) -> list:

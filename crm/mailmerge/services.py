@@ -22,6 +22,7 @@ from crm.common.text import single_line
 from crm.common.tokens import TokenError, read_token
 from crm.common.types import utcnow
 from crm.common.urls import public_url, unreachable_host
+from crm.common.validation import whole_number
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter
@@ -186,8 +187,8 @@ def _clean(data: dict) -> dict:
     values["letter_id"] = None
     if letter_value not in (None, "", 0):
         letter = None
-        if isinstance(letter_value, int) or (isinstance(letter_value, str) and letter_value.isdigit()):
-            letter = db.session.get(Letter, int(letter_value))
+        if (letter_id := whole_number(letter_value, 1)) is not None:
+            letter = db.session.get(Letter, letter_id)
         if letter is None and isinstance(letter_value, str):
             letter = db.session.scalar(select(Letter).where(Letter.slug == letter_value.strip().lower()))
         if letter is None:
@@ -205,7 +206,7 @@ def _clean(data: dict) -> dict:
     throttle = data.get("throttle_per_minute")
     if throttle in (None, "", 0, "0"):
         values["throttle_per_minute"] = None
-    elif isinstance(throttle, bool) or not str(throttle).isdigit() or not 1 <= int(throttle) <= 100_000:
+    elif whole_number(throttle if isinstance(throttle, int) else str(throttle), 1, 100_000) is None:
         errors["throttle_per_minute"] = [
             "The throttle is a whole number of messages per minute, 1 to 100,000."
         ]

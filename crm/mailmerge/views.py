@@ -7,6 +7,7 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm.common.access import access
+from crm.common.validation import whole_number
 from crm.extensions import csrf
 from crm.letters.services import list_letters
 from crm.mailmerge import embedded, services
@@ -37,7 +38,7 @@ def _message_states() -> dict:
 def _page() -> int:
     """The page number from the query string."""
     page = request.args.get("page", "1")
-    return int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1
+    return whole_number(page, 1, 1_000_000) or 1
 
 
 def _merge_or_404(merge_id: int):
@@ -116,8 +117,8 @@ def new():
     _fill_choices(form)
     if request.method == "GET":
         form.letter.data = request.args.get("letter", "")
-        source = request.args.get("from_merge", "")
-        source_merge = services.get_merge(int(source)) if source.isdigit() and int(source) < 2**31 else None
+        source = whole_number(request.args.get("from_merge", ""), 1)
+        source_merge = services.get_merge(source) if source is not None else None
         if source_merge is not None:
             # "Follow up with those who did not sign" starts from the original's content.
             content = services.content_of(source_merge)
@@ -126,7 +127,7 @@ def new():
             form.subject.data, form.body.data = content["subject"], content["body"]
             form.throttle_per_minute.data = content["throttle_per_minute"]
             form.letter.data = request.args.get("letter") or content["letter"] or ""
-        if request.args.get("after_merge", "").isdigit():
+        if whole_number(request.args.get("after_merge", ""), 1) is not None:
             form.after_merge.data = request.args["after_merge"]
         for key in ("signed", "not_signed"):
             if request.args.get(key):
@@ -285,7 +286,7 @@ def preview(merge_id: int):
     contact_id = request.args.get("contact_id", "")
     error, rendered = None, None
     try:
-        rendered = services.preview(merge, int(contact_id) if contact_id.isdigit() else None)
+        rendered = services.preview(merge, whole_number(contact_id, 1))
     except services.MergeError as exc:
         error = str(exc)
     return render_template(
@@ -308,7 +309,7 @@ def send_test(merge_id: int):
 
     def send():
         value = form.contact_id.data or ""
-        services.send_test(merge, current_user.email, int(value) if value.isdigit() else None, _user_id())
+        services.send_test(merge, current_user.email, whole_number(value, 1), _user_id())
         return f"A test was queued to {current_user.email}."
 
     return _button(form, send, url_for("mailmerge.show", merge_id=merge.id))
