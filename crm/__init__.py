@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import click
 from flask import Flask
 
 from crm import config
@@ -35,6 +36,25 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_template_helpers(app)
     register_commands(app)
     return app
+
+
+def make_app() -> Flask:
+    """The app of a process of its own (the `crm` command, a Celery worker): the factory plus the instance folder
+    (and its generated secret key)."""
+    app = create_app()
+    config.prepare_instance(app)
+    _links_follow_run_port(app)
+    return app
+
+
+def _links_follow_run_port(app: Flask) -> None:
+    """`crm run --port P` without CRM_BASE_URL links mail to the server it starts, not to port 5000."""
+    context = click.get_current_context(silent=True)
+    if os.environ.get("CRM_BASE_URL") or context is None or context.info_name != "run":
+        return
+    from crm.common.urls import base_url_for_run
+
+    app.config["CRM_BASE_URL"] = base_url_for_run(context.params.get("host"), context.params.get("port"))
 
 
 def register_extensions(app: Flask) -> None:
