@@ -59,10 +59,10 @@ def _links_follow_run_port(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions of crm.extensions to this app."""
-    from crm.extensions import commit_read_only_requests, csrf, db, limiter, login_manager, mail, migrate
+    from crm import db as database
+    from crm.extensions import csrf, db, limiter, login_manager, mail, migrate
 
-    db.init_app(app)
-    commit_read_only_requests(app)
+    database.init_app(app)
     migrate.init_app(app, db, directory=_asset_folder("migrations"), render_as_batch=True, compare_type=True)
     mail.init_app(app)
     csrf.init_app(app)
