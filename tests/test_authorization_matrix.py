@@ -116,6 +116,7 @@ ROUTES = {
     ("POST", "/letters/participation"): "organizer",
     ("GET", "/letters/review"): "organizer",
     ("POST", "/letters/review/<int:request_id>"): "organizer",
+    ("GET", "/healthz"): "public",
     ("GET", "/login"): "public",
     ("POST", "/login"): "public",
     ("POST", "/logout"): "viewer",
