@@ -108,8 +108,8 @@ def register_blueprints(app: Flask) -> None:
 
 def register_errorhandlers(app: Flask) -> None:
     """Error pages in the site's layout (API errors are problem+json, handled in crm.api)."""
-    from crm.common.errors import install_error_pages
     from crm.common.security import install_security_headers
+    from crm.error_pages import install_error_pages
 
     install_error_pages(app)
     install_security_headers(app)

@@ -1,4 +1,4 @@
-"""No import circles between the modules of `crm`.
+"""No import circles between the modules of `crm`, and `crm.common` stays below the features.
 
 The graph is built with `ast` from each module's source, no import runs. Two graphs are checked:
 
@@ -116,6 +116,20 @@ def test_no_import_circles_in_crm():
     for name, graph in (("any import", everywhere), ("top-level import", top_level)):
         found = cycles(graph)
         assert not found, f"import circles ({name}):\n" + "\n\n".join(_describe(graph, c) for c in found)
+
+
+# What crm.common may import besides itself: the unbound extensions and the configuration, nothing of a feature
+# package or of crm.api, so every feature can use it without a circle.
+COMMON_MAY_IMPORT = {"crm.extensions", "crm.config"}
+
+
+def test_common_imports_no_feature_and_not_the_api():
+    everywhere, _ = import_graphs(ROOT, "crm")
+    common = [m for m in everywhere if m == "crm.common" or m.startswith("crm.common.")]
+    assert "crm.common.errors" in common
+    upward = {m: sorted(t for t in everywhere[m] if not t.startswith("crm.common") and t not in COMMON_MAY_IMPORT)
+              for m in common}
+    assert not {m: t for m, t in upward.items() if t}, "crm.common imports up into features or crm.api"
 
 
 def test_the_check_finds_circles(tmp_path):

@@ -12,6 +12,7 @@ from crm.audit.labels import field_label
 from crm.audit.models import AuditEvent
 from crm.audit.services import commit_audited, record
 from crm.common import validation as check
+from crm.common.errors import ConflictError, NotFound
 from crm.common.paging import Paged
 from crm.common.text import fold, single_line, sort_name
 from crm.common.types import utcnow
@@ -278,19 +279,6 @@ INTERACTION_KINDS = ("note", "call", "meeting", "email")
 MAX_ALIASES = 50
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
 _REF_ID = re.compile(r"\(#(\d{1,11})\)$")
-
-
-class NotFound(LookupError):
-    """The record asked for does not exist."""
-
-
-class ConflictError(Exception):
-    """The record changed since the form (or API client) read it; `current` is the record as saved now."""
-
-    def __init__(self, current, last_change: AuditEvent | None = None):
-        super().__init__("This record was changed by someone else after you opened it.")
-        self.current = current
-        self.last_change = last_change
 
 
 def snapshot(org: Organization) -> dict:

@@ -6,11 +6,11 @@ from sqlalchemy import func, select
 
 from crm.audit.services import record
 from crm.common import validation as check
+from crm.common.errors import NotFound
 from crm.common.validation import FieldError, InvalidData
 from crm.contacts.services import count_mailable
 from crm.extensions import db
 from crm.organizations.filters import KNOWN_PARAMS, FilterError, OrgFilter, describe, org_ids_query, parse_filter
-from crm.organizations.services import NotFound
 from crm.segments.models import Segment
 
 
@@ -170,6 +170,5 @@ __all__ = [
     "delete_segment",
     "SegmentCounts",
     "InvalidData",
-    "NotFound",
     "FilterError",
 ]
