@@ -14,11 +14,11 @@ from sqlalchemy.orm import selectinload
 from crm.audit.services import commit_audited, record
 from crm.common.paging import Paged
 from crm.common.text import fold, single_line, slugify
-from crm.common.tokens import TokenError, make_token, read_token
+from crm.common.tokens import TokenError, read_token
 from crm.common.types import utcnow
 from crm.contacts.models import Contact
 from crm.extensions import db
-from crm.letters.links import issued_now, signon_url_for
+from crm.letters.links import signon_url_for
 from crm.letters.models import (
     LETTER_STATUSES,
     SIGNATURE_ROLES,
@@ -621,12 +621,6 @@ def extend_deadline(letter: Letter, deadline: date | None, user_id: int | None =
 # --- personal sign-on links ---------------------------------------------------------------------------------
 
 PERSONAL_LINK_MAX_AGE = 60 * 60 * 24 * 120  # four months: longer than any sign-on campaign
-
-
-def personal_signon_token(letter: Letter, organization: Organization, contact: Contact | None) -> str:
-    """A signed token naming (letter, organization, contact) and when it was made, purpose 'signon'."""
-    return make_token("signon", {"l": letter.id, "o": organization.id, "c": contact.id if contact else None,
-                                 "i": issued_now()})
 
 
 def personal_signon_url(letter: Letter, organization: Organization, contact: Contact | None = None) -> str:

@@ -402,11 +402,6 @@ def describe(f: OrgFilter) -> list[Clause]:
     return clauses
 
 
-def org_query(f: OrgFilter) -> Select:
-    """SELECT Organization rows matching the filter (unsorted)."""
-    return select(Organization).where(*conditions(f))
-
-
 def org_ids_query(f: OrgFilter) -> Select:
     """SELECT the ids of matching organizations (for IN clauses and counts)."""
     return select(Organization.id).where(*conditions(f))
@@ -429,5 +424,5 @@ def order_clause(sort: str) -> list:
     return [*_ORDERS.get(sort, _ORDERS["name"]), _BY_ID]
 
 
-__all__ = ["FilterError", "OrgFilter", "parse_filter", "describe", "LetterRef", "conditions", "org_query",
-           "org_ids_query", "order_clause", "SORTS", "KNOWN_PARAMS", "US_STATES"]
+__all__ = ["FilterError", "OrgFilter", "parse_filter", "describe", "LetterRef", "conditions", "org_ids_query",
+           "order_clause", "SORTS", "KNOWN_PARAMS", "US_STATES"]
