@@ -110,3 +110,19 @@ def test_merging_issue_areas_rewrites_merge_audiences_too(seeded, users, db, key
     assert saved.audience["filter"][key] == ["privacy"]
     assert saved.version == version + 1  # a form opened before the merge of areas does not put the old one back
     assert audience_counts(saved.audience) == audience_counts({"filter": {key: ["privacy"]}, "contacts": "primary"})
+
+
+def test_merge_create_takes_not_issue_area(seeded, runner, tmp_path):
+    from crm.extensions import db
+    from crm.mailmerge.models import MailMerge
+
+    body = tmp_path / "body.md"
+    body.write_text("Dear {{ contact.first_name }},", encoding="utf-8")
+    result = runner.invoke(args=["merge", "create", "--name", "Privacy only", "--subject", "Hi", "--body-file",
+                                 str(body), "--issue-area", "privacy", "--not-issue-area", "immigration"])
+    assert result.exit_code == 0, result.output
+    merge = db.session.get(MailMerge, int(result.output.strip().splitlines()[-1]))
+    assert merge.audience["filter"]["not_issue_area"] == ["immigration"]
+    refused = runner.invoke(args=["merge", "create", "--name", "Bad", "--subject", "Hi", "--body-file", str(body),
+                                  "--not-issue-area", "nope"])
+    assert refused.exit_code != 0 and "nope" in refused.output

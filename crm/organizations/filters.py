@@ -402,6 +402,11 @@ def describe(f: OrgFilter) -> list[Clause]:
     return clauses
 
 
+def describe_text(f: OrgFilter) -> str:
+    """The filter's sentence as plain text, letters by their full titles (for the audit log)."""
+    return "; ".join("".join(p.title if isinstance(p, LetterRef) else p for p in clause) for clause in describe(f))
+
+
 def org_ids_query(f: OrgFilter) -> Select:
     """SELECT the ids of matching organizations (for IN clauses and counts)."""
     return select(Organization.id).where(*conditions(f))
@@ -424,5 +429,5 @@ def order_clause(sort: str) -> list:
     return [*_ORDERS.get(sort, _ORDERS["name"]), _BY_ID]
 
 
-__all__ = ["FilterError", "OrgFilter", "parse_filter", "describe", "LetterRef", "conditions", "org_ids_query",
-           "order_clause", "SORTS", "KNOWN_PARAMS", "US_STATES"]
+__all__ = ["FilterError", "OrgFilter", "parse_filter", "describe", "describe_text", "LetterRef", "conditions",
+           "org_ids_query", "order_clause", "SORTS", "KNOWN_PARAMS", "US_STATES"]
