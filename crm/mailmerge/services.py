@@ -28,7 +28,6 @@ from crm.extensions import db
 from crm.letters.models import Letter
 from crm.mailmerge import audience as audiences
 from crm.mailmerge.models import DELIVERED_STATUSES, SUPPRESSION_REASONS, MailMerge, Message, Suppression
-from crm.mailmerge.outbox import build_message
 from crm.mailmerge.rendering import Rendered, letter_record, load_recipients, render_message, sample_recipient
 from crm.mailmerge.templating import FIELDS, Problem, RenderError, compile_templates
 
@@ -80,11 +79,6 @@ def list_merges() -> list[tuple[MailMerge, dict[str, int]]]:
 def get_merge(merge_id: int) -> MailMerge | None:
     """One merge."""
     return db.session.get(MailMerge, merge_id)
-
-
-def letters_for_choice() -> list[Letter]:
-    """Letters a merge can promote, newest first."""
-    return list(db.session.scalars(select(Letter).order_by(Letter.id.desc())))
 
 
 def outbox_page(page: int, per_page: int = 50):
@@ -927,22 +921,6 @@ def unsubscribe(token: str) -> str:
         )
         commit_audited("unsubscribe", "suppression", None, summary=f"{address} unsubscribed (merge {data['merge_id']})")
     return address
-
-
-def system_mail_test(to: str) -> Message:
-    """Queue a plain system message (used by tests of the outbox worker)."""
-    message = build_message(to, "Undersigned test", "This is a test.")
-    row = Message(
-        kind="system",
-        email=to.lower(),
-        subject="Undersigned test",
-        raw=message.as_string(),
-        message_id=message["Message-ID"],
-        status="queued",
-    )
-    db.session.add(row)
-    db.session.commit()
-    return row
 
 
 __all__ = [
