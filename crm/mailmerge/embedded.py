@@ -25,6 +25,7 @@ def embedded_enabled(app: Flask) -> bool:
 def _loop(app: Flask, stop: threading.Event, health) -> None:
     """Drain forever (until stopped). The worker rides out database and relay outages itself; anything else
     (a bug) is logged, shown as the worker's state, and the worker starts afresh after a pause."""
+    from crm.common.errors import database_busy
     from crm.extensions import db
     from crm.mailmerge.worker import Worker
 
@@ -33,6 +34,13 @@ def _loop(app: Flask, stop: threading.Event, health) -> None:
             try:
                 Worker(health=health).run(stop=stop, idle_wait=float(app.config.get("MAIL_POLL_SECONDS") or 1.0))
             except Exception as exc:  # keep the thread alive; the next round starts afresh
+                if database_busy(exc):
+                    # Another writer (an import, a backup) holds SQLite's lock: nothing is wrong, wait a little.
+                    log.warning("outbox worker: the database is busy; trying again in a second")
+                    db.session.rollback()
+                    health.set("waiting for the database", exc)
+                    stop.wait(1)
+                    continue
                 log.exception("outbox worker stopped; restarting in 5 seconds")
                 health.set("restarting", exc)
                 stop.wait(5)
