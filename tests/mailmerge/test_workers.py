@@ -331,3 +331,18 @@ def test_mail_connections_send_side_by_side(app, sink):
     assert sink.connections == 4 and sink.most_in_flight == 4
     assert _exactly_once(sink, merge.id, 120) == 0
     assert services.get_merge(merge.id).status == "done"
+
+
+def test_a_claim_takes_no_more_than_its_batch(app):
+    """A claim takes at most its limit, in id order (PostgreSQL's planner ignored the LIMIT of a claim written as
+    one UPDATE with the SELECT … SKIP LOCKED as a subquery: one sender took a whole merge, the others idled)."""
+    from crm.mailmerge import claims
+
+    make_recipients(60)
+    merge = new_merge()
+    services.queue_merge(merge)
+    with db.engine.connect() as conn:
+        first = claims.claim(conn, "here:1:a", 20)
+        second = claims.claim(conn, "here:1:b", 20)
+    assert len(first) == 20 and len(second) == 20 and max(first) < min(second)
+    assert _statuses(merge.id) == {"claimed": 40, "queued": 20}
