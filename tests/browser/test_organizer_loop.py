@@ -260,6 +260,7 @@ def test_organizer_loop(width, live_server, browser, seeded, users, smtp_server,
             re.compile(rf"Send to {mailable} contacts at \d+ organizations now\?"))
         step("09a-merge-confirm")
         page.get_by_role("button", name=re.compile("Yes, send")).click()
+        page.wait_for_url(merge_url)  # the confirmation posts, then lands on the merge page
         expect(page.locator("#merge-progress")).to_have_attribute("data-status", "done", timeout=WAIT)
         expect(page.locator("#count-sent")).to_have_text(str(mailable))
         expect(page.get_by_role("link", name="Follow up with those who did not sign")).to_be_visible(timeout=WAIT)
@@ -357,8 +358,10 @@ def test_organizer_loop(width, live_server, browser, seeded, users, smtp_server,
         reminder_mailable = int(re.search(r"Mailable\s+(\d+)", page.locator("#audience-counts").inner_text()).group(1))
         assert 0 < reminder_mailable < mailable
         step("14b-reminder-draft")
+        reminder_url = page.url
         page.get_by_role("link", name=re.compile("Queue and send")).click()
         page.get_by_role("button", name=re.compile("Yes, send")).click()
+        page.wait_for_url(reminder_url)
         expect(page.locator("#merge-progress")).to_have_attribute("data-status", "done", timeout=WAIT)
         step("14c-reminder-done")
         reminders = _wait_for_mail(smtp_server, lambda m: m["message"]["Subject"].startswith("Reminder for"),
