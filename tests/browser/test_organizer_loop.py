@@ -334,6 +334,7 @@ def test_organizer_loop(width, live_server, browser, seeded, users, smtp_server,
         page.get_by_role("link", name="Open the review queue").click()
         entry = page.get_by_role("region", name="Border Tech Watch Collective")
         expect(entry).to_contain_text("Rosa Delgado")
+        expect(entry.locator("input[type=radio]:checked")).to_have_count(0)  # loose candidates are not chosen
         step("13a-review-queue")
         entry.get_by_role("button", name="Create a new organization").click()
         expect(page.get_by_text("Border Tech Watch Collective accepted; the signer was told.")).to_be_visible()

@@ -194,3 +194,16 @@ def test_matrix_cells_are_blank_for_no_answer_on_the_page_and_in_the_csv(seeded,
     assert {row[rows[0].index(SEED_LETTER_SLUG)] for row in rows[1:]} == {"signed"}
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert "`withdrawn` or blank" in readme and "no answer" not in client.get(link).get_data(as_text=True)
+
+
+def test_only_the_proposed_match_starts_chosen_in_the_review_queue(two_borders, db, as_role):
+    """A loose candidate is offered but not chosen: one click on Accept must not sign a stranger in another
+    organization's name (found walking the organizer loop: 'Border Tech Watch Collective' came up with
+    Detention Watch Network at 23% already selected)."""
+    loose = _signon(db, two_borders.letter, "Border Tech Watch Collective", "rosa@bordertechwatch.example")
+    entry = next(e for e in review_entries() if e.request.id == loose.id)
+    assert loose.proposed_organization_id is None and entry.candidates  # loose candidates, no proposal
+    page = as_role("organizer").get("/letters/review").get_data(as_text=True)
+    assert not re.search(rf'id="org-{loose.id}-candidate-\d+" value="\d+" checked', page)
+    coalition = _org(db, "Border Rights Coalition")  # the proposed match of the other sign-on stays chosen
+    assert f'id="org-{two_borders.id}-candidate-{coalition.id}" value="{coalition.id}" checked' in page
