@@ -99,7 +99,7 @@ def test_organizer_loop(width, live_server, browser, seeded, users, smtp_server,
         if phone:
             page.get_by_role("button", name="Toggle navigation").click()
         if menu:
-            page.locator("#nav").get_by_role("button", name=menu).click()
+            page.locator("#nav").get_by_role("button", name=menu, exact=True).click()
         page.locator("#nav").get_by_role("link", name=name).first.click()
 
     try:
