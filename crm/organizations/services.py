@@ -1,6 +1,7 @@
 """Organization logic: listing with filters, profiles, participation history, editing with audit."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -335,17 +336,35 @@ def resolve_organization_ref(ref) -> int | None:
     return ids[0]
 
 
+PARENT_CYCLE = "An organization cannot be its own parent or an affiliate of its affiliates."
+
+
+def makes_parent_cycle(org_id: int, parent_id: int | None, parent_of: Callable[[int], int | None]) -> bool:
+    """Whether giving organization `org_id` this parent makes its parent chain come back to it.
+
+    `parent_of(id)` reads one link of the chain: the database's, or (an import) the file's changes over it.
+    """
+    seen: set[int] = set()
+    cursor = parent_id
+    while cursor is not None and cursor not in seen:
+        if cursor == org_id:
+            return True
+        seen.add(cursor)
+        cursor = parent_of(cursor)
+    return False
+
+
+def _stored_parent(org_id: int) -> int | None:
+    return db.session.scalar(select(Organization.parent_id).where(Organization.id == org_id))
+
+
 def _check_parent(parent_ref, org_id: int | None) -> int | None:
     """A parent id that exists and does not make an organization its own ancestor."""
     parent_id = resolve_organization_ref(parent_ref)
     if parent_id is None or org_id is None:
         return parent_id
-    seen, cursor = set(), parent_id
-    while cursor is not None and cursor not in seen:
-        if cursor == org_id:
-            raise FieldError("An organization cannot be its own parent or an affiliate of its affiliates.")
-        seen.add(cursor)
-        cursor = db.session.scalar(select(Organization.parent_id).where(Organization.id == cursor))
+    if makes_parent_cycle(org_id, parent_id, _stored_parent):
+        raise FieldError(PARENT_CYCLE)
     return parent_id
 
 
@@ -364,15 +383,9 @@ def _check_parent_cycle_locked(org: Organization) -> None:
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(select(func.pg_advisory_xact_lock(_PARENT_LOCK_KEY)))
     db.session.flush()  # the UPDATE: on SQLite this takes the write lock before the chain is read
-    seen: set[int] = set()
-    cursor = org.parent_id
-    while cursor is not None and cursor not in seen:
-        if cursor == org.id:
-            raise InvalidData({"parent_id": [
-                "An organization cannot be its own parent or an affiliate of its affiliates "
-                "(someone may just have made this parent an affiliate of it)."]})
-        seen.add(cursor)
-        cursor = db.session.scalar(select(Organization.parent_id).where(Organization.id == cursor))
+    if makes_parent_cycle(org.id, org.parent_id, _stored_parent):
+        raise InvalidData({"parent_id": [
+            f"{PARENT_CYCLE[:-1]} (someone may just have made this parent an affiliate of it)."]})
 
 
 def _check_issue_areas(value) -> list[str]:
