@@ -85,6 +85,7 @@ ROUTES = {
     ("GET", "/imports/u/<token>/mapping"): "organizer",
     ("POST", "/imports/u/<token>/mapping"): "organizer",
     ("POST", "/imports/u/<token>/discard"): "organizer",
+    ("POST", "/imports/u/<token>/kind"): "organizer",
     ("GET", "/imports/u/<token>/preview"): "organizer",
     ("POST", "/imports/u/<token>/preview"): "organizer",
     ("GET", "/imports/u/<token>/report.csv"): "organizer",
