@@ -135,6 +135,8 @@ ROUTES = {
     ("GET", "/merges/<int:merge_id>/preview"): "organizer",
     ("GET", "/merges/<int:merge_id>/progress"): "viewer",
     ("GET", "/merges/<int:merge_id>/queue"): "organizer",
+    ("POST", "/merges/<int:merge_id>/duplicate"): "organizer",
+    ("GET", "/merges/audience-count"): "organizer",
     ("POST", "/merges/<int:merge_id>/queue"): "organizer",
     ("GET", "/merges/<int:merge_id>/report"): "organizer",
     ("POST", "/merges/<int:merge_id>/test"): "organizer",

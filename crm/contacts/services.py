@@ -11,6 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from crm.audit.labels import field_label
 from crm.audit.services import record
 from crm.common import validation as check
+from crm.common.errors import ConflictError, NotFound
 from crm.common.paging import Paged
 from crm.common.types import utcnow
 from crm.common.validation import FieldError, InvalidData
@@ -21,7 +22,7 @@ from crm.extensions import db
 from crm.mailmerge.models import Suppression
 from crm.organizations.filters import OrgFilter, org_ids_query
 from crm.organizations.models import Organization
-from crm.organizations.services import ConflictError, NotFound, last_change, resolve_organization_ref
+from crm.organizations.services import last_change, resolve_organization_ref
 
 MAX_PER_PAGE = 200
 AUDITED_FIELDS = (
@@ -402,7 +403,5 @@ __all__ = [
     "clean_contact",
     "annotate_mailable",
     "InvalidData",
-    "NotFound",
-    "ConflictError",
     "PrimaryTaken",
 ]

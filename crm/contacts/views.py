@@ -9,6 +9,7 @@ from flask_login import current_user
 from crm.audit.services import events_for
 from crm.common.access import access
 from crm.common.editing import edit_record, form_version
+from crm.common.errors import ConflictError, NotFound
 from crm.common.text import single_line
 from crm.common.validation import InvalidData, whole_number
 from crm.contacts import services
@@ -17,8 +18,6 @@ from crm.contacts.forms import ContactForm, QuickContactForm
 from crm.exports import CONTACT_COLUMNS, contact_row
 from crm.letters.participation import search_organizations
 from crm.organizations.services import (
-    ConflictError,
-    NotFound,
     get_organization,
     issue_area_options,
     letter_options,

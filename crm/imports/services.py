@@ -25,6 +25,7 @@ from datetime import date, datetime
 from itertools import count, islice
 from pathlib import Path
 from types import SimpleNamespace
+from typing import NamedTuple
 
 from sqlalchemy import delete, insert, literal, literal_column, select
 from sqlalchemy.orm import selectinload
@@ -62,6 +63,19 @@ REPORT_COLUMNS = ("row", "action", "record", "errors")
 
 class ImportError_(ValueError):
     """An import request that cannot be carried out (unknown letter, mapping, batch already undone…)."""
+
+
+class RowProblem(NamedTuple):
+    """What is wrong with a row: the column as the file names it, and why."""
+
+    column: str
+    message: str
+
+
+class UncertainMatch(RowProblem):
+    """An organization name matched without certainty: the organizer confirms it ('review'), it is not an error."""
+
+    __slots__ = ()
 
 
 @dataclass
@@ -452,9 +466,9 @@ class _Engine:
             return None
         ref = self.orgs.get(name)
         if ref.state == "review" and not self.options.accept_uncertain:
-            errors.append((self.header(key), f"'{name}' may be {self.orgs.label(ref.org_id)} "
-                                             f"({ref.confidence:.0%} sure); confirm uncertain matches to use it, "
-                                             f"or correct the name."))
+            errors.append(UncertainMatch(self.header(key), f"'{name}' may be {self.orgs.label(ref.org_id)} "
+                                                           f"({ref.confidence:.0%} sure); confirm uncertain "
+                                                           f"matches to use it, or correct the name."))
             return None
         if ref.state == "none" and not create:
             errors.append((self.header(key), f"no organization called '{name}'."))
@@ -464,7 +478,7 @@ class _Engine:
     @staticmethod
     def action_for(errors: list[tuple[str, str]]) -> str:
         """'review' when the only problem is an uncertain match, else 'error'."""
-        return "review" if errors and all("sure); confirm" in m for _, m in errors) else "error"
+        return "review" if errors and all(isinstance(problem, UncertainMatch) for problem in errors) else "error"
 
     @staticmethod
     def describe(outcome: RowOutcome, entity: str, entity_id: int, label: str) -> None:
