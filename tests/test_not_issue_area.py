@@ -140,5 +140,5 @@ def test_a_merge_audience_reads_as_the_segment_sentence(seeded, runner, tmp_path
     for url in (f"/merges/{merge_id}", f"/merges/{merge_id}/check", f"/merges/{merge_id}/report"):
         page = client.get(url).get_data(as_text=True)
         shown = re.search(r'id="merge-audience">([^<]*)<', page).group(1)
-        assert "organizations: works on privacy, not immigration · primary contacts only" in shown, (url, shown)
+        assert "Organizations: works on privacy, not immigration · primary contacts only" in shown, (url, shown)
         assert "issue area =" not in page and "not_issue_area" not in page, url

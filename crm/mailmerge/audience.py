@@ -201,7 +201,8 @@ def describe(audience: dict) -> str:
     parts.append(
         "primary contacts only" if audience.get("contacts", "primary") == "primary" else "all active contacts"
     )
-    return " · ".join(parts)
+    text = " · ".join(parts)
+    return text[:1].upper() + text[1:]
 
 
 __all__ = [
