@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import click
 from flask import Flask
 
 from crm import config
@@ -37,12 +38,31 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def make_app() -> Flask:
+    """The app of a process of its own (the `crm` command, a Celery worker): the factory plus the instance folder
+    (and its generated secret key)."""
+    app = create_app()
+    config.prepare_instance(app)
+    _links_follow_run_port(app)
+    return app
+
+
+def _links_follow_run_port(app: Flask) -> None:
+    """`crm run --port P` without CRM_BASE_URL links mail to the server it starts, not to port 5000."""
+    context = click.get_current_context(silent=True)
+    if os.environ.get("CRM_BASE_URL") or context is None or context.info_name != "run":
+        return
+    from crm.common.urls import base_url_for_run
+
+    app.config["CRM_BASE_URL"] = base_url_for_run(context.params.get("host"), context.params.get("port"))
+
+
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions of crm.extensions to this app."""
-    from crm.extensions import commit_read_only_requests, csrf, db, limiter, login_manager, mail, migrate
+    from crm import db as database
+    from crm.extensions import csrf, db, limiter, login_manager, mail, migrate
 
-    db.init_app(app)
-    commit_read_only_requests(app)
+    database.init_app(app)
     migrate.init_app(app, db, directory=_asset_folder("migrations"), render_as_batch=True, compare_type=True)
     mail.init_app(app)
     csrf.init_app(app)
@@ -88,8 +108,8 @@ def register_blueprints(app: Flask) -> None:
 
 def register_errorhandlers(app: Flask) -> None:
     """Error pages in the site's layout (API errors are problem+json, handled in crm.api)."""
-    from crm.common.errors import install_error_pages
     from crm.common.security import install_security_headers
+    from crm.error_pages import install_error_pages
 
     install_error_pages(app)
     install_security_headers(app)

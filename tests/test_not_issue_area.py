@@ -93,6 +93,25 @@ def test_merging_issue_areas_rewrites_both_lists_in_segments(seeded, users, db, 
     assert get_segment(segment.id).filter[key] == ["privacy"]
 
 
+@pytest.mark.parametrize("key", ["issue_area", "not_issue_area"])
+def test_merging_issue_areas_rewrites_merge_audiences_too(seeded, users, db, key):
+    """A merge's own audience filter names issue areas like a segment does: after a merge of areas it names the
+    one kept, and still counts (an area that no longer exists would make the merge unusable)."""
+    from crm.mailmerge.audience import audience_counts
+    from crm.mailmerge.models import MailMerge
+    from crm.organizations.services import merge_issue_areas
+    from tests.mailmerge.conftest import new_merge
+
+    merge = new_merge(audience={"filter": {key: ["surveillance", "privacy"]}, "contacts": "primary"})
+    version = merge.version
+    merge_issue_areas("surveillance", "privacy")
+    db.session.expire_all()
+    saved = db.session.get(MailMerge, merge.id)
+    assert saved.audience["filter"][key] == ["privacy"]
+    assert saved.version == version + 1  # a form opened before the merge of areas does not put the old one back
+    assert audience_counts(saved.audience) == audience_counts({"filter": {key: ["privacy"]}, "contacts": "primary"})
+
+
 def test_merge_create_takes_not_issue_area(seeded, runner, tmp_path):
     from crm.extensions import db
     from crm.mailmerge.models import MailMerge

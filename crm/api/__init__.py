@@ -14,7 +14,7 @@ class UndersignedApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
     def _register_error_handlers(self):
-        """Errors are rendered by crm.common.errors (problem+json under /api/), not by flask-smorest."""
+        """Errors are rendered by crm.error_pages (problem+json under /api/), not by flask-smorest."""
 
     def _register_responses(self):
         """Document error responses as application/problem+json, the type they are sent with."""

@@ -13,6 +13,7 @@ from crm.api.schemas import (
     OrganizationSchema,
     page_schema,
 )
+from crm.common.errors import ConflictError, NotFound
 from crm.common.validation import InvalidData
 from crm.contacts import services as contacts
 from crm.contacts.filters import CONTACT_SORTS, FilterError, parse_contact_filter
@@ -67,6 +68,9 @@ class ContactSchema(ma.Schema):
     status = ma.fields.String()
     mailable = ma.fields.Boolean()
     version = ma.fields.Integer()
+    # Only in the answer to a write that made this contact primary in someone's place.
+    replaced_primary = ma.fields.Dict(allow_none=True, metadata={
+        "description": "The contact this one replaced as the organization's primary contact: {id, name}"})
 
 
 class ContactInSchema(ma.Schema):
@@ -118,7 +122,7 @@ def _user_id() -> int:
     return g.api_user.id
 
 
-def _conflict(exc: organizations.ConflictError, schema: ma.Schema):
+def _conflict(exc: ConflictError, schema: ma.Schema):
     """409 problem+json with the record as it is saved now (`current`), so the client can merge and retry."""
     if exc.current is None:
         abort(404, message="No such record.")
@@ -146,11 +150,13 @@ def _write(kind: str, change):
     schema, not_found = _KINDS[kind]
     try:
         return change()
-    except organizations.NotFound:
+    except NotFound:
         abort(404, message=not_found)
     except InvalidData as exc:
         abort(400, message="Some fields are not valid.", errors=exc.errors)
-    except organizations.ConflictError as exc:
+    except contacts.PrimaryTaken as exc:
+        abort(409, message=str(exc), errors={"is_primary": [str(exc)]})
+    except ConflictError as exc:
         return _conflict(exc, schema)
 
 

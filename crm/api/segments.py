@@ -7,6 +7,7 @@ from flask_smorest import abort
 
 from crm.api import make_blueprint
 from crm.api.schemas import PageArgsSchema, page_schema
+from crm.common.errors import NotFound
 from crm.common.validation import InvalidData
 from crm.segments import services
 
@@ -88,7 +89,7 @@ class SegmentById(MethodView):
             return services.update_segment(
                 segment_id, name=data.get("name"), filter_source=data.get("filter"), user_id=g.api_user.id
             )
-        except services.NotFound:
+        except NotFound:
             abort(404, message="No such segment.")
         except InvalidData as exc:
             abort(400, message="Some fields are not valid.", errors=exc.errors)
@@ -98,5 +99,5 @@ class SegmentById(MethodView):
         """Delete a segment."""
         try:
             services.delete_segment(segment_id, user_id=g.api_user.id)
-        except services.NotFound:
+        except NotFound:
             abort(404, message="No such segment.")

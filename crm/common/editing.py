@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import abort, request
 
+from crm.common.errors import ConflictError
 from crm.common.validation import InvalidData, whole_number
-from crm.organizations.services import ConflictError
 
 
 def form_version(form) -> int | None:

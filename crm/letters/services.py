@@ -2,11 +2,9 @@
 
 import hashlib
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -16,11 +14,11 @@ from sqlalchemy.orm import selectinload
 from crm.audit.services import commit_audited, record
 from crm.common.paging import Paged
 from crm.common.text import fold, single_line, slugify
-from crm.common.tokens import TokenError, make_token, read_token
+from crm.common.tokens import TokenError, read_token
 from crm.common.types import utcnow
-from crm.common.urls import public_url
 from crm.contacts.models import Contact
 from crm.extensions import db
+from crm.letters.links import signon_url_for
 from crm.letters.models import (
     LETTER_STATUSES,
     SIGNATURE_ROLES,
@@ -625,26 +623,9 @@ def extend_deadline(letter: Letter, deadline: date | None, user_id: int | None =
 PERSONAL_LINK_MAX_AGE = 60 * 60 * 24 * 120  # four months: longer than any sign-on campaign
 
 
-def _issued_now() -> int:
-    """Milliseconds since the epoch: when a link was made, compared with its revocation."""
-    return int(time.time() * 1000)
-
-
-def personal_signon_token(letter: Letter, organization: Organization, contact: Contact | None) -> str:
-    """A signed token naming (letter, organization, contact) and when it was made, purpose 'signon'."""
-    return make_token("signon", {"l": letter.id, "o": organization.id, "c": contact.id if contact else None,
-                                 "i": _issued_now()})
-
-
 def personal_signon_url(letter: Letter, organization: Organization, contact: Contact | None = None) -> str:
     """The absolute one-click sign-on link for an organization (what mail merges put in `sign_on_url`)."""
     return signon_url_for(letter.slug, letter.id, organization.id, contact.id if contact else None)
-
-
-def signon_url_for(slug: str, letter_id: int, organization_id: int, contact_id: int | None) -> str:
-    """The personal sign-on link from plain ids (mail merges render from plain data, not models)."""
-    token = make_token("signon", {"l": letter_id, "o": organization_id, "c": contact_id, "i": _issued_now()})
-    return public_url(f"/sign/{quote(slug)}/p/{token}")
 
 
 class LinkRevoked(TokenError):

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from crm.audit.services import record
-from crm.common.text import single_line, sort_name
+from crm.common.text import single_line
 from crm.common.types import utcnow
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
+from crm.organizations.creation import add_named_organization
 from crm.organizations.matching import PLACE_WORDS, MatchIndex, normalize_org_name
 from crm.organizations.models import Organization
-from crm.organizations.services import add_alias, refresh_search_text, snapshot
+from crm.organizations.services import add_alias
 
 REPORT_COLUMNS = ("line", "text", "action", "organization", "confidence", "candidates", "reason")
 ACTIONS = ("matched", "new", "review", "skipped")
@@ -645,7 +646,8 @@ def apply_import(
             if not listed_name:
                 continue
             if org_id is None:
-                org = _create_org_no_commit(listed_name, user_id)
+                org = add_named_organization(listed_name, user_id=user_id,
+                                             summary=f"Created {listed_name} (signatory import)")
                 result.organizations += 1
             else:
                 org = db.session.get(Organization, org_id)
@@ -682,23 +684,6 @@ def apply_import(
         db.session.rollback()
         raise
     return result
-
-
-def _create_org_no_commit(name: str, user_id: int | None) -> Organization:
-    """A new organization for an imported name, inside the import's transaction."""
-    org = Organization(name=name, sort_name=sort_name(name)[:300], search_text="")
-    db.session.add(org)
-    db.session.flush()
-    refresh_search_text(org)
-    record(
-        "create",
-        "organization",
-        org.id,
-        user_id=user_id,
-        summary=f"Created {org.name} (signatory import)",
-        after=snapshot(org),
-    )
-    return org
 
 
 __all__ = ["Candidate", "analyse", "apply_import", "report_csv", "REPORT_COLUMNS"]

@@ -17,7 +17,7 @@ from crm.contacts.models import Contact
 from crm.contacts.queries import mailable_condition
 from crm.extensions import db
 from crm.mailmerge.models import DELIVERED_STATUSES, MailMerge, Message, Suppression
-from crm.organizations.filters import FilterError, OrgFilter, conditions, parse_filter
+from crm.organizations.filters import FilterError, conditions, parse_filter
 from crm.organizations.models import Organization
 from crm.segments.models import Segment
 
@@ -202,11 +202,6 @@ def describe(audience: dict) -> str:
         "primary contacts only" if audience.get("contacts", "primary") == "primary" else "all active contacts"
     )
     return ", ".join(parts)
-
-
-def empty_filter() -> OrgFilter:
-    """An empty filter (for forms)."""
-    return OrgFilter()
 
 
 __all__ = [

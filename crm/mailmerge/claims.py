@@ -63,18 +63,25 @@ def _due():
 
 
 def _take(conn: Connection, name: str, where, limit: int) -> list[int]:
-    """Claim up to `limit` due rows matching `where`, in id order, in one statement. PostgreSQL skips rows
-    another sender is claiming right now (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time anyway."""
-    chosen = (
-        select(Message.id).where(_due(), where).order_by(Message.id).limit(limit).with_for_update(skip_locked=True)
-    )
-    ids = conn.execute(
-        update(Message)
-        .where(Message.id.in_(chosen.scalar_subquery()), Message.status == "queued")
-        .values(status="claimed", claimed_by=name, claimed_at=utcnow())
-        .returning(Message.id)
-    ).scalars()
-    return sorted(ids)
+    """Claim up to `limit` due rows matching `where`, in id order. PostgreSQL skips rows another sender is claiming
+    right now (FOR UPDATE SKIP LOCKED); on SQLite two senders may pick the same rows, and the `queued` check of the
+    UPDATE gives each row to one of them. (One statement with the SELECT as a subquery is not bounded by its LIMIT
+    on PostgreSQL, whose planner may run the subquery again per row.)"""
+    for _attempt in range(5):  # SQLite: another sender took the rows just chosen; choose again
+        chosen = conn.scalars(
+            select(Message.id).where(_due(), where).order_by(Message.id).limit(limit).with_for_update(skip_locked=True)
+        ).all()
+        if not chosen:
+            return []
+        ids = conn.execute(
+            update(Message)
+            .where(Message.id.in_(chosen), Message.status == "queued")
+            .values(status="claimed", claimed_by=name, claimed_at=utcnow())
+            .returning(Message.id)
+        ).scalars().all()
+        if ids:
+            return sorted(ids)
+    return []
 
 
 def _allowance(conn: Connection, merge_id: int, throttle: int | None, limit: int) -> int:

@@ -146,6 +146,8 @@ def merge_check(merge_id, as_json):
         click.echo(f"{result.recipients} recipients rendered.")
         for problem in result.problems:
             click.echo(f"  {problem}")
+        for warning in result.warnings:
+            click.echo(f"  Warning: {warning}")
         click.echo("OK: nothing blocks queueing." if result.ok else "Problems block queueing.")
     sys.exit(0 if result.ok else 1)
 

@@ -1,12 +1,12 @@
 """Personal links in merge messages.
 
 `sign_on_url` is the single place a merge asks for a personal sign-on link; the letters feature builds it
-(crm.letters.services.signon_url_for) and the sign-on pages read it.
+(crm.letters.links.signon_url_for) and the sign-on pages read it.
 """
 
 from crm.common.tokens import make_token
 from crm.common.urls import public_url
-from crm.letters.services import signon_url_for
+from crm.letters.links import signon_url_for
 
 
 def sign_on_url(letter, org, contact) -> str:

@@ -28,7 +28,6 @@ from crm.extensions import db
 from crm.letters.models import Letter
 from crm.mailmerge import audience as audiences
 from crm.mailmerge.models import DELIVERED_STATUSES, SUPPRESSION_REASONS, MailMerge, Message, Suppression
-from crm.mailmerge.outbox import build_message
 from crm.mailmerge.rendering import Rendered, letter_record, load_recipients, render_message, sample_recipient
 from crm.mailmerge.templating import FIELDS, Problem, RenderError, compile_templates
 
@@ -80,11 +79,6 @@ def list_merges() -> list[tuple[MailMerge, dict[str, int]]]:
 def get_merge(merge_id: int) -> MailMerge | None:
     """One merge."""
     return db.session.get(MailMerge, merge_id)
-
-
-def letters_for_choice() -> list[Letter]:
-    """Letters a merge can promote, newest first."""
-    return list(db.session.scalars(select(Letter).order_by(Letter.id.desc())))
 
 
 def outbox_page(page: int, per_page: int = 50):
@@ -268,6 +262,40 @@ def update_merge(merge: MailMerge, data: dict, user_id: int | None = None) -> Ma
         after=_snapshot(merge),
     )
     return merge
+
+
+def content_of(merge: MailMerge) -> dict:
+    """The content a copy or a follow-up starts from: letter, sender, reply-to, subject and body."""
+    return {
+        "letter": merge.letter.slug if merge.letter else None,
+        "sender": merge.sender,
+        "reply_to": merge.reply_to,
+        "subject": merge.subject_template,
+        "body": merge.body_template,
+        "throttle_per_minute": merge.throttle_per_minute,
+    }
+
+
+def duplicate_merge(merge: MailMerge, user_id: int | None = None) -> MailMerge:
+    """A new draft with the merge's name ("Copy of …"), content and audience, whatever the merge's state."""
+    data = {**content_of(merge), "name": f"Copy of {merge.name}"[:200], "audience": dict(merge.audience or {})}
+    try:
+        copy = create_merge(data, user_id)
+    except MergeError as exc:
+        if not any(key.startswith("audience") for key in exc.errors):
+            raise
+        # The audience no longer resolves (a deleted segment or letter): copy the content, start the audience anew.
+        copy = create_merge({**data, "audience": {"contacts": (merge.audience or {}).get("contacts", "primary")}},
+                            user_id)
+    return copy
+
+
+def count_audience(audience) -> audiences.AudienceCounts:
+    """Counts for an audience being composed, before it is saved (raises MergeError, naming the field)."""
+    try:
+        return audiences.audience_counts(audiences.normalise_audience(audience))
+    except audiences.AudienceError as exc:
+        raise MergeError(str(exc), {exc.field: [str(exc)]}) from exc
 
 
 def field_list() -> dict[str, str]:
@@ -660,7 +688,9 @@ def merge_counts(merge_id: int) -> dict:
 def report_page(merge_id: int, page: int, per_page: int = 100, status: str | None = None):
     """Every recipient's row of a merge, with status and SMTP response."""
     query = select(Message).where(Message.merge_id == merge_id).order_by(Message.id)
-    if status in COUNT_STATUSES:
+    if status == "sending":  # one word for both: a worker took it, or is handing it to SMTP
+        query = query.where(Message.status.in_(("claimed", "sending")))
+    elif status in COUNT_STATUSES:
         query = query.where(Message.status == status)
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
@@ -891,22 +921,6 @@ def unsubscribe(token: str) -> str:
         )
         commit_audited("unsubscribe", "suppression", None, summary=f"{address} unsubscribed (merge {data['merge_id']})")
     return address
-
-
-def system_mail_test(to: str) -> Message:
-    """Queue a plain system message (used by tests of the outbox worker)."""
-    message = build_message(to, "Undersigned test", "This is a test.")
-    row = Message(
-        kind="system",
-        email=to.lower(),
-        subject="Undersigned test",
-        raw=message.as_string(),
-        message_id=message["Message-ID"],
-        status="queued",
-    )
-    db.session.add(row)
-    db.session.commit()
-    return row
 
 
 __all__ = [

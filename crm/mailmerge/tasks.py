@@ -9,6 +9,8 @@ import os
 
 from celery import Celery
 
+from crm import make_app
+
 celery_app = Celery("undersigned", broker=os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0")
 celery_app.conf.update(
     task_acks_late=False,
@@ -23,8 +25,6 @@ def _flask_app():
     """The Flask app of this worker process, made once."""
     global _APP
     if _APP is None:
-        from crm.cli import make_app
-
         _APP = make_app()
     return _APP
 

@@ -407,11 +407,6 @@ def describe_text(f: OrgFilter) -> str:
     return "; ".join("".join(p.title if isinstance(p, LetterRef) else p for p in clause) for clause in describe(f))
 
 
-def org_query(f: OrgFilter) -> Select:
-    """SELECT Organization rows matching the filter (unsorted)."""
-    return select(Organization).where(*conditions(f))
-
-
 def org_ids_query(f: OrgFilter) -> Select:
     """SELECT the ids of matching organizations (for IN clauses and counts)."""
     return select(Organization.id).where(*conditions(f))
@@ -435,4 +430,4 @@ def order_clause(sort: str) -> list:
 
 
 __all__ = ["FilterError", "OrgFilter", "parse_filter", "describe", "describe_text", "LetterRef", "conditions",
-           "org_query", "org_ids_query", "order_clause", "SORTS", "KNOWN_PARAMS", "US_STATES"]
+           "org_ids_query", "order_clause", "SORTS", "KNOWN_PARAMS", "US_STATES"]

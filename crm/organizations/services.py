@@ -12,12 +12,15 @@ from crm.audit.labels import field_label
 from crm.audit.models import AuditEvent
 from crm.audit.services import commit_audited, record
 from crm.common import validation as check
+from crm.common.errors import ConflictError, NotFound
 from crm.common.paging import Paged
 from crm.common.text import fold, single_line, sort_name
 from crm.common.types import utcnow
 from crm.common.validation import FieldError, InvalidData, whole_number
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
+from crm.letters.models import letter_issue_areas as lia
+from crm.mailmerge.models import MailMerge
 from crm.organizations.filters import OrgFilter, conditions, order_clause
 from crm.organizations.models import (
     ORG_TYPES,
@@ -28,6 +31,7 @@ from crm.organizations.models import (
     OrganizationAlias,
 )
 from crm.organizations.models import organization_issue_areas as oia
+from crm.segments.models import Segment
 
 MAX_PER_PAGE = 200
 
@@ -266,19 +270,6 @@ INTERACTION_KINDS = ("note", "call", "meeting", "email")
 MAX_ALIASES = 50
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
 _REF_ID = re.compile(r"\(#(\d{1,11})\)$")
-
-
-class NotFound(LookupError):
-    """The record asked for does not exist."""
-
-
-class ConflictError(Exception):
-    """The record changed since the form (or API client) read it; `current` is the record as saved now."""
-
-    def __init__(self, current, last_change: AuditEvent | None = None):
-        super().__init__("This record was changed by someone else after you opened it.")
-        self.current = current
-        self.last_change = last_change
 
 
 def snapshot(org: Organization) -> dict:
@@ -790,11 +781,19 @@ def set_issue_area_retired(slug: str, retired: bool, user_id: int | None = None)
     return area
 
 
-def merge_issue_areas(source_slug: str, target_slug: str, user_id: int | None = None) -> IssueArea:
-    """Fold one issue area into another: its organizations, letters and saved segments move, then it is removed."""
-    from crm.letters.models import letter_issue_areas as lia
-    from crm.segments.models import Segment
+def _filter_with_area_replaced(params: dict, source_slug: str, target_slug: str) -> dict:
+    """Stored filter parameters with one issue area slug replaced by another (in both lists, without doubles)."""
+    changed = dict(params)
+    for key in ("issue_area", "not_issue_area"):
+        areas_in_filter = list(params.get(key) or [])
+        if source_slug in areas_in_filter:
+            changed[key] = list(dict.fromkeys(target_slug if s == source_slug else s for s in areas_in_filter))
+    return changed
 
+
+def merge_issue_areas(source_slug: str, target_slug: str, user_id: int | None = None) -> IssueArea:
+    """Fold one issue area into another: its organizations, letters, segments and merge audiences move, then it
+    is removed."""
     if source_slug == target_slug:
         raise InvalidData({"target": ["Choose two different issue areas."]})
     areas = {
@@ -828,15 +827,16 @@ def merge_issue_areas(source_slug: str, target_slug: str, user_id: int | None = 
                 db.session.scalars(select(Organization).where(Organization.id.in_(ids))) if ids else []
             ):
                 org.updated_at = utcnow()
+    # Every stored filter naming the source area: segments, and merges' own audience filters.
     for segment in db.session.scalars(select(Segment)):
-        changed = dict(segment.filter)
-        for key in ("issue_area", "not_issue_area"):
-            areas_in_filter = list(segment.filter.get(key) or [])
-            if source_slug in areas_in_filter:
-                replaced = [target_slug if s == source_slug else s for s in areas_in_filter]
-                changed[key] = list(dict.fromkeys(replaced))
+        changed = _filter_with_area_replaced(segment.filter, source_slug, target_slug)
         if changed != segment.filter:
             segment.filter = changed
+    for merge in db.session.scalars(select(MailMerge)):
+        stored = (merge.audience or {}).get("filter") or {}
+        changed = _filter_with_area_replaced(stored, source_slug, target_slug)
+        if changed != stored:
+            merge.audience = {**merge.audience, "filter": changed}  # a new dict: the JSON column sees the change
     record(
         "merge",
         "issue_area",

@@ -7,6 +7,7 @@ from wtforms import SelectChoice
 from crm.audit.services import events_for
 from crm.common.access import access
 from crm.common.editing import edit_record, form_version
+from crm.common.errors import ConflictError, NotFound
 from crm.common.validation import InvalidData, whole_number
 from crm.contacts.services import contacts_of
 from crm.letters.forms import MergeForm
@@ -268,9 +269,9 @@ def _set_archived(org_id: int, archived: bool):
         abort(400)
     try:
         org = services.set_archived(org_id, archived, version=form_version(form), user_id=current_user.id)
-    except services.NotFound:
+    except NotFound:
         abort(404)
-    except services.ConflictError:
+    except ConflictError:
         flash(
             "Someone changed this organization since you opened the page; nothing was archived. "
             "Look at it again and retry.",
@@ -289,9 +290,9 @@ def remove_alias(org_id: int, alias_id: int):
         abort(400)
     try:
         name = services.remove_alias(org_id, alias_id, user_id=current_user.id)
-    except services.NotFound:
+    except NotFound:
         abort(404)
-    except services.ConflictError:
+    except ConflictError:
         flash("Someone changed this organization at the same moment; nothing was removed. Retry.", "warning")
         return redirect(url_for("organizations.show", org_id=org_id), 303)
     flash(f"“{name}” is no longer an alias: imports will not match it to this organization.", "success")
@@ -375,7 +376,7 @@ def rename_issue_area(slug: str):
         return redirect(url_for("organizations.issue_areas"), 303)
     try:
         area = services.rename_issue_area(slug, form.name.data, user_id=current_user.id)
-    except services.NotFound:
+    except NotFound:
         abort(404)
     except InvalidData as exc:
         flash(" ".join(exc.errors["name"]), "danger")
@@ -394,7 +395,7 @@ def retire_issue_area(slug: str):
         area = services.set_issue_area_retired(
             slug, request.form.get("retire", "1") != "0", user_id=current_user.id
         )
-    except services.NotFound:
+    except NotFound:
         abort(404)
     flash(f"{area.name} {'retired' if area.retired else 'is offered again'}.", "success")
     return redirect(url_for("organizations.issue_areas"), 303)

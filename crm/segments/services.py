@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from crm.audit.services import record
 from crm.common import validation as check
+from crm.common.errors import NotFound
 from crm.common.validation import FieldError, InvalidData
 from crm.contacts.services import count_mailable
 from crm.extensions import db
@@ -18,7 +19,6 @@ from crm.organizations.filters import (
     org_ids_query,
     parse_filter,
 )
-from crm.organizations.services import NotFound
 from crm.segments.models import Segment
 
 
@@ -187,6 +187,5 @@ __all__ = [
     "delete_segment",
     "SegmentCounts",
     "InvalidData",
-    "NotFound",
     "FilterError",
 ]

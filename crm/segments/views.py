@@ -7,6 +7,7 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from crm.common.access import access
+from crm.common.errors import NotFound
 from crm.common.validation import InvalidData
 from crm.organizations.filters import FilterError
 from crm.organizations.services import list_organizations
@@ -90,7 +91,7 @@ def rename(segment_id: int):
     if form.validate_on_submit():
         try:
             services.update_segment(segment_id, name=form.name.data, user_id=current_user.id)
-        except services.NotFound:
+        except NotFound:
             abort(404)
         except InvalidData as exc:
             flash(" ".join(exc.errors.get("name", [])), "danger")
@@ -109,7 +110,7 @@ def delete(segment_id: int):
         abort(400)
     try:
         services.delete_segment(segment_id, user_id=current_user.id)
-    except services.NotFound:
+    except NotFound:
         abort(404)
     flash("Segment deleted.", "success")
     return redirect(url_for("segments.index"), 303)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm.audit.services import record
-from crm.common.text import single_line, sort_name
+from crm.common.text import single_line
 from crm.common.tokens import TokenError, make_token, read_token
 from crm.common.types import utcnow
 from crm.common.urls import public_url
@@ -17,9 +17,10 @@ from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter, SignOnRequest
 from crm.letters.services import LetterError, add_signature, closed_message, takes_signatures, text_fingerprint
+from crm.organizations.creation import add_named_organization
 from crm.organizations.matching import match_many, match_organization
 from crm.organizations.models import IssueArea, Organization
-from crm.organizations.services import add_alias, refresh_search_text, snapshot
+from crm.organizations.services import add_alias
 from crm.signon.mails import enqueue_signon_mail
 
 CONFIRM_MAX_AGE = 60 * 60 * 24 * 7  # a week to click the confirmation link
@@ -252,26 +253,15 @@ def _new_organization(row: SignOnRequest, user_id: int | None) -> Organization:
         if row.issue_areas
         else []
     )
-    org = Organization(
-        name=row.organization_name,
-        sort_name=sort_name(row.organization_name)[:300],
+    return add_named_organization(
+        row.organization_name,
+        user_id=user_id,
+        summary=f"Created {row.organization_name} from a public sign-on",
         city=row.city or None,
         state=row.state or None,
         org_type=row.org_type if row.org_type in ORG_TYPES else None,
         issue_areas=areas,
     )
-    db.session.add(org)
-    db.session.flush()
-    refresh_search_text(org)
-    record(
-        "create",
-        "organization",
-        org.id,
-        user_id=user_id,
-        summary=f"Created {org.name} from a public sign-on",
-        after=snapshot(org),
-    )
-    return org
 
 
 def _contact_for(row: SignOnRequest, org: Organization, user_id: int | None) -> Contact:

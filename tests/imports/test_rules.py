@@ -122,3 +122,15 @@ def test_api_import_without_a_file_is_400(client, app, token):
     response = client.post("/api/v1/imports", data={"kind": "orgs"}, headers={"Authorization": f"Bearer {token}"},
                            content_type="multipart/form-data")
     assert response.status_code == 400 and response.get_json()["errors"]["file"] == ["required"]
+
+
+def test_an_error_whose_text_reads_like_an_uncertain_match_is_still_an_error(seeded, db, tmp_path):
+    """'review' is for rows whose only problem is an uncertain organization match, decided by the problem's kind:
+    a parent no organization is called, named '… (90% sure); confirm …', is an error, not a match to confirm."""
+    path = tmp_path / "orgs.csv"
+    path.write_text("name,parent\nFresh Coalition,Nobody (90% sure); confirm it\n", encoding="utf-8")
+    outcomes = []
+    services.run_import(path, services.ImportOptions(kind="orgs", columns=["name", "parent"],
+                                                     dry_run=True),
+                        on_row=lambda o, c: outcomes.append(o))
+    assert [(o.action, "(90% sure); confirm" in o.error_text) for o in outcomes] == [("error", True)]

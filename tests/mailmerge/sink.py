@@ -122,13 +122,17 @@ class Sink(SinkHandler):
             self.outage.join()
         self.controller.stop()
 
-    def refuse_for(self, seconds: float) -> threading.Thread:
-        """Stop listening (connections are refused, open ones dropped) for `seconds`, then serve again on the same
-        port: a relay restarting. Runs in a thread of its own, so a handler may call it; returns that thread."""
+    def refuse_for(self, seconds: float, until: threading.Event | None = None) -> threading.Thread:
+        """Stop listening (connections are refused, open ones dropped) for `seconds` (or until `until` is set),
+        then serve again on the same port: a relay restarting. Runs in a thread of its own, so a handler may call
+        it; returns that thread."""
 
         def outage():
             self.controller.stop()
-            time.sleep(seconds)
+            if until is None:
+                time.sleep(seconds)
+            else:
+                until.wait(seconds)
             self.controller = Controller(self, hostname=self.host, port=self.port)
             self.controller.start()
 

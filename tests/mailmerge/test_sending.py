@@ -15,8 +15,8 @@ from tests.mailmerge.conftest import make_recipients, new_merge, serve_sink, smt
 
 @pytest.fixture(params=["pipelining", "step-by-step"])
 def sink(request):
-    """Every sending test runs against a server that advertises PIPELINING (MAIL, RCPT and DATA in one write)
-    and one that does not (one command at a time)."""
+    """Every sending test runs against a server that advertises PIPELINING, as real relays do, and one that does
+    not; the worker speaks one command at a time to both."""
     yield from serve_sink(pipelining=request.param == "pipelining")
 
 

@@ -291,11 +291,12 @@ def test_the_embedded_worker_rides_out_an_outage_and_says_so(app, sink, client, 
     app.config.update(MAIL_EMBEDDED_WORKER=True, MAIL_POLL_SECONDS=0.2, MAIL_RETRY_BASE_SECONDS=1)
     make_recipients(30)
     merge = new_merge()
-    sink.refuse_for(3).join(0.5)  # down from the start
+    relay_back = threading.Event()
+    outage = sink.refuse_for(60, until=relay_back)  # down from the start, until the test has seen the state
     services.queue_merge(merge)
     start_embedded_worker(app)
     try:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while (health := client.get("/healthz").get_json())["mail_worker"]["state"] != "backing off":
             assert time.monotonic() < deadline, health
             time.sleep(0.1)
@@ -304,12 +305,15 @@ def test_the_embedded_worker_rides_out_an_outage_and_says_so(app, sink, client, 
         as_role("organizer")
         page = client.get("/outbox").get_data(as_text=True)
         assert "backing off" in page and "cannot connect to 127.0.0.1" in page
+        relay_back.set()
+        outage.join()
         deadline = time.monotonic() + 30
         while len(sink.received_by()) < 30:
             assert time.monotonic() < deadline, client.get("/healthz").get_json()
             time.sleep(0.1)
         assert client.get("/healthz").get_json()["mail_worker"]["state"] == "running"
     finally:
+        relay_back.set()
         stop_embedded_worker(app)
     assert _exactly_once(sink, merge.id, 30) == 0
 
@@ -327,3 +331,18 @@ def test_mail_connections_send_side_by_side(app, sink):
     assert sink.connections == 4 and sink.most_in_flight == 4
     assert _exactly_once(sink, merge.id, 120) == 0
     assert services.get_merge(merge.id).status == "done"
+
+
+def test_a_claim_takes_no_more_than_its_batch(app):
+    """A claim takes at most its limit, in id order (PostgreSQL's planner ignored the LIMIT of a claim written as
+    one UPDATE with the SELECT … SKIP LOCKED as a subquery: one sender took a whole merge, the others idled)."""
+    from crm.mailmerge import claims
+
+    make_recipients(60)
+    merge = new_merge()
+    services.queue_merge(merge)
+    with db.engine.connect() as conn:
+        first = claims.claim(conn, "here:1:a", 20)
+        second = claims.claim(conn, "here:1:b", 20)
+    assert len(first) == 20 and len(second) == 20 and max(first) < min(second)
+    assert _statuses(merge.id) == {"claimed": 40, "queued": 20}
