@@ -94,8 +94,8 @@ class OrgPage(Paged):
     per_page: int
 
 
-def _org_rows_query(f: OrgFilter, sort: str):
-    """The list's columns (parent's name joined) for the filter, in sort order."""
+def _org_rows_query(where: list, sort: str):
+    """The list's columns (parent's name joined) for the filter's conditions, in sort order."""
     parent = aliased(Organization, name="parent")
     return (
         select(
@@ -105,7 +105,7 @@ def _org_rows_query(f: OrgFilter, sort: str):
             parent.name.label("parent_name"),
         )
         .outerjoin(parent, parent.id == Organization.parent_id)
-        .where(*conditions(f))
+        .where(*where)
         .order_by(*order_clause(sort))
     )
 
@@ -152,16 +152,16 @@ def list_organizations(
     """
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
-    count = select(func.count()).select_from(Organization).where(*conditions(f))
-    total = db.session.execute(count).scalar_one()
-    query = _org_rows_query(f, sort).limit(per_page).offset((page - 1) * per_page)
+    where = conditions(f)  # once: it looks up the filter's issue areas and letters
+    total = db.session.execute(select(func.count()).select_from(Organization).where(*where)).scalar_one()
+    query = _org_rows_query(where, sort).limit(per_page).offset((page - 1) * per_page)
     items = _build_rows(db.session.execute(query).all(), with_aliases)
     return OrgPage(items, total, page, per_page)
 
 
 def iter_organizations(f: OrgFilter, sort: str = "name", batch: int = 1000):
     """Every matching organization as list rows, in sort order, read in batches (for exports)."""
-    query = _org_rows_query(f, sort).execution_options(yield_per=batch)
+    query = _org_rows_query(conditions(f), sort).execution_options(yield_per=batch)
     for partition in db.session.execute(query).partitions():
         for row in _build_rows(partition, with_aliases=False):
             yield row, row.letters_signed
