@@ -273,6 +273,9 @@ def test_a_refusal_names_the_role_needed(app, as_role, users):
     api = app.test_client().get("/api/v1/signon-requests", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 403 and api.mimetype == "application/problem+json"
     assert "needs the organizer role" in api.get_json()["detail"]
+    # A download the route lets viewers reach but whose content needs more says so too.
+    download = as_role("viewer").get("/exports/suppressions.xlsx")
+    assert download.status_code == 403 and "needs the organizer role" in download.get_data(as_text=True)
 
 
 @pytest.fixture
@@ -306,7 +309,8 @@ def test_every_route_under_every_role(app, seeded, users, tokens):
             elif who == "anonymous":
                 ok = code == 401 if is_api else (code == 302 and "/login" in response.headers.get("Location", ""))
             else:
-                ok = code == 403
+                # Every refusal says which role it needs (the page or the problem+json detail), never a bare 403.
+                ok = code == 403 and "needs the" in response.get_data(as_text=True)
             if not ok:
                 failures.append((method, rule, who, code))
     assert failures == []

@@ -71,7 +71,7 @@ def test_issue_areas_are_checkboxes_the_letter_text_is_tall_and_one_import_link(
     assert int(re.search(r'<textarea[^>]*id="body"[^>]*rows="(\d+)"', letter_form).group(1)) >= 20
     show = client.get(f"/letters/{SEED_LETTER_SLUG}").get_data(as_text=True)
     assert show.count("Import signatories") == 1 and "Import signatures from a spreadsheet" not in show
-    for url in ("/organizations", "/contacts", "/letters/participation"):
+    for url in ("/organizations", "/contacts", "/letters/participation", f"/sign/{SEED_LETTER_SLUG}"):
         assert not re.search(r"<select[^>]*multiple", client.get(url).get_data(as_text=True)), url
 
 

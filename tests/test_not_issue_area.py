@@ -126,3 +126,19 @@ def test_merge_create_takes_not_issue_area(seeded, runner, tmp_path):
     refused = runner.invoke(args=["merge", "create", "--name", "Bad", "--subject", "Hi", "--body-file", str(body),
                                   "--not-issue-area", "nope"])
     assert refused.exit_code != 0 and "nope" in refused.output
+
+
+def test_a_merge_audience_reads_as_the_segment_sentence(seeded, runner, tmp_path, as_role):
+    """Merge page, check page and report describe the audience as segments do, not as stored keys."""
+    body = tmp_path / "body.md"
+    body.write_text("Dear {{ contact.first_name }},", encoding="utf-8")
+    result = runner.invoke(args=["merge", "create", "--name", "Privacy only", "--subject", "Hi", "--body-file",
+                                 str(body), "--issue-area", "privacy", "--not-issue-area", "immigration"])
+    assert result.exit_code == 0, result.output
+    merge_id = int(result.output.strip().splitlines()[-1])
+    client = as_role("organizer")
+    for url in (f"/merges/{merge_id}", f"/merges/{merge_id}/check", f"/merges/{merge_id}/report"):
+        page = client.get(url).get_data(as_text=True)
+        shown = re.search(r'id="merge-audience">([^<]*)<', page).group(1)
+        assert "Organizations: works on privacy, not immigration · primary contacts only" in shown, (url, shown)
+        assert "issue area =" not in page and "not_issue_area" not in page, url

@@ -787,6 +787,10 @@ class _OrgEngine(_Engine):
             elif ref is not None and ref.state != "none":
                 org = existing.get(ref.org_id) or self.unsaved.get(ref.org_id) \
                     or db.session.get(Organization, ref.org_id)
+                if self._makes_cycle(org, data, mode):
+                    outcome.action = "error"
+                    outcome.errors.append((self.header("parent"), self._cycle_message(org, values["parent"])))
+                    continue
                 outcome.action, outcome.record = self._update(org, data, row, mode)
             else:
                 data["name"] = values["name"]
@@ -796,6 +800,29 @@ class _OrgEngine(_Engine):
         self._insert(pending, created_rows)
         self.flush()
         return outcomes
+
+    def _makes_cycle(self, org, data: dict, mode: str) -> bool:
+        """Whether the parent this row would give `org` makes its parent chain come back to it: through the
+        database or through this file's earlier rows (read from the records this import changed in memory)."""
+        from crm.organizations.services import makes_parent_cycle
+
+        if mode == "skip" or "parent_id" not in _merge({"parent_id": org.parent_id}, data, mode):
+            return False
+
+        def parent_of(org_id: int) -> int | None:
+            known = self.unsaved.get(org_id)
+            if known is None:
+                with db.session.no_autoflush:  # a dry run writes nothing, not even to read
+                    known = db.session.get(Organization, org_id)
+            return known.parent_id if known is not None else None
+
+        return makes_parent_cycle(org.id, data["parent_id"], parent_of)
+
+    @staticmethod
+    def _cycle_message(org, parent_name: str) -> str:
+        from crm.organizations.services import PARENT_CYCLE
+
+        return f"'{parent_name}' is {org.name} or one of its affiliates. {PARENT_CYCLE}"
 
     def _update(self, org: Organization, data: dict, row: int, mode: str) -> tuple[str, str]:
         """Apply a duplicate row to an existing organization as the user chose; (action, record)."""

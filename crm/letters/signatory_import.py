@@ -599,6 +599,11 @@ _METHOD_REASONS = {
 }
 
 
+def method_reason(method: str) -> str:
+    """A match method in words ("similar spelling", "acronym"), as the import and the review queue show it."""
+    return _METHOD_REASONS.get(method, _METHOD_REASONS.get(method.split("-")[0], method))
+
+
 def report_csv(candidates: list[Candidate]) -> str:
     """The report as CSV text: line,text,action,organization,confidence,candidates,reason."""
     out = io.StringIO()

@@ -137,7 +137,7 @@ def show(slug: str):
         letter=letter,
         signatures=signatures,
         counts=counts,
-        queue=signon.review_queue(letter),
+        queue=signon.review_entries(letter),
         unconfirmed=signon.unconfirmed_count(letter),
         stale=services.stale_signatures(letter),
         status_form=status_form,

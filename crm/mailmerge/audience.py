@@ -17,7 +17,7 @@ from crm.contacts.models import Contact
 from crm.contacts.queries import mailable_condition
 from crm.extensions import db
 from crm.mailmerge.models import DELIVERED_STATUSES, MailMerge, Message, Suppression
-from crm.organizations.filters import FilterError, conditions, parse_filter
+from crm.organizations.filters import FilterError, conditions, describe_text, parse_filter
 from crm.organizations.models import Organization
 from crm.segments.models import Segment
 
@@ -187,13 +187,13 @@ def describe(audience: dict) -> str:
         parts.append(f"segment “{segment.name}”" if segment else "a deleted segment")
     params = audience.get("filter") or {}
     if params:
-        parts.append(
-            "organizations where "
-            + "; ".join(
-                f"{k.replace('_', ' ')} = {', '.join(map(str, v)) if isinstance(v, list) else v}"
-                for k, v in params.items()
-            )
-        )
+        # The sentence segments and the organization list use ("Works on privacy, not immigration"), not the
+        # stored parameter keys.
+        try:
+            sentence = describe_text(parse_filter(params))
+        except FilterError as exc:
+            sentence = f"a filter that no longer works ({exc})"
+        parts.append(f"organizations: {sentence[:1].lower() + sentence[1:]}")
     if not parts:
         parts.append("every active organization")
     if audience.get("after_merge"):
@@ -201,7 +201,8 @@ def describe(audience: dict) -> str:
     parts.append(
         "primary contacts only" if audience.get("contacts", "primary") == "primary" else "all active contacts"
     )
-    return ", ".join(parts)
+    text = " · ".join(parts)
+    return text[:1].upper() + text[1:]
 
 
 __all__ = [

@@ -275,7 +275,8 @@ def check(merge_id: int):
     except services.MergeError as exc:
         flash(str(exc), "danger")
         return redirect(url_for("mailmerge.show", merge_id=merge.id))
-    return render_template("mailmerge/check.html", merge=merge, result=result, action_form=ActionForm())
+    return render_template("mailmerge/check.html", merge=merge, result=result, action_form=ActionForm(),
+                           audience=services.describe_audience(merge))
 
 
 @bp.get("/merges/<int:merge_id>/preview")
@@ -370,6 +371,7 @@ def report(merge_id: int):
         progress=services.merge_counts(merge.id),
         status=status,
         action_form=ActionForm(),
+        audience=services.describe_audience(merge),
     )
 
 

@@ -1,11 +1,12 @@
 """Organization logic: listing with filters, profiles, participation history, editing with audit."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.audit.labels import field_label
@@ -36,46 +37,6 @@ from crm.segments.models import Segment
 MAX_PER_PAGE = 200
 
 
-@dataclass
-class OrgPage(Paged):
-    """One page of a filtered organization list."""
-
-    items: list[Organization]
-    total: int
-    page: int
-    per_page: int
-    letters_signed: dict[int, int]
-
-
-def list_organizations(
-    f: OrgFilter, *, sort: str = "name", page: int = 1, per_page: int = 50, with_aliases: bool = False
-) -> OrgPage:
-    """A page of organizations matching the filter, with their issue areas, parent and letters-signed counts.
-
-    A fixed number of statements whatever the page size: count, page (parent joined; letters signed is a column
-    kept by triggers), issue areas, and aliases when asked for (the API shows them, the list page does not).
-    """
-    per_page = max(1, min(per_page, MAX_PER_PAGE))
-    page = max(1, page)
-    where = conditions(f)
-    total = db.session.scalar(select(func.count()).select_from(Organization).where(*where)) or 0
-    options = [selectinload(Organization.issue_areas), joinedload(Organization.parent)]
-    if with_aliases:
-        options.append(selectinload(Organization.aliases))
-    query = (
-        select(Organization)
-        .where(*where)
-        .order_by(*order_clause(sort))
-        .options(*options)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
-    items = list(db.session.scalars(query))
-    return OrgPage(items, total, page, per_page, {o.id: o.letters_signed for o in items})
-
-
-# Slotted, not frozen: a page builds up to 200 rows with their parents and areas, and a frozen dataclass's
-# __init__ (object.__setattr__ per field) costs five times a plain one's. Nothing changes them after building.
 @dataclass(slots=True)
 class AreaRef:
     """An issue area as a list row shows it."""
@@ -93,8 +54,15 @@ class ParentRef:
 
 
 @dataclass(slots=True)
+class AliasRef:
+    """An alias as the API's list shows it."""
+
+    name: str
+
+
+@dataclass(slots=True)
 class OrgRow:
-    """One organization as a list page shows it: plain values, no ORM instance."""
+    """One organization as the lists show it (page, API, exports): plain values, no ORM instance."""
 
     id: int
     name: str
@@ -103,77 +71,101 @@ class OrgRow:
     scope: str | None
     city: str | None
     state: str | None
+    country: str | None
+    website: str | None
     archived: bool
+    version: int
     letters_signed: int
     parent: ParentRef | None
-    issue_areas: list[AreaRef]
+    issue_areas: list[AreaRef] = field(default_factory=list)
+    aliases: list[AliasRef] = field(default_factory=list)
+
+    @property
+    def parent_id(self) -> int | None:
+        return self.parent.id if self.parent else None
 
 
-def _read(statement):
-    """Run a column-only SELECT on the session's connection (its transaction): plain rows, without the ORM's
-    result machinery, which costs more than the SQL for a page of values. Flushes first when the session
-    autoflushes, as session.execute would, so the rows include this session's pending changes."""
-    if db.session.autoflush:
-        db.session.flush()
-    return db.session.connection().execute(statement)
+@dataclass
+class OrgPage(Paged):
+    """One page of a filtered organization list."""
+
+    items: list[OrgRow]
+    total: int
+    page: int
+    per_page: int
 
 
-# The list page's three statements, built once from the tables: a list page reads plain columns, so it runs them
-# on the session's connection as Core statements and skips the ORM's result machinery (entities, identity map),
-# which cost more than the SQL. Only the WHERE and ORDER BY, LIMIT and OFFSET are added per request.
-_ORGS = Organization.__table__
-_PARENTS = _ORGS.alias("parent")
-_AREAS = IssueArea.__table__
-_ROW_PAGE = select(
-    _ORGS.c.id, _ORGS.c.name, _ORGS.c.acronym, _ORGS.c.org_type, _ORGS.c.scope, _ORGS.c.city, _ORGS.c.state,
-    _ORGS.c.archived, _ORGS.c.letters_signed, _ORGS.c.parent_id, _PARENTS.c.name.label("parent_name"),
-).select_from(_ORGS.outerjoin(_PARENTS, _PARENTS.c.id == _ORGS.c.parent_id))
-_ROW_COUNT = select(func.count()).select_from(_ORGS)
-_ROW_AREAS = (
-    select(oia.c.organization_id, _AREAS.c.slug, _AREAS.c.name)
-    .join(_AREAS, _AREAS.c.id == oia.c.issue_area_id)
-    .order_by(_AREAS.c.slug)
-)
+def _org_rows_query(where: list, sort: str):
+    """The list's columns (parent's name joined) for the filter's conditions, in sort order."""
+    parent = aliased(Organization, name="parent")
+    return (
+        select(
+            Organization.id, Organization.name, Organization.acronym, Organization.org_type, Organization.scope,
+            Organization.city, Organization.state, Organization.country, Organization.website,
+            Organization.archived, Organization.version, Organization.letters_signed, Organization.parent_id,
+            parent.name.label("parent_name"),
+        )
+        .outerjoin(parent, parent.id == Organization.parent_id)
+        .where(*where)
+        .order_by(*order_clause(sort))
+    )
 
 
-def list_organization_rows(f: OrgFilter, *, sort: str = "name", page: int = 1, per_page: int = 50) -> OrgPage:
-    """Like list_organizations, for pages: the same rows as plain values (count, page with parents, areas).
+def _build_rows(rows, with_aliases: bool) -> list[OrgRow]:
+    """OrgRows from the list query's rows, with their issue areas (and aliases): one statement each, whatever
+    the number of rows."""
+    items = {
+        r.id: OrgRow(r.id, r.name, r.acronym, r.org_type, r.scope, r.city, r.state, r.country, r.website,
+                     r.archived, r.version, r.letters_signed,
+                     ParentRef(r.parent_id, r.parent_name) if r.parent_id else None)
+        for r in rows
+    }
+    if not items:
+        return []
+    areas = (
+        select(oia.c.organization_id, IssueArea.slug, IssueArea.name)
+        .join(IssueArea, IssueArea.id == oia.c.issue_area_id)
+        .where(oia.c.organization_id.in_(list(items)))
+        .order_by(IssueArea.slug)
+    )
+    for org_id, slug, name in db.session.execute(areas).all():
+        items[org_id].issue_areas.append(AreaRef(slug, name))
+    if with_aliases:
+        aliases = (
+            select(OrganizationAlias.organization_id, OrganizationAlias.name)
+            .where(OrganizationAlias.organization_id.in_(list(items)))
+            .order_by(OrganizationAlias.id)
+        )
+        for org_id, name in db.session.execute(aliases).all():
+            items[org_id].aliases.append(AliasRef(name))
+    return list(items.values())
 
-    A list page shows ten columns of fifty organizations; building ORM instances (every column, identity map,
-    collections) cost more than the SQL, so this reads columns and the issue areas and parents of the page.
+
+def list_organizations(
+    f: OrgFilter, *, sort: str = "name", page: int = 1, per_page: int = 50, with_aliases: bool = False
+) -> OrgPage:
+    """A page of organizations matching the filter, with their issue areas, parent and letters-signed counts.
+
+    The list page, the segment page and the API all read this. Plain rows, not ORM instances: a page shows a dozen
+    columns of up to 200 organizations, and building entities (identity map, collections) cost more than the SQL.
+    A fixed number of statements whatever the page size: count, page (parent joined; letters signed is a column
+    kept by triggers), issue areas, and aliases when asked for (the API shows them, the list page does not).
     """
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
-    where = conditions(f)
-    total = _read(_ROW_COUNT.where(*where)).scalar() or 0
-    rows = _read(
-        _ROW_PAGE.where(*where).order_by(*order_clause(sort)).limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    areas: dict[int, list[AreaRef]] = {row[0]: [] for row in rows}
-    if areas:
-        for org_id, slug, name in _read(_ROW_AREAS.where(oia.c.organization_id.in_(list(areas)))).all():
-            areas[org_id].append(AreaRef(slug, name))
-    items = [
-        OrgRow(org_id, name, acronym, org_type, scope, city, state, archived, letters_signed,
-               ParentRef(parent_id, parent_name) if parent_id else None, areas[org_id])
-        for org_id, name, acronym, org_type, scope, city, state, archived, letters_signed, parent_id, parent_name
-        in rows
-    ]
-    return OrgPage(items, total, page, per_page, {o.id: o.letters_signed for o in items})
+    where = conditions(f)  # once: it looks up the filter's issue areas and letters
+    total = db.session.execute(select(func.count()).select_from(Organization).where(*where)).scalar_one()
+    query = _org_rows_query(where, sort).limit(per_page).offset((page - 1) * per_page)
+    items = _build_rows(db.session.execute(query).all(), with_aliases)
+    return OrgPage(items, total, page, per_page)
 
 
 def iter_organizations(f: OrgFilter, sort: str = "name", batch: int = 1000):
-    """Every matching organization, in sort order, loaded in batches (for exports)."""
-    query = (
-        select(Organization)
-        .where(*conditions(f))
-        .order_by(*order_clause(sort))
-        .options(selectinload(Organization.issue_areas), selectinload(Organization.parent))
-        .execution_options(yield_per=batch)
-    )
-    for partition in db.session.scalars(query).partitions():
-        for org in partition:
-            yield org, org.letters_signed
+    """Every matching organization as list rows, in sort order, read in batches (for exports)."""
+    query = _org_rows_query(conditions(f), sort).execution_options(yield_per=batch)
+    for partition in db.session.execute(query).partitions():
+        for row in _build_rows(partition, with_aliases=False):
+            yield row, row.letters_signed
 
 
 def get_organization(org_id: int) -> Organization | None:
@@ -247,15 +239,12 @@ def issue_areas(include_retired: bool = False) -> list[IssueArea]:
     return list(db.session.scalars(query))
 
 
-# The filter form's options, built once from the tables' columns (ORM-annotated columns cost ~25 us more per
-# execution in cache key and result set-up: a quarter of this query's time).
-_AREA_OPTIONS = select(_AREAS.c.slug, _AREAS.c.name, _AREAS.c.retired).order_by(_AREAS.c.name)
-_ACTIVE_AREA_OPTIONS = _AREA_OPTIONS.where(_AREAS.c.retired.is_(False))
-
-
 def issue_area_options(include_retired: bool = False) -> list:
     """The issue-area vocabulary by name as plain rows (slug, name, retired), for filter forms."""
-    return _read(_AREA_OPTIONS if include_retired else _ACTIVE_AREA_OPTIONS).all()
+    query = select(IssueArea.slug, IssueArea.name, IssueArea.retired).order_by(IssueArea.name)
+    if not include_retired:
+        query = query.where(IssueArea.retired.is_(False))
+    return db.session.execute(query).all()
 
 
 def issue_area_counts(include_retired: bool = False) -> list[tuple[IssueArea, int]]:
@@ -326,17 +315,35 @@ def resolve_organization_ref(ref) -> int | None:
     return ids[0]
 
 
+PARENT_CYCLE = "An organization cannot be its own parent or an affiliate of its affiliates."
+
+
+def makes_parent_cycle(org_id: int, parent_id: int | None, parent_of: Callable[[int], int | None]) -> bool:
+    """Whether giving organization `org_id` this parent makes its parent chain come back to it.
+
+    `parent_of(id)` reads one link of the chain: the database's, or (an import) the file's changes over it.
+    """
+    seen: set[int] = set()
+    cursor = parent_id
+    while cursor is not None and cursor not in seen:
+        if cursor == org_id:
+            return True
+        seen.add(cursor)
+        cursor = parent_of(cursor)
+    return False
+
+
+def _stored_parent(org_id: int) -> int | None:
+    return db.session.scalar(select(Organization.parent_id).where(Organization.id == org_id))
+
+
 def _check_parent(parent_ref, org_id: int | None) -> int | None:
     """A parent id that exists and does not make an organization its own ancestor."""
     parent_id = resolve_organization_ref(parent_ref)
     if parent_id is None or org_id is None:
         return parent_id
-    seen, cursor = set(), parent_id
-    while cursor is not None and cursor not in seen:
-        if cursor == org_id:
-            raise FieldError("An organization cannot be its own parent or an affiliate of its affiliates.")
-        seen.add(cursor)
-        cursor = db.session.scalar(select(Organization.parent_id).where(Organization.id == cursor))
+    if makes_parent_cycle(org_id, parent_id, _stored_parent):
+        raise FieldError(PARENT_CYCLE)
     return parent_id
 
 
@@ -355,15 +362,9 @@ def _check_parent_cycle_locked(org: Organization) -> None:
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(select(func.pg_advisory_xact_lock(_PARENT_LOCK_KEY)))
     db.session.flush()  # the UPDATE: on SQLite this takes the write lock before the chain is read
-    seen: set[int] = set()
-    cursor = org.parent_id
-    while cursor is not None and cursor not in seen:
-        if cursor == org.id:
-            raise InvalidData({"parent_id": [
-                "An organization cannot be its own parent or an affiliate of its affiliates "
-                "(someone may just have made this parent an affiliate of it)."]})
-        seen.add(cursor)
-        cursor = db.session.scalar(select(Organization.parent_id).where(Organization.id == cursor))
+    if makes_parent_cycle(org.id, org.parent_id, _stored_parent):
+        raise InvalidData({"parent_id": [
+            f"{PARENT_CYCLE[:-1]} (someone may just have made this parent an affiliate of it)."]})
 
 
 def _check_issue_areas(value) -> list[str]:
@@ -580,11 +581,6 @@ def set_archived(
 
 
 FILTER_LETTERS = 40
-# Newest first, built once from the table's columns, like _AREA_OPTIONS (every filter form runs it).
-_LETTERS = Letter.__table__
-_LETTER_OPTIONS = select(_LETTERS.c.slug, _LETTERS.c.title).order_by(
-    func.coalesce(_LETTERS.c.letter_date, _LETTERS.c.deadline).desc().nulls_first(), _LETTERS.c.id.desc()
-)
 
 
 def letter_options(
@@ -595,11 +591,13 @@ def letter_options(
     Not all thousand: a select that long is no use to a person and costs the page most of its time; any letter
     still works through the URL (and the chosen ones are always listed).
     """
-    query = _LETTER_OPTIONS
-    options = [(slug, title) for slug, title in _read(query.limit(limit))]
+    query = select(Letter.slug, Letter.title).order_by(
+        func.coalesce(Letter.letter_date, Letter.deadline).desc().nulls_first(), Letter.id.desc()
+    )
+    options = [(slug, title) for slug, title in db.session.execute(query.limit(limit)).all()]
     missing = [s for s in selected if s not in {slug for slug, _ in options}]
     if missing:
-        options += [(slug, title) for slug, title in _read(query.where(_LETTERS.c.slug.in_(missing)))]
+        options += [(slug, title) for slug, title in db.session.execute(query.where(Letter.slug.in_(missing))).all()]
     return options
 
 

@@ -48,11 +48,11 @@ def index():
         page, per_page = page_args()
         sort = request.args.get("sort", "name")
         sort = sort if sort in SORTS else "name"
-        result = services.list_organization_rows(org_filter, sort=sort, page=page, per_page=per_page)
+        result = services.list_organizations(org_filter, sort=sort, page=page, per_page=per_page)
     except FilterError as exc:
         error = str(exc)
         org_filter, sort = OrgFilter(), "name"
-        result = services.list_organization_rows(org_filter)
+        result = services.list_organizations(org_filter)
     status = 400 if error else 200
     if request.headers.get("HX-Request"):
         return render_template(

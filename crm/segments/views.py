@@ -10,7 +10,7 @@ from crm.common.access import access
 from crm.common.errors import NotFound
 from crm.common.validation import InvalidData
 from crm.organizations.filters import FilterError
-from crm.organizations.services import list_organization_rows
+from crm.organizations.services import list_organizations
 from crm.organizations.views import page_args
 from crm.segments import services
 from crm.segments.forms import DeleteSegmentForm, SegmentForm
@@ -66,7 +66,7 @@ def show(segment_id: int):
     try:
         f = services.segment_filter(segment.id)
         page, per_page = page_args()
-        result = list_organization_rows(f, page=page, per_page=per_page)
+        result = list_organizations(f, page=page, per_page=per_page)
         counts = services.segment_counts(segment.id)
     except FilterError as exc:
         error = f"This segment's filter no longer works: {exc}"

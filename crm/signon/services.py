@@ -200,8 +200,11 @@ class QueueEntry:
 _METHODS_WITH_ALTERNATIVES = ("fuzzy", "ambiguous", "sister", "shares", "none")
 
 
-def review_entries(letter: Letter | None = None, limit: int = 5) -> list[QueueEntry]:
-    """The review queue with each sign-on's candidate organizations (one match index, one query)."""
+def review_entries(letter: Letter | None = None, limit: int = 3) -> list[QueueEntry]:
+    """The review queue with each sign-on's best candidate organizations, each with why it was proposed (one match
+    index, one query). Three, as the signatory import proposes: more reads as noise, fewer hides the runner-up."""
+    from crm.letters.signatory_import import method_reason
+
     rows = review_queue(letter)
     if not rows:
         return []
@@ -209,21 +212,27 @@ def review_entries(letter: Letter | None = None, limit: int = 5) -> list[QueueEn
         row.id: {row.proposed_organization_id: row.confidence} if row.proposed_organization_id else {}
         for row in rows
     }
-    reasons: dict[int, dict[int, str]] = {row.id: {} for row in rows}
+    # The stored proposal's reason is how it was matched, unless the matcher below says more about it.
+    reasons: dict[int, dict[int, str]] = {
+        row.id: {row.proposed_organization_id: method_reason(row.match_method or "none")}
+        if row.proposed_organization_id else {}
+        for row in rows
+    }
     unsure = [row for row in rows if any(m in (row.match_method or "none") for m in _METHODS_WITH_ALTERNATIVES)]
     if unsure:
         for row, match in zip(unsure, match_many([row.organization_name for row in unsure]), strict=True):
             for org_id, confidence in match.candidates:
                 found[row.id].setdefault(org_id, confidence)
-                reasons[row.id].setdefault(org_id, match.reason_for(org_id))
+                if match.reason_for(org_id) or not reasons[row.id].get(org_id):
+                    reasons[row.id][org_id] = match.reason_for(org_id) or method_reason(match.method)
     wanted = {org_id for candidates in found.values() for org_id in candidates}
     orgs = {org.id: org for org in db.session.scalars(select(Organization).where(Organization.id.in_(wanted)))}
-    return [
-        QueueEntry(
-            row, [(orgs[i], c) for i, c in list(found[row.id].items())[:limit] if i in orgs], reasons[row.id]
-        )
-        for row in rows
-    ]
+    entries = []
+    for row in rows:
+        # The stored proposal first, then the strongest of the others.
+        ranked = sorted(found[row.id].items(), key=lambda pair: (pair[0] != row.proposed_organization_id, -pair[1]))
+        entries.append(QueueEntry(row, [(orgs[i], c) for i, c in ranked if i in orgs][:limit], reasons[row.id]))
+    return entries
 
 
 def unconfirmed_count(letter: Letter) -> int:

@@ -48,13 +48,17 @@ def review_badge() -> dict:
     return {"awaiting_review_total": letter_services.awaiting_review_total}
 
 
-def _thanks(letter, title: str, message: str, status: int = 200):
-    """The thank-you page: what happened, how many organizations signed so far, and the link to share."""
+def _thanks(letter, title: str, message: str, status: int = 200, waiting: bool = False):
+    """The thank-you page: what happened, how many organizations signed so far, and the link to share.
+
+    `waiting`: the signer's own sign-on is not counted yet (it waits for review), so the count must not read as if
+    it were the final word on them.
+    """
     # The address people open (CRM_BASE_URL), as in mail, not the host this request happened to reach.
     share = public_url(f"/sign/{letter.slug}") if services.open_for_signon(letter) else ""
     return render_template(
         "signon/thanks.html", letter=letter, title=title, message=message,
-        signed=letter_services.signed_count(letter), share=share,
+        signed=letter_services.signed_count(letter), share=share, waiting=waiting,
     ), status
 
 
@@ -131,7 +135,8 @@ def _confirmed_page(row):
         return render_template("signon/message.html", title="This sign-on was declined",
                                message="The organizers could not add this sign-on; they wrote to you about it.")
     return _thanks(row.letter, "Thank you: your sign-on is confirmed",
-                   f"The organizers will review it shortly and write to you when {row.organization_name} is listed.")
+                   f"The organizers will review it shortly and write to you when {row.organization_name} is listed.",
+                   waiting=True)
 
 
 @bp.route("/sign/<slug>/p/<token>", methods=["GET", "POST"])

@@ -124,6 +124,48 @@ def test_api_import_without_a_file_is_400(client, app, token):
     assert response.status_code == 400 and response.get_json()["errors"]["file"] == ["required"]
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_import_never_makes_a_parent_cycle(app, db, tmp_path, monkeypatch, dry_run):
+    """Through the database (Hub's affiliate as Hub's parent), itself, or the file's own earlier rows (A under B,
+    then B under A; and, across chunks, a new organization under Hub, then Hub under it): each an error row."""
+    from crm.organizations.models import Organization
+
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    hub = Organization(name="Hub Network", sort_name="hub network")
+    db.session.add(hub)
+    db.session.flush()
+    db.session.add_all([Organization(name="Spoke Chapter", sort_name="spoke chapter", parent_id=hub.id),
+                        Organization(name="Alpha Group", sort_name="alpha group"),
+                        Organization(name="Beta Group", sort_name="beta group")])
+    db.session.commit()
+    path = tmp_path / "o.csv"
+    path.write_text("name,parent\n"
+                    "Hub Network,Spoke Chapter\n"       # 2: Spoke's parent is Hub already
+                    "Alpha Group,Alpha Group\n"         # 3: itself
+                    "Alpha Group,Beta Group\n"          # 4: fine
+                    "Beta Group,Alpha Group\n"          # 5: row 4 made Alpha Beta's affiliate
+                    "Fresh Satellite,Hub Network\n"     # 6: a new organization, fine
+                    "Gamma Group,\n"                    # 7: (so that row 8 is in the next chunk)
+                    "Hub Network,Fresh Satellite\n")    # 8: row 6 made it Hub's affiliate
+    outcomes = []
+    info = sniff(path)
+    result = services.run_import(path, services.ImportOptions(
+        kind="orgs", columns=suggest_mapping("orgs", info.header), on_duplicate="overwrite", skip_invalid=True,
+        dry_run=dry_run), on_row=lambda o, c: outcomes.append(o))
+    by_row = {o.row: o for o in outcomes}
+    assert {row: o.action for row, o in by_row.items()} == {2: "error", 3: "error", 4: "update", 5: "error",
+                                                            6: "create", 7: "create", 8: "error"}
+    assert "'Spoke Chapter' is Hub Network or one of its affiliates. An organization cannot be its own parent" \
+        in by_row[2].error_text
+    assert "'Fresh Satellite' is Hub Network or one of its affiliates" in by_row[8].error_text
+    db.session.expire_all()
+    parents = dict(db.session.execute(select(Organization.name, Organization.parent_id)).all())
+    ids = dict(db.session.execute(select(Organization.name, Organization.id)).all())
+    assert parents["Hub Network"] is None and parents["Beta Group"] is None
+    assert parents["Alpha Group"] == (None if dry_run else ids["Beta Group"])
+    assert result.committed is not dry_run
+
+
 def test_an_error_whose_text_reads_like_an_uncertain_match_is_still_an_error(seeded, db, tmp_path):
     """'review' is for rows whose only problem is an uncertain organization match, decided by the problem's kind:
     a parent no organization is called, named '… (90% sure); confirm …', is an error, not a match to confirm."""

@@ -150,8 +150,12 @@ def test_search_as_you_type_and_the_plain_fallback(seeded, as_role):
 def test_public_sign_on_confirm_review_and_timeline(seeded, client, db, users):
     letter = _collecting_letter(db)
     page = client.get(f"/sign/{letter.slug}").get_data(as_text=True)
+    # Issue areas are checkboxes (several can be ticked without ctrl-click), not a multi-select.
+    assert 'type="checkbox" name="issue_areas" value="privacy"' in page
+    assert not re.search(r"<select[^>]*multiple", page)
     started = re.search(r'name="started" type="hidden" value="([^"]+)"', page).group(1)
     form = {
+        "issue_areas": ["privacy", "immigration"],
         "organization_name": "Electronic Frontier Foundation",
         "listed_name": "EFF",
         "contact_name": "Cindy Cohn",
@@ -176,7 +180,7 @@ def test_public_sign_on_confirm_review_and_timeline(seeded, client, db, users):
     response = client.post(f"/sign/{letter.slug}", data=form)
     assert response.status_code == 200 and "Check your mail" in response.get_data(as_text=True)
     request_row = db.session.scalar(select(SignOnRequest))
-    assert request_row.status == "unconfirmed"
+    assert request_row.status == "unconfirmed" and sorted(request_row.issue_areas) == ["immigration", "privacy"]
     # Unconfirmed signers are never shown publicly.
     assert (
         "EFF"
@@ -193,7 +197,11 @@ def test_public_sign_on_confirm_review_and_timeline(seeded, client, db, users):
     assert opened.status_code == 200 and "Confirm the sign-on of Electronic Frontier Foundation" in opened.text
     db.session.refresh(request_row)
     assert request_row.status == "unconfirmed"
-    assert client.post(link).status_code == 200
+    thanks = client.post(link)
+    assert thanks.status_code == 200
+    # Waiting for review: the count does not read as if the signer's own sign-on had been left out.
+    assert re.search(r'id="signed-count">Your sign-on will be listed once the organizers review it; '
+                     r'\d+ organizations? ha(s|ve) signed', thanks.text), thanks.text
     assert client.post(link).status_code == 200  # twice is harmless
     db.session.refresh(request_row)
     eff = _org(db, "Electronic Frontier Foundation (EFF)")
@@ -250,8 +258,12 @@ def test_minimum_fill_time(seeded, app, client, db):
     letter = _collecting_letter(db)
     app.config["SIGNON_MIN_FILL_SECONDS"] = 100
     page = client.get(f"/sign/{letter.slug}").get_data(as_text=True)
+    # Issue areas are checkboxes (several can be ticked without ctrl-click), not a multi-select.
+    assert 'type="checkbox" name="issue_areas" value="privacy"' in page
+    assert not re.search(r"<select[^>]*multiple", page)
     started = re.search(r'name="started" type="hidden" value="([^"]+)"', page).group(1)
     form = {
+        "issue_areas": ["privacy", "immigration"],
         "organization_name": "Quick Org",
         "contact_name": "Q",
         "email": "q@quick.example",

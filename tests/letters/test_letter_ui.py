@@ -80,6 +80,36 @@ def test_review_offers_the_matchers_candidates_and_a_search(two_borders, db, as_
     assert "Border Rights Coalitoin" in [a.name for a in collective.aliases]
 
 
+def test_the_queue_shows_why_a_sign_on_waits_and_the_best_three_with_reasons(seeded, db, as_role):
+    """As the signatory import does: at most three candidates, each with why; and why the sign-on waits at all."""
+    names = ["Border Rights Coalition", "Border Rights Collective", "Border Rights Council", "Border Rights Center",
+             "Border Rights Committee"]
+    db.session.add_all([Organization(name=n, sort_name=n.lower()) for n in names])
+    db.session.commit()
+    letter = _letter(db)
+    row = _signon(db, letter, "Border Rights Coalitoin", email="stranger@elsewhere.example")
+    assert row.review_reason  # a stranger's address: it waits, whatever the letter says
+    entry = review_entries()[0]
+    assert len(entry.candidates) == 3 and entry.candidates[0][0].id == row.proposed_organization_id
+    assert [c for _, c in entry.candidates[1:]] == sorted((c for _, c in entry.candidates[1:]), reverse=True)
+    assert all(entry.reasons.get(org.id) for org, _ in entry.candidates), entry.reasons
+    client = as_role("organizer")
+    page = client.get("/letters/review").get_data(as_text=True)
+    why = re.search(rf'id="signon-{row.id}-why">([^<]*)<', page).group(1)
+    assert why == f"Waits for review: stranger@elsewhere.example is not a contact of {entry.candidates[0][0].name} " \
+                  "and not at its website&#39;s domain."
+    assert page.count(f'name="organization_id" id="org-{row.id}-candidate-') == 3
+    for org, _ in entry.candidates:
+        assert re.search(rf'{re.escape(org.name)}\s*<span[^>]*>\d+% match</span>.*?· {re.escape(entry.reasons[org.id])}'
+                         rf'</span>', page, re.S), org.name
+    # The letter page's queue: the same three with their reasons, and why it waits.
+    show = client.get("/letters/ui-letter").get_data(as_text=True)
+    item = re.search(rf'<li id="queue-{row.id}">(.*?)</li>', show, re.S).group(1)
+    assert "Waits for review: stranger@elsewhere.example is not a contact of" in item
+    assert sum(org.name in item for org in Organization.query.filter(Organization.name.in_(names))) == 3
+    assert all(f", {entry.reasons[org.id]})" in item for org, _ in entry.candidates)
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
