@@ -494,6 +494,8 @@ def _app_in_a_transaction(request, database_url, app_config, tmp_path):
     saved_config = dict(application.config)
     application.instance_path = str(tmp_path / "instance")
     committed: list[str] = []
+    if database_url == POSTGRES_SEEDED_URL:  # what _rebuild_shared would restore (pytest wants it asked for now)
+        request.getfixturevalue("postgres_seeded_snapshot")
 
     def note_commit(connection) -> None:
         committed.append("commit")
