@@ -1,8 +1,13 @@
 """Mail-merge benchmark: Undersigned's worker against raw smtplib and the `mailmerge` CLI, on one aiosmtpd
 sink.
 
-    PYTHONPATH=. .venv/bin/python bench/mailmerge.py [--sizes 2000 20000] [--workers 1 2 4]
-                                                     [--database-url postgresql+psycopg://…] [--memory 200000]
+    PYTHONPATH=. .venv/bin/python bench/mailmerge.py [--sizes 2000 20000] [--workers 1 2 4] [--connections 1 4]
+                                                     [--sink-delay-ms 20] [--database-url postgresql+psycopg://…]
+                                                     [--memory 200000]
+
+--sink-delay-ms makes the sink wait before answering each message's content, as a real relay does (tens of
+milliseconds); --connections runs each worker with MAIL_CONNECTIONS senders. With a delay, each row also shows its
+rate against the relay's bound (connections × 1000 / delay msg/s).
 
 The sink runs in its own process (so it does not share a GIL with the sender) and counts messages and
 connections. Each row reports messages per second; ratios are against raw smtplib and `mailmerge` in the same
@@ -42,7 +47,7 @@ TEMPLATE_BODY = (
 # -----------------------------------------------------------------------------------------------------
 
 
-def _sink_main(port, messages, connections, first, last, ready, advertise_pipelining):
+def _sink_main(port, messages, connections, first, last, ready, advertise_pipelining, delay):
     """Serve an SMTP sink that only counts (aiosmtpd), and notes when the first connection said EHLO and when
     the last message was accepted."""
     import asyncio
@@ -64,6 +69,8 @@ def _sink_main(port, messages, connections, first, last, ready, advertise_pipeli
             return responses
 
         async def handle_DATA(self, server, session, envelope):
+            if delay:
+                await asyncio.sleep(delay)  # a real relay's time to take a message; other sessions go on
             with messages.get_lock():
                 messages.value += 1
                 last.value = time.perf_counter()
@@ -81,7 +88,7 @@ def _sink_main(port, messages, connections, first, last, ready, advertise_pipeli
 class Sink:
     """The counting sink in a child process."""
 
-    def __init__(self, pipelining: bool = True):
+    def __init__(self, pipelining: bool = True, delay_ms: float = 0.0):
         from tests.conftest import free_port
 
         self.port = free_port()
@@ -94,7 +101,9 @@ class Sink:
         self.process = multiprocessing.Process(
             target=_sink_main,
             daemon=True,
-            args=(self.port, self.messages, self.connections, self.first, self.last, ready, pipelining),
+            args=(
+                self.port, self.messages, self.connections, self.first, self.last, ready, pipelining, delay_ms / 1000
+            ),
         )
         self.process.start()
         ready.wait(20)
@@ -268,7 +277,7 @@ def _vm_hwm_mb() -> float:
     return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM")), 0.0)
 
 
-def _worker_process(database_url: str, sink: Sink, tmp: Path, index: int = 0) -> subprocess.Popen:
+def _worker_process(database_url: str, sink: Sink, tmp: Path, index: int = 0, connections: int = 1) -> subprocess.Popen:
     """`crm worker --until-empty` in its own process (which writes its VmHWM to tmp/hwm-<index> as it exits)."""
     env = {
         **os.environ,
@@ -281,6 +290,7 @@ def _worker_process(database_url: str, sink: Sink, tmp: Path, index: int = 0) ->
         "CRM_POSTAL_ADDRESS": "1 Bench Street",
         "MAIL_DEFAULT_SENDER": "bench@example.org",
         "MAIL_MAX_EMAILS": "500",
+        "MAIL_CONNECTIONS": str(connections),
         "PYTHONPATH": str(ROOT),
         "BENCH_HWM_FILE": str(tmp / f"hwm-{index}"),
     }
@@ -293,8 +303,9 @@ def _worker_process(database_url: str, sink: Sink, tmp: Path, index: int = 0) ->
     )
 
 
-def run_undersigned(database_url: str, sink: Sink, count: int, workers: int, tmp: Path) -> dict:
-    """Queue a merge, then drain it with `workers` worker processes; rate, connections and peak memory."""
+def run_undersigned(database_url: str, sink: Sink, count: int, workers: int, tmp: Path, connections: int = 1) -> dict:
+    """Queue a merge, then drain it with `workers` worker processes of `connections` senders each; rate, SMTP
+    connections and peak memory."""
     app = make_app(database_url, sink)
     fresh_database(app)
     merge_id = prepare_merge(app, count)
@@ -306,7 +317,7 @@ def run_undersigned(database_url: str, sink: Sink, count: int, workers: int, tmp
         queue_seconds = time.perf_counter() - start
     sink.reset()
     start = time.perf_counter()
-    processes = [_worker_process(database_url, sink, tmp, k) for k in range(workers)]
+    processes = [_worker_process(database_url, sink, tmp, k, connections) for k in range(workers)]
     for process in processes:
         process.wait()
     elapsed = time.perf_counter() - start
@@ -333,13 +344,28 @@ def _list(results: list[dict]) -> str:
     return ", ".join(f"{r['rate']:.0f}" for r in results)
 
 
+def _print_row(count: int, label: str, results: list[dict], raw: float, cli: float | None, extra: str = "") -> None:
+    """One line of the table: median rate, ratios, connections, memory, wall rate."""
+    rate = _median(results, "rate")
+    vs_cli = f"{rate / cli:>13.2f}" if cli else f"{'-':>13}"
+    conns = max(r.get("connections", 0) for r in results) or ""
+    peak = f"{max(r['peak_mb'] for r in results):>8.0f}" if "peak_mb" in results[0] else f"{'':>8}"
+    print(
+        f"{count:>7} {label:<38} {rate:>8.0f} {rate / raw:>7.2f} {vs_cli} {conns:>6} {peak} "
+        f"{_median(results, 'wall'):>10.0f}{extra}   (runs {_list(results)})"
+    )
+
+
 def main() -> None:
     """Run every measurement (each `--repeat` times, interleaved, so noise hits all alike) and print medians."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--connections", type=int, nargs="+", default=[1], help="MAIL_CONNECTIONS per worker")
+    parser.add_argument("--sink-delay-ms", type=float, default=0.0, help="the sink's wait before answering content")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are printed")
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument("--no-cli", action="store_true", help="skip the mailmerge CLI")
     parser.add_argument(
         "--memory",
         type=int,
@@ -349,70 +375,57 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="undersigned-bench-"))
     database_url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    sink = Sink()
+    delay = args.sink_delay_ms
+    sink = Sink(delay_ms=delay)
     try:
         print(
-            f"database: {database_url.split('@')[-1]}   sink: aiosmtpd on 127.0.0.1:{sink.port} (own process)   "
-            f"medians of {args.repeat} runs; msg/s from the first EHLO to the last message at the sink, "
-            "wall msg/s includes process start-up"
+            f"database: {database_url.split('@')[-1]}   sink: aiosmtpd on 127.0.0.1:{sink.port} (own process), "
+            f"{delay:g} ms per message   medians of {args.repeat} runs; msg/s from the first EHLO to the last "
+            "message at the sink, wall msg/s includes process start-up"
         )
         print(
-            f"{'N':>7} {'what':<34} {'msg/s':>8} {'vs raw':>7} {'vs mailmerge':>13} {'conns':>6} "
+            f"{'N':>7} {'what':<38} {'msg/s':>8} {'vs raw':>7} {'vs mailmerge':>13} {'conns':>6} "
             f"{'peak MB':>8} {'wall msg/s':>10}"
         )
         for count in args.sizes:
-            runs: dict[str, list[dict]] = {}
+            runs: dict = {}
             # An untimed run first: it warms the caches and leaves the exact messages the worker sends, which the
             # raw smtplib baseline then sends pre-built.
-            run_undersigned(database_url, sink, count, 1, tmp)
+            run_undersigned(database_url, sink, count, 1, tmp, max(args.connections))
             messages = sent_messages(database_url)
             for _ in range(args.repeat):
                 runs.setdefault("raw", []).append(run_raw(messages, sink))
                 runs.setdefault("ceiling", []).append(run_raw(messages, sink, connections=4))
-                cli_run = run_mailmerge_cli(sink, count, tmp)
+                cli_run = None if args.no_cli else run_mailmerge_cli(sink, count, tmp)
                 if cli_run:
                     runs.setdefault("cli", []).append(cli_run)
                 for workers in args.workers:
-                    runs.setdefault(workers, []).append(run_undersigned(database_url, sink, count, workers, tmp))
-            raw, ceiling = _median(runs["raw"], "rate"), _median(runs["ceiling"], "rate")
+                    for connections in args.connections:
+                        runs.setdefault((workers, connections), []).append(
+                            run_undersigned(database_url, sink, count, workers, tmp, connections)
+                        )
+            raw = _median(runs["raw"], "rate")
             cli = _median(runs["cli"], "rate") if "cli" in runs else None
-            print(
-                f"{count:>7} {'raw smtplib, 1 connection':<34} {raw:>8.0f} {1:>7.2f} {'':>13} {'':>6} {'':>8} "
-                f"{_median(runs['raw'], 'wall'):>10.0f}"
-            )
-            print(
-                f"{count:>7} {'sink ceiling (raw, 4 connections)':<34} {ceiling:>8.0f} {ceiling / raw:>7.2f} "
-                f"{'':>13} {'':>6} {'':>8} {_median(runs['ceiling'], 'wall'):>10.0f}"
-            )
+            _print_row(count, "raw smtplib, 1 connection", runs["raw"], raw, cli)
+            _print_row(count, "raw smtplib, 4 connections", runs["ceiling"], raw, cli)
             if cli:
-                print(
-                    f"{count:>7} {'mailmerge CLI (PyPI)':<34} {cli:>8.0f} {cli / raw:>7.2f} {1:>13.2f} {'':>6} "
-                    f"{'':>8} {_median(runs['cli'], 'wall'):>10.0f}"
-                )
+                _print_row(count, "mailmerge CLI (PyPI)", runs["cli"], raw, cli)
             for workers in args.workers:
-                if workers > 1 and database_url.startswith("sqlite"):
-                    label = f"undersigned, {workers} workers (SQLite)"
-                else:
-                    label = f"undersigned, {workers} worker{'s' if workers > 1 else ''}"
-                results = runs[workers]
-                rate = _median(results, "rate")
-                bound = workers * -(-count // 500)
-                vs_cli = f"{rate / cli:>13.2f}" if cli else f"{'-':>13}"
-                extra = f" (ceiling ×{rate / ceiling:.2f})" if workers == 4 else ""
-                print(
-                    f"{count:>7} {label:<34} {rate:>8.0f} {rate / raw:>7.2f} {vs_cli} "
-                    f"{max(r['connections'] for r in results):>6} {max(r['peak_mb'] for r in results):>8.0f} "
-                    f"{_median(results, 'wall'):>10.0f}{extra}   (≤{bound} conns; "
-                    f"queue+check {_median(results, 'queue_seconds'):.1f}s; "
-                    f"runs {_list(results)})"
-                )
-            print(
-                f"{'':>7} runs (msg/s): raw {_list(runs['raw'])}; " + (f"mailmerge {_list(runs['cli'])}" if cli else "")
-            )
+                for connections in args.connections:
+                    results = runs[(workers, connections)]
+                    label = f"undersigned, {workers} worker{'s' if workers > 1 else ''} × {connections} conn"
+                    extra = ""
+                    if delay:
+                        bound = workers * connections * 1000 / delay
+                        extra = f" (×{_median(results, 'rate') / bound:.2f} of the relay's {bound:.0f})"
+                    _print_row(
+                        count, label, results, raw, cli,
+                        f"{extra} queue+check {_median(results, 'queue_seconds'):.1f}s",
+                    )
         if args.memory:
             result = run_undersigned(database_url, sink, args.memory, 1, tmp)
             print(
-                f"{args.memory:>7} {'undersigned, 1 worker (memory)':<34} {result['rate']:>8.0f} {'':>7} "
+                f"{args.memory:>7} {'undersigned, 1 worker (memory)':<38} {result['rate']:>8.0f} {'':>7} "
                 f"{'':>13} {result['connections']:>6} {result['peak_mb']:>8.0f} {result['wall']:>10.0f}   "
                 f"(queue+check {result['queue_seconds']:.1f}s; queue MB {result['queue_mb']:.0f}: this process, "
                 "which also generated the recipients)"

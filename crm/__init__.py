@@ -54,6 +54,9 @@ def register_extensions(app: Flask) -> None:
     from crm.auth.services import load_session_user
 
     login_manager.user_loader(load_session_user)
+    from crm.backup import install_in_use_marker
+
+    install_in_use_marker()  # every process using an SQLite database marks it, so restore can refuse
 
 
 def register_blueprints(app: Flask) -> None:
@@ -77,6 +80,9 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     register_api(app)
     install_access_control(app)
+    from crm.audit.downloads import install_download_audit
+
+    install_download_audit(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -1,6 +1,7 @@
 """The `crm` command: a FlaskGroup over the app factory with Undersigned's own sub-commands."""
 
 import csv
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,18 @@ def make_app() -> Flask:
     """The app for command-line use: the factory plus the instance folder (and its generated secret key)."""
     app = create_app()
     config.prepare_instance(app)
+    _links_follow_run_port(app)
     return app
+
+
+def _links_follow_run_port(app: Flask) -> None:
+    """`crm run --port P` without CRM_BASE_URL links mail to the server it starts, not to port 5000."""
+    context = click.get_current_context(silent=True)
+    if os.environ.get("CRM_BASE_URL") or context is None or context.info_name != "run":
+        return
+    from crm.common.urls import base_url_for_run
+
+    app.config["CRM_BASE_URL"] = base_url_for_run(context.params.get("host"), context.params.get("port"))
 
 
 @click.group(cls=FlaskGroup, create_app=make_app, load_dotenv=True)
@@ -126,9 +138,86 @@ def user_create(email, role, password, name):
         click.echo(f"Password: {password_used}")
 
 
+@user_group.command("deactivate")
+@click.argument("email")
+@with_appcontext
+def user_deactivate(email):
+    """Deactivate a user: their sessions end and their API tokens are revoked at once."""
+    from crm.auth.services import AccountError, set_active, user_by_email
+
+    try:
+        user = user_by_email(email)
+    except AccountError as exc:
+        _fail(str(exc))
+    if not user.active:
+        click.echo(f"{user.email} was already deactivated.")
+        return
+    set_active(user, False)
+    click.echo(f"Deactivated {user.email}: sessions ended, API tokens revoked.")
+
+
+@user_group.command("activate")
+@click.argument("email")
+@with_appcontext
+def user_activate(email):
+    """Reactivate a user (API tokens revoked at deactivation stay revoked)."""
+    from crm.auth.services import AccountError, set_active, user_by_email
+
+    try:
+        user = user_by_email(email)
+    except AccountError as exc:
+        _fail(str(exc))
+    if user.active:
+        click.echo(f"{user.email} was already active.")
+        return
+    set_active(user, True)
+    click.echo(f"Reactivated {user.email}.")
+
+
 @click.group("token")
 def token_group():
     """Manage API tokens."""
+
+
+@token_group.command("list")
+@click.argument("email", required=False)
+@with_appcontext
+def token_list(email):
+    """List API tokens (id, owner, created, last used, revoked), all or one user's."""
+    from crm.auth.services import AccountError, list_tokens
+
+    try:
+        tokens = list_tokens(email)
+    except AccountError as exc:
+        _fail(str(exc))
+
+    def when(value) -> str:
+        return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+    rows = [("id", "owner", "name", "prefix", "created", "last used", "revoked")]
+    rows += [(str(t.id), t.user.email, t.name or "-", t.prefix, when(t.created_at), when(t.last_used_at),
+              when(t.revoked_at)) for t in tokens]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if not tokens:
+        click.echo("No API tokens.")
+
+
+@token_group.command("revoke")
+@click.argument("token_id", type=click.IntRange(1, 2**31 - 1))
+@with_appcontext
+def token_revoke(token_id):
+    """Revoke an API token by its id (see `crm token list`); it stops working on its next request."""
+    from crm.auth.services import get_token, revoke_token
+
+    token = get_token(token_id)
+    if token is None:
+        _fail(f"No API token #{token_id}.")
+    if not revoke_token(token):
+        click.echo(f"API token #{token_id} was already revoked.")
+        return
+    click.echo(f"Revoked API token #{token_id} of {token.user.email}.")
 
 
 @token_group.command("create")
@@ -157,6 +246,8 @@ def _filter_options(command):
     options = [
         click.option("--issue-area", "issue_area", multiple=True, help="Issue-area slug (repeatable)."),
         click.option("--match", type=click.Choice(["any", "all", "none"]), default="any"),
+        click.option("--not-issue-area", "not_issue_area", multiple=True,
+                     help="Issue-area slug the organization must not have (repeatable)."),
         click.option("--signed", multiple=True, help="Letter slug the organization signed (repeatable)."),
         click.option("--signed-match", "signed_match", type=click.Choice(["any", "all"]), default="all",
                      help="With several --signed: all of them (default) or any."),
@@ -267,7 +358,7 @@ def backup_command(output):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
 def restore_command(backup_file, yes):
-    """Replace the SQLite database with a backup (stop the app and workers first)."""
+    """Replace the SQLite database with a backup; refuses while the app, a worker or another command uses it."""
     from flask import current_app
 
     from crm.backup import BackupError, restore

@@ -1,6 +1,7 @@
 """Loading the seed: the issue-area vocabulary, the 68 signatories of the Clearview AI letter, and the letter."""
 
 import csv
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -14,7 +15,7 @@ from crm.extensions import db
 from crm.letters.models import Letter, Signature
 from crm.organizations.filters import US_STATES
 from crm.organizations.models import ORG_TYPES, SCOPES, IssueArea, Organization
-from crm.organizations.services import refresh_search_text
+from crm.organizations.services import add_alias, refresh_search_text
 
 ISSUE_AREAS = {
     "immigration": "Immigration",
@@ -109,11 +110,23 @@ def read_seed_rows(path: Path) -> list[dict[str, str]]:
             raise SeedError(f"{where}: unknown state {row['state']!r}")
         if not [s for s in row["issue_areas"].split(";") if s.strip()]:
             raise SeedError(f"{where}: every organization needs at least one issue area")
+        for entry in former_names(row):
+            if not _FORMER_NAME.match(entry):
+                raise SeedError(f"{where}: a former name is written 'Name <https://source>', not {entry!r}")
         rows.append(row)
     for row in rows:
         if row.get("parent") and row["parent"] not in names:
             raise SeedError(f"{path.name}: parent {row['parent']!r} of {row['name']!r} is not in the file")
     return rows
+
+
+# A name an organization went by, with where that is documented: "Center for Media Justice <https://…>".
+_FORMER_NAME = re.compile(r"^([^<>;]{1,300}?)\s*<(https?://[^<>\s]{1,500})>$")
+
+
+def former_names(row: dict[str, str]) -> list[str]:
+    """The row's former-name entries ("Name <source>"), as written."""
+    return [entry.strip() for entry in (row.get("former_names") or "").split(";") if entry.strip()]
 
 
 def _issue_area(slug: str, result: SeedResult) -> IssueArea:
@@ -158,6 +171,9 @@ def load_seed(path: Path | None = None) -> SeedResult:
             org = existing[row["name"]]
             if row.get("parent"):
                 org.parent = existing[row["parent"]]
+            for entry in former_names(row):
+                # Every name an organization has gone by is matched like its name (issue 15, point 5).
+                add_alias(org, _FORMER_NAME.match(entry).group(1), source="former name")
             refresh_search_text(org)
         letter = db.session.scalar(select(Letter).where(Letter.slug == SEED_LETTER_SLUG))
         if letter is None:

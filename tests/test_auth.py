@@ -76,9 +76,10 @@ def test_organizer_changes_data_but_does_not_manage_users(as_role, db):
 
 def test_admin_creates_user_and_changes_role(as_role, db):
     client = as_role("admin")
-    response = client.post("/users", data={"email": "New.Person@Example.ORG", "role": "organizer", "name": "New"})
-    assert response.status_code == 200
-    assert b"Generated password, shown only once" in response.data
+    response = client.post("/users", data={"email": "New.Person@Example.ORG", "role": "organizer", "name": "New",
+                                           "password": "a chosen long password"})
+    assert response.status_code == 303
+    assert b"created with the password you chose" in client.get("/users").data
     user = db.session.scalar(select(User).where(User.email == "new.person@example.org"))
     assert user.role == "organizer"
     assert client.post(f"/users/{user.id}/role", data={"role": "viewer"}).status_code == 303

@@ -32,6 +32,7 @@ ROUTES = {
     ("GET", "/api/v1/letters/<slug>"): "viewer",
     ("PATCH", "/api/v1/letters/<slug>"): "organizer",
     ("DELETE", "/api/v1/letters/<slug>"): "organizer",
+    ("POST", "/api/v1/letters/<slug>/revoke-links"): "organizer",
     ("POST", "/api/v1/letters/<slug>/import"): "organizer",
     ("GET", "/api/v1/letters/<slug>/signatures"): "viewer",
     ("POST", "/api/v1/letters/<slug>/signatures"): "organizer",
@@ -49,6 +50,7 @@ ROUTES = {
     ("POST", "/api/v1/merges/<int:merge_id>/resume"): "organizer",
     ("POST", "/api/v1/merges/<int:merge_id>/send"): "organizer",
     ("GET", "/api/v1/merges/<int:merge_id>/status"): "viewer",
+    ("POST", "/api/v1/merges/<int:merge_id>/test"): "organizer",
     ("GET", "/api/v1/openapi.json"): "public",
     ("GET", "/api/v1/organizations"): "viewer",
     ("POST", "/api/v1/organizations"): "organizer",
@@ -62,7 +64,7 @@ ROUTES = {
     ("DELETE", "/api/v1/segments/<int:segment_id>"): "organizer",
     ("GET", "/api/v1/segments/<int:segment_id>"): "viewer",
     ("PATCH", "/api/v1/segments/<int:segment_id>"): "organizer",
-    ("GET", "/api/v1/signon-requests"): "viewer",
+    ("GET", "/api/v1/signon-requests"): "organizer",
     ("POST", "/api/v1/signon-requests/<int:request_id>/decision"): "organizer",
     ("GET", "/audit"): "admin",
     ("GET", "/contacts"): "viewer",
@@ -71,6 +73,7 @@ ROUTES = {
     ("GET", "/contacts/<int:contact_id>/edit"): "organizer",
     ("POST", "/contacts/<int:contact_id>/edit"): "organizer",
     ("GET", "/contacts/export.csv"): "viewer",
+    ("GET", "/contacts/organization-options"): "organizer",
     ("GET", "/contacts/new"): "organizer",
     ("POST", "/contacts/new"): "organizer",
     ("GET", "/exports/<what>.<fmt>"): "viewer",
@@ -81,17 +84,21 @@ ROUTES = {
     ("POST", "/imports/batches/<int:batch_id>/undo"): "organizer",
     ("GET", "/imports/u/<token>/mapping"): "organizer",
     ("POST", "/imports/u/<token>/mapping"): "organizer",
+    ("POST", "/imports/u/<token>/discard"): "organizer",
     ("GET", "/imports/u/<token>/preview"): "organizer",
     ("POST", "/imports/u/<token>/preview"): "organizer",
     ("GET", "/imports/u/<token>/report.csv"): "organizer",
     ("GET", "/letters"): "viewer",
     ("GET", "/letters/<slug>"): "viewer",
+    ("POST", "/letters/<slug>/deadline"): "organizer",
+    ("POST", "/letters/<slug>/revoke-links"): "organizer",
     ("GET", "/letters/<slug>/delete"): "organizer",
     ("POST", "/letters/<slug>/delete"): "organizer",
     ("GET", "/letters/<slug>/edit"): "organizer",
     ("POST", "/letters/<slug>/edit"): "organizer",
     ("GET", "/letters/<slug>/import"): "organizer",
     ("POST", "/letters/<slug>/import"): "organizer",
+    ("GET", "/letters/<slug>/import/options"): "organizer",
     ("GET", "/letters/<slug>/organizations"): "organizer",
     ("GET", "/letters/<slug>/print"): "viewer",
     ("POST", "/letters/<slug>/reconfirm"): "organizer",
@@ -125,6 +132,7 @@ ROUTES = {
     ("POST", "/merges/<int:merge_id>/messages/<int:message_id>/resend"): "organizer",
     ("GET", "/merges/<int:merge_id>/preview"): "organizer",
     ("GET", "/merges/<int:merge_id>/progress"): "viewer",
+    ("GET", "/merges/<int:merge_id>/queue"): "organizer",
     ("POST", "/merges/<int:merge_id>/queue"): "organizer",
     ("GET", "/merges/<int:merge_id>/report"): "organizer",
     ("POST", "/merges/<int:merge_id>/test"): "organizer",
@@ -133,6 +141,7 @@ ROUTES = {
     ("GET", "/organizations"): "viewer",
     ("GET", "/organizations/<int:org_id>"): "viewer",
     ("POST", "/organizations/<int:org_id>/archive"): "organizer",
+    ("POST", "/organizations/<int:org_id>/aliases/<int:alias_id>/delete"): "admin",
     ("GET", "/organizations/<int:org_id>/edit"): "organizer",
     ("POST", "/organizations/<int:org_id>/edit"): "organizer",
     ("POST", "/organizations/<int:org_id>/interactions"): "organizer",
@@ -157,20 +166,44 @@ ROUTES = {
     ("GET", "/sign/<slug>"): "public",
     ("POST", "/sign/<slug>"): "public",
     ("GET", "/sign/<slug>/confirm/<token>"): "public",
+    ("POST", "/sign/<slug>/confirm/<token>"): "public",
     ("GET", "/sign/<slug>/p/<token>"): "public",
     ("POST", "/sign/<slug>/p/<token>"): "public",
     ("GET", "/sign/<slug>/thanks"): "public",
+    ("GET", "/sign-on-mails"): "organizer",
+    ("GET", "/sign-on-mails/<kind>"): "organizer",
+    ("POST", "/sign-on-mails/<kind>"): "organizer",
     ("GET", "/suppressions"): "organizer",
     ("POST", "/suppressions"): "organizer",
     ("GET", "/suppressions.csv"): "organizer",
     ("POST", "/suppressions/import"): "organizer",
     ("POST", "/suppressions/remove"): "organizer",
     ("GET", "/u/<token>"): "public",
+    ("GET", "/t/<token>"): "public",
+    ("POST", "/t/<token>"): "public",
     ("POST", "/u/<token>"): "public",
     ("GET", "/users"): "admin",
     ("POST", "/users"): "admin",
     ("POST", "/users/<int:user_id>/role"): "admin",
+    ("POST", "/users/<int:user_id>/<any(deactivate, activate):change>"): "admin",
+    ("POST", "/tokens/<int:token_id>/revoke"): "viewer",
+    ("GET", "/invite/<token>"): "public",
+    ("POST", "/invite/<token>"): "public",
 }
+
+# API routes that show the same data as a page, or do the same thing: they must need the same role.
+TWINS = [
+    (("GET", "/api/v1/signon-requests"), ("GET", "/letters/review")),
+    (("POST", "/api/v1/signon-requests/<int:request_id>/decision"), ("POST", "/letters/review/<int:request_id>")),
+    (("GET", "/api/v1/merges/<int:merge_id>/check"), ("GET", "/merges/<int:merge_id>/check")),
+    (("GET", "/api/v1/merges/<int:merge_id>/preview"), ("GET", "/merges/<int:merge_id>/preview")),
+    (("GET", "/api/v1/merges"), ("GET", "/merges")),
+    (("GET", "/api/v1/organizations"), ("GET", "/organizations")),
+    (("GET", "/api/v1/contacts"), ("GET", "/contacts")),
+    (("GET", "/api/v1/letters/<slug>"), ("GET", "/letters/<slug>")),
+    (("GET", "/api/v1/segments"), ("GET", "/segments")),
+    (("POST", "/api/v1/imports"), ("POST", "/imports")),
+]
 
 
 def concrete_path(rule: str) -> str:
@@ -198,6 +231,44 @@ def test_the_table_covers_every_route(app):
     stale = sorted(set(ROUTES) - app_routes(app))
     assert missing == [], f"routes nobody has decided access for: {missing}"
     assert stale == [], f"table entries for routes that no longer exist: {stale}"
+
+
+def declared_roles(app) -> dict[tuple[str, str], str | None]:
+    """Every (method, rule) with the role its view declares in crm.common.access (pages and API alike)."""
+    from crm.common.access import needed_role
+
+    roles = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        view = app.view_functions[rule.endpoint]
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            roles[(method, rule.rule)] = "public" if rule.endpoint.startswith("api-docs") else needed_role(view, method)
+    return roles
+
+
+def test_the_table_is_what_the_views_declare(app):
+    """The API's roles come from the same declarations as the pages' (crm.common.access), and this table
+    agrees with them for every route."""
+    declared = declared_roles(app)
+    differing = sorted((key, ROUTES.get(key), role) for key, role in declared.items() if ROUTES.get(key) != role)
+    assert differing == []
+
+
+def test_api_twins_of_pages_need_the_same_role(app):
+    declared = declared_roles(app)
+    assert [(api, declared[api], page, declared[page]) for api, page in TWINS if declared[api] != declared[page]] == []
+
+
+def test_a_refusal_names_the_role_needed(app, as_role, users):
+    page = as_role("viewer").get("/letters/review")
+    assert page.status_code == 403
+    assert "needs the organizer role" in page.get_data(as_text=True)
+    assert "signed in as a viewer" in page.get_data(as_text=True)
+    token = create_token(users["viewer"].email).secret
+    api = app.test_client().get("/api/v1/signon-requests", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 403 and api.mimetype == "application/problem+json"
+    assert "needs the organizer role" in api.get_json()["detail"]
 
 
 @pytest.fixture
@@ -253,7 +324,7 @@ class TestCsrf:
         client.post("/login", data={"email": users["admin"].email, "password": "correct horse battery",
                                     "csrf_token": token})
         # RFC 8058 one-click unsubscribe is exempt by design: mail clients post it without cookies or tokens.
-        exempt = {"/u/<token>"}
+        exempt = {"/u/<token>", "/t/<token>"}  # /t/: a test message's unsubscribe, which changes nothing
         failures = []
         for (method, rule), _needed in sorted(ROUTES.items()):
             if method != "POST" or rule.startswith("/api/") or rule in exempt:

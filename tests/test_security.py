@@ -41,19 +41,46 @@ def test_logout_everywhere(app, users):
 
 
 class TestPerAccountThrottle:
-    """Attempts on one account are limited even when they come from many addresses."""
+    """Attempts are refused per address and per (address, account); failures on an account from many addresses
+    slow it down but never lock its owner out."""
 
     @pytest.fixture
     def app_config(self):
-        return {"RATELIMIT_ENABLED": True, "LOGIN_RATE_LIMIT": "3 per minute"}
+        return {"RATELIMIT_ENABLED": True, "LOGIN_RATE_LIMIT": "3 per minute", "LOGIN_FREE_FAILURES": 4,
+                "LOGIN_MAX_DELAY_SECONDS": 0.6}
 
-    def test_many_addresses_one_account(self, client, users):
-        for n in range(3):
+    def test_failures_from_other_addresses_do_not_lock_the_owner_out(self, client, users):
+        import time
+
+        for n in range(6):
             client.post("/login", data={"email": users["admin"].email, "password": "wrong password"},
                         environ_base={"REMOTE_ADDR": f"10.0.0.{n}"})
+        started = time.perf_counter()
+        owner = client.post("/login", data={"email": users["admin"].email, "password": PASSWORD},
+                            environ_base={"REMOTE_ADDR": "10.0.0.99"})
+        took = time.perf_counter() - started
+        assert owner.status_code == 302, "the right password from a new address gets in"
+        assert took >= 0.5, f"but only after a slow-down ({took:.2f} s)"
+
+    def test_one_address_on_one_account_is_refused(self, client, users):
+        for _ in range(3):
+            client.post("/login", data={"email": users["admin"].email, "password": "wrong password"},
+                        environ_base={"REMOTE_ADDR": "10.0.0.7"})
         blocked = client.post("/login", data={"email": users["admin"].email, "password": PASSWORD},
-                              environ_base={"REMOTE_ADDR": "10.0.0.99"})
+                              environ_base={"REMOTE_ADDR": "10.0.0.7"})
         assert blocked.status_code == 429
+
+    def test_current_password_check_on_account_is_limited(self, app, users):
+        from tests.conftest import login as log_in
+
+        client = app.test_client()
+        log_in(client, users["viewer"].email)
+        codes = [client.post("/account", data={"current_password": f"guess number {n}", "new_password": "x" * 12,
+                                               "confirm": "x" * 12}).status_code for n in range(4)]
+        assert codes == [400, 400, 400, 429]
+        right = client.post("/account", data={"current_password": PASSWORD, "new_password": "y" * 12,
+                                              "confirm": "y" * 12})
+        assert right.status_code == 429, "the limit holds for the right password too until the window passes"
 
 
 @pytest.mark.commits  # the backup reads the database file, the restore replaces it

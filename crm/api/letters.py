@@ -7,9 +7,10 @@ from flask_smorest import abort
 
 from crm.api import make_blueprint, schemas
 from crm.api.schemas import Id
+from crm.common.access import access
 from crm.letters import services as letters
 from crm.letters.models import LETTER_STATUSES, SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
-from crm.letters.signatory_import import analyse, apply_import
+from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import
 from crm.organizations import merging
 from crm.organizations.services import get_organization
 from crm.signon import services as signon
@@ -37,6 +38,27 @@ class LetterInSchema(ma.Schema):
     public_signon = ma.fields.Boolean()
     review_required = ma.fields.Boolean()
     issue_areas = ma.fields.List(ma.fields.String(), validate=ma.validate.Length(max=50))
+
+
+class LetterDetailSchema(schemas.LetterSchema):
+    """A letter, with what waits for the organizers."""
+
+    awaiting_review = ma.fields.Function(
+        letters.awaiting_review, metadata={"type": "integer", "description": "Confirmed public sign-ons waiting "
+                                                                          "for an organizer's review"})
+    deadline_passed = ma.fields.Function(
+        lambda letter: letters.deadline_passed(letter),
+        metadata={"type": "boolean", "description": "The sign-on deadline is over (end of that day in "
+                                                    "CRM_TIMEZONE): sign-ons record nothing"})
+
+
+class RevokeLinksInSchema(ma.Schema):
+    """Whose personal links to revoke."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    organization_id = Id(required=True)
 
 
 class SignatureInSchema(ma.Schema):
@@ -73,6 +95,8 @@ class ImportLineSchema(ma.Schema):
     organization = ma.fields.String()
     organization_id = ma.fields.Integer(allow_none=True)
     confidence = ma.fields.Float()
+    candidates = ma.fields.String(metadata={"description": "up to three 'name (score)' joined by '; '"})
+    reason = ma.fields.String()
 
 
 class ImportOutSchema(ma.Schema):
@@ -168,10 +192,15 @@ class LetterCreate(MethodView):
 
 @blp.route("/letters/<slug>")
 class LetterPatch(MethodView):
-    """Change or delete a letter."""
+    """Read, change or delete a letter."""
+
+    @blp.response(200, LetterDetailSchema)
+    def get(self, slug):
+        """Get a letter, with `awaiting_review` (public sign-ons waiting for an organizer)."""
+        return _letter(slug)
 
     @blp.arguments(LetterInSchema)
-    @blp.response(200, schemas.LetterSchema)
+    @blp.response(200, LetterDetailSchema)
     def patch(self, data, slug):
         """Change a letter's fields and/or status."""
         letter = _letter(slug)
@@ -268,7 +297,10 @@ class SignatoryImport(MethodView):
     def post(self, data, slug):
         """Import a signatory block (report shaped like the CLI's; review lines are never applied)."""
         letter = _letter(slug)
-        candidates = analyse(data["text"])
+        try:
+            candidates = analyse(data["text"])
+        except BlockTooLarge as exc:
+            abort(400, message=str(exc), errors={"text": [str(exc)]})
         counts = {
             a: sum(1 for c in candidates if c.action == a) for a in ("matched", "new", "review", "skipped")
         }
@@ -289,6 +321,8 @@ class SignatoryImport(MethodView):
                     "organization": c.organization,
                     "organization_id": c.organization_id,
                     "confidence": c.confidence,
+                    "candidates": c.report_row()[5],
+                    "reason": c.reason,
                 }
                 for c in candidates
             ],
@@ -298,13 +332,30 @@ class SignatoryImport(MethodView):
         }
 
 
+@blp.route("/letters/<slug>/revoke-links")
+class RevokeLinks(MethodView):
+    """Revoke personal sign-on links."""
+
+    @blp.arguments(RevokeLinksInSchema)
+    @blp.response(204)
+    def post(self, data, slug):
+        """Refuse every personal sign-on link of the organization for this letter made until now (new links work)."""
+        letter = _letter(slug)
+        org = get_organization(data["organization_id"])
+        if org is None:
+            abort(400, message="organization_id must name an organization.",
+                  errors={"organization_id": ["No such organization."]})
+        letters.revoke_personal_links(letter, org, user_id=g.api_user.id)
+
+
 @blp.route("/signon-requests")
 class SignOnQueue(MethodView):
     """The review queue."""
 
+    @access("organizer")  # names and addresses of strangers: organizers only, as on the review page
     @blp.response(200, SignOnRequestSchema(many=True))
     def get(self):
-        """Confirmed public sign-ons waiting for a decision."""
+        """Confirmed public sign-ons waiting for a decision (organizers, as on the review page)."""
         return signon.review_queue()
 
 

@@ -67,16 +67,6 @@ class Letters(MethodView):
                 "per_page": args["per_page"]}
 
 
-@blp.route("/letters/<slug>")
-class LetterBySlug(MethodView):
-    """One letter."""
-
-    @blp.response(200, schemas.LetterSchema)
-    def get(self, slug):
-        """Get a letter."""
-        return letters.get_letter(slug) or abort(404, message="No such letter.")
-
-
 @blp.route("/letters/<slug>/signatures")
 class LetterSignatures(MethodView):
     """A letter's signatures in delivery order (leads first, then alphabetical)."""

@@ -33,6 +33,8 @@ class OrganizationQuerySchema(PageArgsSchema):
     issue_area = ma.fields.List(ma.fields.String(), metadata={"description": "issue-area slug, repeatable"})
     match = ma.fields.String(validate=ma.validate.OneOf(MATCH_MODES),
                              metadata={"description": "how several issue areas combine"})
+    not_issue_area = ma.fields.List(ma.fields.String(), metadata={
+        "description": "issue-area slug the organization must not have, repeatable (combines with issue_area)"})
     state = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(sorted(US_STATES))),
                            metadata={"description": "two-letter state code, repeatable"})
     org_type = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(ORG_TYPES)))

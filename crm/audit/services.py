@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from flask import g, has_request_context
 from sqlalchemy import select
 
 from crm.audit.models import AuditEvent
@@ -30,6 +31,8 @@ def record(action: str, entity_type: str, entity_id: int | None, *, user_id: int
     event = AuditEvent(action=action, entity_type=entity_type, entity_id=entity_id, user_id=user_id,
                        summary=summary[:2000], changes=changes)
     db.session.add(event)
+    if action == "export" and has_request_context():
+        g.export_audited = True  # the download hook (crm.audit.downloads) need not record it again
     return event
 
 

@@ -31,7 +31,7 @@ class UserForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     name = StringField("Name", validators=[Length(max=200)])
     role = SelectField("Role", choices=[SelectChoice(r, r.capitalize()) for r in ROLES], default="viewer")
-    password = PasswordField("Password (leave empty to generate one)", validators=[Length(max=1000)])
+    password = PasswordField("Password (leave empty to send an invitation)", validators=[Length(max=1000)])
 
 
 class RoleForm(FlaskForm):

@@ -28,9 +28,13 @@ class User(UserMixin, db.Model):
 
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
+    # The secret of the server-side session this request runs under (set at login and by the session loader).
+    session_key = None
+
     def get_id(self) -> str:
-        """Session identifier: the id and the session version, so old sessions stop working when it changes."""
-        return f"{self.id}:{self.session_version}"
+        """Session identifier: id, session version and the server-side session's secret, so a session stops
+        working when it is ended (logout) or when the version changes (password change, log out everywhere)."""
+        return f"{self.id}:{self.session_version}:{self.session_key or ''}"
 
     @property
     def is_active(self) -> bool:
@@ -56,3 +60,18 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class UserSession(db.Model):
+    """A logged-in browser session, stored server side so logging out ends it even if its cookie was copied.
+
+    The cookie carries the secret; only its SHA-256 is stored.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

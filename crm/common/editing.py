@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import abort, request
 
-from crm.common.validation import InvalidData
+from crm.common.validation import InvalidData, whole_number
 from crm.organizations.services import ConflictError
 
 
 def form_version(form) -> int | None:
     """The version a form was opened with (its hidden `version` field), None when missing or not a number."""
-    return int(form.version.data) if (form.version.data or "").isdigit() else None
+    return whole_number(form.version.data or "")
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from crm.api.errors import problem_response
@@ -16,6 +16,7 @@ _TITLES = {
     405: "Not allowed",
     413: "That upload is too large",
     429: "Too many attempts",
+    503: "Busy for a moment",
     500: "Something went wrong on our side",
 }
 
@@ -48,11 +49,35 @@ def install_error_pages(app: Flask) -> None:
             return problem_response(400, detail)
         return _render(400, detail)
 
+    @app.errorhandler(OperationalError)
+    def _database_busy(error: OperationalError):
+        # SQLite has one writer at a time: a write that waited the whole busy timeout for another (a long import,
+        # a backup) is a moment's congestion, not a fault. Nothing was changed; the client may simply retry.
+        if not database_busy(error):
+            raise error
+        db.session.rollback()
+        detail = "The database is busy with another task (an import, perhaps); nothing was changed. Try again in " \
+                 "a few seconds."
+        response = problem_response(503, detail) if request.path.startswith("/api/") else _render(503, detail)
+        response = app.make_response(response)
+        response.headers["Retry-After"] = "5"
+        return response
+
     @app.errorhandler(InternalServerError)
     def _server_error(error):
         if request.path.startswith("/api/"):
             return problem_response(500, "Internal error.")
         return _render(500, None)
+
+
+def database_busy(error: BaseException) -> bool:
+    """Whether a database error is another writer holding a lock (retrying later can succeed)."""
+    if not isinstance(error, OperationalError):
+        return False
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    # SQLite: the busy timeout ran out; PostgreSQL: lock_not_available, deadlock_detected, serialization_failure.
+    return "database is locked" in str(error.orig) or "database table is locked" in str(error.orig) or \
+        code in {"55P03", "40P01", "40001"}
 
 
 def _render(code: int, detail: str | None):

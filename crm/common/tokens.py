@@ -9,7 +9,8 @@ from typing import Any
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-PURPOSES = ("signon", "unsubscribe", "signon-confirm", "password-reset")
+# "test-link": the links of a merge's test message, which only say what the real link would do.
+PURPOSES = ("signon", "unsubscribe", "signon-confirm", "password-reset", "invite", "test-link")
 
 
 class TokenError(ValueError):

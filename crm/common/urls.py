@@ -1,8 +1,49 @@
 """URL helpers."""
 
+import ipaddress
 from urllib.parse import urlsplit
 
+from flask import current_app
 from werkzeug.routing import IntegerConverter
+
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+
+
+def public_url(path: str = "") -> str:
+    """The absolute address people open for `path` ("/sign/x"): CRM_BASE_URL (set by `crm run --port P` when the
+    environment leaves it unset) plus the path. Every link in mail is built here."""
+    base = (current_app.config.get("CRM_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    return f"{base}{path}"
+
+
+def base_url_for_run(host: str | None, port: int | None) -> str:
+    """The CRM_BASE_URL of `crm run --host H --port P`: the address that server answers on (a wildcard host is
+    opened as 127.0.0.1)."""
+    host = (host or "127.0.0.1").strip("[]")
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a wildcard bind address, not a bind
+        host = "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port or 5000}"
+
+
+def unreachable_host(url: str) -> str | None:
+    """The host of `url` when people elsewhere could not open it (loopback, unspecified, link-local,
+    `localhost`, no host at all); None when it may be reachable."""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return url or "(empty)"
+    if not host:
+        return url or "(empty)"
+    if host == "localhost" or host.endswith(".localhost"):
+        return host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.is_loopback or address.is_unspecified or address.is_link_local:
+        return host
+    return None
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

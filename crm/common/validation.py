@@ -74,6 +74,22 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _PHONE = re.compile(r"^[0-9+().\-/ xext]*$", re.IGNORECASE)
 
 
+def whole_number(value, minimum: int = 0, maximum: int = 2**31 - 1) -> int | None:
+    """An ASCII whole number within bounds, or None.
+
+    Not str.isdigit() then int(): isdigit() accepts '²' (which int() rejects) and int() refuses strings of more
+    than 4,300 digits; spaces, signs and other scripts' digits are not ids either.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if minimum <= value <= maximum else None
+    if not isinstance(value, str) or not 0 < len(value) <= 12 or not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if minimum <= number <= maximum else None
+
+
 class FieldError(ValueError):
     """A value a field cannot take; the message says why, for the person who typed it."""
 

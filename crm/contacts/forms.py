@@ -10,7 +10,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import Optional
+from wtforms.validators import Optional, Regexp
 
 from crm.common import validation as check
 from crm.organizations.forms import checked
@@ -34,6 +34,8 @@ class ContactForm(FlaskForm):
         "Organization",
         validators=[Optional(), checked(lambda v: check.text_line(v, 320, label="Organization"))],
     )
+    # The organization picked from the suggestions under `organization` (a radio list, filled as one types).
+    organization_id = StringField("Organization picked", validators=[Optional(), Regexp(r"^\d{1,11}$")])
     is_primary = BooleanField("Primary contact of the organization")
     status = SelectField(
         "Status", choices=[SelectChoice("active", "Active"), SelectChoice("left", "Left the organization")]
@@ -51,7 +53,10 @@ class ContactForm(FlaskForm):
             "title": self.title.data or "",
             "email": self.email.data or None,
             "phone": self.phone.data or "",
-            "organization_id": self.organization.data or None,
+            # A picked suggestion wins; otherwise the typed text must be an exact name, acronym or #id. An emptied
+            # box means no organization, whatever was picked before.
+            "organization_id": (int(self.organization_id.data) if self.organization_id.data and self.organization.data
+                                else self.organization.data or None),
             "is_primary": bool(self.is_primary.data),
             "status": self.status.data,
             "notes": self.notes.data or "",

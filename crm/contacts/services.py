@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm.audit.labels import field_label
 from crm.audit.services import record
 from crm.common import validation as check
 from crm.common.paging import Paged
@@ -313,7 +314,7 @@ def update_contact(
     elif "organization_id" in changed:
         summary = f"Moved {contact.full_name} to another organization"
     else:
-        summary = f"Edited {contact.full_name} ({', '.join(changed)})"
+        summary = f"Edited {contact.full_name} ({', '.join(field_label(k).lower() for k in changed)})"
     record(
         "update",
         "contact",

@@ -9,12 +9,20 @@ from flask_login import current_user
 from crm.audit.services import events_for
 from crm.common.access import access
 from crm.common.editing import edit_record, form_version
-from crm.common.validation import InvalidData
+from crm.common.text import single_line
+from crm.common.validation import InvalidData, whole_number
 from crm.contacts import services
 from crm.contacts.filters import CONTACT_SORTS, ContactFilter, FilterError, parse_contact_filter
 from crm.contacts.forms import ContactForm, QuickContactForm
 from crm.exports import CONTACT_COLUMNS, contact_row
-from crm.organizations.services import ConflictError, NotFound, issue_area_options, letter_options
+from crm.letters.participation import search_organizations
+from crm.organizations.services import (
+    ConflictError,
+    NotFound,
+    get_organization,
+    issue_area_options,
+    letter_options,
+)
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
@@ -24,8 +32,8 @@ def _page_args() -> tuple[int, int]:
     page = request.args.get("page", "1")
     per_page = request.args.get("per_page", "50")
     return (
-        int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1,
-        int(per_page) if per_page.isdigit() and 0 < int(per_page) <= services.MAX_PER_PAGE else 50,
+        whole_number(page, 1, 1_000_000) or 1,
+        whole_number(per_page, 1, services.MAX_PER_PAGE) or 50,
     )
 
 
@@ -50,7 +58,7 @@ def index():
         sort=sort,
         sorts=CONTACT_SORTS,
         error=error,
-        areas=issue_area_options(include_retired=True),
+        area_pairs=[(a.slug, a.name) for a in issue_area_options(include_retired=True)],
         letters=letter_options(f.org.signed + f.org.not_signed),
     ), 400 if error else 200
 
@@ -101,17 +109,35 @@ def _attach_errors(form: ContactForm, errors: dict[str, list[str]]) -> None:
         field.errors = list(field.errors) + messages
 
 
+def _org_choices(form: ContactForm) -> list:
+    """The organizations offered under the organization box: the one picked, else those matching the text."""
+    picked = whole_number(form.organization_id.data or "", 1)
+    if picked is not None and form.organization.data and not form.organization.errors:
+        org = get_organization(picked)
+        if org is not None:
+            return [org]
+    return search_organizations(form.organization.data or "", limit=8) if form.organization.data else []
+
+
+@bp.get("/organization-options")
+@access("organizer")
+def organization_options():
+    """Organizations matching the typed text, as radio choices under the contact form's box (htmx fragment)."""
+    q = single_line(request.args.get("organization", ""))[:200]
+    return render_template("contacts/_org_choices.html", org_choices=search_organizations(q, limit=8) if q else [],
+                           q=q, picked=None)
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @access("organizer")
 def new():
     """Add a contact (optionally at an organization: ?organization_id=)."""
     form = ContactForm()
-    if request.method == "GET" and request.args.get("organization_id", "").isdigit():
-        from crm.organizations.services import get_organization
-
-        org = get_organization(int(request.args["organization_id"]))
+    org_id = whole_number(request.args.get("organization_id", ""), 1)
+    if request.method == "GET" and org_id is not None:
+        org = get_organization(org_id)
         if org is not None:
-            form.organization.data = f"{org.name} (#{org.id})"
+            form.organization.data, form.organization_id.data = org.name, str(org.id)
     if form.validate_on_submit():
         try:
             contact = services.create_contact(form.service_data(), user_id=current_user.id)
@@ -120,16 +146,17 @@ def new():
         else:
             flash(f"{contact.full_name} added.", "success")
             return redirect(url_for("contacts.show", contact_id=contact.id), 303)
-    return render_template("contacts/form.html", form=form, contact=None), 400 if form.errors else 200
+    return render_template(
+        "contacts/form.html", form=form, contact=None, org_choices=_org_choices(form)
+    ), 400 if form.errors else 200
 
 
 def _fill(form: ContactForm, contact) -> None:
     """A contact's saved values into an empty form."""
     for name in ("first_name", "last_name", "title", "email", "phone", "status", "notes", "is_primary"):
         getattr(form, name).data = getattr(contact, name)
-    form.organization.data = (
-        f"{contact.organization.name} (#{contact.organization.id})" if contact.organization else ""
-    )
+    form.organization.data = contact.organization.name if contact.organization else ""
+    form.organization_id.data = str(contact.organization.id) if contact.organization else ""
     form.version.data = str(contact.version)
 
 
@@ -161,7 +188,8 @@ def edit(contact_id: int):
         flash(f"{outcome.record.full_name} saved.", "success")
         return redirect(url_for("contacts.show", contact_id=outcome.record.id), 303)
     return render_template(
-        "contacts/form.html", form=form, contact=outcome.record, conflict=outcome.conflict
+        "contacts/form.html", form=form, contact=outcome.record, conflict=outcome.conflict,
+        org_choices=_org_choices(form),
     ), outcome.status
 
 

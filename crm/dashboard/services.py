@@ -54,7 +54,8 @@ def collecting_letters() -> list[tuple[Letter, dict[str, int]]]:
         )
     )
     per_letter = status_counts([letter.id for letter in letters])
-    return [(letter, per_letter.get(letter.id, {"confirmed": 0, "pending": 0})) for letter in letters]
+    empty = {"confirmed": 0, "pending": 0, "awaiting_review": 0}
+    return [(letter, per_letter.get(letter.id, empty)) for letter in letters]
 
 
 def signatures_per_letter(limit: int = 24) -> list[Bar]:
@@ -89,6 +90,26 @@ def most_engaged(limit: int = 10) -> list[Bar]:
         .limit(limit)
     )
     return [Bar(name, n, {"org_id": org_id}) for org_id, name, n in rows]
+
+
+def most_letters_signed() -> int:
+    """The most letters any active organization has signed (0: nobody yet, 1: no history across letters yet)."""
+    return db.session.scalar(
+        select(func.coalesce(func.max(Organization.letters_signed), 0)).where(Organization.archived.is_(False))
+    ) or 0
+
+
+def newest_partners(limit: int = 8) -> list[Organization]:
+    """The organizations added most recently (what to show before there is history to rank by)."""
+    return list(
+        db.session.scalars(
+            select(Organization)
+            .where(Organization.archived.is_(False))
+            .order_by(Organization.created_at.desc(), Organization.id.desc())
+            .limit(limit)
+            .options(selectinload(Organization.issue_areas))
+        )
+    )
 
 
 def lapsed_by_year(years: int = LAPSED_YEARS, today: date | None = None) -> tuple[date, list[Bar]]:

@@ -14,6 +14,7 @@ bp = Blueprint("dashboard", __name__)
 def index():
     """Counts, letters collecting sign-ons, recent activity and the charts."""
     cutoff, lapsed = services.lapsed_by_year()
+    most_signed = services.most_letters_signed()
     area_bars = [services.Bar(area.name, n, {"issue_area": area.slug}) for area, n in issue_area_counts()]
     return render_template(
         "dashboard/index.html",
@@ -27,6 +28,11 @@ def index():
         lapsed_cutoff=cutoff,
         lapsed_years=services.LAPSED_YEARS,
         activity=services.recent_activity(),
+        # With every organization on one letter at most, "most engaged" and "lapsed" cannot rank anyone yet:
+        # the page says so and shows the newest partners instead.
+        history=most_signed > 1,
+        nobody_signed=most_signed == 0,
+        newest=services.newest_partners() if most_signed <= 1 else [],
     )
 
 

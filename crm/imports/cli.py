@@ -123,3 +123,16 @@ def import_orgs(file, **kwargs):
 def import_contacts(file, **kwargs):
     """Import contacts from a CSV file (matched by email; their organization matched or created)."""
     run_cli_import("contacts", file, **kwargs)
+
+
+@import_group.command("sweep")
+@with_appcontext
+def sweep_uploads():
+    """Delete unfinished uploads older than a day and import reports past CRM_IMPORT_REPORT_DAYS."""
+    from flask import current_app
+
+    from crm.imports.uploads import sweep
+
+    folder = Path(current_app.instance_path) / "imports"
+    files, freed = sweep(folder, report_days=int(current_app.config.get("CRM_IMPORT_REPORT_DAYS", 90)))
+    click.echo(f"Deleted {plural(files, 'file')} ({freed / (1024 * 1024):.1f} MB) from {folder}.")

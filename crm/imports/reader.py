@@ -7,6 +7,7 @@ module, so a 50 MB file costs the memory of one row.
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,9 @@ SAMPLE_BYTES = 64 * 1024
 # e.g. 300 characters for a name, is read and reported on its row).
 MAX_CELL_CHARS = 2 * 1024 * 1024
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+# More columns than any contact or organization list has: every page and check of the wizard grows with them
+# (a 100,000-column header made a 78 MB mapping page).
+MAX_COLUMNS = 500
 
 _MAGIC = (
     (b"\x89PNG", "a PNG image"),
@@ -172,6 +176,9 @@ def sniff(path: Path) -> SourceInfo:
             raise FileProblem(f"The first row cannot be read: {exc}.") from exc
     if not header:
         raise FileProblem("The file has no rows.")
+    if len(header) > MAX_COLUMNS:
+        raise FileProblem(f"The file has {len(header):,} columns; an import reads at most {MAX_COLUMNS}. Remove "
+                          f"the columns you do not need (or check that the delimiter is right) and upload it again.")
     return SourceInfo(encoding=encoding, delimiter=delimiter, header=header)
 
 
@@ -196,6 +203,26 @@ def _is_blank(record: list[str]) -> bool:
     return not "".join(record).strip()
 
 
+def _row_of_bad_byte(path: Path, info: SourceInfo) -> int | None:
+    """The row (counted as iter_rows counts) holding the first byte that is not valid in the file's encoding.
+
+    Read again with errors='surrogateescape': each bad byte becomes a lone surrogate (U+DC80–U+DCFF), which
+    strict decoding never produces, so the first record holding one is the row. None if that cannot be told.
+    """
+    try:
+        with io.TextIOWrapper(open(path, "rb"), encoding=info.encoding, newline="",  # noqa: SIM115
+                              errors="surrogateescape") as stream:
+            for number, record in enumerate(_reader(stream, info.delimiter), start=1):
+                if any(_BAD_BYTE.search(cell) for cell in record):
+                    return number
+    except (UnicodeError, csv.Error):
+        return None
+    return None
+
+
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
 def iter_rows(path: Path, info: SourceInfo) -> Iterator[tuple[int, list[str]]]:
     """(row number, cells) for every non-blank data row, streamed; row numbers count as a spreadsheet does.
 
@@ -217,7 +244,11 @@ def iter_rows(path: Path, info: SourceInfo) -> Iterator[tuple[int, list[str]]]:
                     continue
                 yield number, record
         except UnicodeDecodeError as exc:
-            raise FileProblem(f"The file is not valid {info.encoding_label} text after row {number} "
+            # The text stream decodes ahead of the csv reader (8 KiB at a time), so `number` can be many rows
+            # before the bad byte: find the row that holds it.
+            where = _row_of_bad_byte(path, info)
+            place = f"on row {where}" if where else f"after row {number}"
+            raise FileProblem(f"The file is not valid {info.encoding_label} text {place} "
                               f"(byte {exc.object[exc.start:exc.start + 1]!r}); save it again as UTF-8.") from exc
         except csv.Error as exc:
             raise FileProblem(f"Row {number + 1} cannot be read: {exc}.") from exc

@@ -2,9 +2,13 @@
 
 The engine reads a file row by row (crm.imports.reader), checks every cell (crm.imports.fields), decides each
 row's outcome against the database in chunks, and writes in the session's one transaction: committed at the end
-when there was no error (or the user chose to import the valid rows), rolled back otherwise and for a dry run, so
-a preview shows exactly what the import would do. Every record it creates or changes is tagged with its
-ImportBatch (ImportChange rows), which is what undo reads.
+when there was no error (or the user chose to import the valid rows), rolled back otherwise. A dry run (the
+wizard's preview) takes the same decisions without writing anything: the records it would create get ids of
+their own (negative, never stored) and stay in memory, the changes it would make to existing records stay in the
+session, unflushed, until the rollback at the end. So a preview only reads, and on SQLite never holds the
+database's one write lock (a 50 MB preview held it for 40 s, and every other write in the app failed meanwhile).
+Every record an import creates or changes is tagged with its ImportBatch (ImportChange rows), which is what undo
+reads.
 
 Rules: contacts are the same person when their normalized emails are equal; organizations are matched with
 crm.organizations.matching (a match at 0.9 or more is the same organization, a weaker one needs the user's
@@ -17,12 +21,13 @@ import pickle
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import islice, repeat
+from itertools import count, islice, repeat
 from operator import itemgetter
 from pathlib import Path
+from types import SimpleNamespace
 
 from sqlalchemy import Column, Table, delete, func, insert, select
 from sqlalchemy.orm import selectinload
@@ -283,6 +288,7 @@ class OrgResolver:
     def created(self, name: str, org_id: int) -> None:
         """Remember an organization this import created."""
         self.refs[normalize_org_name(name)] = _OrgRef("match", org_id, 1.0, "created", name)
+        self.names[org_id] = name
 
     def label(self, org_id: int) -> str:
         """An organization's name, for messages."""
@@ -294,9 +300,10 @@ class OrgResolver:
 class AreaResolver:
     """Issue-area cells (slugs or names) → IssueArea ids; unknown ones created only when the user asked."""
 
-    def __init__(self, create: bool, changes: "_Changes"):
+    def __init__(self, create: bool, changes: "_Changes", new_id: Callable[[], int] | None = None):
         self.create = create
         self.changes = changes
+        self.new_id = new_id  # a dry run's: areas it would create are not written
         self.ids: dict[str, int] = {}
         for area_id, slug, name in db.session.execute(select(IssueArea.id, IssueArea.slug, IssueArea.name)):
             self.ids[slug] = area_id
@@ -309,8 +316,11 @@ class AreaResolver:
             area_id = self.ids.get(value.lower()) or self.ids.get(fold(value)) or self.ids.get(slugify(value))
             if area_id is None and self.create and slugify(value):
                 area = IssueArea(slug=slugify(value)[:60], name=single_line(value)[:120])
-                db.session.add(area)
-                db.session.flush()
+                if self.new_id is not None:
+                    area.id = self.new_id()
+                else:
+                    db.session.add(area)
+                    db.session.flush()
                 self.changes.created("issue_area", area.id, row)
                 area_id = self.ids[area.slug] = self.ids[fold(value)] = area.id
             if area_id is None:
@@ -323,8 +333,9 @@ class AreaResolver:
 class _Changes:
     """ImportChange rows for one batch, written in bulk: one row per changed record, one per chunk of created ones."""
 
-    def __init__(self, batch_id: int):
+    def __init__(self, batch_id: int | None, dry: bool = False):
         self.batch_id = batch_id
+        self.dry = dry
         self.pending: list[dict] = []
         self.created_ids: dict[str, list[int]] = {}
 
@@ -345,6 +356,8 @@ class _Changes:
             self.pending.append({"batch_id": self.batch_id, "entity_type": entity_type, "entity_id": None,
                                  "action": "create", "row": None, "ids": ids, "before": None, "after": None})
         self.created_ids = {}
+        if self.dry:
+            self.pending = []
         if self.pending:
             db.session.execute(insert(ImportChange.__table__), self.pending)
             self.pending = []
@@ -447,8 +460,20 @@ class _Engine:
         # (index, key, checker, required, header) of each mapped column: parse() runs for every row.
         self.mapped = [(index, key, cell_checker(self.fields[key]), self.fields[key].required, info.header[index])
                        for index, key in enumerate(self.columns) if key]
-        self.changes = _Changes(batch.id)
+        self.dry = options.dry_run
+        self.changes = _Changes(batch.id, dry=self.dry)
         self.orgs = OrgResolver()
+        self._fake_ids = count(-1, -1)
+
+    def new_id(self) -> int:
+        """An id for a record a dry run would create: negative, so it never names a stored record."""
+        return next(self._fake_ids)
+
+    def flush(self) -> None:
+        """Write the chunk's changes (a dry run writes nothing)."""
+        if not self.dry:
+            db.session.flush()
+        self.changes.flush()
 
     def header(self, key: str) -> str:
         """The file's name for the column mapped to a field."""
@@ -524,7 +549,7 @@ class _Engine:
         keys = list(names)
         rows = [{"name": single_line(names[k][0])[:300], "sort_name": sort_name(names[k][0])[:300],
                  "search_text": fold(names[k][0]), "notes": ""} for k in keys]
-        ids = _insert_orgs(rows, now)
+        ids = [self.new_id() for _ in rows] if self.dry else _insert_orgs(rows, now)
         result = {}
         for key, org_id in zip(keys, ids, strict=True):
             self.orgs.created(names[key][0], org_id)
@@ -540,6 +565,11 @@ class _ContactEngine(_Engine):
     org_fields = ("organization",)
     FIELDS = ("organization_id", "first_name", "last_name", "title", "phone", "is_primary", "status", "notes")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A dry run's new contacts by email (later rows with the same address find them here, not in the database).
+        self.unsaved: dict[str, Contact] = {}
+
     def process(self, chunk: list[tuple[int, list[str]]]) -> list[RowOutcome]:
         """Outcomes of a chunk of rows, written to the session."""
         parsed = []
@@ -551,6 +581,7 @@ class _ContactEngine(_Engine):
         known = _present(Contact.__table__.c.email, emails)
         existing = {c.email: c for c in db.session.scalars(select(Contact).where(Contact.email.in_(known)))} \
             if known else {}
+        existing.update((e, self.unsaved[e]) for e in emails if e in self.unsaved)
         suppressed = _present(Suppression.__table__.c.email, emails)
         outcomes: list[RowOutcome] = []
         pending: dict[str, dict] = {}
@@ -615,8 +646,7 @@ class _ContactEngine(_Engine):
                     setattr(contact, key, value)
                 self.changes.updated("contact", contact.id, outcome.row, {k: current[k] for k in changes}, changes)
                 outcome.action = "update"
-        db.session.flush()
-        self.changes.flush()
+        self.flush()
         return outcomes
 
     def _insert(self, pending: dict[str, dict], created_rows: dict[str, RowOutcome], org_ids: dict[str, int]):
@@ -634,10 +664,17 @@ class _ContactEngine(_Engine):
                          "email": email, "phone": data.get("phone") or "",
                          "is_primary": bool(data.get("is_primary")), "status": data.get("status") or "active",
                          "notes": data.get("notes") or ""})
-        # A plain executemany (no RETURNING) is what both drivers do fastest; the new ids are those above the
-        # previous highest, each known by its unique email (on PostgreSQL another session's may be among them).
-        before = _insert_rows(Contact.__table__, rows, {"version": 1, "created_at": now, "updated_at": now})
-        ids = dict(db.session.connection().execute(select(Contact.email, Contact.id).where(Contact.id > before)).all())
+        if self.dry:
+            ids = {}
+            for row in rows:
+                ids[row["email"]] = contact_id = self.new_id()
+                self.unsaved[row["email"]] = Contact(id=contact_id, **row)  # never added to the session
+        else:
+            # A plain executemany (no RETURNING) is what both drivers do fastest; the new ids are those above the
+            # previous highest, each known by its unique email (on PostgreSQL another session's may be among them).
+            before = _insert_rows(Contact.__table__, rows, {"version": 1, "created_at": now, "updated_at": now})
+            ids = dict(db.session.connection().execute(select(Contact.email, Contact.id)
+                                                       .where(Contact.id > before)).all())
         for email in pending:
             contact_id = ids[email]
             outcome = created_rows[email]
@@ -654,7 +691,9 @@ class _OrgEngine(_Engine):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.areas = AreaResolver(self.options.create_issue_areas, self.changes)
+        self.areas = AreaResolver(self.options.create_issue_areas, self.changes, self.new_id if self.dry else None)
+        # A dry run's new organizations by id, as plain values (later rows naming them update these).
+        self.unsaved: dict[int, SimpleNamespace] = {}
 
     def process(self, chunk: list[tuple[int, list[str]]]) -> list[RowOutcome]:
         """Outcomes of a chunk of rows, written to the session."""
@@ -696,7 +735,8 @@ class _OrgEngine(_Engine):
                 outcome.action = "update" if changes else "duplicate"
                 outcome.record = f"same organization as row {created_rows[key].row}"
             elif ref is not None and ref.state != "none":
-                org = existing.get(ref.org_id) or db.session.get(Organization, ref.org_id)
+                org = existing.get(ref.org_id) or self.unsaved.get(ref.org_id) \
+                    or db.session.get(Organization, ref.org_id)
                 outcome.action, outcome.record = self._update(org, data, row, mode)
             else:
                 data["name"] = values["name"]
@@ -704,8 +744,7 @@ class _OrgEngine(_Engine):
                 created_rows[key] = outcome
                 outcome.action = "create"
         self._insert(pending, created_rows)
-        db.session.flush()
-        self.changes.flush()
+        self.flush()
         return outcomes
 
     def _update(self, org: Organization, data: dict, row: int, mode: str) -> tuple[str, str]:
@@ -722,11 +761,13 @@ class _OrgEngine(_Engine):
             return "duplicate", record_text
         before = {k: current[k] for k in changes}
         for key, value in changes.items():
-            if key == "issue_areas":
+            if key == "issue_areas" and isinstance(org, SimpleNamespace):
+                org.issue_areas = [SimpleNamespace(id=area_id) for area_id in value]
+            elif key == "issue_areas":
                 org.issue_areas = list(db.session.scalars(select(IssueArea).where(IssueArea.id.in_(value))))
             else:
                 setattr(org, key, value)
-        if "acronym" in changes:
+        if "acronym" in changes and isinstance(org, Organization):
             from crm.organizations.services import refresh_search_text
 
             refresh_search_text(org)
@@ -750,7 +791,13 @@ class _OrgEngine(_Engine):
             rows.append({"name": name, "sort_name": sort_name(name)[:300],
                          "search_text": " | ".join(fold(p) for p in search if p),
                          **{k: data.get(k) for k in self.FIELDS if k != "notes"}, "notes": data.get("notes") or ""})
-        ids = _insert_orgs(rows, now)
+        if self.dry:
+            ids = [self.new_id() for _ in rows]
+            for row, org_id, data in zip(rows, ids, pending.values(), strict=True):
+                self.unsaved[org_id] = SimpleNamespace(id=org_id, **row, issue_areas=[
+                    SimpleNamespace(id=area_id) for area_id in data.get("issue_areas", [])])
+        else:
+            ids = _insert_orgs(rows, now)
         links = []
         for (key, data), org_id in zip(pending.items(), ids, strict=True):
             outcome = created_rows[key]
@@ -758,7 +805,7 @@ class _OrgEngine(_Engine):
             self.orgs.created(data["name"], org_id)
             self.changes.created("organization", org_id, outcome.row)
             links.extend({"organization_id": org_id, "issue_area_id": a} for a in data.get("issue_areas", []))
-        if links:
+        if links and not self.dry:
             db.session.execute(insert(organization_issue_areas), links)
 
 
@@ -772,6 +819,8 @@ class _SignatureEngine(_Engine):
     def __init__(self, *args, letter: Letter, **kwargs):
         super().__init__(*args, **kwargs)
         self.letter = letter
+        # A dry run's new signatures by organization id (never added to the session).
+        self.unsaved: dict[int, Signature] = {}
 
     def process(self, chunk: list[tuple[int, list[str]]]) -> list[RowOutcome]:
         """Outcomes of a chunk of rows, written to the session."""
@@ -796,6 +845,7 @@ class _SignatureEngine(_Engine):
         existing = {s.organization_id: s for s in db.session.scalars(
             select(Signature).where(Signature.letter_id == self.letter.id,
                                     Signature.organization_id.in_(org_ids)))} if org_ids else {}
+        existing.update((org_id, self.unsaved[org_id]) for org_id in org_ids if org_id in self.unsaved)
         created: list[tuple[RowOutcome, Signature]] = []
         for outcome, values in work:
             org_id = self.orgs.get(values["organization"]).org_id
@@ -808,14 +858,17 @@ class _SignatureEngine(_Engine):
                                       listed_name=single_line(data.get("listed_name") or values["organization"]),
                                       role=data.get("role", "signatory"), status=data.get("status", "confirmed"),
                                       signed_at=data.get("signed_at") or utcnow(), source="import")
-                db.session.add(signature)
+                if self.dry:
+                    signature.id = self.unsaved_id(org_id, signature)
+                else:
+                    db.session.add(signature)
                 existing[org_id] = signature
                 created.append((outcome, signature))
                 continue
             outcome.record = f"signature of {self.orgs.label(org_id)}"
             current = {k: getattr(signature, k) for k in self.FIELDS}
             changes = _merge(current, data, mode) if mode != "skip" else {}
-            if signature.id is None or not changes:
+            if signature.id is None or signature.id < 0 or not changes:
                 outcome.action = "duplicate" if not changes else "update"
                 for key, value in changes.items():
                     setattr(signature, key, value)
@@ -824,12 +877,18 @@ class _SignatureEngine(_Engine):
                 setattr(signature, key, value)
             self.changes.updated("signature", signature.id, outcome.row, {k: current[k] for k in changes}, changes)
             outcome.action = "update"
-        db.session.flush()
+        if not self.dry:
+            db.session.flush()
         for outcome, signature in created:
             self.describe(outcome, "signature", signature.id, self.orgs.label(signature.organization_id))
             self.changes.created("signature", signature.id, outcome.row)
         self.changes.flush()
         return outcomes
+
+    def unsaved_id(self, org_id: int, signature: Signature) -> int:
+        """Keep a dry run's new signature for the rows after it; its id."""
+        self.unsaved[org_id] = signature
+        return self.new_id()
 
 
 class _Outcomes:
@@ -919,11 +978,13 @@ def _run(path: Path, options: ImportOptions, info: SourceInfo, letter: Letter | 
     try:
         batch = ImportBatch(kind=options.kind, filename=single_line(filename)[:255], user_id=user_id,
                             options=options.as_dict(), letter_id=letter.id if letter else None)
-        db.session.add(batch)
-        db.session.flush()
+        if not options.dry_run:
+            db.session.add(batch)
+            db.session.flush()
         engine_class = {"orgs": _OrgEngine, "contacts": _ContactEngine, "signatures": _SignatureEngine}[options.kind]
         engine = engine_class(batch, options, info, **({"letter": letter} if letter else {}))
-        with _young_collections():
+        # A dry run changes existing records only in the session: nothing may flush them to the database.
+        with _young_collections(), db.session.no_autoflush if options.dry_run else nullcontext():
             engine.orgs.prepare(engine.org_names(iter_rows(path, info)))
             for chunk in _chunks(iter_rows(path, info), CHUNK_ROWS):
                 processed = engine.process(chunk)

@@ -2,6 +2,10 @@
 downloads."""
 
 import csv
+import dataclasses
+import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -10,13 +14,22 @@ from wtforms import SelectChoice
 
 from crm.audit.services import record
 from crm.common.access import access
+from crm.common.validation import whole_number
 from crm.exports import safe_cell
 from crm.extensions import db
 from crm.imports import services
 from crm.imports.fields import KINDS, suggest_mapping
 from crm.imports.forms import OptionsForm, UploadForm, mapping_form
 from crm.imports.reader import FileProblem, sample_rows, sniff
-from crm.imports.uploads import UploadError, batch_report_path, load_upload, store_upload
+from crm.imports.uploads import (
+    Quota,
+    UploadError,
+    batch_report_path,
+    load_upload,
+    pending_uploads,
+    store_upload,
+    sweep,
+)
 from crm.letters.services import list_letters
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
@@ -29,6 +42,14 @@ def _folder() -> Path:
     return Path(current_app.instance_path) / "imports"
 
 
+def _quota() -> Quota:
+    """The upload limits from the configuration."""
+    config = current_app.config
+    return Quota(max_bytes=config.get("CRM_IMPORT_MAX_BYTES", 60 * 1024 * 1024),
+                 user_bytes=int(config.get("CRM_IMPORT_USER_QUOTA_MB") or 200) * 1024 * 1024,
+                 total_bytes=int(config.get("CRM_IMPORT_TOTAL_QUOTA_MB") or 1000) * 1024 * 1024)
+
+
 def _upload_or_404(token: str):
     """The current user's upload, or 404."""
     return load_upload(_folder(), token, current_user.id) or abort(404)
@@ -37,7 +58,7 @@ def _upload_or_404(token: str):
 def _page() -> int:
     """The page number from the query string."""
     page = request.args.get("page", "1")
-    return int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1
+    return whole_number(page, 1, 1_000_000) or 1
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -49,17 +70,34 @@ def index():
                                                      for letter, _ in list_letters()]
     if form.validate_on_submit():
         upload_file = form.file.data
+        quota = _quota()
+        sweep(_folder(), report_days=int(current_app.config.get("CRM_IMPORT_REPORT_DAYS", 90)))
         try:
             upload = store_upload(upload_file.stream, upload_file.filename or "upload.csv", _folder(),
-                                  current_app.config.get("CRM_IMPORT_MAX_BYTES", 60 * 1024 * 1024),
-                                  {"user_id": current_user.id, "kind": form.kind.data,
-                                   "letter": form.letter.data or None})
+                                  quota.max_bytes, {"user_id": current_user.id, "kind": form.kind.data,
+                                                    "letter": form.letter.data or None}, quota=quota)
         except UploadError as exc:
             form.file.errors.append(str(exc))
         else:
-            return redirect(url_for("imports.mapping", token=upload.token), 303)
-    return render_template("imports/index.html", form=form, batches=services.list_batches(_page()), kinds=KINDS), \
-        400 if form.errors else 200
+            try:
+                sniff(upload.path)  # a file that is no table (or too wide to map) is refused here, and not kept
+            except FileProblem as exc:
+                upload.discard()
+                form.file.errors.append(str(exc))
+            else:
+                return redirect(url_for("imports.mapping", token=upload.token), 303)
+    return render_template("imports/index.html", form=form, batches=services.list_batches(_page()), kinds=KINDS,
+                           pending=pending_uploads(_folder(), current_user.id)), 400 if form.errors else 200
+
+
+@bp.post("/u/<token>/discard")
+@access("organizer")
+def discard(token: str):
+    """Forget an unfinished upload (its file, mapping and preview)."""
+    upload = _upload_or_404(token)
+    upload.discard()
+    flash(f"Discarded {upload.meta.get('filename') or 'the upload'}.", "info")
+    return redirect(url_for("imports.index"), 303)
 
 
 @bp.route("/u/<token>/mapping", methods=["GET", "POST"])
@@ -154,20 +192,61 @@ def preview(token: str):
     upload.save()
     committing = request.method == "POST" and bool(form.commit.data)
     report = upload.report_path
-    result, shown = _run_with_report(upload, _options_from(upload, form, dry_run=not committing), report)
+    options = _options_from(upload, form, dry_run=not committing)
+    # The preview of these choices, when it was already computed (a reload, back from the report): a preview
+    # reads the whole file and matches every organization, which is not worth doing again on every GET.
+    kept = _kept_preview(upload, options) if request.method == "GET" and report.exists() else None
+    if kept is not None:
+        result, shown, previewed_at = kept
+    else:
+        result, shown = _run_with_report(upload, options, report)
+        previewed_at = None if committing else _keep_preview(upload, options, result, shown)
     if committing and result.committed:
         report.replace(batch_report_path(_folder(), result.batch_id))
         upload.discard()
         flash(f"Imported: {result.summary} skipped.", "success")
         return redirect(url_for("imports.batch", batch_id=result.batch_id), 303)
     if committing:
+        upload.preview_path.unlink(missing_ok=True)
         flash("Nothing was imported: " + ("; ".join(result.problems) if result.problems else
                                           f"{result.errors} row(s) have errors. Fix them, or choose to import "
                                           f"the valid rows."), "danger")
     info_header = result.header
     mapped = [(i, key) for i, key in enumerate(upload.meta["columns"]) if key]
     return render_template("imports/preview.html", upload=upload, result=result, rows=shown, form=form,
-                           header=info_header, mapped=mapped, kinds=KINDS), 400 if result.problems else 200
+                           header=info_header, mapped=mapped, kinds=KINDS,
+                           previewed_at=datetime.fromtimestamp(previewed_at, UTC) if previewed_at else None), \
+        400 if result.problems else 200
+
+
+def _preview_key(options: services.ImportOptions) -> dict:
+    """What a kept preview must have been computed with to be shown again."""
+    return {**options.as_dict(), "kind": options.kind}
+
+
+def _keep_preview(upload, options: services.ImportOptions, result, shown) -> float:
+    """Keep a preview's counts and shown rows beside the upload; when it was computed."""
+    now = time.time()
+    rows = [{"row": o.row, "action": o.action, "record": o.record, "errors": o.errors, "cells": o.cells}
+            for o in shown]
+    upload.preview_path.write_text(json.dumps({"key": _preview_key(options), "at": now,
+                                               "result": dataclasses.asdict(result), "rows": rows}),
+                                   encoding="utf-8")
+    return now
+
+
+def _kept_preview(upload, options: services.ImportOptions):
+    """(result, shown rows, when) of the kept preview for these options, or None."""
+    try:
+        kept = json.loads(upload.preview_path.read_text(encoding="utf-8"))
+        if kept["key"] != _preview_key(options):
+            return None
+        result = services.ImportResult(**kept["result"])
+        shown = [services.RowOutcome(r["row"], r["action"], r["record"], [tuple(e) for e in r["errors"]],
+                                     r["cells"]) for r in kept["rows"]]
+        return result, shown, kept["at"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @bp.get("/u/<token>/report.csv")

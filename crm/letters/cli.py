@@ -28,7 +28,8 @@ def _fail(message: str) -> None:
     "--report",
     "report_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the line-by-line report (line,text,action,organization,confidence) to this CSV file.",
+    help="Write the line-by-line report (line,text,action,organization,confidence,candidates,reason) to this "
+    "CSV file.",
 )
 @with_appcontext
 def import_signatories(letter_slug, file, dry_run, report_path):
@@ -37,7 +38,7 @@ def import_signatories(letter_slug, file, dry_run, report_path):
     Without --dry-run, `matched` lines become confirmed signatures and `new` lines new organizations, all in
     one transaction; `review` lines are left for the letter page's import form, where a person decides."""
     from crm.letters.services import get_letter
-    from crm.letters.signatory_import import analyse, apply_import, report_csv
+    from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import, report_csv
 
     letter = get_letter(letter_slug)
     if letter is None:
@@ -50,7 +51,10 @@ def import_signatories(letter_slug, file, dry_run, report_path):
         _fail(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
     except OSError as exc:
         _fail(f"{file}: {exc.strerror}")
-    candidates = analyse(text)
+    try:
+        candidates = analyse(text)
+    except BlockTooLarge as exc:
+        _fail(f"{file}: {exc}")
     counts = {
         action: sum(1 for c in candidates if c.action == action)
         for action in ("matched", "new", "review", "skipped")
@@ -322,11 +326,13 @@ def letter_signatures(slug, statuses, as_json):
 
 def _organization(id_or_name: str):
     """An organization by id, or by a name the matcher is sure of; exit 1 listing the candidates otherwise."""
+    from crm.common.validation import whole_number
     from crm.organizations.matching import match_organization
     from crm.organizations.services import get_organization
 
-    if id_or_name.isdigit():
-        return get_organization(int(id_or_name)) or _fail(f"there is no organization {id_or_name}")
+    if id_or_name.isascii() and id_or_name.isdigit():
+        org_id = whole_number(id_or_name, 1)
+        return (get_organization(org_id) if org_id else None) or _fail(f"there is no organization {id_or_name[:20]}")
     found = match_organization(id_or_name)
     if found.applied:
         return get_organization(found.organization_id)
@@ -358,6 +364,37 @@ def letter_sign(slug, organization, role, status, listed_as, source):
         _fail(str(exc))
     click.echo(f"{org.name} ({org.id}) added to {slug} as {sig.role}, {sig.status}." if created
                else f"{org.name} ({org.id}) is already on {slug} ({sig.status}); nothing changed.")
+
+
+@letter_group.command("revoke-links")
+@click.argument("slug")
+@click.argument("organization", metavar="ORG_ID_OR_NAME")
+@with_appcontext
+def letter_revoke_links(slug, organization):
+    """Refuse every personal sign-on link of an organization for a letter made until now (new links work)."""
+    from crm.letters.services import revoke_personal_links
+
+    letter = _letter(slug)
+    org = _organization(organization)
+    revoke_personal_links(letter, org)
+    click.echo(f"Personal links of {org.name} ({org.id}) for {slug} made until now no longer work.")
+
+
+@letter_group.command("extend")
+@click.argument("slug")
+@click.option("--deadline", required=True, help="The new sign-on deadline, YYYY-MM-DD ('' for none).")
+@with_appcontext
+def letter_extend(slug, deadline):
+    """Give a letter a later sign-on deadline (it ends at midnight after that day in CRM_TIMEZONE)."""
+    from crm.letters.services import LetterError, extend_deadline, long_date
+
+    letter = _letter(slug)
+    try:
+        extend_deadline(letter, _date(deadline, "--deadline"))
+    except LetterError as exc:
+        _fail(str(exc))
+    click.echo(f"Sign-ons for {slug} are open until the end of {long_date(letter.deadline)}." if letter.deadline
+               else f"{slug} has no deadline now.")
 
 
 @letter_group.command("signature-status")

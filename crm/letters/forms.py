@@ -14,13 +14,24 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
-from crm.letters.models import LETTER_STATUSES, SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
+from crm.letters.models import (
+    LETTER_STATUSES,
+    SIGNATURE_ROLES,
+    SIGNATURE_SOURCES,
+    SIGNATURE_STATUSES,
+    SOURCE_LABELS,
+)
 from crm.organizations.forms import _no_control_characters
 
 
 def _choices(values) -> list[SelectChoice]:
     """Select choices from words."""
     return [SelectChoice(v, v.replace("-", " ").capitalize()) for v in values]
+
+
+def _source_choices() -> list[SelectChoice]:
+    """Signature sources in words ("public form", "API")."""
+    return [SelectChoice(v, SOURCE_LABELS[v]) for v in SIGNATURE_SOURCES]
 
 
 class LetterForm(FlaskForm):
@@ -38,7 +49,7 @@ class LetterForm(FlaskForm):
     recipients = TextAreaField("Recipients", validators=[Optional(), Length(max=5000)])
     cc = TextAreaField("cc", validators=[Optional(), Length(max=5000)])
     summary = TextAreaField("Summary", validators=[Optional(), Length(max=5000)])
-    body = TextAreaField("Text (Markdown)", validators=[Optional(), Length(max=200_000)])
+    body = TextAreaField("Text (Markdown)", validators=[Optional(), Length(max=200_000)], render_kw={"rows": 22})
     issue_areas = SelectMultipleField("Issue areas", choices=[], validators=[Optional()])
     deadline = DateField("Sign-on deadline", validators=[Optional()])
     public_signon = BooleanField("Public sign-on page open")
@@ -61,7 +72,7 @@ class AddSignatureForm(FlaskForm):
     role = SelectField("Role", choices=_choices(SIGNATURE_ROLES), default="signatory")
     status = SelectField("Status", choices=_choices(SIGNATURE_STATUSES), default="confirmed")
     listed_name = StringField("Listed as", validators=[Optional(), Length(max=300), _no_control_characters])
-    source = SelectField("Source", choices=_choices(SIGNATURE_SOURCES), default="manual")
+    source = SelectField("Source", choices=_source_choices(), default="manual")
 
 
 class SignatureForm(FlaskForm):
@@ -73,8 +84,9 @@ class SignatureForm(FlaskForm):
     listed_name = StringField(
         "Listed as", validators=[DataRequired(), Length(max=300), _no_control_characters]
     )
-    contact_id = SelectField("Authorized by", choices=[], validators=[Optional()])
-    source = SelectField("Source", choices=_choices(SIGNATURE_SOURCES))
+    # Optional() alone would take a whitespace value for "empty" and drop the choice error with it.
+    contact_id = SelectField("Authorized by", choices=[], validators=[Optional(strip_whitespace=False)])
+    source = SelectField("Source", choices=_source_choices())
 
 
 class ImportForm(FlaskForm):
@@ -140,8 +152,8 @@ class PublicSignOnForm(FlaskForm):
     )
     city = StringField("City", validators=[Optional(), Length(max=120), _no_control_characters])
     state = StringField("State", validators=[Optional(), Length(max=2)])
-    org_type = SelectField("Organization type", choices=[], validators=[Optional()])
-    issue_areas = SelectMultipleField("Issue areas", choices=[], validators=[Optional()])
+    org_type = SelectField("Organization type", choices=[], validators=[Optional(strip_whitespace=False)])
+    issue_areas = SelectMultipleField("Issue areas", choices=[])
     consent_public = BooleanField(
         "You may list our organization publicly as a signatory",
         validators=[DataRequired(message="We can only list organizations that agree.")],
@@ -152,8 +164,30 @@ class PublicSignOnForm(FlaskForm):
 
 
 class PersonalSignForm(FlaskForm):
-    """One click: add the organization as a signatory, with the listed name editable."""
+    """One click: add the organization as a signatory, with the listed name editable.
+
+    `seen` is the answer the page showed (none, pending, confirmed, withdrawn, declined): a change is made
+    only when it is still the answer, so a link never overturns what the signer did not see.
+    """
 
     listed_name = StringField(
-        "List us as", validators=[DataRequired(), Length(max=300), _no_control_characters]
+        "List us as", validators=[Optional(), Length(max=300), _no_control_characters]
     )
+    seen = HiddenField()
+    action = HiddenField()
+
+
+class ConfirmSignOnForm(FlaskForm):
+    """A button: confirm a public sign-on (CSRF only; the link itself changes nothing)."""
+
+
+class DeadlineForm(FlaskForm):
+    """Extend (or remove) a letter's sign-on deadline."""
+
+    deadline = DateField("New deadline", validators=[Optional()])
+
+
+class RevokeLinksForm(FlaskForm):
+    """Revoke an organization's personal sign-on links for a letter."""
+
+    organization_id = IntegerField("Organization", validators=[DataRequired(), NumberRange(min=1)])

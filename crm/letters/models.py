@@ -15,6 +15,9 @@ LETTER_STATUSES = ("draft", "collecting", "closed", "delivered")
 SIGNATURE_ROLES = ("lead", "signatory")
 SIGNATURE_STATUSES = ("pending", "confirmed", "declined", "withdrawn")
 SIGNATURE_SOURCES = ("import", "public-form", "personal-link", "manual", "api", "seed")
+# How each source reads on the pages ("API", not "Api"; the seed's signatures came from the seed letter).
+SOURCE_LABELS = {"import": "import", "public-form": "public form", "personal-link": "personal link",
+                 "manual": "manual", "api": "API", "seed": "seed letter"}
 
 letter_issue_areas = Table(
     "letter_issue_areas",
@@ -94,6 +97,11 @@ class Signature(TimestampMixin, db.Model):
     def __repr__(self) -> str:
         return f"<Signature {self.letter_id}/{self.organization_id} {self.status}>"
 
+    @property
+    def source_label(self) -> str:
+        """The source in words ("public form", "API")."""
+        return SOURCE_LABELS.get(self.source, self.source)
+
 
 counts.install(Signature.__table__)
 
@@ -108,7 +116,11 @@ class SignOnRequest(TimestampMixin, db.Model):
     """
 
     __tablename__ = "signon_requests"
-    __table_args__ = (Index("ix_signon_requests_letter_status", "letter_id", "status"),)
+    __table_args__ = (
+        Index("ix_signon_requests_letter_status", "letter_id", "status"),
+        # The navigation's "waiting for review" badge counts confirmed rows of every letter on each page.
+        Index("ix_signon_requests_status", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id", ondelete="CASCADE"))
@@ -132,6 +144,25 @@ class SignOnRequest(TimestampMixin, db.Model):
     signature_id: Mapped[int | None] = mapped_column(ForeignKey("signatures.id", ondelete="SET NULL"))
     text_fingerprint: Mapped[str] = mapped_column(String(64), default="")
     remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    # Why it waits for a person even when the letter does not ask for review (e.g. a stranger's address).
+    review_reason: Mapped[str] = mapped_column(String(300), default="")
 
     letter: Mapped[Letter] = relationship()
     proposed_organization: Mapped[Organization | None] = relationship()
+
+
+class PersonalLinkRevocation(db.Model):
+    """An organizer revoked an organization's personal sign-on links for a letter.
+
+    Personal links carry the time they were made; links made at or before `revoked_at` are refused, links made
+    afterwards (a new merge, "copy the link") work. Nothing is looked up when a link is made, so a merge of
+    200,000 recipients pays nothing for this.
+    """
+
+    __tablename__ = "personal_link_revocations"
+
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
+                                                 primary_key=True, index=True)
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

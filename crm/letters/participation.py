@@ -50,14 +50,17 @@ class Matrix(Paged):
     total: int
     page: int
     per_page: int
+    letter_page: int = 1
+    letter_pages: int = 1
 
 
-def _letters() -> list[Letter]:
-    """The letters the matrix shows as columns: newest first, bounded."""
+def _letters(letter_page: int = 1) -> list[Letter]:
+    """The letters the matrix shows as columns: newest first, MAX_MATRIX_LETTERS to a page of columns."""
     date = func.coalesce(Letter.letter_date, Letter.delivered_on, Letter.deadline)
     return list(
         db.session.scalars(
             select(Letter).order_by(date.desc().nulls_first(), Letter.id.desc()).limit(MAX_MATRIX_LETTERS)
+            .offset((max(1, letter_page) - 1) * MAX_MATRIX_LETTERS)
         )
     )
 
@@ -74,8 +77,9 @@ def _cells(org_ids: list[int], letters: list[Letter]) -> dict[tuple[int, int], s
     return {(org_id, letter_id): status for org_id, letter_id, status in rows}
 
 
-def matrix(f: OrgFilter, page: int = 1, per_page: int = MATRIX_PAGE) -> Matrix:
-    """A page of organizations matching the filter, each with its answer per letter (three queries)."""
+def matrix(f: OrgFilter, page: int = 1, per_page: int = MATRIX_PAGE, letter_page: int = 1) -> Matrix:
+    """A page of organizations matching the filter, each with its answer per letter of one page of letters
+    (the 30 newest first; older letters on the next pages of columns)."""
     where = conditions(f)
     total = db.session.scalar(select(func.count()).select_from(Organization).where(*where)) or 0
     orgs = list(
@@ -87,10 +91,13 @@ def matrix(f: OrgFilter, page: int = 1, per_page: int = MATRIX_PAGE) -> Matrix:
             .offset((max(1, page) - 1) * per_page)
         )
     )
-    letters = _letters()
+    letter_count = db.session.scalar(select(func.count()).select_from(Letter)) or 0
+    letter_pages = max(1, -(-letter_count // MAX_MATRIX_LETTERS))
+    letter_page = min(max(1, letter_page), letter_pages)
+    letters = _letters(letter_page)
     cells = _cells([o.id for o in orgs], letters)
     rows = [(org, [cells.get((org.id, letter.id)) for letter in letters]) for org in orgs]
-    return Matrix(letters, rows, total, max(1, page), per_page)
+    return Matrix(letters, rows, total, max(1, page), per_page, letter_page, letter_pages)
 
 
 def save_segment(

@@ -2,10 +2,12 @@
 
 import hashlib
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import case, func, select
@@ -16,6 +18,7 @@ from crm.common.paging import Paged
 from crm.common.text import fold, single_line, slugify
 from crm.common.tokens import TokenError, make_token, read_token
 from crm.common.types import utcnow
+from crm.common.urls import public_url
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import (
@@ -24,6 +27,7 @@ from crm.letters.models import (
     SIGNATURE_SOURCES,
     SIGNATURE_STATUSES,
     Letter,
+    PersonalLinkRevocation,
     Signature,
     SignOnRequest,
 )
@@ -79,12 +83,13 @@ def letters_page(page: int = 1, per_page: int = 50) -> LetterPage:
 
 
 def _empty_counts() -> dict[str, int]:
-    """A zero count for every signature status."""
-    return dict.fromkeys(SIGNATURE_STATUSES, 0)
+    """A zero count for every signature status, and for public sign-ons awaiting review."""
+    return dict.fromkeys((*SIGNATURE_STATUSES, "awaiting_review"), 0)
 
 
 def status_counts(letter_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Signatures per status for each letter."""
+    """Signatures per status for each letter, and `awaiting_review`: confirmed public sign-ons no person has
+    decided yet (not signatures yet, but an organizer must see them wherever the letter is counted)."""
     result: dict[int, dict[str, int]] = {}
     if not letter_ids:
         return result
@@ -95,7 +100,24 @@ def status_counts(letter_ids: list[int]) -> dict[int, dict[str, int]]:
     )
     for letter_id, status, count in rows:
         result.setdefault(letter_id, _empty_counts())[status] = count
+    for letter_id, count in db.session.execute(
+        select(SignOnRequest.letter_id, func.count())
+        .where(SignOnRequest.letter_id.in_(letter_ids), SignOnRequest.status == "confirmed")
+        .group_by(SignOnRequest.letter_id)
+    ):
+        result.setdefault(letter_id, _empty_counts())["awaiting_review"] = count
     return result
+
+
+def awaiting_review(letter: Letter) -> int:
+    """Confirmed public sign-ons of one letter waiting for a person."""
+    return db.session.scalar(select(func.count(SignOnRequest.id)).where(
+        SignOnRequest.letter_id == letter.id, SignOnRequest.status == "confirmed")) or 0
+
+
+def awaiting_review_total() -> int:
+    """Confirmed public sign-ons of every letter waiting for a person (the navigation's badge; one index scan)."""
+    return db.session.scalar(select(func.count(SignOnRequest.id)).where(SignOnRequest.status == "confirmed")) or 0
 
 
 def delivery_order():
@@ -523,23 +545,17 @@ def signer_address(sig: Signature) -> tuple[str, Contact | None]:
 
 def request_reconfirmation(letter: Letter, user_id: int | None = None) -> int:
     """Mail signers of an earlier text a personal link to confirm again; returns how many."""
-    from crm.mailmerge.outbox import enqueue_system_mail
+    from crm.signon.mails import enqueue_signon_mail
 
     asked = 0
     for sig in stale_signatures(letter):
         email, contact = signer_address(sig)
         if not email:
             continue
-        url = personal_signon_url(letter, sig.organization, contact)
-        enqueue_system_mail(
-            email,
-            f"The letter you signed changed: {letter.title}",
-            f'{sig.organization.name} signed "{letter.title}" on an earlier version of its text.\n\n'
-            "The text has changed since. Please read it again and confirm your organization's signature:\n"
-            f"{url}\n",
-            kind="signon-reconfirm",
-            organization_id=sig.organization_id,
-            contact_id=contact.id if contact else None,
+        enqueue_signon_mail(
+            "signon-reconfirm", email, letter=letter, org_name=sig.organization.name, contact=contact,
+            contact_name=sig.authorized_name, contact_title=sig.authorized_title,
+            link=personal_signon_url(letter, sig.organization, contact), organization_id=sig.organization_id,
         )
         asked += 1
     commit_audited(
@@ -549,14 +565,75 @@ def request_reconfirmation(letter: Letter, user_id: int | None = None) -> int:
     return asked
 
 
+# --- deadlines ----------------------------------------------------------------------------------------------
+
+
+def instance_zone() -> ZoneInfo:
+    """The instance's time zone (CRM_TIMEZONE, checked at startup; UTC by default)."""
+    return ZoneInfo(current_app.config.get("CRM_TIMEZONE") or "UTC")
+
+
+def local_today(now: datetime | None = None) -> date:
+    """Today's date where the coalition works (a deadline is a day there, not in UTC)."""
+    return (now or utcnow()).astimezone(instance_zone()).date()
+
+
+def deadline_passed(letter: Letter, now: datetime | None = None) -> bool:
+    """Whether the letter's sign-on deadline is over: it ends at midnight after that day, instance time."""
+    return letter.deadline is not None and local_today(now) > letter.deadline
+
+
+def takes_signatures(letter: Letter, now: datetime | None = None) -> bool:
+    """Whether sign-ons (public form, confirmation links, personal links) may still be recorded."""
+    return letter.status == "collecting" and not deadline_passed(letter, now)
+
+
+def closed_message(letter: Letter) -> str:
+    """Why a letter takes no more signatures, in the signer's words."""
+    if letter.status == "collecting" and deadline_passed(letter):
+        return (f"Sign-ons for this letter closed on {long_date(letter.deadline)}. Nothing was recorded; if you "
+                "still want to sign, write to the organizers.")
+    return "This letter is not collecting signatures any more. Nothing was recorded."
+
+
+def long_date(day: date) -> str:
+    """3 December 2026."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def signed_on(sig: Signature) -> str:
+    """The day a signature was given, in the instance's time zone ("3 December 2026"), or ''."""
+    return long_date(sig.signed_at.astimezone(instance_zone()).date()) if sig.signed_at else ""
+
+
+def extend_deadline(letter: Letter, deadline: date | None, user_id: int | None = None) -> Letter:
+    """Give a letter a new deadline (None: no deadline); a deadline already over would close it again."""
+    if deadline is not None and deadline < local_today():
+        raise LetterError("deadline", f"Choose today ({long_date(local_today())}) or a later day.")
+    before = letter_snapshot(letter)
+    letter.deadline = deadline
+    commit_audited(
+        "update", "letter", letter.id, user_id=user_id,
+        summary=f"Sign-on deadline of {letter.slug} extended to {deadline.isoformat() if deadline else 'none'}",
+        before=before, after=letter_snapshot(letter),
+    )
+    return letter
+
+
 # --- personal sign-on links ---------------------------------------------------------------------------------
 
 PERSONAL_LINK_MAX_AGE = 60 * 60 * 24 * 120  # four months: longer than any sign-on campaign
 
 
+def _issued_now() -> int:
+    """Milliseconds since the epoch: when a link was made, compared with its revocation."""
+    return int(time.time() * 1000)
+
+
 def personal_signon_token(letter: Letter, organization: Organization, contact: Contact | None) -> str:
-    """A signed token naming (letter, organization, contact), purpose 'signon'."""
-    return make_token("signon", {"l": letter.id, "o": organization.id, "c": contact.id if contact else None})
+    """A signed token naming (letter, organization, contact) and when it was made, purpose 'signon'."""
+    return make_token("signon", {"l": letter.id, "o": organization.id, "c": contact.id if contact else None,
+                                 "i": _issued_now()})
 
 
 def personal_signon_url(letter: Letter, organization: Organization, contact: Contact | None = None) -> str:
@@ -566,9 +643,12 @@ def personal_signon_url(letter: Letter, organization: Organization, contact: Con
 
 def signon_url_for(slug: str, letter_id: int, organization_id: int, contact_id: int | None) -> str:
     """The personal sign-on link from plain ids (mail merges render from plain data, not models)."""
-    base = current_app.config["CRM_BASE_URL"].rstrip("/")
-    token = make_token("signon", {"l": letter_id, "o": organization_id, "c": contact_id})
-    return f"{base}/sign/{quote(slug)}/p/{token}"
+    token = make_token("signon", {"l": letter_id, "o": organization_id, "c": contact_id, "i": _issued_now()})
+    return public_url(f"/sign/{quote(slug)}/p/{token}")
+
+
+class LinkRevoked(TokenError):
+    """A personal link the organizers revoked."""
 
 
 @dataclass
@@ -581,7 +661,7 @@ class PersonalLink:
 
 
 def read_personal_link(slug: str, token: str) -> PersonalLink:
-    """The letter, organization and contact of a personal link (TokenError when not valid)."""
+    """The letter, organization and contact of a personal link (TokenError when not valid, LinkRevoked)."""
     payload = read_token("signon", token, max_age=PERSONAL_LINK_MAX_AGE)
     if (
         not isinstance(payload, dict)
@@ -594,19 +674,69 @@ def read_personal_link(slug: str, token: str) -> PersonalLink:
     contact = db.session.get(Contact, payload["c"]) if isinstance(payload.get("c"), int) else None
     if letter is None or org is None or letter.slug != slug:
         raise TokenError("This link is not valid.")
+    revoked = db.session.get(PersonalLinkRevocation, (letter.id, org.id))
+    # Links made before this change carry no time: any revocation covers them.
+    issued = payload.get("i") if isinstance(payload.get("i"), int) else 0
+    if revoked is not None and issued <= int(revoked.revoked_at.timestamp() * 1000):
+        raise LinkRevoked(f"The organizers withdrew this link for {org.name}. Nothing was recorded; ask them "
+                          "for a new one if you want to sign.")
+    if contact is not None and contact.organization_id != org.id:
+        contact = None  # the contact moved to another organization: they no longer speak for this one
     return PersonalLink(letter, org, contact)
 
 
-def sign_with_personal_link(link: PersonalLink, listed_name: str) -> tuple[Signature, bool]:
-    """Add the organization as a confirmed signatory (again is harmless: the first signature stands)."""
-    if link.letter.status != "collecting":
-        raise LetterError("letter", "This letter is not collecting signatures any more.")
-    existing = signature_of(link.letter, link.organization.id)
+def revoke_personal_links(letter: Letter, organization: Organization, user_id: int | None = None) -> None:
+    """Refuse every personal link of an organization for a letter made until now (new links work)."""
+    now = utcnow()
+    row = db.session.get(PersonalLinkRevocation, (letter.id, organization.id))
+    if row is None:
+        db.session.add(PersonalLinkRevocation(letter_id=letter.id, organization_id=organization.id,
+                                              revoked_at=now, revoked_by_id=user_id))
+    else:
+        row.revoked_at, row.revoked_by_id = now, user_id
+    commit_audited("revoke-links", "organization", organization.id, user_id=user_id,
+                   summary=f"Personal sign-on links of {organization.name} for {letter.slug} revoked")
+
+
+def links_revoked_at(letter: Letter, organization_id: int) -> datetime | None:
+    """When an organization's personal links for a letter were last revoked, if ever."""
+    return db.session.scalar(select(PersonalLinkRevocation.revoked_at).where(
+        PersonalLinkRevocation.letter_id == letter.id, PersonalLinkRevocation.organization_id == organization_id))
+
+
+def link_state(link: PersonalLink) -> str:
+    """What the link's organization has answered: none, pending, confirmed, declined or withdrawn."""
+    sig = signature_of(link.letter, link.organization.id)
+    return sig.status if sig is not None else "none"
+
+
+class StateChanged(LetterError):
+    """The signature is not in the state the signer saw: show it again and ask."""
+
+
+def _check_link_may_act(link: PersonalLink, seen: str) -> Signature | None:
+    """The link's signature, after the checks every personal-link change shares (LetterError otherwise)."""
+    if link.organization.archived:
+        raise LetterError("organization", f"{link.organization.name} is no longer active in our records.")
+    if not takes_signatures(link.letter):
+        raise LetterError("letter", closed_message(link.letter))
+    sig = signature_of(link.letter, link.organization.id)
+    if (sig.status if sig is not None else "none") != seen:
+        raise StateChanged("seen", "The answer of your organization changed since this page was shown; nothing "
+                                   "was changed. Here is where it stands now.")
+    return sig
+
+
+def sign_with_personal_link(link: PersonalLink, listed_name: str, seen: str) -> tuple[Signature, bool]:
+    """Record the organization's yes, given what the signer saw (`seen`: the state the page showed).
+
+    A withdrawn or declined answer changes only when the page showed it and the signer asked again; a
+    confirmed signature stays as it is (it is confirmed on the current text when that changed).
+    """
+    existing = _check_link_may_act(link, seen)
     if existing is not None and existing.status in ("pending", "withdrawn", "declined"):
-        # They were invited and said yes: confirm the pending row rather than keep a stale answer, with the
-        # link's contact as who authorized it.
         changes = {"status": "confirmed", "source": "personal-link", "listed_name": listed_name or existing.listed_name}
-        if link.contact is not None and link.contact.organization_id == existing.organization_id:
+        if link.contact is not None:
             changes["contact_id"] = link.contact.id
         update_signature(existing, changes)
         return existing, True
@@ -624,6 +754,26 @@ def sign_with_personal_link(link: PersonalLink, listed_name: str) -> tuple[Signa
         listed_name=listed_name or link.organization.name,
         contact=link.contact,
     )
+
+
+def withdraw_with_personal_link(link: PersonalLink, seen: str) -> Signature:
+    """Withdraw a confirmed signature through the organization's link."""
+    sig = _check_link_may_act(link, seen)
+    if sig is None or sig.status != "confirmed":
+        raise StateChanged("seen", "There is no signature to withdraw.")
+    who = link.contact.full_name if link.contact is not None else "a personal link"
+    before = signature_snapshot(sig)
+    sig.status = "withdrawn"
+    commit_audited("update", "signature", sig.id,
+                   summary=f"{link.organization.name} withdrew from {link.letter.slug} (by {who})",
+                   before=before, after=signature_snapshot(sig))
+    return sig
+
+
+def signed_count(letter: Letter) -> int:
+    """Organizations that signed the letter so far (confirmed)."""
+    return db.session.scalar(select(func.count(Signature.id)).where(
+        Signature.letter_id == letter.id, Signature.status == "confirmed")) or 0
 
 
 # --- exports ------------------------------------------------------------------------------------------------
@@ -650,28 +800,19 @@ def signatory_rows(letter: Letter) -> Iterator[list[str]]:
 
 
 def thank_signers(letter: Letter, user_id: int | None = None) -> int:
-    """Queue a thank-you system mail to each confirmed signer's authorizing or primary contact.
-
-    Hook for #5: when mail merges can target "signers of a letter", this is where a thank-you merge would be
-    created and queued instead; until then each signer gets one system message through the outbox.
-    """
-    from crm.mailmerge.outbox import enqueue_system_mail
+    """Queue a thank-you (the organizers' "Thank you (delivery)" wording) to each confirmed signer's authorizing
+    or primary contact."""
+    from crm.signon.mails import enqueue_signon_mail
 
     sent = 0
-    delivered = letter.delivered_on.strftime("%B %-d, %Y") if letter.delivered_on else "today"
-    signed = signatories(letter)
-    for sig in signed:
+    for sig in signatories(letter):
         email, contact = signer_address(sig)
         if not email:
             continue
-        enqueue_system_mail(
-            email,
-            f"Thank you for signing: {letter.title}",
-            f'Thank you: {sig.listed_name} signed "{letter.title}", delivered on {delivered} with '
-            f"{len(signed)} organizations.\n",
-            kind="thank-you",
+        enqueue_signon_mail(
+            "thank-you", email, letter=letter, org_name=sig.listed_name, contact=contact,
+            contact_name=sig.authorized_name, contact_title=sig.authorized_title,
             organization_id=sig.organization_id,
-            contact_id=contact.id if contact else None,
         )
         sent += 1
     commit_audited("thank", "letter", letter.id, user_id=user_id, summary=f"Thanked {sent} signers of {letter.slug}")

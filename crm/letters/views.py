@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import date
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -11,23 +12,27 @@ from wtforms import SelectChoice
 from crm.common.access import access
 from crm.common.forms import error_summary
 from crm.common.text import plural, single_line
+from crm.common.validation import whole_number
 from crm.contacts.services import contacts_of
 from crm.exports import MATRIX_CELLS
 from crm.letters import participation, services
 from crm.letters.forms import (
     AddSignatureForm,
+    DeadlineForm,
     DeleteLetterForm,
     ImportForm,
     LetterForm,
     ReconfirmForm,
     ReviewForm,
+    RevokeLinksForm,
     SegmentForm,
     SignatureForm,
     StatusForm,
 )
-from crm.letters.signatory_import import analyse, apply_import, report_csv
-from crm.organizations.filters import FilterError, OrgFilter, parse_filter
+from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import, report_csv
+from crm.organizations.filters import FilterError, OrgFilter, describe, parse_filter
 from crm.organizations.services import get_organization, issue_areas
+from crm.organizations.services import letter_options as services_letter_options
 from crm.organizations.views import page_args
 from crm.signon import services as signon
 
@@ -66,7 +71,8 @@ def new():
         else:
             flash(f"Draft {letter.title!r} created.", "success")
             return redirect(url_for("letters.show", slug=letter.slug), 303)
-    return render_template("letters/form.html", form=form, letter=None), 400 if form.errors else 200
+    return render_template("letters/form.html", form=form, letter=None,
+                           timezone=services.instance_zone().key), 400 if form.errors else 200
 
 
 def _letter_data(form: LetterForm) -> dict:
@@ -113,7 +119,8 @@ def edit(slug: str):
                 "success",
             )
             return redirect(url_for("letters.show", slug=letter.slug), 303)
-    return render_template("letters/form.html", form=form, letter=letter), 400 if form.errors else 200
+    return render_template("letters/form.html", form=form, letter=letter,
+                           timezone=services.instance_zone().key), 400 if form.errors else 200
 
 
 @bp.get("/<slug>")
@@ -136,7 +143,48 @@ def show(slug: str):
         add_form=AddSignatureForm(),
         reconfirm_form=ReconfirmForm(),
         transitions=services.TRANSITIONS[letter.status],
+        deadline_passed=letter.status == "collecting" and services.deadline_passed(letter),
+        deadline_form=DeadlineForm(),
+        today=services.local_today(),
+        timezone=services.instance_zone().key,
     )
+
+
+@bp.post("/<slug>/deadline")
+@access("organizer")
+def extend_deadline(slug: str):
+    """Give the letter a later sign-on deadline (or none): its public page and personal links take sign-ons again."""
+    letter = _letter_or_404(slug)
+    form = DeadlineForm()
+    if not form.validate_on_submit():
+        flash(f"The deadline was not changed. {error_summary(form)}", "danger")
+        return redirect(url_for("letters.show", slug=slug), 303)
+    try:
+        services.extend_deadline(letter, form.deadline.data, user_id=_user_id())
+    except services.LetterError as exc:
+        flash(f"The deadline was not changed. {exc}", "danger")
+    else:
+        flash(f"Sign-ons are open until the end of {services.long_date(letter.deadline)}." if letter.deadline
+              else "The letter has no deadline now.", "success")
+    return redirect(url_for("letters.show", slug=slug), 303)
+
+
+@bp.post("/<slug>/revoke-links")
+@access("organizer")
+def revoke_links(slug: str):
+    """Refuse every personal sign-on link of one organization for this letter made until now (new ones work)."""
+    letter = _letter_or_404(slug)
+    form = RevokeLinksForm()
+    org = get_organization(form.organization_id.data) if form.validate_on_submit() else None
+    if org is None:
+        flash(f"No link was revoked. {error_summary(form) or 'Choose an organization.'}", "danger")
+    else:
+        services.revoke_personal_links(letter, org, user_id=_user_id())
+        flash(f"The personal links of {org.name} for this letter no longer work; links made from now on do.",
+              "success")
+    back = request.form.get("next", "")
+    return redirect(back if back.startswith("/letters/") and "//" not in back
+                    else url_for("letters.show", slug=slug), 303)
 
 
 @bp.post("/<slug>/status")
@@ -194,7 +242,7 @@ def organization_search(slug: str):
     results = participation.search_organizations(q) if q else []
     template = "letters/_org_options.html" if request.headers.get("HX-Request") else "letters/add_org.html"
     row = request.args.get("row", "")  # the review queue's sign-on whose options these are (unique radio ids)
-    prefix = f"org-{row}" if row.isdigit() else "org"
+    prefix = f"org-{row}" if whole_number(row) is not None else "org"
     return render_template(
         template, letter=letter, q=q, results=results, add_form=AddSignatureForm(q=q), prefix=prefix
     )
@@ -259,7 +307,7 @@ def signature(slug: str, signature_id: int):
                     "status": form.status.data,
                     "listed_name": form.listed_name.data,
                     "source": form.source.data,
-                    "contact_id": int(form.contact_id.data) if form.contact_id.data else None,
+                    "contact_id": whole_number(form.contact_id.data, 1),
                 },
                 user_id=_user_id(),
             )
@@ -269,7 +317,9 @@ def signature(slug: str, signature_id: int):
             flash("Saved.", "success")
             return redirect(url_for("letters.show", slug=slug), 303)
     return render_template(
-        "letters/signature.html", letter=letter, sig=sig, form=form, current=services.text_fingerprint(letter)
+        "letters/signature.html", letter=letter, sig=sig, form=form, current=services.text_fingerprint(letter),
+        revoke_form=RevokeLinksForm(organization_id=sig.organization_id),
+        revoked_at=services.links_revoked_at(letter, sig.organization_id),
     ), 400 if form.errors else 200
 
 
@@ -287,42 +337,86 @@ def reconfirm(slug: str):
 @bp.route("/<slug>/import", methods=["GET", "POST"])
 @access("organizer")
 def import_block(slug: str):
-    """Paste a signatory block: preview every line's match, then create the signatures in one transaction."""
+    """Paste a signatory block: preview every line's match, then create the signatures in one transaction.
+
+    Review lines show their three best candidates and a search for any organization; choosing an organization
+    for a line remembers the line's spelling as an alias of it (the next import matches it without review)."""
     letter = _letter_or_404(slug)
     form = ImportForm()
     candidates = None
+    searches: dict[str, tuple[str, list]] = {}
     if form.validate_on_submit():
-        candidates = analyse(form.text.data)
-        if request.form.get("apply") == "1":
-            decisions = []
-            for c in candidates:
-                choice = request.form.get(f"line-{c.line}", "")
-                if c.action == "skipped" or choice in ("", "skip"):
-                    continue
-                if choice == "new":
-                    decisions.append((c.name, None, c.text))
-                elif choice.isdigit():
-                    decisions.append((c.name, int(choice), c.text))
-            try:
-                result = apply_import(letter, decisions, user_id=_user_id())
-            except ValueError as exc:
-                flash(str(exc), "danger")
-            else:
-                flash(
-                    f"Added {result.signatures} signatures ({result.already} already on the letter, "
-                    f"{result.organizations} new organizations, {result.aliases} new aliases).",
-                    "success",
+        try:
+            candidates = analyse(form.text.data)
+        except BlockTooLarge as exc:
+            form.text.errors.append(str(exc))
+        else:
+            if request.form.get("apply") == "1":
+                decisions = _import_decisions(candidates)
+                try:
+                    result = apply_import(letter, decisions, user_id=_user_id())
+                except ValueError as exc:
+                    flash(str(exc), "danger")
+                else:
+                    flash(
+                        f"Added {result.signatures} signatures ({result.already} already on the letter, "
+                        f"{result.organizations} new organizations, {result.aliases} spellings remembered as "
+                        "aliases).",
+                        "success",
+                    )
+                    return redirect(url_for("letters.show", slug=slug), 303)
+            elif request.form.get("report") == "1":
+                return Response(
+                    report_csv(candidates),
+                    mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{letter.slug}-import-report.csv"'},
                 )
-                return redirect(url_for("letters.show", slug=slug), 303)
-        elif request.form.get("report") == "1":
-            return Response(
-                report_csv(candidates),
-                mimetype="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="{letter.slug}-import-report.csv"'},
-            )
+            elif _LINE_KEY.fullmatch(request.form.get("search", "")):
+                # The search of one review line without JavaScript: the same preview, with that line's results.
+                key = request.form["search"]
+                q = single_line(request.form.get(f"q-{key}", ""))[:200]
+                searches[key] = (q, participation.search_organizations(q) if q else [])
+    chosen = {k.removeprefix("line-"): v for k, v in request.form.items() if k.startswith("line-")}
     return render_template(
-        "letters/import.html", letter=letter, form=form, candidates=candidates
+        "letters/import.html",
+        letter=letter,
+        form=form,
+        candidates=candidates,
+        searches=searches,
+        chosen=chosen,
     ), 400 if form.errors else 200
+
+
+# A line of the import preview: "12", or "12.3" for the third name of an inline paragraph on line 12.
+_LINE_KEY = re.compile(r"\d{1,6}(?:\.\d{1,4})?")
+
+
+def _import_decisions(candidates) -> list[tuple[str, int | None, str]]:
+    """(listed name, organization id or None for a new one, line text) for every line the form decided."""
+    decisions = []
+    for c in candidates:
+        choice = request.form.get(f"line-{c.key}", "")
+        if c.action == "skipped" or choice in ("", "skip"):
+            continue
+        if choice == "new":
+            decisions.append((c.name, None, c.text))
+        elif (chosen := whole_number(choice, 1)) is not None:
+            decisions.append((c.name, chosen, c.text))
+    return decisions
+
+
+@bp.get("/<slug>/import/options")
+@access("organizer")
+def import_options(slug: str):
+    """Organizations matching a search, as choices for one line of the import preview (an htmx fragment)."""
+    _letter_or_404(slug)
+    key = request.args.get("line", "")
+    if not _LINE_KEY.fullmatch(key):
+        abort(400)
+    # htmx sends the search box under its own name (q-<line>); a link may say q.
+    q = single_line(request.args.get(f"q-{key}") or request.args.get("q", ""))[:200]
+    results = participation.search_organizations(q) if q else []
+    return render_template("letters/_import_options.html", key=key, q=q, results=results, chosen={})
 
 
 def _download(body: str, mimetype: str, filename: str) -> Response:
@@ -404,11 +498,12 @@ def matrix():
             flash(f"The segment was not saved. {error_summary(segment_form)}", "danger")
         return redirect(request.full_path, 303)
     page = request.args.get("page", "1")
-    page_n = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+    page_n = whole_number(page, 1, 100_000) or 1
+    letters_n = whole_number(request.args.get("letters_page", "1"), 1, 100_000) or 1
     try:
-        grid = participation.matrix(org_filter, page=page_n)
+        grid = participation.matrix(org_filter, page=page_n, letter_page=letters_n)
     except FilterError as exc:
-        error, grid = str(exc), participation.matrix(OrgFilter(), page=page_n)
+        error, grid = str(exc), participation.matrix(OrgFilter(), page=page_n, letter_page=letters_n)
     segment_form.signed.data = ",".join(org_filter.signed)
     segment_form.not_signed.data = ",".join(org_filter.not_signed)
     return render_template(
@@ -419,6 +514,8 @@ def matrix():
         segment_form=segment_form,
         areas=issue_areas(),
         labels=MATRIX_CELLS,
+        letter_options=services_letter_options(org_filter.signed + org_filter.not_signed),
+        filter_sentence=describe(org_filter),
     ), 400 if error else 200
 
 
@@ -431,9 +528,9 @@ def _review_page(form: ReviewForm, failed: int | None = None):
         entries=signon.review_entries(),
         form=form,
         failed=failed,
-        searched=int(searched) if searched.isdigit() else None,
+        searched=whole_number(searched),
         q=q,
-        results=participation.search_organizations(q) if q and searched.isdigit() else [],
+        results=participation.search_organizations(q) if q and whole_number(searched) is not None else [],
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, func, select
 
+from crm.common.validation import whole_number
 from crm.contacts.models import Contact
 from crm.contacts.queries import mailable_condition
 from crm.extensions import db
@@ -71,9 +72,10 @@ def _optional_id(value, field: str) -> int | None:
     """A positive id or None."""
     if value in (None, "", 0, "0"):
         return None
-    if isinstance(value, bool) or not str(value).isdigit() or not 0 < int(value) < 2**31:
+    number = whole_number(value, 1)
+    if number is None:
         raise AudienceError(field, f"{field} must be a positive whole number.")
-    return int(value)
+    return number
 
 
 def _org_conditions(audience: dict) -> list:
@@ -132,6 +134,7 @@ class AudienceCounts:
     mailable: int
     suppressed: int
     without_contact: int
+    mailable_organizations: int = 0  # organizations with at least one mailable contact: who a send reaches
 
     def as_dict(self) -> dict:
         """The counts as a dict (API, CLI)."""
@@ -149,6 +152,15 @@ def audience_counts(audience: dict) -> AudienceCounts:
     mailable = (
         db.session.scalar(select(func.count()).select_from(base.where(mailable_condition()).subquery())) or 0
     )
+    mailable_organizations = (
+        db.session.scalar(
+            select(func.count(func.distinct(Contact.organization_id))).where(
+                Contact.organization_id.in_(select(org_ids.c.id)), *_contact_conditions(audience),
+                mailable_condition(),
+            )
+        )
+        or 0
+    )
     with_contact = (
         db.session.scalar(
             select(func.count(func.distinct(Contact.organization_id))).where(
@@ -163,6 +175,7 @@ def audience_counts(audience: dict) -> AudienceCounts:
         mailable=mailable,
         suppressed=contacts - mailable,
         without_contact=organizations - with_contact,
+        mailable_organizations=mailable_organizations,
     )
 
 

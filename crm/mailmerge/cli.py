@@ -239,16 +239,29 @@ for _action in ("pause", "resume", "cancel"):
 
 @click.command("worker")
 @click.option("--until-empty", is_flag=True, help="Stop once nothing is left to send.")
+@click.option("--connections", type=click.IntRange(1, 64), default=None,
+              help="Concurrent SMTP connections (default: MAIL_CONNECTIONS).")
 @with_appcontext
-def worker_command(until_empty):
-    """Drain the outbox (runs until stopped, or until empty)."""
+def worker_command(until_empty, connections):
+    """Drain the outbox (runs until stopped, or until empty); rides out database and SMTP outages."""
+    import logging
+    import signal
+    import threading
+
     from flask import current_app
 
     from crm.mailmerge.worker import Worker
 
-    click.echo(f"Outbox worker ({current_app.config.get('MAIL_BACKEND')}) started.", err=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    # SIGTERM (systemd, docker stop) ends the messages in hand, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker = Worker(connections=connections)
+    click.echo(f"Outbox worker ({current_app.config.get('MAIL_BACKEND')}, {len(worker.senders)} SMTP "
+               f"connection{'s' if len(worker.senders) > 1 else ''}) started.", err=True)
     try:
-        stats = Worker().run(until_empty=until_empty)
+        stats = worker.run(until_empty=until_empty, stop=stop)
     except KeyboardInterrupt:
+        stop.set()
         return
     click.echo(json.dumps(stats.as_dict()))

@@ -22,21 +22,44 @@ def embedded_enabled(app: Flask) -> bool:
     return (not app.testing) if setting is None else bool(setting)
 
 
-def _loop(app: Flask, stop: threading.Event) -> None:
-    """Drain forever (until stopped), surviving errors such as a database restart."""
+def _loop(app: Flask, stop: threading.Event, health) -> None:
+    """Drain forever (until stopped). The worker rides out database and relay outages itself; anything else
+    (a bug) is logged, shown as the worker's state, and the worker starts afresh after a pause."""
+    from crm.common.errors import database_busy
     from crm.extensions import db
     from crm.mailmerge.worker import Worker
 
     while not stop.is_set():
         with app.app_context():
             try:
-                Worker().run(stop=stop, idle_wait=float(app.config.get("MAIL_POLL_SECONDS") or 1.0))
-            except Exception:  # keep the thread alive; the next round starts afresh
+                Worker(health=health).run(stop=stop, idle_wait=float(app.config.get("MAIL_POLL_SECONDS") or 1.0))
+            except Exception as exc:  # keep the thread alive; the next round starts afresh
+                if database_busy(exc):
+                    # Another writer (an import, a backup) holds SQLite's lock: nothing is wrong, wait a little.
+                    log.warning("outbox worker: the database is busy; trying again in a second")
+                    db.session.rollback()
+                    health.set("waiting for the database", exc)
+                    stop.wait(1)
+                    continue
                 log.exception("outbox worker stopped; restarting in 5 seconds")
-                db.session.rollback()
+                health.set("restarting", exc)
                 stop.wait(5)
             finally:
                 db.session.remove()
+    health.set("stopped")
+
+
+def worker_health(app: Flask) -> dict:
+    """The embedded worker's state for /healthz and the outbox page: off, or its Health as plain values."""
+    state = app.extensions.get("mailmerge_worker")
+    if state is None:
+        if app.config.get("CELERY_BROKER_URL"):
+            return {"state": "celery"}
+        return {"state": "on first request" if embedded_enabled(app) else "off"}
+    health = state["health"].as_dict()
+    if not state["thread"].is_alive() and health["state"] != "stopped":
+        health["state"] = "dead"  # cannot happen short of an interpreter error; never silent if it does
+    return health
 
 
 def start_embedded_worker(app: Flask) -> threading.Event | None:
@@ -47,9 +70,11 @@ def start_embedded_worker(app: Flask) -> threading.Event | None:
         state = app.extensions.get("mailmerge_worker")
         if state is not None and state["thread"].is_alive():
             return state["stop"]
-        stop = threading.Event()
-        thread = threading.Thread(target=_loop, args=(app, stop), name="undersigned-outbox", daemon=True)
-        app.extensions["mailmerge_worker"] = {"thread": thread, "stop": stop}
+        from crm.mailmerge.worker import Health
+
+        stop, health = threading.Event(), Health()
+        thread = threading.Thread(target=_loop, args=(app, stop, health), name="undersigned-outbox", daemon=True)
+        app.extensions["mailmerge_worker"] = {"thread": thread, "stop": stop, "health": health}
         thread.start()
         return stop
 

@@ -5,6 +5,7 @@ from urllib.parse import parse_qs
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
+    HiddenField,
     IntegerField,
     RadioField,
     SelectChoice,
@@ -103,6 +104,12 @@ class MergeForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A POST button (CSRF only)."""
+
+
+class ConfirmForm(FlaskForm):
+    """The second click of "Queue and send"."""
+
+    confirmed = HiddenField()
 
 
 class TestForm(FlaskForm):

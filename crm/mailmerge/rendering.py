@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from crm.common.markdown import render_markdown_blocks
 from crm.common.text import single_line
+from crm.common.urls import public_url
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
@@ -46,7 +47,6 @@ def letter_record(letter: Letter | None) -> dict | None:
     """The promoted letter as plain values."""
     if letter is None:
         return None
-    base = (current_app.config.get("CRM_BASE_URL") or "").rstrip("/")
     return {
         "id": letter.id,
         "slug": letter.slug,
@@ -54,7 +54,7 @@ def letter_record(letter: Letter | None) -> dict | None:
         "summary": letter.summary,
         "deadline": _human_date(letter.deadline),
         "date": _human_date(letter.date),
-        "url": f"{base}/sign/{letter.slug}",
+        "url": public_url(f"/sign/{letter.slug}"),
     }
 
 
@@ -138,12 +138,16 @@ def load_recipients(contact_ids: list[int]) -> dict[int, Recipient]:
     return result
 
 
-def context_for(recipient: Recipient, letter: dict | None, merge_id: int | None) -> dict:
-    """The template variables of one recipient (missing or empty values are left out, so they are caught)."""
+def context_for(recipient: Recipient, letter: dict | None, merge_id: int | None, *, test: bool = False) -> dict:
+    """The template variables of one recipient (missing or empty values are left out, so they are caught).
+
+    `test`: for a test message, personal links are test links that act on nobody (links.test_link_url)."""
     context: dict = {
         "contact": Record("contact", {k: v for k, v in recipient.contact.items() if k != "id"}),
         "history": [Record("history", item) for item in recipient.history],
-        "unsubscribe_url": links.unsubscribe_url(recipient.email, merge_id),
+        "unsubscribe_url": links.test_link_url("unsubscribe", merge_id, recipient.email)
+        if test
+        else links.unsubscribe_url(recipient.email, merge_id),
     }
     if recipient.org is not None:
         context["org"] = Record("org", {k: v for k, v in recipient.org.items() if k != "id"})
@@ -151,7 +155,11 @@ def context_for(recipient: Recipient, letter: dict | None, merge_id: int | None)
         context["last_signed"] = context["history"][0]
     if letter is not None:
         context["letter"] = Record("letter", {k: v for k, v in letter.items() if k not in ("id", "slug")})
-        if recipient.org is not None:
+        if recipient.org is not None and test:
+            context["sign_on_url"] = links.test_link_url(
+                "signon", merge_id, f"{recipient.org['name']} on “{letter['title']}”"
+            )
+        elif recipient.org is not None:
             context["sign_on_url"] = links.sign_on_url(letter, recipient.org, recipient.contact)
     return context
 
@@ -217,9 +225,12 @@ def render_message(
     reply_to: str = "",
     to_email: str | None = None,
     merge_name: str = "",
+    test: bool = False,
 ) -> Rendered:
-    """Render subject and body for one recipient and build the multipart/alternative message (RenderError)."""
-    context = context_for(recipient, letter, merge_id)
+    """Render subject and body for one recipient and build the multipart/alternative message (RenderError).
+
+    `test`: a test message, whose personal links (body, footer, List-Unsubscribe) act on nobody."""
+    context = context_for(recipient, letter, merge_id, test=test)
     subject = single_line(render_part("Subject", compiled.subject, context))[:998]
     body = render_part("Body", compiled.body, context)
     unsubscribe = context["unsubscribe_url"]

@@ -5,9 +5,13 @@ Plain values in, models or plain values out; no request objects. Every change is
 
 import csv
 import io
+import re
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.utils import parseaddr
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.utils import getaddresses, parseaddr
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -17,6 +21,8 @@ from crm.audit.services import commit_audited, record
 from crm.common.text import single_line
 from crm.common.tokens import TokenError, read_token
 from crm.common.types import utcnow
+from crm.common.urls import public_url, unreachable_host
+from crm.common.validation import whole_number
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter
@@ -39,6 +45,9 @@ COUNT_STATUSES = (
     "cancelled",
 )
 _CHUNK = 500
+# The whole check's time budget: whichever is larger. A normal template renders a message in well under 1 ms.
+CHECK_SECONDS = 30.0
+CHECK_SECONDS_PER_RECIPIENT = 0.01
 
 
 class MergeError(ValueError):
@@ -115,19 +124,53 @@ def merges_for_organization(org_id: int, limit: int = 50) -> list[tuple[MailMerg
 # ----------------------------------------------------------------------------------------------------
 
 
-def _clean_address(value, field_name: str, errors: dict, required: bool = False) -> str:
-    """A From/Reply-To value: 'Name <a@b>' or 'a@b', one line, valid."""
-    text = single_line(value if isinstance(value, str) else "")[:320]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_address(value) -> str:
+    """A From/Reply-To value as it will appear in the header: one address ('Ana Ruiz <ana@example.org>' or
+    'ana@example.org'), its address normalised, its name quoted when needed. Raises ValueError with the reason.
+
+    What is stored is exactly what the header will say: text that reads as two addresses (`a@b.org
+    <evil@example.org>`), several lines or anything parseaddr would read differently is refused, not guessed at.
+    """
+    text = (value if isinstance(value, str) else "").strip()
     if not text:
-        if required:
-            errors.setdefault(field_name, []).append("An address is required.")
         return ""
-    _, address = parseaddr(text)
+    if _CONTROL.search(text):
+        raise ValueError("An address must be on one line, without control characters.")
+    if len(text) > 320:
+        raise ValueError("An address is limited to 320 characters.")
+    found = [(name, address) for name, address in getaddresses([text]) if name or address]
+    if len(found) != 1 or not found[0][1]:
+        shown = ", ".join(address or name for name, address in found) or text[:80]
+        raise ValueError(
+            f"'{text[:80]}' is not one address (it reads as: {shown}); write it like Ana Ruiz <ana@example.org>."
+        )
+    name, address = found[0]
     try:
-        validate_email(address, check_deliverability=False)
-    except EmailNotValidError:
-        errors.setdefault(field_name, []).append(f"'{text[:80]}' is not a valid email address.")
-    return text
+        address = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"'{address[:80]}' is not a valid email address.") from exc
+    try:
+        cleaned = str(Address(display_name=name.strip(), addr_spec=address))
+    except (ValueError, IndexError, HeaderParseError) as exc:
+        raise ValueError(f"'{text[:80]}' cannot be used as a sender.") from exc
+    if parseaddr(cleaned) != (name.strip(), address):
+        raise ValueError(f"'{text[:80]}' cannot be used as a sender; write it like Ana Ruiz <ana@example.org>.")
+    return cleaned
+
+
+def _clean_address(value, field_name: str, errors: dict, required: bool = False) -> str:
+    """A From/Reply-To field through clean_address, its problem recorded under `field_name`."""
+    try:
+        cleaned = clean_address(value)
+    except ValueError as exc:
+        errors.setdefault(field_name, []).append(str(exc))
+        return ""
+    if not cleaned and required:
+        errors.setdefault(field_name, []).append("An address is required.")
+    return cleaned
 
 
 def _clean(data: dict) -> dict:
@@ -144,8 +187,8 @@ def _clean(data: dict) -> dict:
     values["letter_id"] = None
     if letter_value not in (None, "", 0):
         letter = None
-        if isinstance(letter_value, int) or (isinstance(letter_value, str) and letter_value.isdigit()):
-            letter = db.session.get(Letter, int(letter_value))
+        if (letter_id := whole_number(letter_value, 1)) is not None:
+            letter = db.session.get(Letter, letter_id)
         if letter is None and isinstance(letter_value, str):
             letter = db.session.scalar(select(Letter).where(Letter.slug == letter_value.strip().lower()))
         if letter is None:
@@ -163,7 +206,7 @@ def _clean(data: dict) -> dict:
     throttle = data.get("throttle_per_minute")
     if throttle in (None, "", 0, "0"):
         values["throttle_per_minute"] = None
-    elif isinstance(throttle, bool) or not str(throttle).isdigit() or not 1 <= int(throttle) <= 100_000:
+    elif whole_number(throttle if isinstance(throttle, int) else str(throttle), 1, 100_000) is None:
         errors["throttle_per_minute"] = [
             "The throttle is a whole number of messages per minute, 1 to 100,000."
         ]
@@ -249,12 +292,29 @@ def describe_audience(merge: MailMerge) -> str:
     return audiences.describe(merge.audience or {})
 
 
+def link_warning() -> str | None:
+    """Words for the organizer when mail would leave by SMTP with links nobody else can open (CRM_BASE_URL on
+    loopback, localhost or an unspecified address); None when links can work or mail stays in the outbox."""
+    if current_app.config.get("MAIL_BACKEND") != "smtp":
+        return None
+    base = public_url()
+    host = unreachable_host(base)
+    if host is None:
+        return None
+    return (
+        f"Links in these messages point to {base}, an address only this computer can open ({host}): recipients "
+        "could not open their sign-on or unsubscribe links. Set CRM_BASE_URL to the address people open "
+        "(for example https://crm.example.org) and restart before sending."
+    )
+
+
 @dataclass
 class CheckResult:
-    """The dry run: every recipient rendered once; problems block queueing."""
+    """The dry run: every recipient rendered once; problems block queueing, warnings do not."""
 
     recipients: int = 0
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -266,6 +326,7 @@ class CheckResult:
         return {
             "ok": self.ok,
             "recipients": self.recipients,
+            "warnings": list(self.warnings),
             "problems": [
                 {
                     "part": p.part,
@@ -310,6 +371,10 @@ def _dry_run(merge: MailMerge, on_row=None) -> CheckResult:
         return result
     letter = letter_record(merge.letter)
     found: dict[tuple, Problem] = {}
+    started = time.monotonic()
+
+    class Stop(Exception):
+        """A render budget was hit: every recipient would hit it too, so the check ends here."""
 
     def attempt(recipient, label):
         try:
@@ -327,34 +392,95 @@ def _dry_run(merge: MailMerge, on_row=None) -> CheckResult:
             problem.count += 1
             if len(problem.recipients) < 20:
                 problem.recipients.append(label)
+            if exc.limit:
+                problem.message += " (the check stopped here: every message would hit the same limit)"
+                raise Stop from None
             return False
 
-    # A sample with every field filled catches refusals (injections, huge values) even with no audience yet.
-    attempt(sample_recipient(), "a sample recipient")
-    for key in list(found):
-        found[key].count = 0
-        found[key].recipients = []
-    seen: set[str] = set()
-    for chunk in _chunks(_audience_rows(merge)):
-        loaded = load_recipients([row.id for row in chunk])
-        for row in chunk:
-            email = (row.email or "").strip().lower()
-            if row.suppressed or email in seen:
+    try:
+        # A sample with every field filled catches refusals (injections, huge values) even with no audience yet.
+        attempt(sample_recipient(), "a sample recipient")
+        for key in list(found):
+            found[key].count = 0
+            found[key].recipients = []
+        seen: set[str] = set()
+        for chunk in _chunks(_audience_rows(merge)):
+            loaded = load_recipients([row.id for row in chunk])
+            for row in chunk:
+                email = (row.email or "").strip().lower()
+                if row.suppressed or email in seen:
+                    if on_row:
+                        on_row(row, email, row.suppressed, True)
+                    continue
+                seen.add(email)
+                result.recipients += 1
+                attempt(loaded[row.id], row.email)
                 if on_row:
-                    on_row(row, email, row.suppressed, True)
-                continue
-            seen.add(email)
-            result.recipients += 1
-            attempt(loaded[row.id], row.email)
-            if on_row:
-                on_row(row, email, False, False)
+                    on_row(row, email, False, False)
+                allowed = max(CHECK_SECONDS, CHECK_SECONDS_PER_RECIPIENT * result.recipients)
+                if time.monotonic() - started > allowed:
+                    found[("Body", None, "slow")] = Problem(
+                        "Body", f"the check stopped after {allowed:g} s: rendering is too slow "
+                        f"({result.recipients} messages); simplify the template",
+                    )
+                    raise Stop
+    except Stop:
+        pass  # the problems found so far say why; queueing refuses a check with problems
     result.problems = sorted(found.values(), key=lambda p: (p.part != "Subject", p.line or 0, p.message))
     return result
 
 
 def check_merge(merge: MailMerge) -> CheckResult:
-    """The dry run shown before queueing."""
-    return _dry_run(merge)
+    """The dry run shown before queueing, with warnings about links recipients could not open."""
+    result = _dry_run(merge)
+    warning = link_warning()
+    if warning:
+        result.warnings.append(warning)
+    return result
+
+
+@dataclass
+class SendSummary:
+    """What the organizer confirms before a merge is queued: who, from whom, and what the first one reads."""
+
+    contacts: int
+    organizations: int
+    suppressed: int
+    sender: str
+    first_recipient: str
+    first_subject: str
+    problem: str | None
+    warning: str | None
+
+    @property
+    def question(self) -> str:
+        """'Send to 37 contacts at 36 organizations now?'"""
+        contacts = f"{self.contacts:,} contact{'' if self.contacts == 1 else 's'}"
+        organizations = f"{self.organizations:,} organization{'' if self.organizations == 1 else 's'}"
+        return f"Send to {contacts} at {organizations} now?"
+
+
+def send_summary(merge: MailMerge) -> SendSummary:
+    """The confirmation step of "Queue and send" (raises MergeError when the audience no longer resolves)."""
+    counts = audience_counts(merge)
+    first = db.session.execute(audiences.contacts_query(merge.audience or {}).limit(1)).first()
+    problem, subject, label = None, "", ""
+    if first is not None:
+        label = dict(preview_contacts(merge, 1)).get(first.id, first.email)
+        try:
+            subject = preview(merge, first.id).subject
+        except MergeError as exc:
+            problem = str(exc)
+    return SendSummary(
+        contacts=counts.mailable,
+        organizations=counts.mailable_organizations,
+        suppressed=counts.suppressed,
+        sender=merge.sender or current_app.config["MAIL_DEFAULT_SENDER"],
+        first_recipient=label,
+        first_subject=subject,
+        problem=problem,
+        warning=link_warning(),
+    )
 
 
 def queue_merge(merge: MailMerge, user_id: int | None = None) -> dict:
@@ -560,8 +686,9 @@ def preview_contacts(merge: MailMerge, limit: int = 200) -> list[tuple[int, str]
     return [(r.id, f"{(names.get(r.id) or '').strip()} <{r.email}>".strip()) for r in rows]
 
 
-def preview(merge: MailMerge, contact_id: int | None = None) -> Rendered:
-    """A recipient's message as it will arrive (the first audience contact when none is named)."""
+def preview(merge: MailMerge, contact_id: int | None = None, *, test: bool = False) -> Rendered:
+    """A recipient's message as it will arrive (the first audience contact when none is named); `test` renders
+    it with test links that act on nobody."""
     compiled = compile_templates(merge.subject_template, merge.body_template)
     if compiled.problems:
         raise MergeError(" ".join(str(p) for p in compiled.problems))
@@ -571,7 +698,7 @@ def preview(merge: MailMerge, contact_id: int | None = None) -> Rendered:
     else:
         recipient = load_recipients([contact_id]).get(contact_id)
         if recipient is None:
-            raise MergeError(f"There is no contact {contact_id}.")
+            raise MergeError(f"There is no contact {contact_id}.", {"contact_id": ["No such contact."]})
     try:
         return render_message(
             compiled,
@@ -580,6 +707,7 @@ def preview(merge: MailMerge, contact_id: int | None = None) -> Rendered:
             merge_id=merge.id,
             sender=merge.sender or "",
             reply_to=merge.reply_to,
+            test=test,
         )
     except RenderError as exc:
         where = f", line {exc.line}" if exc.line else ""
@@ -589,26 +717,32 @@ def preview(merge: MailMerge, contact_id: int | None = None) -> Rendered:
 def send_test(
     merge: MailMerge, to_email: str, contact_id: int | None = None, user_id: int | None = None
 ) -> Message:
-    """Queue one test message, rendered for a recipient, to the organizer's own address."""
-    rendered = preview(merge, contact_id)
+    """Queue one test message, rendered for a recipient, to the organizer's own address. Its personal links
+    (sign-on, unsubscribe, List-Unsubscribe) are test links: clicking them changes nothing for that recipient."""
+    address = normalise_email(to_email)
+    if address is None:
+        raise MergeError(
+            f"'{single_line(str(to_email))[:80]}' is not a valid email address.", {"email": ["Invalid."]}
+        )
+    rendered = preview(merge, contact_id, test=True)
     from email import message_from_string
 
     parsed = message_from_string(rendered.raw)
     del parsed["To"]
-    parsed["To"] = single_line(to_email)
+    parsed["To"] = address
     subject = parsed["Subject"]
     del parsed["Subject"]
     parsed["Subject"] = f"[TEST] {subject}"
     row = Message(
         kind="test",
-        email=single_line(to_email).lower(),
+        email=address,
         subject=f"[TEST] {rendered.subject}"[:1000],
         raw=parsed.as_string(),
         message_id=rendered.message_id,
         status="queued",
     )
     db.session.add(row)
-    commit_audited("test", "merge", merge.id, user_id=user_id, summary=f"Test of “{merge.name}” sent to {to_email}")
+    commit_audited("test", "merge", merge.id, user_id=user_id, summary=f"Test of “{merge.name}” sent to {address}")
     _wake_workers()
     return row
 

@@ -7,11 +7,13 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm.common.access import access
+from crm.common.validation import whole_number
 from crm.extensions import csrf
 from crm.letters.services import list_letters
 from crm.mailmerge import embedded, services
 from crm.mailmerge.forms import (
     ActionForm,
+    ConfirmForm,
     ImportSuppressionsForm,
     MergeForm,
     RemoveSuppressionForm,
@@ -28,7 +30,7 @@ embedded.install(bp)
 def _page() -> int:
     """The page number from the query string."""
     page = request.args.get("page", "1")
-    return int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1
+    return whole_number(page, 1, 1_000_000) or 1
 
 
 def _merge_or_404(merge_id: int):
@@ -107,7 +109,7 @@ def new():
     _fill_choices(form)
     if request.method == "GET":
         form.letter.data = request.args.get("letter", "")
-        if request.args.get("after_merge", "").isdigit():
+        if whole_number(request.args.get("after_merge", ""), 1) is not None:
             form.after_merge.data = request.args["after_merge"]
         for key in ("signed", "not_signed"):
             if request.args.get(key):
@@ -194,6 +196,7 @@ def show(merge_id: int):
         progress=services.merge_counts(merge.id),
         action_form=ActionForm(),
         test_form=test_form,
+        link_warning=services.link_warning(),
     )
 
 
@@ -233,7 +236,7 @@ def preview(merge_id: int):
     contact_id = request.args.get("contact_id", "")
     error, rendered = None, None
     try:
-        rendered = services.preview(merge, int(contact_id) if contact_id.isdigit() else None)
+        rendered = services.preview(merge, whole_number(contact_id, 1))
     except services.MergeError as exc:
         error = str(exc)
     return render_template(
@@ -256,26 +259,39 @@ def send_test(merge_id: int):
 
     def send():
         value = form.contact_id.data or ""
-        services.send_test(merge, current_user.email, int(value) if value.isdigit() else None, _user_id())
+        services.send_test(merge, current_user.email, whole_number(value, 1), _user_id())
         return f"A test was queued to {current_user.email}."
 
     return _button(form, send, url_for("mailmerge.show", merge_id=merge.id))
 
 
-@bp.post("/merges/<int:merge_id>/queue")
+@bp.route("/merges/<int:merge_id>/queue", methods=["GET", "POST"])
 @access("organizer")
 def queue(merge_id: int):
-    """Freeze and queue the merge (after the dry run passes)."""
+    """"Queue and send" asks first: the confirmation page (GET, or a POST without `confirmed`), then a second
+    click (a POST with `confirmed=yes`) freezes and queues the merge after the dry run passes."""
     merge = _merge_or_404(merge_id)
+    form = ConfirmForm()
+    back = url_for("mailmerge.show", merge_id=merge.id)
+    if request.method == "POST" and request.form.get("confirmed") == "yes":
 
-    def queue_it():
-        summary = services.queue_merge(merge, _user_id())
-        return (
-            f"Queued to {summary['queued']} recipients ({summary['suppressed']} suppressed, "
-            f"{summary['duplicates']} duplicate addresses skipped)."
-        )
+        def queue_it():
+            summary = services.queue_merge(merge, _user_id())
+            return (
+                f"Queued to {summary['queued']} recipients ({summary['suppressed']} suppressed, "
+                f"{summary['duplicates']} duplicate addresses skipped)."
+            )
 
-    return _button(ActionForm(), queue_it, url_for("mailmerge.show", merge_id=merge.id))
+        return _button(form, queue_it, back)
+    if merge.status != "draft":
+        flash(f"This merge is already {merge.status}.", "warning")
+        return redirect(back, 303)
+    try:
+        summary = services.send_summary(merge)
+    except services.MergeError as exc:
+        flash(str(exc), "danger")
+        return redirect(back, 303)
+    return render_template("mailmerge/confirm.html", merge=merge, summary=summary, form=form)
 
 
 @bp.post("/merges/<int:merge_id>/<any(pause, resume, cancel):action>")
@@ -410,6 +426,22 @@ def export_suppressions():
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=suppressions.csv"},
     )
+
+
+@bp.route("/t/<token>", methods=["GET", "POST"])
+@access("public")
+@csrf.exempt
+def test_link(token: str):
+    """Where every personal link of a test message leads (also the one-click unsubscribe POST of its
+    List-Unsubscribe header): it says what the real link would do, and changes nothing."""
+    from crm.common.tokens import TokenError
+    from crm.mailmerge.links import read_test_link
+
+    try:
+        link = read_test_link(token)
+    except TokenError as exc:
+        return render_template("mailmerge/test_link.html", error=str(exc), link=None), 400
+    return render_template("mailmerge/test_link.html", error=None, link=link)
 
 
 @bp.route("/u/<token>", methods=["GET", "POST"])

@@ -13,7 +13,7 @@ from sqlalchemy import Select, not_, select
 
 from crm.common.text import fold
 from crm.common.types import utc_midnight
-from crm.common.validation import US_STATES
+from crm.common.validation import US_STATES, whole_number
 from crm.contacts.queries import mailable_contact_exists
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
@@ -48,6 +48,7 @@ class OrgFilter:
 
     issue_area: list[str] = field(default_factory=list)
     match: str = "any"
+    not_issue_area: list[str] = field(default_factory=list)
     state: list[str] = field(default_factory=list)
     org_type: list[str] = field(default_factory=list)
     scope: list[str] = field(default_factory=list)
@@ -78,7 +79,7 @@ class OrgFilter:
         return not self.to_params()
 
 
-_LIST_PARAMS = {"issue_area", "state", "org_type", "scope", "signed", "not_signed"}
+_LIST_PARAMS = {"issue_area", "not_issue_area", "state", "org_type", "scope", "signed", "not_signed"}
 KNOWN_PARAMS = {f.name for f in fields(OrgFilter)}
 
 
@@ -127,9 +128,10 @@ def _int(source, name: str, minimum: int = 0, maximum: int = 10_000_000) -> int 
     value = _one(source, name)
     if not value:
         return None
-    if not value.isdigit() or not minimum <= int(value) <= maximum:
+    number = whole_number(value, minimum, maximum)
+    if number is None:
         raise FilterError(name, f"'{name}' must be a whole number from {minimum} to {maximum}.")
-    return int(value)
+    return number
 
 
 def _date(source, name: str) -> date | None:
@@ -194,6 +196,7 @@ def parse_filter(source) -> OrgFilter:
     return OrgFilter(
         issue_area=_slugs(source, "issue_area"),
         match=_choice(source, "match", MATCH_MODES, "any"),
+        not_issue_area=_slugs(source, "not_issue_area"),
         state=states,
         org_type=list(dict.fromkeys(org_types)),
         scope=list(dict.fromkeys(scopes)),
@@ -261,6 +264,11 @@ def conditions(f: OrgFilter) -> list:
             for area_id in area_ids:
                 where.append(Organization.id.in_(select(organization_issue_areas.c.organization_id).where(
                     organization_issue_areas.c.issue_area_id == area_id)))
+    # "Works on none of": excluded on its own, so it combines with any/all above ("privacy, not immigration").
+    excluded_ids = _ids_by_slug(IssueArea, f.not_issue_area, "not_issue_area", "issue area")
+    if excluded_ids:
+        where.append(Organization.id.not_in(select(organization_issue_areas.c.organization_id).where(
+            organization_issue_areas.c.issue_area_id.in_(excluded_ids))))
     if f.state:
         where.append(Organization.state.in_(f.state))
     if f.org_type:
@@ -299,6 +307,101 @@ def conditions(f: OrgFilter) -> list:
     return where
 
 
+def _names(model, column, slugs: list[str]) -> dict[str, str]:
+    """slug -> display name (an issue area's name, a letter's title) for the slugs a filter names."""
+    if not slugs:
+        return {}
+    return dict(db.session.execute(select(model.slug, column).where(model.slug.in_(slugs))).all())
+
+
+def _lower_word(name: str) -> str:
+    """A name as it reads inside a sentence: "Privacy" → "privacy", but "LGBTQ+ rights" stays."""
+    return name[0].lower() + name[1:] if len(name) > 1 and name[1].islower() else name
+
+
+@dataclass(frozen=True)
+class LetterRef:
+    """A letter named in a filter sentence: its title shortened for reading, and in full (for hover)."""
+
+    short: str
+    title: str
+
+
+Clause = list  # a sentence clause: plain-text pieces and LetterRef pieces, in order
+
+
+def _either(items: list, word: str) -> list:
+    """[a], [a, " or ", b], [a, ", ", b, " or ", c] (word: "or" / "and")."""
+    out: list = []
+    for i, item in enumerate(items):
+        if i:
+            out.append(f" {word} " if i == len(items) - 1 else ", ")
+        out.append(item)
+    return out
+
+
+def describe(f: OrgFilter) -> list[Clause]:
+    """The filter as a sentence for people ("Works on privacy, not immigration; signed *Urge DHS…*"): clauses of
+    plain text and LetterRef pieces, which templates join with "; " (templates/organizations/_checks.html)."""
+    areas = _names(IssueArea, IssueArea.name, f.issue_area + f.not_issue_area)
+    titles = _names(Letter, Letter.title, f.signed + f.not_signed)
+
+    def area(slug: str) -> str:
+        return _lower_word(areas.get(slug, slug))
+
+    def letter(slug: str) -> LetterRef:
+        title = titles.get(slug, slug)
+        return LetterRef(title if len(title) <= 40 else title[:38].rsplit(" ", 1)[0].rstrip(",;:") + "…", title)
+
+    clauses: list[Clause] = []
+    works: Clause = []
+    if f.issue_area:
+        names = [area(s) for s in f.issue_area]
+        if f.match == "none":
+            works = ["Works on none of ", *_either(names, "or")]
+        else:
+            works = ["Works on ", *_either(names, "and" if f.match == "all" else "or")]
+    if f.not_issue_area:
+        excluded = _either([area(s) for s in f.not_issue_area], "or")
+        works = [*works, ", not ", *excluded] if works else ["Does not work on ", *excluded]
+    if works:
+        clauses.append(works)
+    if f.signed:
+        clauses.append(["signed ", *_either([letter(s) for s in f.signed], "or" if f.signed_match == "any" else "and")])
+    if f.not_signed:
+        clauses.append(["did not sign ", *_either([letter(s) for s in f.not_signed], "or")])
+    if f.min_signed:
+        clauses.append([f"signed at least {f.min_signed} letter{'' if f.min_signed == 1 else 's'}"])
+    if f.last_signed_after:
+        clauses.append([f"last signed on or after {f.last_signed_after.day} {f.last_signed_after:%B %Y}"])
+    if f.last_signed_before:
+        clauses.append([f"last signed before {f.last_signed_before.day} {f.last_signed_before:%B %Y}"])
+    if f.never_signed:
+        clauses.append(["never signed a letter"])
+    if f.state:
+        clauses.append(["in ", *_either(f.state, "or")])
+    if f.org_type:
+        clauses.append(["type ", *_either([t.replace("-", " ") for t in f.org_type], "or")])
+    if f.scope:
+        clauses.append([*_either(f.scope, "or"), " scope"])
+    if f.parent is not None:
+        parent = db.session.scalar(select(Organization.name).where(Organization.id == f.parent))
+        clauses.append([f"affiliates of {parent or f'organization #{f.parent}'}"])
+    if f.has_mailable is not None:
+        clauses.append(["has a mailable contact" if f.has_mailable else "has no mailable contact"])
+    if f.q:
+        clauses.append([f"name or alias matches “{f.q}”"])
+    if f.archived == "include":
+        clauses.append(["archived ones included"])
+    elif f.archived == "only":
+        clauses.append(["archived only"])
+    if not clauses:
+        return [["Every organization (archived ones left out)"]]
+    first = clauses[0][0]
+    clauses[0][0] = first[:1].upper() + first[1:]
+    return clauses
+
+
 def org_query(f: OrgFilter) -> Select:
     """SELECT Organization rows matching the filter (unsorted)."""
     return select(Organization).where(*conditions(f))
@@ -326,5 +429,5 @@ def order_clause(sort: str) -> list:
     return [*_ORDERS.get(sort, _ORDERS["name"]), _BY_ID]
 
 
-__all__ = ["FilterError", "OrgFilter", "parse_filter", "conditions", "org_query", "org_ids_query", "order_clause",
-           "SORTS", "KNOWN_PARAMS", "US_STATES"]
+__all__ = ["FilterError", "OrgFilter", "parse_filter", "describe", "LetterRef", "conditions", "org_query",
+           "org_ids_query", "order_clause", "SORTS", "KNOWN_PARAMS", "US_STATES"]

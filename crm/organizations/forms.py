@@ -62,7 +62,7 @@ class OrganizationForm(FlaskForm):
     country = StringField("Country", validators=[Optional(), checked(check.country)])
     website = StringField("Website", validators=[Optional(), checked(check.web_url)])
     parent = StringField("Parent organization", validators=[Optional(), _line(320, "Parent organization")])
-    issue_areas = SelectMultipleField("Issue areas", choices=[], validators=[Optional()])
+    issue_areas = SelectMultipleField("Issue areas", choices=[])
     aliases = TextAreaField("Other spellings of the name", validators=[Optional()])
     notes = TextAreaField(
         "Notes", validators=[Optional(), checked(lambda v: check.text_block(v, 20000, label="Notes"))]
@@ -104,7 +104,7 @@ class InteractionForm(FlaskForm):
     body = TextAreaField(
         "Details", validators=[Optional(), checked(lambda v: check.text_block(v, 20000, label="Details"))]
     )
-    contact_id = SelectField("With", choices=[], validators=[Optional()])
+    contact_id = SelectField("With", choices=[], validators=[Optional(strip_whitespace=False)])
 
 
 class IssueAreaForm(FlaskForm):

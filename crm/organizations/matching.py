@@ -11,10 +11,12 @@ than a missed one.
 match_many() builds one in-memory index per batch (1,000 lines against 20,000 organizations in well under 2
 s); match_organization() is the one-name convenience for callers that match a single name."""
 
+import heapq
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
@@ -89,6 +91,12 @@ _ORDINALS = {
     "18th": "eighteenth", "19th": "nineteenth", "20th": "twentieth",
 }
 _ORDINAL = re.compile(r"\b(?:" + "|".join(_ORDINALS) + r")\b")
+# A web address written for a name ("justfutureslaw.org", "www.ColorOfChange.org"): the scheme, "www." and the
+# top-level domain go, so what is left meets the name written out. Bounded quantifiers: linear on any input.
+_WEB = re.compile(r"\bhttps?://|\bwww\.|\.(?:org|net|com|us|info|io|edu)\b(?:/[^\s]{0,200})?")
+# "America's" → "america": a possessive is the same name ("New America's Open Technology Institute").
+_POSSESSIVE_S = re.compile(r"['’]s\b")
+_HAS_DIGIT = re.compile(r"\d").search
 
 
 def _clean(text: str) -> str:
@@ -98,7 +106,11 @@ def _clean(text: str) -> str:
         text = _STATE_CODE.sub(lambda m: _STATE_BY_CODE[m.group()], text)
     # Plain ASCII (most names) needs no Unicode folding: lower-casing is enough and far faster in bulk.
     text = text.lower() if text.isascii() else fold(text)
-    if any(c.isdigit() for c in text):
+    if "." in text or "/" in text:
+        text = _WEB.sub(" ", text)
+    if "'" in text or "’" in text:
+        text = _POSSESSIVE_S.sub("", text)
+    if _HAS_DIGIT(text):
         text = _ORDINAL.sub(lambda m: _ORDINALS[m.group()], text)
     text = text.replace("&", " and ").replace("+", " and ")
     text = _DROP.sub("", text)
@@ -153,6 +165,71 @@ def _separated_parts(name: str) -> list[str]:
     return found
 
 
+# Words that make a sister organization of the same coalition partner: "X Action Fund", "X Education Fund",
+# "X Foundation", "X Action", "X Institute", "X Network", "X PAC", "X Votes" (a trailing "Fund" is already gone).
+_SISTER_TAILS = tuple(
+    tail.split()
+    for tail in (
+        "action network", "education and defense", "legal defense and educational", "legal defense and education",
+        "legal defense", "educational", "education", "action", "foundation", "institute", "network", "pac",
+        "votes", "c3", "c4", "in action", "action center", "action committee",
+    )
+)
+_BAG_IGNORED = _STOPWORDS | frozenset(_TRAILING)
+_LOOKS_LIKE_ADDRESS = re.compile(r"^(?:https?://)?(?:www\.)?[\w-]{2,63}(?:\.[\w-]{2,63}){0,3}\.[a-z]{2,6}/?$", re.I)
+
+
+_SISTER_LAST = frozenset(tail[-1] for tail in _SISTER_TAILS)
+
+
+def sister_base(normalized: str) -> str:
+    """The name without a sister-organization tail ("free press action" → "free press"), or ''."""
+    words = normalized.split()
+    if not words or words[-1] not in _SISTER_LAST:
+        return ""
+    for tail in _SISTER_TAILS:
+        if len(words) > len(tail) + 0 and words[-len(tail):] == tail:
+            base = words[: -len(tail)]
+            while base and base[-1] in _STOPWORDS:
+                base = base[:-1]
+            # One short word left is too little to say two organizations are related ("Free Action").
+            if len(base) >= 2 or (len(base) == 1 and len(base[0]) >= 6):
+                return " ".join(base)
+    return ""
+
+
+def _sister_base_of_acronym(normalized: str) -> str:
+    """The acronym a sister organization's name starts with ("eff action" → "eff"), or ''."""
+    words = normalized.split()
+    for tail in _SISTER_TAILS:
+        if len(words) == len(tail) + 1 and words[1:] == tail and 2 <= len(words[0]) <= 8:
+            return words[0]
+    return ""
+
+
+def word_bag(normalized: str) -> str:
+    """The content words of a name, sorted: the same words in another order and with other linking words meet
+    ("Georgetown Law Center on Privacy and Technology" / "Center on Privacy & Technology at Georgetown Law")."""
+    words = sorted({w for w in normalized.split() if w not in _BAG_IGNORED})
+    return " ".join(words) if len(words) >= 2 else ""
+
+
+def website_label(address: str) -> str:
+    """The distinctive part of a web address ("https://www.justfutureslaw.org/about" → "justfutureslaw")."""
+    text = (address or "").strip().lower()
+    text = re.sub(r"^[a-z]{3,6}://", "", text)[:300]
+    host = text.split("/", 1)[0].split(":", 1)[0]
+    labels = [label for label in host.split(".") if label]
+    if labels and labels[0] == "www":
+        labels = labels[1:]
+    if len(labels) < 2:
+        return ""
+    # "law.georgetown.edu/privacy-technology-center" names the university, not the centre: only a site's own
+    # domain counts.
+    label = labels[-2] if labels[-1] not in ("uk", "au", "ca") or len(labels) < 3 else labels[-3]
+    return label if len(label) >= 4 else ""
+
+
 def compact(normalized: str) -> str:
     """A normalised name without spaces, so 'Open Media' meets 'OpenMedia'."""
     return normalized.replace(" ", "")
@@ -176,6 +253,12 @@ class Match:
     confidence: float
     method: str
     candidates: tuple[tuple[int, float], ...] = field(default=(), compare=False)
+    # Why each candidate was proposed ("sister fund of …", "same words", "acronym", "website", "shares words").
+    reasons: tuple[tuple[int, str], ...] = field(default=(), compare=False)
+
+    def reason_for(self, org_id: int | None) -> str:
+        """The reason a candidate was proposed ('' when none was recorded)."""
+        return next((reason for i, reason in self.reasons if i == org_id), "")
 
     @property
     def applied(self) -> bool:
@@ -225,7 +308,19 @@ class MatchIndex:
         self.key_org: list[int] = []
         self.postings: dict[str, set[int]] = defaultdict(set)
         self.keys: dict[int, set[str]] = defaultdict(set)
-        for org_id, name, acronym, parent_id, archived in records:
+        # The same content words in any order ("Georgetown Law Center on Privacy" / "Center on Privacy at
+        # Georgetown Law"), a sister organization's base name ("Free Press" for "Free Press Action Fund"), and
+        # the web address a name may be written as.
+        self.bags: dict[str, set[int]] = defaultdict(set)
+        self.sisters: dict[str, set[int]] = defaultdict(set)
+        self.domains: dict[str, set[int]] = defaultdict(set)
+        for row in records:
+            org_id, name, acronym, parent_id, archived = row[:5]
+            website = row[5] if len(row) > 5 else None
+            if website:
+                domain = website_label(website)
+                if domain:
+                    self.domains[domain].add(org_id)
             normalized, inner = name_variants(name)
             self.orgs[org_id] = OrgRecord(
                 org_id, name, normalized, frozenset(normalized.split()), parent_id, bool(archived)
@@ -259,6 +354,12 @@ class MatchIndex:
         self.exact[normalized].add(org_id)
         self.compact[compact(normalized)].add(org_id)
         self.keys[org_id].add(normalized)
+        bag = word_bag(normalized)
+        if bag:
+            self.bags[bag].add(org_id)
+        base = sister_base(normalized)
+        if base:
+            self.sisters[base].add(org_id)
         position = len(self.key_text)
         self.key_text.append(normalized)
         self.key_sorted.append(" ".join(sorted(normalized.split())))
@@ -277,6 +378,7 @@ class MatchIndex:
                 Organization.acronym,
                 Organization.parent_id,
                 Organization.archived,
+                Organization.website,
             )
         )
         aliases = db.session.execute(select(OrganizationAlias.organization_id, OrganizationAlias.name))
@@ -306,8 +408,9 @@ class MatchIndex:
             return self._pick(self.exact[normalized], 1.0, "name")
         if normalized and compact(normalized) in self.compact:
             return self._pick(self.compact[compact(normalized)], 0.97, "compact")
-        if looks_like_acronym(name or "") and compact(normalized) in self.acronyms:
-            return self._pick(self.acronyms[compact(normalized)], 0.95, "acronym")
+        # "ACLU", "the ACLU", "S.T.O.P.": one short word after cleaning.
+        if normalized and " " not in normalized and len(normalized) <= 12 and normalized in self.acronyms:
+            return self._pick(self.acronyms[normalized], 0.95, "acronym")
         words = normalized.split()
         for part in inner:  # "Electronic Frontier Foundation (EFF)" written with another long form
             # ... but "ACLU of Texas (American Civil Liberties Union)" names an affiliate, not the parent.
@@ -331,7 +434,134 @@ class MatchIndex:
                     }
                     if close:
                         return self._pick(close, 0.93, "acronym+name")
-        return self._fuzzy(normalized)
+        found = self._same_spelling(name or "", normalized)
+        if found is not None:
+            return found
+        return self._propose(normalized)
+
+    def _same_spelling(self, name: str, normalized: str) -> Match | None:
+        """The same name written another way: its words in another order, a web address, a dash and acronym."""
+        bag = word_bag(normalized)
+        if bag and bag in self.bags:
+            return self._pick(self.bags[bag], 0.93, "same words")
+        label = website_label(name) if _LOOKS_LIKE_ADDRESS.match(name.strip()) else ""
+        if label and label in self.domains:
+            return self._pick(self.domains[label], 0.95, "website")
+        # "Surveillance Technology Oversight Project – STOP", "AAJC - Asian Americans Advancing Justice": the
+        # long part names the organization when the short part is its acronym.
+        if _SEPARATOR.search(name):
+            parts = [p.strip() for p in _SEPARATOR.split(_PARENS.sub(" ", name)) if p.strip()]
+            if len(parts) == 2:
+                for long, short in (parts, parts[::-1]):
+                    if not looks_like_acronym(short) or looks_like_acronym(long):
+                        continue
+                    key = normalize_org_name(long)
+                    ids = self.exact.get(key) or self.compact.get(compact(key)) or self.bags.get(word_bag(key))
+                    if ids:
+                        return self._pick(set(ids), 0.93, "name+acronym")
+        return None
+
+    def _propose(self, normalized: str) -> Match:
+        """Not the same name: propose the closest organizations for review (sister funds first), or typo-level
+        matches to apply."""
+        fuzzy = self._fuzzy(normalized)
+        if fuzzy.applied:
+            return fuzzy
+        scores: dict[int, float] = {}
+        reasons: dict[int, str] = dict(fuzzy.reasons)
+        for org_id, score in fuzzy.candidates:
+            scores[org_id] = score
+        # A sister fund or a parent's acronym is structural evidence: it comes before names that are only
+        # spelled alike (unless one is spelled nearly the same).
+        top = max(scores.values(), default=0.0)
+        lead = top + 0.01 if top < 0.92 else 0.0
+        for org_id, score, reason in self._sister_candidates(normalized) + self._acronym_candidates(normalized):
+            scores[org_id] = max(score, lead, scores.get(org_id, 0.0) if org_id in reasons else 0.0)
+            reasons[org_id] = reason
+        if len(scores) < 3:
+            for org_id, score in self._shared_words(normalized, exclude=set(scores), limit=3 - len(scores)):
+                scores[org_id] = score
+                reasons.setdefault(org_id, "shares words")
+        if not scores:
+            return Match(None, 0.0, "none")
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        best_id, best = ranked[0]
+        method = "sister" if reasons.get(best_id, "").startswith("sister") else "fuzzy-proposed"
+        if reasons.get(best_id, "shares words") == "shares words":
+            # Only loosely related names: shown to the reviewer, but nobody's proposal (a sign-on keeps none).
+            best_id, method = None, "shares-words"
+        return Match(
+            best_id,
+            min(best, APPLY_THRESHOLD - 0.01),
+            method,
+            tuple((org_id, round(score, 3)) for org_id, score in ranked[:5]),
+            tuple((org_id, reasons.get(org_id, "shares words")) for org_id, _ in ranked[:5]),
+        )
+
+    def _sister_candidates(self, normalized: str) -> list[tuple[int, float, str]]:
+        """Organizations that are this name's sister fund, action arm, foundation or network ("X" / "X Action
+        Fund" / "X Education Fund"): the same coalition partner for an organizer, but never applied silently."""
+        found: list[tuple[int, float, str]] = []
+        base = sister_base(normalized)
+        words = normalized.split()
+        # "EFF Action", "NALEO Educational Fund": the base is an organization's acronym (no place to compare).
+        short = _sister_base_of_acronym(normalized)
+        by_acronym = [
+            (org_id, 0.85, f"sister fund of {self.orgs[org_id].name}")
+            for org_id in (self.acronyms.get(short, ()) if short else ())
+        ]
+        if base:
+            for org_id in self.exact.get(base, ()):
+                found.append((org_id, 0.88, f"sister fund of {self.orgs[org_id].name}"))
+            for org_id in self.sisters.get(base, ()):
+                found.append((org_id, 0.85, "sister fund"))
+        for org_id in self.sisters.get(normalized, ()):
+            found.append((org_id, 0.88, "sister fund"))
+        return by_acronym + [item for item in found if not _conflicts(words, self.orgs[item[0]].normalized.split())]
+
+    def _acronym_candidates(self, normalized: str) -> list[tuple[int, float, str]]:
+        """"NAACP LDF": a word is an organization's acronym and every other word is in its name."""
+        words = normalized.split()
+        if not 2 <= len(words) <= 4:
+            return []
+        found = []
+        for position, word in enumerate(words):
+            rest = words[:position] + words[position + 1 :]
+            for org_id in self.acronyms.get(word, ()):
+                name = self.orgs[org_id].normalized.split()
+                if all(_close_word(w, name) for w in rest if w not in _STOPWORDS):
+                    found.append((org_id, 0.86, "acronym"))
+        return found
+
+    def _shared_words(self, normalized: str, exclude: set[int], limit: int) -> list[tuple[int, float]]:
+        """The organizations sharing the most of this name's rarer words, however loosely (for review only).
+
+        A shared word counts for more the fewer organizations use it ("Benton" over "Foundation"); only the best
+        few spellings are compared letter by letter."""
+        tokens = [t for t in dict.fromkeys(normalized.split()) if t not in _STOPWORDS]
+        if limit <= 0 or not tokens:
+            return []
+        weight = {t: 1.0 / len(self.postings[t]) if t in self.postings else 1.0 for t in tokens}
+        total = sum(weight.values())
+        overlap: dict[int, float] = defaultdict(float)
+        for token in sorted((t for t in tokens if t in self.postings), key=lambda t: len(self.postings[t])):
+            posting = self.postings[token]
+            if overlap and len(overlap) + len(posting) > 1500:
+                break  # a word thousands of names share adds nothing worth the scan
+            for position in islice(posting, 1500):
+                overlap[position] += weight[token]
+        best: dict[int, float] = {}
+        words = normalized.split()
+        for position, shared in heapq.nlargest(limit * 8, overlap.items(), key=lambda item: item[1]):
+            org_id = self.key_org[position]
+            if org_id in exclude:
+                continue
+            key = self.key_text[position]
+            score = 0.6 * shared / total + 0.4 * fuzz.token_set_ratio(normalized, key) / 100
+            # An affiliate or a chapter is still worth showing, below the others.
+            score *= 0.5 if _conflicts(words, key.split()) else 0.8
+            best[org_id] = max(best.get(org_id, 0.0), round(score, 3))
+        return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
     def _candidates(self, tokens: list[str]) -> set[int]:
         """Spellings sharing a rare word with the name (rarest words first, a bounded number)."""
@@ -378,9 +608,12 @@ class MatchIndex:
         runner_up = scored[1][0] if len(scored) > 1 else 0.0
         typo_only = any(_typo_only(tokens, key.split()) for key in self.keys[best_id])
         confidence = best_score / 100
+        reasons = tuple((org_id, "similar spelling") for _, org_id in scored[:5])
         if typo_only and best_score >= 90 and best_score - runner_up >= 5:
-            return Match(best_id, max(confidence, APPLY_THRESHOLD), "fuzzy", candidates)
-        return Match(best_id, min(confidence * 0.95, APPLY_THRESHOLD - 0.01), "fuzzy-proposed", candidates)
+            return Match(best_id, max(confidence, APPLY_THRESHOLD), "fuzzy", candidates, reasons)
+        return Match(
+            best_id, min(confidence * 0.95, APPLY_THRESHOLD - 0.01), "fuzzy-proposed", candidates, reasons
+        )
 
     def name_of(self, org_id: int | None) -> str:
         """The indexed name of an organization id ('' for None)."""

@@ -8,13 +8,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm.audit.labels import field_label
 from crm.audit.models import AuditEvent
 from crm.audit.services import commit_audited, record
 from crm.common import validation as check
 from crm.common.paging import Paged
 from crm.common.text import fold, single_line, sort_name
 from crm.common.types import utcnow
-from crm.common.validation import FieldError, InvalidData
+from crm.common.validation import FieldError, InvalidData, whole_number
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
 from crm.organizations.filters import OrgFilter, conditions, order_clause
@@ -221,6 +222,19 @@ def add_alias(org: Organization, name: str, source: str = "manual") -> Organizat
     return alias
 
 
+def remove_alias(org_id: int, alias_id: int, user_id: int | None = None) -> str:
+    """Forget one alias of an organization (audited; the version goes up); returns the alias's name.
+
+    Raises NotFound when the organization has no such alias."""
+    org = get_organization(org_id)
+    alias = next((a for a in org.aliases if a.id == alias_id), None) if org is not None else None
+    if alias is None:
+        raise NotFound(alias_id)
+    remaining = [a.name for a in org.aliases if a.id != alias_id]
+    update_organization(org.id, {"aliases": remaining}, version=org.version, user_id=user_id)
+    return alias.name
+
+
 def issue_areas(include_retired: bool = False) -> list[IssueArea]:
     """The issue-area vocabulary, by name."""
     query = select(IssueArea).order_by(IssueArea.name)
@@ -302,8 +316,8 @@ def resolve_organization_ref(ref) -> int | None:
         return None
     tagged = _REF_ID.search(text)
     digits = tagged.group(1) if tagged else text.lstrip("#")
-    if digits.isdigit() and len(digits) < 12:
-        return resolve_organization_ref(int(digits))
+    if (number := whole_number(digits)) is not None:
+        return resolve_organization_ref(number)
     ids = list(
         db.session.scalars(
             select(Organization.id)
@@ -333,6 +347,32 @@ def _check_parent(parent_ref, org_id: int | None) -> int | None:
         seen.add(cursor)
         cursor = db.session.scalar(select(Organization.parent_id).where(Organization.id == cursor))
     return parent_id
+
+
+# Parent changes are serialized by this PostgreSQL advisory lock (any constant key, unique to this purpose).
+_PARENT_LOCK_KEY = 7_311_024_501
+
+
+def _check_parent_cycle_locked(org: Organization) -> None:
+    """Check, under a write lock, that the organization's new parent chain does not come back to it.
+
+    _check_parent checked before anything was locked: two simultaneous changes (A→B and B→A) each saw no cycle
+    and both committed one. Here the check runs again once this transaction holds the lock that every parent
+    change takes (PostgreSQL: an advisory lock for the transaction; SQLite: the database's write lock, taken by
+    flushing the change), so it reads the other change if that one committed first.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(_PARENT_LOCK_KEY)))
+    db.session.flush()  # the UPDATE: on SQLite this takes the write lock before the chain is read
+    seen: set[int] = set()
+    cursor = org.parent_id
+    while cursor is not None and cursor not in seen:
+        if cursor == org.id:
+            raise InvalidData({"parent_id": [
+                "An organization cannot be its own parent or an affiliate of its affiliates "
+                "(someone may just have made this parent an affiliate of it)."]})
+        seen.add(cursor)
+        cursor = db.session.scalar(select(Organization.parent_id).where(Organization.id == cursor))
 
 
 def _check_issue_areas(value) -> list[str]:
@@ -501,6 +541,15 @@ def update_organization(
             return get_organization(org_id)
         # Issue areas and aliases live in other tables: touching the row makes the version go up for them too.
         org.updated_at = utcnow()
+    if before.get("parent_id") != after.get("parent_id") and org.parent_id is not None:
+        try:
+            _check_parent_cycle_locked(org)
+        except InvalidData:
+            db.session.rollback()
+            raise
+        except StaleDataError:
+            db.session.rollback()
+            raise _conflict(org_id) from None
     if org.acronym != old_acronym:
         for affiliate in org.affiliates:
             refresh_search_text(affiliate)
@@ -511,7 +560,8 @@ def update_organization(
         "organization",
         org.id,
         user_id=user_id,
-        summary=f"{verb} {org.name}" + (f" ({', '.join(changed)})" if action == "update" else ""),
+        summary=f"{verb} {org.name}"
+        + (f" ({', '.join(field_label(k).lower() for k in changed)})" if action == "update" else ""),
         before={k: before[k] for k in changed},
         after={k: after[k] for k in changed},
     )
@@ -794,10 +844,14 @@ def merge_issue_areas(source_slug: str, target_slug: str, user_id: int | None = 
             ):
                 org.updated_at = utcnow()
     for segment in db.session.scalars(select(Segment)):
-        areas_in_filter = list(segment.filter.get("issue_area") or [])
-        if source_slug in areas_in_filter:
-            replaced = [target_slug if s == source_slug else s for s in areas_in_filter]
-            segment.filter = {**segment.filter, "issue_area": list(dict.fromkeys(replaced))}
+        changed = dict(segment.filter)
+        for key in ("issue_area", "not_issue_area"):
+            areas_in_filter = list(segment.filter.get(key) or [])
+            if source_slug in areas_in_filter:
+                replaced = [target_slug if s == source_slug else s for s in areas_in_filter]
+                changed[key] = list(dict.fromkeys(replaced))
+        if changed != segment.filter:
+            segment.filter = changed
     record(
         "merge",
         "issue_area",

@@ -7,7 +7,7 @@ from wtforms import SelectChoice
 from crm.audit.services import events_for
 from crm.common.access import access
 from crm.common.editing import edit_record, form_version
-from crm.common.validation import InvalidData
+from crm.common.validation import InvalidData, whole_number
 from crm.contacts.services import contacts_of
 from crm.letters.forms import MergeForm
 from crm.letters.services import personal_links_for
@@ -32,8 +32,8 @@ def page_args() -> tuple[int, int]:
     """page and per_page from the query string, bounded."""
     page = request.args.get("page", "1")
     per_page = request.args.get("per_page", "50")
-    page_n = int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1
-    per_page_n = int(per_page) if per_page.isdigit() and 0 < int(per_page) <= services.MAX_PER_PAGE else 50
+    page_n = whole_number(page, 1, 1_000_000) or 1
+    per_page_n = whole_number(per_page, 1, services.MAX_PER_PAGE) or 50
     return page_n, per_page_n
 
 
@@ -135,8 +135,9 @@ def new():
     """Create an organization."""
     form = OrganizationForm()
     form.issue_areas.choices = _area_choices()
-    if request.method == "GET" and request.args.get("parent", "").isdigit():
-        parent = services.get_organization(int(request.args["parent"]))
+    parent_id = whole_number(request.args.get("parent", ""), 1)
+    if request.method == "GET" and parent_id is not None:
+        parent = services.get_organization(parent_id)
         if parent is not None:
             form.parent.data = f"{parent.name} (#{parent.id})"
     if form.validate_on_submit():
@@ -277,6 +278,23 @@ def _set_archived(org_id: int, archived: bool):
         )
         return redirect(url_for("organizations.show", org_id=org_id), 303)
     flash(f"{org.name} {'archived' if archived else 'restored'}.", "success")
+    return redirect(url_for("organizations.show", org_id=org_id), 303)
+
+
+@bp.post("/<int:org_id>/aliases/<int:alias_id>/delete")
+@access("admin")
+def remove_alias(org_id: int, alias_id: int):
+    """Forget a spelling the organization was learned under (a wrong review choice, a mistaken import)."""
+    if not ArchiveForm().validate_on_submit():  # the CSRF token
+        abort(400)
+    try:
+        name = services.remove_alias(org_id, alias_id, user_id=current_user.id)
+    except services.NotFound:
+        abort(404)
+    except services.ConflictError:
+        flash("Someone changed this organization at the same moment; nothing was removed. Retry.", "warning")
+        return redirect(url_for("organizations.show", org_id=org_id), 303)
+    flash(f"“{name}” is no longer an alias: imports will not match it to this organization.", "success")
     return redirect(url_for("organizations.show", org_id=org_id), 303)
 
 

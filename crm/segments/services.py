@@ -9,7 +9,7 @@ from crm.common import validation as check
 from crm.common.validation import FieldError, InvalidData
 from crm.contacts.services import count_mailable
 from crm.extensions import db
-from crm.organizations.filters import KNOWN_PARAMS, FilterError, OrgFilter, org_ids_query, parse_filter
+from crm.organizations.filters import KNOWN_PARAMS, FilterError, OrgFilter, describe, org_ids_query, parse_filter
 from crm.organizations.services import NotFound
 from crm.segments.models import Segment
 
@@ -38,6 +38,14 @@ def segment_filter(segment_id: int) -> OrgFilter:
     if segment is None:
         raise NotFound(segment_id)
     return parse_filter(segment.filter or {})
+
+
+def describe_segment(segment: Segment) -> list:
+    """The segment's filter as a sentence (see filters.describe); says so when the filter no longer applies."""
+    try:
+        return describe(parse_filter(segment.filter or {}))
+    except FilterError as exc:
+        return [[f"This filter no longer works: {exc}"]]
 
 
 def segment_counts(segment_id: int) -> SegmentCounts:
@@ -156,6 +164,7 @@ __all__ = [
     "get_segment",
     "segment_filter",
     "segment_counts",
+    "describe_segment",
     "create_segment",
     "update_segment",
     "delete_segment",

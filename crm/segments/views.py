@@ -2,7 +2,7 @@
 
 from urllib.parse import parse_qsl, urlencode
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
@@ -27,7 +27,8 @@ def filter_query(segment) -> str:
 def index():
     """Saved segments."""
     return render_template(
-        "segments/index.html", segments=services.list_segments(), filter_query=filter_query
+        "segments/index.html", segments=services.list_segments(), filter_query=filter_query,
+        describe=services.describe_segment,
     )
 
 
@@ -37,12 +38,14 @@ def create():
     """Save the organization list's current filter (sent as its query string) under a name."""
     form = SegmentForm()
     query = form.query.data or ""
-    back = url_for("organizations.index") + ("?" + query if query else "")
+    # The participation matrix saves its filter here too, and goes back there on an error.
+    page = "letters.matrix" if request.form.get("back") == "matrix" else "organizations.index"
+    back = url_for(page) + ("?" + query if query else "")
     if not form.validate_on_submit():
         flash("Give the segment a name: " + " ".join(form.name.errors), "danger")
         return redirect(back, 303)
     params = MultiDict(parse_qsl(query)) if len(query) < 20000 else MultiDict()
-    for name in ("page", "per_page", "sort"):
+    for name in ("page", "per_page", "sort", "letters_page"):
         params.poplist(name)
     try:
         segment = services.create_segment(form.name.data, params, user_id=current_user.id)
@@ -75,6 +78,7 @@ def show(segment_id: int):
         form=SegmentForm(formdata=None, name=segment.name),
         delete_form=DeleteSegmentForm(),
         query=filter_query(segment),
+        sentence=services.describe_segment(segment),
     )
 
 

@@ -2,6 +2,7 @@
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import select
@@ -11,14 +12,15 @@ from crm.audit.services import record
 from crm.common.text import single_line, sort_name
 from crm.common.tokens import TokenError, make_token, read_token
 from crm.common.types import utcnow
+from crm.common.urls import public_url
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter, SignOnRequest
-from crm.letters.services import LetterError, add_signature, text_fingerprint
-from crm.mailmerge.outbox import enqueue_system_mail
+from crm.letters.services import LetterError, add_signature, closed_message, takes_signatures, text_fingerprint
 from crm.organizations.matching import match_many, match_organization
 from crm.organizations.models import IssueArea, Organization
 from crm.organizations.services import add_alias, refresh_search_text, snapshot
+from crm.signon.mails import enqueue_signon_mail
 
 CONFIRM_MAX_AGE = 60 * 60 * 24 * 7  # a week to click the confirmation link
 FORM_TOKEN_MAX_AGE = 60 * 60 * 24  # a form older than a day is refused (reload the page)
@@ -33,9 +35,14 @@ class SignOnError(ValueError):
         self.field = field
 
 
+def has_public_page(letter: Letter | None) -> bool:
+    """Whether the letter has a public page at all (drafts and private letters do not: a 404)."""
+    return letter is not None and letter.public_signon and letter.status != "draft"
+
+
 def open_for_signon(letter: Letter | None) -> bool:
-    """Whether the public page of this letter takes sign-ons."""
-    return letter is not None and letter.status == "collecting" and letter.public_signon
+    """Whether the public page of this letter takes sign-ons (collecting, and its deadline not over)."""
+    return has_public_page(letter) and takes_signatures(letter)
 
 
 def form_timestamp_token() -> str:
@@ -65,7 +72,7 @@ def check_fill_time(token: str) -> None:
 def submit_public_signon(letter: Letter, data: dict, remote_addr: str = "") -> SignOnRequest:
     """Hold a public sign-on as unconfirmed and mail the signer a confirmation link."""
     if not open_for_signon(letter):
-        raise SignOnError("This letter is not taking sign-ons.")
+        raise SignOnError(closed_message(letter))
     request_row = SignOnRequest(
         letter_id=letter.id,
         organization_name=single_line(data["organization_name"])[:300],
@@ -85,16 +92,10 @@ def submit_public_signon(letter: Letter, data: dict, remote_addr: str = "") -> S
     db.session.add(request_row)
     db.session.flush()
     token = make_token("signon-confirm", {"r": request_row.id, "e": request_row.email})
-    base = current_app.config["CRM_BASE_URL"].rstrip("/")
-    link = f"{base}/sign/{letter.slug}/confirm/{token}"
-    enqueue_system_mail(
-        request_row.email,
-        f"Confirm your sign-on: {letter.title}",
-        f"Hello {request_row.contact_name or ''},\n\nYou asked to add {request_row.organization_name} "
-        "as a signatory "
-        f'of "{letter.title}". Confirm it by opening this link within a week:\n\n{link}\n\n'
-        "If you did not ask for this, ignore this message and nothing will happen.\n",
-        kind="signon-confirm",
+    enqueue_signon_mail(
+        "signon-confirm", request_row.email, letter=letter, org_name=request_row.organization_name,
+        contact_name=request_row.contact_name, contact_title=request_row.contact_title,
+        link=public_url(f"/sign/{letter.slug}/confirm/{token}"),
     )
     record(
         "submit",
@@ -106,27 +107,66 @@ def submit_public_signon(letter: Letter, data: dict, remote_addr: str = "") -> S
     return request_row
 
 
-def confirm_public_signon(slug: str, token: str) -> SignOnRequest:
-    """Confirm a sign-on by its mailed link and propose a match; without review, accept it at once."""
+def read_confirmation(slug: str, token: str) -> SignOnRequest:
+    """The sign-on a mailed confirmation link stands for (TokenError when not valid)."""
     payload = read_token("signon-confirm", token, max_age=CONFIRM_MAX_AGE)
     if not isinstance(payload, dict) or not isinstance(payload.get("r"), int):
         raise TokenError("This link is not valid.")
     row = db.session.get(SignOnRequest, payload["r"])
     if row is None or row.email != payload.get("e") or row.letter.slug != slug:
         raise TokenError("This link is not valid.")
+    return row
+
+
+def website_domain(website: str | None) -> str:
+    """The host of an organization's website without 'www.' ('' when it has none)."""
+    text = (website or "").strip().lower()
+    if not text:
+        return ""
+    host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
+    return host.removeprefix("www.")
+
+
+def speaks_for(organization: Organization, email: str) -> bool:
+    """Whether an address may sign for an existing organization without a person looking: one of its active
+    contacts, or an address at its website's domain (or a subdomain of it)."""
+    email = email.strip().lower()
+    contact = db.session.scalar(select(Contact.id).where(
+        Contact.organization_id == organization.id, Contact.email == email, Contact.status == "active"))
+    if contact is not None:
+        return True
+    domain = website_domain(organization.website)
+    address_domain = email.rpartition("@")[2]
+    return bool(domain) and (address_domain == domain or address_domain.endswith("." + domain))
+
+
+def confirm_public_signon(slug: str, token: str) -> SignOnRequest:
+    """Confirm a sign-on by its mailed link (a POST: mail scanners open links) and propose a match.
+
+    Without review it is accepted at once only when the match is sure and the address speaks for the
+    organization; a stranger's sign-on for an existing organization always waits for a person.
+    """
+    row = read_confirmation(slug, token)
     if row.status != "unconfirmed":
         return row  # clicking twice is harmless
+    if not takes_signatures(row.letter):
+        raise SignOnError(closed_message(row.letter))
     row.status = "confirmed"
     row.confirmed_at = utcnow()
     found = match_organization(row.organization_name)
     row.proposed_organization_id = found.organization_id
     row.confidence = round(found.confidence, 3)
     row.match_method = found.method[:40]
+    proposed = db.session.get(Organization, found.organization_id) if found.organization_id else None
+    trusted = proposed is not None and speaks_for(proposed, row.email)
+    if proposed is not None and not trusted:
+        row.review_reason = (f"{row.email} is not a contact of {proposed.name} and not at its website's "
+                             "domain")[:300]
     record(
         "confirm", "signon", row.id, summary=f"{row.email} confirmed the sign-on of {row.organization_name}"
     )
     db.session.commit()
-    if not row.letter.review_required and found.applied and row.letter.status == "collecting":
+    if not row.letter.review_required and found.applied and trusted:
         accept_signon(row, found.organization_id)
     return row
 
@@ -289,14 +329,8 @@ def accept_signon(
     record(
         "accept", "signon", row.id, user_id=user_id, summary=f"Accepted {row.organization_name} as {org.name}"
     )
-    enqueue_system_mail(
-        row.email,
-        f"Your signature is confirmed: {row.letter.title}",
-        f'{sig.listed_name} is now listed as a signatory of "{row.letter.title}". Thank you.\n',
-        kind="signon-accepted",
-        organization_id=org.id,
-        contact_id=contact.id,
-    )
+    enqueue_signon_mail("signon-accepted", row.email, letter=row.letter, org_name=sig.listed_name,
+                        contact=contact, organization_id=org.id)
     db.session.commit()
     return row
 
@@ -313,13 +347,7 @@ def reject_signon(row: SignOnRequest, user_id: int | None = None) -> SignOnReque
         user_id=user_id,
         summary=f"Declined the sign-on of {row.organization_name}",
     )
-    enqueue_system_mail(
-        row.email,
-        f"About your sign-on: {row.letter.title}",
-        f'Thank you for your interest in "{row.letter.title}". The organizers could not add '
-        f"{row.organization_name} as a signatory. Reply to this message if you think this is a "
-        "mistake.\n",
-        kind="signon-declined",
-    )
+    enqueue_signon_mail("signon-declined", row.email, letter=row.letter, org_name=row.organization_name,
+                        contact_name=row.contact_name, contact_title=row.contact_title)
     db.session.commit()
     return row

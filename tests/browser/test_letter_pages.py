@@ -84,6 +84,9 @@ def test_letter_delivery_org_names_merge_preview_and_matrix(live_server, page, s
     browser_login(page, base, users["organizer"].email)
     page.goto(f"{base}/letters/ui-letter")
     expect(page.locator("#status")).not_to_contain_text("delivered")
+    expect(page.get_by_role("heading", name="Record delivery")).to_have_count(0)  # not while collecting
+    page.locator("#status").select_option("closed")
+    page.get_by_role("button", name="Change status").click()
     expect(page.get_by_role("heading", name="Record delivery")).to_be_visible()
     expect(page.get_by_label("Also send each confirmed signer a thank-you message")).not_to_be_checked()
     expect(page.get_by_text("Confirmed signers: 1.")).to_be_visible()

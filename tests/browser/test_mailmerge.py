@@ -65,7 +65,8 @@ def test_invite_the_clearview_signers(live_server, page, seeded, users, smtp_ser
     assert "Dear Ana" in frame.locator("body").inner_text()
     page.screenshot(path=str(ARTIFACTS / "mailmerge-preview.png"), full_page=True)
     page.go_back()
-    page.get_by_role("button", name="Queue and send").click()
+    page.get_by_role("link", name="Queue and send").click()  # asks first (issue 13.4)
+    page.get_by_role("button", name="Yes, send").click()
     page.wait_for_selector("#merge-progress[data-status='done']", timeout=30_000)
     assert page.locator("#count-sent").inner_text() == "3"
     page.screenshot(path=str(ARTIFACTS / "mailmerge-done.png"), full_page=True)

@@ -59,6 +59,7 @@ def test_public_sign_on_confirm_and_review(live_server, page, seeded, users, db,
     mailed = _wait_for_mail(smtp_server, lambda m: m["to"] == ["cindy@eff.example"])[0]
     link = re.search(rf"{re.escape(base)}/sign/{letter.slug}/confirm/\S+", _text(mailed["message"])).group(0)
     page.goto(link)
+    page.get_by_role("button", name="Confirm the sign-on of Electronic Frontier Foundation").click()
     page.get_by_role("heading", name="Thank you: your sign-on is confirmed").wait_for()
     browser_login(page, base, users["organizer"].email)
     page.goto(f"{base}/letters/{letter.slug}")
@@ -86,6 +87,7 @@ def test_personal_link_one_click(live_server, page, seeded, db):
     page.screenshot(path=str(ARTIFACTS / "signon-personal-link.png"), full_page=True)
     page.get_by_role("button", name="Add Upturn as a signatory").click()
     page.get_by_text("Upturn is listed as a signatory").wait_for()
-    page.goto(url)
-    page.get_by_role("button", name="Add Upturn as a signatory").click()
-    page.get_by_text("It already was: nothing changed.").wait_for()
+    page.goto(url)  # opened again: where Upturn stands, and a way to withdraw
+    expect(page.locator("#signon-state")).to_contain_text("Upturn signed on")
+    page.get_by_role("button", name="Withdraw Upturn’s signature").click()
+    page.get_by_role("heading", name="Your signature is withdrawn").wait_for()

@@ -188,8 +188,13 @@ def test_public_sign_on_confirm_review_and_timeline(seeded, client, db, users):
     raw = db.session.scalar(select(Message.raw).where(Message.kind == "signon-confirm"))
     text = email.message_from_string(raw, policy=email.policy.default).get_body(("plain",)).get_content()
     link = re.search(r"http://localhost(/sign/\S+/confirm/\S+)", text).group(1)
-    assert client.get(link).status_code == 200
-    assert client.get(link).status_code == 200  # twice is harmless
+    # Opening the link (as a mail scanner does) shows a button and changes nothing; the button confirms.
+    opened = client.get(link)
+    assert opened.status_code == 200 and "Confirm the sign-on of Electronic Frontier Foundation" in opened.text
+    db.session.refresh(request_row)
+    assert request_row.status == "unconfirmed"
+    assert client.post(link).status_code == 200
+    assert client.post(link).status_code == 200  # twice is harmless
     db.session.refresh(request_row)
     eff = _org(db, "Electronic Frontier Foundation (EFF)")
     assert request_row.status == "confirmed" and request_row.proposed_organization_id == eff.id
@@ -264,8 +269,8 @@ def test_personal_link_signs_once_and_rejects_other_tokens(seeded, client, db):
     assert url.startswith("http://localhost/sign/police-tech-2025/p/")
     path = url.removeprefix("http://localhost")
     assert "Add Upturn as a signatory" in client.get(path).get_data(as_text=True)
-    assert client.post(path, data={"listed_name": "Upturn, Inc."}).status_code == 200
-    assert client.post(path, data={"listed_name": "Something else"}).status_code == 200
+    assert client.post(path, data={"listed_name": "Upturn, Inc.", "seen": "none"}).status_code == 200
+    assert client.post(path, data={"listed_name": "Something else", "seen": "confirmed"}).status_code == 200
     sigs = list(db.session.scalars(select(Signature).where(Signature.letter_id == letter.id)))
     assert len(sigs) == 1 and sigs[0].listed_name == "Upturn, Inc." and sigs[0].source == "personal-link"
     other = make_token("unsubscribe", {"l": letter.id, "o": org.id, "c": None})
@@ -283,7 +288,7 @@ def test_personal_link_expires_and_records_who_authorized(seeded, client, db, mo
     db.session.add(Signature(letter_id=letter.id, organization_id=org.id, listed_name="Upturn", status="pending"))
     db.session.commit()
     path = personal_signon_url(letter, org, contact).removeprefix("http://localhost")
-    assert client.post(path, data={"listed_name": "Upturn"}).status_code == 200
+    assert client.post(path, data={"listed_name": "Upturn", "seen": "pending"}).status_code == 200
     sig = db.session.scalar(select(Signature).where(Signature.letter_id == letter.id))
     db.session.refresh(sig)
     assert (sig.status, sig.authorized_email, sig.contact_id) == ("confirmed", "ana@upturn.example", contact.id)

@@ -133,6 +133,10 @@ def test_delivery_date_and_thank_you_only_where_delivery_applies(seeded, db, as_
                              status="confirmed"))
     db.session.commit()
     collecting = client.get("/letters/ui-letter").get_data(as_text=True)
+    assert "Record delivery" not in collecting and 'id="delivery-hint"' in collecting  # once closed
+    letter.status = "closed"
+    db.session.commit()
+    collecting = client.get("/letters/ui-letter").get_data(as_text=True)
     delivery = collecting.split('id="delivery-heading"')[1].split("</form>")[0]
     assert "Delivered on" in delivery and "Confirmed signers: 1." in delivery
     thank = re.search(r'<input[^>]*id="thank"[^>]*>', delivery).group(0)

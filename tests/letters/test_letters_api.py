@@ -150,7 +150,8 @@ def test_review_queue_api(client, seeded, headers, db):
         },
     )
     confirm_public_signon(letter.slug, make_token("signon-confirm", {"r": row.id, "e": row.email}))
-    queue = client.get("/api/v1/signon-requests", headers=headers["viewer"]).json
+    assert client.get("/api/v1/signon-requests", headers=headers["viewer"]).status_code == 403, "organizers only"
+    queue = client.get("/api/v1/signon-requests", headers=headers["organizer"]).json
     assert [item["organization_name"] for item in queue] == ["Upturn"]
     decided = client.post(
         f"/api/v1/signon-requests/{row.id}/decision",

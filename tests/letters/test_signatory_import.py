@@ -78,7 +78,7 @@ def test_a_messy_pasted_block(seeded, db):
 2) Electronic Frontier Foundation*
 • Center on Privacy and Technology at Georgetown Law
 - ACLU of Southern California
-* Brand New Collective of Ohio
+* Brand Nuevo Kollektiv of Ohio
 Mijente (National)
 Just Futures Law, Oakland, CA
 
@@ -100,12 +100,13 @@ Maria Lopez, Professor
     assert by_text["• Center on Privacy and Technology at Georgetown Law"].action == "matched"
     assert by_text["- ACLU of Southern California"].action in ("new", "review")
     assert by_text["- ACLU of Southern California"].organization != "American Civil Liberties Union (ACLU)"
-    assert by_text["* Brand New Collective of Ohio"].action == "new"
+    assert by_text["* Brand Nuevo Kollektiv of Ohio"].action == "new"
     assert by_text["Mijente (National)"].organization == "Mijente"
     assert by_text["Just Futures Law, Oakland, CA"].organization == "Just Futures Law"
+    # A person with a title and an organization signs for the organization (issue 15, point 2).
+    assert by_text["Jane Doe, Executive Director, Mijente"].organization == "Mijente"
     for skipped in (
         "Organizational signers:",
-        "Jane Doe, Executive Director, Mijente",
         "Sincerely,",
         "John Smith",
         "Maria Lopez, Professor",
@@ -131,13 +132,13 @@ def test_import_applies_in_one_transaction_with_aliases(seeded, db, runner, tmp_
     db.session.add(letter)
     db.session.commit()
     path = tmp_path / "block.txt"
-    path.write_text("Signed,\nACLU\nElectronic Frontier Foundation\nBrand New Collective\nUnited We Dream\n")
+    path.write_text("Signed,\nACLU\nElectronic Frontier Foundation\nBrand Nuevo Kollektiv\nUnited We Dream\n")
     result = runner.invoke(args=["import", "signatories", "new-letter", str(path)])
     assert result.exit_code == 0, result.output
     assert "Added 3 signatures" in result.output and "1 lines need a person" in result.output
     assert db.session.scalar(select(func.count()).where(Signature.letter_id == letter.id)) == 3
     assert (
-        db.session.scalar(select(Organization).where(Organization.name == "Brand New Collective")) is not None
+        db.session.scalar(select(Organization).where(Organization.name == "Brand Nuevo Kollektiv")) is not None
     )
     aliases = set(db.session.scalars(select(OrganizationAlias.name)))
     assert {"ACLU", "Electronic Frontier Foundation"} <= aliases

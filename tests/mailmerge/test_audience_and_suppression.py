@@ -42,6 +42,7 @@ def test_audience_counts_and_follow_ups(app, sink):
         "mailable": 4,
         "suppressed": 1,
         "without_contact": 0,
+        "mailable_organizations": 3,
     }
     everyone = new_merge(audience={"contacts": "primary"})
     assert services.audience_counts(everyone).without_contact == 1
@@ -249,7 +250,7 @@ def test_compose_check_preview_queue_pages(app, client, users, as_role, seeded):
     assert 'sandbox=""' in preview and "srcdoc=" in preview and "Dear First0" in preview
     assert client.post(f"/merges/{merge_id}/test", data={"contact_id": ""}).status_code == 303
     assert db.session.scalar(select(Message.subject).where(Message.kind == "test")).startswith("[TEST] Join")
-    assert client.post(f"/merges/{merge_id}/queue").status_code == 303
+    assert client.post(f"/merges/{merge_id}/queue", data={"confirmed": "yes"}).status_code == 303
     assert client.get(f"/merges/{merge_id}/edit").status_code == 303
     assert b"merge-progress" in client.get(f"/merges/{merge_id}/progress").data
     drain()

@@ -1,0 +1,243 @@
+"""A preview (dry run) decides every row as the import would, without writing: other requests keep working."""
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import event, func, select
+
+from crm.contacts.models import Contact
+from crm.imports import services
+from crm.imports.fields import suggest_mapping
+from crm.imports.reader import sniff
+from crm.letters.models import Letter
+from crm.organizations.models import IssueArea, Organization
+from crm.seed import SEED_LETTER_SLUG
+
+
+def _run(path, kind, **options):
+    """Import with the suggested mapping; (result, [(row, action, errors)])."""
+    info = sniff(path)
+    seen = []
+    result = services.run_import(path, services.ImportOptions(kind=kind, columns=suggest_mapping(kind, info.header),
+                                                              **options),
+                                 on_row=lambda o, c: seen.append((o.row, o.action, o.error_text)))
+    return result, seen
+
+
+@pytest.fixture
+def writes(db):
+    """The statements other than SELECT sent to the database while the test runs."""
+    sent: list[str] = []
+
+    def note(connection, cursor, statement, parameters, context, executemany):
+        if statement.lstrip()[:6].upper() != "SELECT":
+            sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    yield sent
+    event.remove(db.engine, "before_cursor_execute", note)
+
+
+CONTACTS = ("email,first_name,organization,title,primary\n"
+            "ana@example.org,Ana,Mijente,Director,yes\n"
+            "new1@example.org,New,Brand New Group,,\n"
+            "new1@example.org,New,Brand New Group,Organizer,\n"  # same address again: an update of row 3
+            "bad-address,Bad,Mijente,,\n"
+            "new2@example.org,Other,brand new group,,\n"  # the organization row 3 creates
+            "ana@example.org,Ana,Mijente,Chair,\n")
+ORGS = ("name,state,issue areas,parent\n"
+        "Fresh Coalition,NY,privacy; brand new area,\n"
+        "Fresh Coalition Chapter,CA,privacy,Fresh Coalition\n"
+        "Fresh Coalition,,immigration,\n"
+        "Mijente,AZ,,\n"
+        "Nowhere Group,ZZ,,\n")
+SIGNATURES = ("organization,role,status\n"
+              "Mijente,lead,confirmed\n"
+              "Quite New Signers,signatory,pending\n"
+              "Quite New Signers,,confirmed\n"
+              "Mijente,,withdrawn\n")
+
+
+@pytest.mark.parametrize("kind,text,extra", [
+    ("contacts", CONTACTS, {}),
+    ("orgs", ORGS, {"create_issue_areas": True}),
+    ("signatures", SIGNATURES, {"letter_slug": SEED_LETTER_SLUG}),
+])
+def test_a_dry_run_writes_nothing_and_decides_each_row_as_the_import_does(seeded, db, tmp_path, monkeypatch,
+                                                                          writes, kind, text, extra):
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)  # rows that depend on an earlier chunk's records
+    path = tmp_path / "f.csv"
+    path.write_text(text)
+    before = (db.session.scalar(select(func.count(Contact.id))), db.session.scalar(select(func.count(
+        Organization.id))), db.session.scalar(select(func.count(IssueArea.id))))
+    db.session.commit()
+    writes.clear()
+    for mode in ("skip", "fill", "overwrite"):
+        preview, preview_rows = _run(path, kind, dry_run=True, on_duplicate=mode, skip_invalid=True, **extra)
+        assert writes == [], writes[:3]
+        assert not preview.problems and preview.rows == len(text.splitlines()) - 1
+        done, done_rows = _run(path, kind, on_duplicate=mode, skip_invalid=True, **extra)
+        assert done.committed
+        assert preview_rows == done_rows, mode
+        assert preview.counts == done.counts, mode
+        if mode != "overwrite":
+            services.undo_import(done.batch_id)
+            writes.clear()
+    after = (db.session.scalar(select(func.count(Contact.id))), db.session.scalar(select(func.count(
+        Organization.id))), db.session.scalar(select(func.count(IssueArea.id))))
+    assert after != before  # the last import was kept: the previews above changed nothing by themselves
+
+
+def test_an_edit_while_a_large_preview_runs_succeeds_at_once(seeded, app, db, tmp_path, users):
+    """Before, the preview inserted its rows and held SQLite's write lock until its rollback; the edit waited for
+    the busy timeout and failed with 'database is locked'."""
+    from tests.conftest import login
+
+    mijente = db.session.scalar(select(Organization).where(Organization.name == "Mijente"))
+    db.session.add(Contact(email="ana@example.org", first_name="Ana", organization_id=mijente.id))
+    db.session.commit()
+    rows = "".join(f"p{i}@example.org,Person {i},Org {i % 500}\n" for i in range(5000))
+    path = tmp_path / "big.csv"
+    path.write_text("email,first_name,organization\nana@example.org,Ana Changed,Mijente\n" + rows)
+    edit: dict = {}
+
+    def edit_meanwhile():
+        client = app.test_client()
+        login(client, "organizer@example.org")
+        started = time.monotonic()
+        response = client.post("/contacts/new", data={"first_name": "Meanwhile", "email": "meanwhile@example.org",
+                                                      "status": "active"})
+        edit["seconds"] = time.monotonic() - started
+        edit["code"] = response.status_code
+
+    thread = None
+
+    def on_row(outcome, cells):
+        nonlocal thread
+        if thread is None:  # the first chunk has been decided; the preview's transaction is open
+            thread = threading.Thread(target=edit_meanwhile)
+            thread.start()
+            thread.join(30)
+
+    info = sniff(path)
+    result = services.run_import(path, services.ImportOptions(kind="contacts", columns=suggest_mapping(
+        "contacts", info.header), dry_run=True, on_duplicate="overwrite"), on_row=on_row)
+    assert result.rows == 5001 and result.created == 5000 and result.updated == 1
+    assert edit["code"] in (302, 303), edit
+    assert edit["seconds"] < 2, edit
+    db.session.expire_all()
+    assert db.session.scalar(select(Contact.first_name).where(Contact.email == "meanwhile@example.org")) == \
+        "Meanwhile"
+    assert db.session.scalar(select(Contact.first_name).where(Contact.email == "ana@example.org")) == "Ana"
+    assert db.session.scalar(select(func.count(Letter.id))) == 1
+
+
+def test_a_write_that_waits_too_long_for_the_sqlite_lock_is_a_503_to_retry(app, db, users, database_url):
+    """Another writer (an import, a backup) holding SQLite's lock past the busy timeout: 503 with Retry-After, for
+    pages and API alike, never a 500; the request after the lock is gone succeeds."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's single writer lock")
+    import sqlite3
+
+    from crm.auth.services import create_token
+    from tests.conftest import login
+
+    def short_wait(dbapi_connection, record):
+        dbapi_connection.execute("PRAGMA busy_timeout=200")  # after the app's own 10 s
+
+    event.listen(db.engine, "connect", short_wait)
+    db.engine.dispose()
+    client = app.test_client()
+    login(client, "organizer@example.org")
+    token = create_token("organizer@example.org").secret
+    db.session.commit()
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        page = client.post("/contacts/new", data={"first_name": "Locked", "email": "locked@example.org",
+                                                  "status": "active"})
+        assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+        assert "busy with another task" in page.get_data(as_text=True)
+        api = app.test_client().post("/api/v1/contacts", json={"first_name": "Locked"},
+                                     headers={"Authorization": f"Bearer {token}"})
+        assert api.status_code == 503 and api.mimetype == "application/problem+json"
+        assert "Try again" in api.json["detail"]
+    finally:
+        holder.rollback()
+        holder.close()
+        event.remove(db.engine, "connect", short_wait)
+    page = client.post("/contacts/new", data={"first_name": "Later", "email": "later@example.org",
+                                              "status": "active"})
+    assert page.status_code == 303
+
+
+def test_the_embedded_mail_worker_waits_out_a_held_lock_and_sends(app, db, smtp_server, worker_stopped,
+                                                                  database_url, caplog):
+    """A write lock held longer than the busy timeout (an import committing) is no crash for the outbox thread:
+    it says so in one line, waits, and sends once the lock is gone."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's single writer lock")
+    import logging
+    import sqlite3
+
+    from crm.mailmerge import services as merges
+    from crm.mailmerge.embedded import start_embedded_worker
+    from crm.mailmerge.models import Message
+    from tests.conftest import embedded_smtp_config
+    from tests.mailmerge.conftest import make_recipients, new_merge
+
+    app.config.update(embedded_smtp_config(smtp_server))
+    make_recipients(3)
+    merges.queue_merge(new_merge())
+    db.session.commit()
+
+    def short_wait(dbapi_connection, record):
+        dbapi_connection.execute("PRAGMA busy_timeout=100")
+
+    event.listen(db.engine, "connect", short_wait)
+    db.engine.dispose()
+    caplog.set_level(logging.WARNING, logger="crm.mailmerge.embedded")
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        start_embedded_worker(app)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any("busy" in r.getMessage() for r in caplog.records):
+            time.sleep(0.05)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert any("database is busy" in r.getMessage() for r in caplog.records)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(smtp_server.messages) < 3:
+        time.sleep(0.1)
+    event.remove(db.engine, "connect", short_wait)
+    assert len(smtp_server.messages) == 3
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
+    db.session.expire_all()
+    assert set(db.session.scalars(select(Message.status))) == {"sent"}
+
+
+def test_a_preview_is_kept_for_the_next_get_and_computed_again_on_request(as_role, seeded, db):
+    from tests.imports.test_wizard import token_of, upload
+
+    client = as_role("organizer")
+    token = token_of(upload(client, b"email,first_name\nana@example.org,Ana\nluis@example.org,Luis\n"))
+    client.post(f"/imports/u/{token}/mapping", data={"col_0": "email", "col_1": "first_name"})
+    first = client.get(f"/imports/u/{token}/preview").get_data(as_text=True)
+    assert "2 to create" in first
+    db.session.add(Contact(email="ana@example.org", first_name="Ana"))
+    db.session.commit()
+    again = client.get(f"/imports/u/{token}/preview").get_data(as_text=True)
+    assert "2 to create" in again and "Previewed at" in again  # the kept preview: the file was not read again
+    assert "ana@example.org" in again  # its rows too
+    updated = client.post(f"/imports/u/{token}/preview", data={"on_duplicate": "skip", "preview": "Update preview"})
+    assert "1 to create" in updated.get_data(as_text=True)
+    # Other choices are another preview.
+    other = client.post(f"/imports/u/{token}/preview", data={"on_duplicate": "overwrite", "preview": "x"})
+    assert "1 to create" in other.get_data(as_text=True)
+    # The import itself always decides afresh.
+    done = client.post(f"/imports/u/{token}/preview", data={"on_duplicate": "skip", "commit": "Import"})
+    assert done.status_code == 303
+    assert db.session.scalar(select(func.count(Contact.id)).where(Contact.email == "luis@example.org")) == 1
