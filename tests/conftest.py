@@ -45,6 +45,7 @@ from werkzeug.serving import make_server
 
 from crm import create_app
 from crm.extensions import db as _db
+from crm.extensions import limiter as _limiter
 
 BASE_POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Under pytest-xdist each worker gets its own databases (test_gw0 and test_gw0_seeded, …), created on first use.
@@ -491,6 +492,10 @@ def _app_in_a_transaction(request, database_url, app_config, tmp_path):
         application = _new_app(database_url, app_config)
         if shared:
             _SHARED_APPS[database_url] = application
+    else:
+        # Flask-Limiter keeps `enabled` and its storage on the one Limiter object, set by the last app initialised
+        # (a test's own app may have turned limits on): set them back for this app.
+        _limiter.init_app(application)
     saved_config = dict(application.config)
     application.instance_path = str(tmp_path / "instance")
     committed: list[str] = []
