@@ -9,8 +9,7 @@ and the CPU seconds per message of this process (the worker), of the PostgreSQL 
 of the `postgres` user, read from /proc every 50 ms so that backends opened and closed within the run count;
 nothing on SQLite) and of the sink process.
 
-On PostgreSQL it alternates runs with the next message's mark written ahead (the default) and without
-(MAIL_MARK_AHEAD=False: one durable transaction per message on the session's connection), so the two are
+With several --connections values it alternates runs with that many MAIL_CONNECTIONS senders, so they are
 compared under the same load. The sum of the three CPU columns bounds the rate on a machine with few cores: two
 cores cannot send faster than one message per (sum / 2).
 """
@@ -86,13 +85,13 @@ class _ServerCPU:
         return sum(value - self.start.get(pid, 0.0) for pid, value in self.last.items())
 
 
-def one_run(database_url: str, sink: Sink, size: int, mark_ahead: bool) -> dict:
+def one_run(database_url: str, sink: Sink, size: int, connections: int) -> dict:
     """Queue and drain one merge; rate and CPU per message."""
     from crm.mailmerge import services
     from crm.mailmerge.worker import drain
     from tests.mailmerge.conftest import make_recipients, new_merge
 
-    app = make_app(database_url, sink, MAIL_MARK_AHEAD=mark_ahead)
+    app = make_app(database_url, sink, MAIL_CONNECTIONS=connections)
     fresh_database(app)
     postgres = database_url.startswith("postgresql")
     with app.app_context():
@@ -120,9 +119,10 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--connections", type=int, nargs="+", default=[1])
     args = parser.parse_args()
-    variants = [True, False] if args.database_url.startswith("postgresql") else [True]
-    results: dict[bool, list[dict]] = {variant: [] for variant in variants}
+    variants = args.connections
+    results: dict[int, list[dict]] = {variant: [] for variant in variants}
     sink = Sink()
     try:
         for _ in range(args.repeat):
@@ -133,9 +133,7 @@ def main() -> None:
     print(f"{args.size} recipients, 1 worker, medians of {args.repeat} alternating runs; CPU in ms per message")
     print(f"{'variant':<28}{'msg/s':>8}{'worker':>9}{'database':>10}{'sink':>7}{'sum':>7}   runs (msg/s)")
     for variant, runs in results.items():
-        name = "marks written ahead" if variant else "one transaction per message"
-        if len(variants) == 1:
-            name = "worker"
+        name = f"MAIL_CONNECTIONS={variant}"
         med = {key: statistics.median(r[key] for r in runs) for key in ("rate", "worker", "server", "sink")}
         total = med["worker"] + med["server"] + med["sink"]
         rates = ", ".join(f"{r['rate']:.0f}" for r in runs)

@@ -4,6 +4,35 @@ document.addEventListener("htmx:configRequest", (event) => {
   const meta = document.querySelector('meta[name="csrf-token"]');
   if (meta) event.detail.headers["X-CSRFToken"] = meta.content;
 });
+
+// Merge composer field picker (templates/mailmerge/form.html): "Insert" puts a field where the cursor is in the
+// subject or the body, whichever was used last (the body at first). Without this file the list still shows every
+// field to copy by hand.
+document.addEventListener("DOMContentLoaded", () => {
+  const picker = document.querySelector("[data-field-picker]");
+  if (!picker) return;
+  const subject = document.getElementById("subject");
+  const body = document.getElementById("body");
+  const status = document.getElementById("field-picker-status");
+  let target = body;
+  for (const input of [subject, body]) {
+    if (input) input.addEventListener("focus", () => { target = input; });
+  }
+  document.querySelectorAll(".js-only").forEach((element) => { element.hidden = false; });
+  picker.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-insert]");
+    if (!button || !target) return;
+    // The subject is one line: a multi-line snippet (the history loop) goes in on one line there.
+    const text = target === subject ? button.dataset.insert.replace(/\n/g, " ") : button.dataset.insert;
+    const start = target.selectionStart ?? target.value.length;
+    const end = target.selectionEnd ?? start;
+    target.setRangeText(text, start, end, "end");
+    target.dispatchEvent(new Event("input", { bubbles: true }));
+    target.focus();
+    if (status) status.textContent = `Inserted ${text} into the ${target === subject ? "subject" : "body"}.`;
+  });
+});
+
 // "Copy" buttons: data-copy names the input whose text goes to the clipboard (the link stays selectable without JS).
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy]");

@@ -42,8 +42,13 @@ def test_contact_form_picks_the_organization_by_search(seeded, as_role, db):
     assert page.status_code == 400 and "No organization is named &#39;Mije&#39;" in html
     assert f'id="pick-org-{mijente.id}"' in html  # pick it and save again
     assert db.session.scalar(select(func.count()).select_from(Contact)) == count
-    bad = client.post("/contacts/new", data={"first_name": "Cy", "organization": "Mijente", "organization_id": "x1"})
-    assert bad.status_code == 400
+    for picked in ("x1", "²", "9" * 40, "99999999999"):
+        bad = client.post("/contacts/new", data={"first_name": "Cy", "organization": "Mijente",
+                                                 "organization_id": picked, "status": "active"})
+        assert bad.status_code == 400 and "Pick an organization from the list" in bad.get_data(as_text=True), picked
+    gone = client.post("/contacts/new", data={"first_name": "Cy", "organization": "Mijente",
+                                              "organization_id": "999999", "status": "active"})
+    assert gone.status_code == 400 and "There is no organization 999999" in gone.get_data(as_text=True)
     # Editing shows the name (not "Mijente (#1)") with its suggestion picked; emptying the box removes it.
     contact = db.session.scalar(select(Contact).where(Contact.email == "ana@mijente.example"))
     edit = client.get(f"/contacts/{contact.id}/edit").get_data(as_text=True)

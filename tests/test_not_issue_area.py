@@ -91,3 +91,19 @@ def test_merging_issue_areas_rewrites_both_lists_in_segments(seeded, users, db, 
     segment = create_segment("S", {key: ["surveillance"]})
     merge_issue_areas("surveillance", "privacy")
     assert get_segment(segment.id).filter[key] == ["privacy"]
+
+
+def test_merge_create_takes_not_issue_area(seeded, runner, tmp_path):
+    from crm.extensions import db
+    from crm.mailmerge.models import MailMerge
+
+    body = tmp_path / "body.md"
+    body.write_text("Dear {{ contact.first_name }},", encoding="utf-8")
+    result = runner.invoke(args=["merge", "create", "--name", "Privacy only", "--subject", "Hi", "--body-file",
+                                 str(body), "--issue-area", "privacy", "--not-issue-area", "immigration"])
+    assert result.exit_code == 0, result.output
+    merge = db.session.get(MailMerge, int(result.output.strip().splitlines()[-1]))
+    assert merge.audience["filter"]["not_issue_area"] == ["immigration"]
+    refused = runner.invoke(args=["merge", "create", "--name", "Bad", "--subject", "Hi", "--body-file", str(body),
+                                  "--not-issue-area", "nope"])
+    assert refused.exit_code != 0 and "nope" in refused.output

@@ -56,7 +56,9 @@ def test_invite_sets_a_password_once(app, as_role, db):
     admin = as_role("admin")
     response = admin.post("/users", data={"email": "Nia@Example.org", "role": "organizer", "name": "Nia"})
     assert response.status_code == 303
-    assert b"Invitation sent to nia@example.org" in admin.get("/users").data
+    users_page = admin.get("/users").get_data(as_text=True)
+    assert "Invitation sent to nia@example.org" in users_page
+    assert users_page.count(">invited</span>") == 1, "only the invited user, not others who never logged in"
     invited = db.session.scalar(select(User).where(User.email == "nia@example.org"))
     assert invited.role == "organizer"
     path = _link(db, "invite")

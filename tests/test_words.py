@@ -95,3 +95,14 @@ def test_sources_history_and_notes_read_as_words(seeded, as_role, db):
     as_role("admin")
     audit = client.get("/audit").get_data(as_text=True)
     assert "<strong>Primary contact</strong>: no → yes" in audit
+
+
+def test_the_audit_log_says_what_changed_in_words(seeded, as_role, db):
+    from crm.segments.services import create_segment, update_segment
+
+    segment = create_segment("Privacy", {"issue_area": ["privacy"]})
+    update_segment(segment.id, filter_source={"issue_area": ["privacy"], "not_issue_area": ["immigration"]})
+    audit = as_role("admin").get("/audit").get_data(as_text=True)
+    assert "<strong>Filter</strong>: Works on privacy → Works on privacy, not immigration" in audit
+    assert "{&#39;" not in audit and "update: " not in audit
+    assert f'<a href="/segments/{segment.id}">Segment #{segment.id}</a>' in audit

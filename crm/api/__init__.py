@@ -49,7 +49,9 @@ def make_blueprint(name: str, description: str):
     from flask_smorest import Blueprint
 
     from crm.api.auth import install
+    from crm.api.parsing import BoundedParser
 
     blueprint = Blueprint(name, __name__, url_prefix="/api/v1", description=description)
+    blueprint.ARGUMENTS_PARSER = BoundedParser()  # JSON bodies bounded in size and depth: a 400, never a 500
     install(blueprint)
     return blueprint

@@ -29,6 +29,9 @@ class ImportFormSchema(ma.Schema):
     mapping = ma.fields.String(load_default=None, metadata={"description": "Name of a saved column mapping"})
     accept_uncertain = ma.fields.Boolean(load_default=False)
     create_issue_areas = ma.fields.Boolean(load_default=False)
+    primary = ma.fields.String(load_default="keep", validate=ma.validate.OneOf(services.PRIMARY_MODES), metadata={
+        "description": "Contacts: a row marked primary where the organization has another active primary keeps "
+                       "that one (keep) or replaces it (replace)"})
     # The file itself is read from request.files (webargs' form location does not see it); declared here so the
     # OpenAPI document shows one multipart body with every part.
     file = ma.fields.Raw(load_default=None, metadata={"type": "string", "format": "binary",
@@ -101,7 +104,8 @@ class Imports(MethodView):
                 kind=options["kind"], columns=columns, on_duplicate=options["on_duplicate"],
                 skip_invalid=options["skip_invalid"], accept_uncertain=options["accept_uncertain"],
                 create_issue_areas=options["create_issue_areas"], letter_slug=options["letter"],
-                dry_run=options["dry_run"]), filename=upload.meta["filename"], user_id=g.api_user.id,
+                dry_run=options["dry_run"], primary=options["primary"]),
+                filename=upload.meta["filename"], user_id=g.api_user.id,
                 on_row=on_row, info=info)
         finally:
             for path in folder.iterdir():

@@ -67,6 +67,9 @@ class ContactSchema(ma.Schema):
     status = ma.fields.String()
     mailable = ma.fields.Boolean()
     version = ma.fields.Integer()
+    # Only in the answer to a write that made this contact primary in someone's place.
+    replaced_primary = ma.fields.Dict(allow_none=True, metadata={
+        "description": "The contact this one replaced as the organization's primary contact: {id, name}"})
 
 
 class ContactInSchema(ma.Schema):
@@ -150,6 +153,8 @@ def _write(kind: str, change):
         abort(404, message=not_found)
     except InvalidData as exc:
         abort(400, message="Some fields are not valid.", errors=exc.errors)
+    except contacts.PrimaryTaken as exc:
+        abort(409, message=str(exc), errors={"is_primary": [str(exc)]})
     except organizations.ConflictError as exc:
         return _conflict(exc, schema)
 

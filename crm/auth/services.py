@@ -296,6 +296,16 @@ def list_users() -> list[User]:
     return list(db.session.scalars(select(User).order_by(User.email)))
 
 
+def pending_invitations() -> set[int]:
+    """Ids of invited users who have not logged in yet."""
+    from crm.audit.models import AuditEvent
+
+    return set(db.session.scalars(
+        select(User.id).join(AuditEvent, (AuditEvent.entity_id == User.id) & (AuditEvent.entity_type == "user")
+                             & (AuditEvent.action == "user.invite"))
+        .where(User.last_login_at.is_(None))))
+
+
 RESET_MAX_AGE = 30 * 60  # a reset link works for 30 minutes, and only once
 INVITE_MAX_AGE = 7 * 24 * 3600  # an invitation works for a week, and only once
 

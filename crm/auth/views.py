@@ -172,7 +172,7 @@ def users():
             return redirect(url_for("auth.users"), 303)
     status = 400 if form.errors else 200
     return render_template("auth/users.html", form=form, users=services.list_users(), role_form=RoleForm(),
-                           tokens=services.list_tokens()), status
+                           tokens=services.list_tokens(), invited=services.pending_invitations()), status
 
 
 def _user_or_404(user_id: int) -> User:

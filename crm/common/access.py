@@ -62,11 +62,12 @@ def needed_role(view, method: str) -> str | None:
 def refusal(needed: str, role: str | None) -> str:
     """What a 403 says: the role needed and the one the user has."""
     article = "an" if needed[0] in "aeiou" else "a"
+    higher = "" if needed == ROLES[-1] else " (or higher)"
     if role:
         mine = "an" if role[0] in "aeiou" else "a"
-        return (f"This needs the {needed} role (or higher); you are signed in as {mine} {role}. "
+        return (f"This needs the {needed} role{higher}; you are signed in as {mine} {role}. "
                 f"Ask an admin if you need {article} {needed}'s access.")
-    return f"This needs the {needed} role (or higher)."
+    return f"This needs the {needed} role{higher}."
 
 
 def install_access_control(app: Flask) -> None:

@@ -1,10 +1,9 @@
 """Template filters and globals."""
 
-from collections.abc import Callable
 from datetime import date, datetime
 from urllib.parse import urlencode
 
-from flask import Flask, request, url_for
+from flask import Flask, request
 
 from crm.common.access import can
 from crm.common.markdown import render_markdown
@@ -37,24 +36,6 @@ def url_with(**changes) -> str:
     return request.path + ("?" + query if query else "")
 
 
-def _fixed_url_builder() -> Callable[..., str]:
-    """fixed_url for one app: url_for for links whose arguments never change (the layout's assets and menu),
-    built once per mount point. url_for costs ~4 us and the layout has twenty such links on every page."""
-    built: dict[tuple, str] = {}
-
-    def fixed_url(endpoint: str, **values) -> str:
-        """url_for(endpoint, **values), remembered for this app and the request's script root."""
-        key = (request.script_root, endpoint, *values.items())
-        url = built.get(key)
-        if url is None:
-            url = url_for(endpoint, **values)
-            if len(built) < 512:  # a handful of mount points times the layout's links; never unbounded
-                built[key] = url
-        return url
-
-    return fixed_url
-
-
 def install_template_helpers(app: Flask) -> None:
     """Register the filters and globals."""
     app.jinja_env.filters["markdown"] = render_markdown
@@ -64,4 +45,3 @@ def install_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["can"] = can
     app.jinja_env.globals["shown_acronym"] = shown_acronym
     app.jinja_env.globals["url_with"] = url_with
-    app.jinja_env.globals["fixed_url"] = _fixed_url_builder()

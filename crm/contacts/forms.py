@@ -10,10 +10,17 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import Optional, Regexp
+from wtforms.validators import Optional
 
 from crm.common import validation as check
 from crm.organizations.forms import checked
+
+
+def _picked_id(value: str) -> str:
+    """An organization id picked from the suggestions (a database id, never '²' or 40 digits)."""
+    if check.whole_number(value, 1) is None:
+        raise check.FieldError("Pick an organization from the list under the box.")
+    return value
 
 
 class ContactForm(FlaskForm):
@@ -35,7 +42,7 @@ class ContactForm(FlaskForm):
         validators=[Optional(), checked(lambda v: check.text_line(v, 320, label="Organization"))],
     )
     # The organization picked from the suggestions under `organization` (a radio list, filled as one types).
-    organization_id = StringField("Organization picked", validators=[Optional(), Regexp(r"^\d{1,11}$")])
+    organization_id = StringField("Organization picked", validators=[Optional(), checked(_picked_id)])
     is_primary = BooleanField("Primary contact of the organization")
     status = SelectField(
         "Status", choices=[SelectChoice("active", "Active"), SelectChoice("left", "Left the organization")]
@@ -55,7 +62,8 @@ class ContactForm(FlaskForm):
             "phone": self.phone.data or "",
             # A picked suggestion wins; otherwise the typed text must be an exact name, acronym or #id. An emptied
             # box means no organization, whatever was picked before.
-            "organization_id": (int(self.organization_id.data) if self.organization_id.data and self.organization.data
+            "organization_id": (check.whole_number(self.organization_id.data, 1)
+                                if self.organization_id.data and self.organization.data
                                 else self.organization.data or None),
             "is_primary": bool(self.is_primary.data),
             "status": self.status.data,

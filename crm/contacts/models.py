@@ -1,6 +1,6 @@
 """Contacts."""
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.common.types import TimestampMixin
@@ -8,13 +8,20 @@ from crm.extensions import db
 from crm.organizations.models import Organization
 
 CONTACT_STATUSES = ("active", "left")
+ACTIVE_PRIMARY = "is_primary AND status = 'active'"
 
 
 class Contact(TimestampMixin, db.Model):
     """A person, usually at an organization; `status` 'left' keeps their history after they move on."""
 
     __tablename__ = "contacts"
-    __table_args__ = (Index("ix_contacts_org_primary", "organization_id", "is_primary"),)
+    __table_args__ = (
+        Index("ix_contacts_org_primary", "organization_id", "is_primary"),
+        # At most one active primary contact per organization, whatever writes (pages, API, imports, two requests
+        # at once): a "primary contacts" merge mails each organization once.
+        Index("uq_contacts_one_active_primary", "organization_id", unique=True,
+              sqlite_where=text(ACTIVE_PRIMARY), postgresql_where=text(ACTIVE_PRIMARY)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="SET NULL"))

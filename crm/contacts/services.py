@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -217,17 +218,43 @@ def clean_contact(data: dict, *, partial: bool = False, contact_id: int | None =
     return clean
 
 
-def _demote_other_primaries(contact: Contact, user_id: int | None) -> None:
-    """Keep one primary contact per organization: the others at the same organization stop being primary."""
-    if not (contact.is_primary and contact.organization_id):
-        return
-    others = db.session.scalars(
+class PrimaryTaken(ConflictError):
+    """Another contact of the organization became its primary contact at the same moment (a concurrent save)."""
+
+    def __init__(self, current, last_change=None):
+        super().__init__(current, last_change)
+        self.args = ("Another contact of this organization was made its primary contact at the same moment; "
+                     "nothing was saved. Reload and choose again.",)
+
+
+def _final_state(contact: Contact, clean: dict) -> tuple[int | None, bool, str]:
+    """(organization_id, is_primary, status) the contact will have once `clean` is applied (see _apply)."""
+    org_id, primary, status = contact.organization_id, bool(contact.is_primary), contact.status or "active"
+    moved = "organization_id" in clean and clean["organization_id"] != org_id
+    org_id = clean.get("organization_id", org_id)
+    primary = bool(clean.get("is_primary", primary and not moved))
+    status = clean.get("status", status) or "active"
+    if clean.get("is_primary") and org_id is None:
+        raise InvalidData({"is_primary": ["A contact without an organization cannot be its primary contact: "
+                                          "choose the organization too."]})
+    return org_id, primary and org_id is not None and status == "active", status
+
+
+def _demote_other_primaries(contact: Contact, clean: dict, user_id: int | None) -> list[Contact]:
+    """One active primary contact per organization: when `clean` makes the contact primary, the organization's
+    other primary stops being one, written at once (the database's unique index checks each statement, so the
+    old primary must be demoted before the new one is saved). The demoted contacts."""
+    org_id, primary, _ = _final_state(contact, clean)
+    if not primary:
+        return []
+    others = list(db.session.scalars(
         select(Contact).where(
-            Contact.organization_id == contact.organization_id,
+            Contact.organization_id == org_id,
             Contact.is_primary.is_(True),
+            Contact.status == "active",
             Contact.id != (contact.id or 0),
-        )
-    )
+        ).order_by(Contact.id)
+    ))
     for other in others:
         other.is_primary = False
         record(
@@ -239,6 +266,16 @@ def _demote_other_primaries(contact: Contact, user_id: int | None) -> None:
             before={"is_primary": True},
             after={"is_primary": False},
         )
+    if others:
+        db.session.flush()  # only the demotions are pending here: the contact itself is changed after
+    return others
+
+
+def _say_replaced(contact: Contact, demoted: list[Contact]) -> None:
+    """Tell the caller whom the contact replaced as primary (`replaced_primary`, shown by pages and the API)."""
+    contact.replaced_primary = (
+        {"id": demoted[0].id, "name": demoted[0].full_name} if demoted else None
+    )
 
 
 def _apply(contact: Contact, clean: dict) -> None:
@@ -256,11 +293,16 @@ def create_contact(data: dict, user_id: int | None = None) -> Contact:
     """Create a contact from form or API data (validated here) and audit it."""
     clean = clean_contact(data)
     contact = Contact()
+    demoted = _demote_other_primaries(contact, clean, user_id)
     _apply(contact, clean)
-    with db.session.no_autoflush:
-        _demote_other_primaries(contact, user_id)
     db.session.add(contact)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        if _primary_clash(exc):
+            raise PrimaryTaken(None) from None
+        raise
     record(
         "create",
         "contact",
@@ -279,7 +321,15 @@ def create_contact(data: dict, user_id: int | None = None) -> Contact:
         )
     db.session.commit()
     annotate_mailable([contact])
+    _say_replaced(contact, demoted)
     return contact
+
+
+def _primary_clash(exc: IntegrityError) -> bool:
+    """Whether an integrity error is the one-active-primary index."""
+    return "uq_contacts_one_active_primary" in str(exc.orig) or (
+        "contacts.organization_id" in str(exc.orig) and "UNIQUE" in str(exc.orig)
+    )
 
 
 def _conflict(contact_id: int) -> ConflictError:
@@ -300,6 +350,7 @@ def update_contact(
         raise _conflict(contact_id)
     clean = clean_contact(data, partial=True, contact_id=contact.id)
     before = snapshot(contact)
+    demoted = _demote_other_primaries(contact, clean, user_id)
     with db.session.no_autoflush:  # one UPDATE per save: the version goes up by one
         _apply(contact, clean)
         after = snapshot(contact)
@@ -307,7 +358,6 @@ def update_contact(
             db.session.rollback()
             return get_contact(contact_id)
         contact.updated_at = utcnow()
-        _demote_other_primaries(contact, user_id)
     changed = [k for k in after if before[k] != after[k]]
     if after["status"] == "left" and before["status"] != "left":
         summary = f"{contact.full_name} left the organization"
@@ -330,7 +380,13 @@ def update_contact(
         db.session.commit()
     except StaleDataError:
         raise _conflict(contact_id) from None
+    except IntegrityError as exc:
+        if not _primary_clash(exc):
+            raise
+        current = _conflict(contact_id).current
+        raise PrimaryTaken(current) from None
     annotate_mailable([contact])
+    _say_replaced(contact, demoted)
     return contact
 
 
@@ -348,4 +404,5 @@ __all__ = [
     "InvalidData",
     "NotFound",
     "ConflictError",
+    "PrimaryTaken",
 ]

@@ -145,6 +145,7 @@ def new():
             _attach_errors(form, exc.errors)
         else:
             flash(f"{contact.full_name} added.", "success")
+            _say_replaced(contact)
             return redirect(url_for("contacts.show", contact_id=contact.id), 303)
     return render_template(
         "contacts/form.html", form=form, contact=None, org_choices=_org_choices(form)
@@ -186,6 +187,7 @@ def edit(contact_id: int):
     )
     if outcome.saved:
         flash(f"{outcome.record.full_name} saved.", "success")
+        _say_replaced(outcome.record)
         return redirect(url_for("contacts.show", contact_id=outcome.record.id), 303)
     return render_template(
         "contacts/form.html", form=form, contact=outcome.record, conflict=outcome.conflict,
@@ -207,6 +209,9 @@ def quick_change(contact_id: int, change: str):
         contact = services.update_contact(contact_id, data, version=form_version(form), user_id=current_user.id)
     except NotFound:
         abort(404)
+    except services.PrimaryTaken as exc:
+        flash(str(exc), "warning")
+        return redirect(url_for("contacts.show", contact_id=contact_id), 303)
     except ConflictError:
         flash(
             "This contact changed since you opened the page; nothing was changed. Look again and retry.",
@@ -217,4 +222,13 @@ def quick_change(contact_id: int, change: str):
         flash(" ".join(m for ms in exc.errors.values() for m in ms), "danger")
         return redirect(url_for("contacts.show", contact_id=contact_id), 303)
     flash(f"{contact.full_name} saved.", "success")
+    _say_replaced(contact)
     return redirect(url_for("contacts.show", contact_id=contact_id), 303)
+
+
+def _say_replaced(contact) -> None:
+    """Say whom a save replaced as the organization's primary contact."""
+    replaced = getattr(contact, "replaced_primary", None)
+    if replaced and contact.organization is not None:
+        flash(f"{contact.full_name} is now the primary contact of {contact.organization.name}, in place of "
+              f"{replaced['name']} (who stays a contact).", "info")

@@ -31,6 +31,10 @@ def _options(command):
                      help="Use uncertain organization matches instead of reporting them for review."),
         click.option("--create-issue-areas", is_flag=True, help="Create issue areas the file names but that "
                                                                 "do not exist yet."),
+        click.option("--primary", type=click.Choice(["keep", "replace"]), default="keep", show_default=True,
+                     help="Contacts: a row marked primary at an organization that has another active primary "
+                          "contact keeps that one (the row's contact is imported as a plain contact) or replaces "
+                          "it."),
         click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Write the row-by-row report (row,action,record,errors) to this CSV file."),
     ]
@@ -41,7 +45,7 @@ def _options(command):
 
 def run_cli_import(kind: str, file: Path, *, dry_run: bool, skip_invalid: bool, on_duplicate: str,
                    mapping_name: str | None, accept_uncertain: bool = False, create_issue_areas: bool = False,
-                   report_path: Path | None = None, letter_slug: str | None = None) -> None:
+                   report_path: Path | None = None, letter_slug: str | None = None, primary: str = "keep") -> None:
     """Run an import, print a summary, write the report, and exit 1 when anything was wrong."""
     from crm.imports import services
     from crm.imports.fields import suggest_mapping
@@ -66,7 +70,8 @@ def run_cli_import(kind: str, file: Path, *, dry_run: bool, skip_invalid: bool, 
         columns = suggest_mapping(kind, info.header)
     options = services.ImportOptions(kind=kind, columns=columns, on_duplicate=on_duplicate,
                                      skip_invalid=skip_invalid, dry_run=dry_run, accept_uncertain=accept_uncertain,
-                                     create_issue_areas=create_issue_areas, letter_slug=letter_slug)
+                                     create_issue_areas=create_issue_areas, letter_slug=letter_slug,
+                                     primary=primary)
     report_file = writer = None
     if report_path is not None:
         try:

@@ -44,8 +44,6 @@ class Field:
     required: bool = False
     synonyms: tuple[str, ...] = ()
     clean: Callable[[str], object] | None = None
-    # Phone numbers start with '+' legitimately; only this field lets a leading '+' through.
-    allows_plus: bool = False
     help: str = ""
     options: tuple[str, ...] = field(default=())
 
@@ -184,8 +182,7 @@ CONTACT_FIELDS = (
     Field("full_name", "Full name (split into first and last)", 241,
           synonyms=("name", "full name", "contact", "contact name", "person")),
     Field("title", "Title", 200, synonyms=("job title", "position", "role", "job")),
-    Field("phone", "Phone", 40, synonyms=("telephone", "phone number", "tel", "mobile", "cell"), clean=_phone,
-          allows_plus=True),
+    Field("phone", "Phone", 40, synonyms=("telephone", "phone number", "tel", "mobile", "cell"), clean=_phone),
     Field("organization", "Organization", 300, synonyms=("org", "organisation", "organization name", "company",
                                                           "employer", "group", "affiliation"), clean=_org_name),
     Field("is_primary", "Primary contact", 10, synonyms=("primary", "main contact", "primary contact"),
@@ -238,6 +235,29 @@ def suggest_mapping(kind: str, header: list[str]) -> list[str]:
     return result
 
 
+def likelier_kind(kind: str, header: list[str]) -> tuple[str, list[str]] | None:
+    """(kind, the headers that say so) when the file looks like organizations or contacts rather than `kind`:
+    its headers name more of that kind's fields, including every field it needs. None when `kind` fits best.
+
+    A contacts file uploaded as organizations maps only its organization column (to Name); as contacts it maps
+    email, names and organization."""
+    def fit(candidate: str) -> tuple[int, list[str]]:
+        columns = suggest_mapping(candidate, header)
+        mapped = [header[i] for i, key in enumerate(columns) if key]
+        needed = {f.key for f in FIELDS[candidate] if f.required}
+        return (len(mapped) if needed <= set(columns) else 0), mapped
+
+    current, _ = fit(kind)
+    best = None
+    for candidate in ("orgs", "contacts"):
+        if candidate == kind:
+            continue
+        score, mapped = fit(candidate)
+        if score > current and (best is None or score > best[0]):
+            best = (score, candidate, mapped)
+    return (best[1], best[2]) if best else None
+
+
 def check_mapping(kind: str, header: list[str], columns: list[str]) -> list[str]:
     """Problems with a mapping (a required field not mapped, a field mapped twice, an unknown field)."""
     problems = []
@@ -277,9 +297,14 @@ def clean_cell(f: Field, raw: str) -> object:
 
 @lru_cache(maxsize=256)
 def cell_checker(f: Field) -> Callable[[str], object]:
-    """clean_cell for one field, its settings looked up once: it runs for every cell of a file, so the common
-    case (no NUL, no formula, no apostrophe) costs a few checks."""
-    formula_heads = "=@-" if f.allows_plus else "=+-@"
+    """clean_cell for one field, its settings looked up once: it runs for every cell of a file.
+
+    Cells are data: "- met at the 2021 convening", "@upturn on social" or "=1+1" in a notes or title cell is that
+    text, stored as it is. A spreadsheet would run such a cell as a formula only when it is opened, so formula
+    safety belongs to the way out: every CSV and XLSX export writes it with a leading apostrophe
+    (crm.exports.safe_cell), which an import reads back (unformula). Only a cell that cannot be a value of its
+    field (a bad email, state or date, over the length limit) is an error.
+    """
     limit = f.max_length
     finish = f.clean or (None if f.key == "notes" else _text)
 
@@ -289,13 +314,7 @@ def cell_checker(f: Field) -> Callable[[str], object]:
         value = raw.strip()
         if not value:
             return None
-        if raw[0] in "\t\r":
-            raise CellError("starts with a tab or carriage return, which a spreadsheet would run as a formula.")
-        head = value[0]
-        if head in formula_heads:
-            raise CellError(f"starts with '{head}', which a spreadsheet would run as a formula; write it "
-                            f"with a leading apostrophe (') to import it as text.")
-        if head == "'":
+        if value[0] == "'":
             value = unformula(value)
         if len(value) > limit:
             raise CellError(f"is {len(value):,} characters long; the limit is {limit}.")

@@ -50,9 +50,18 @@ class OptionsForm(FlaskForm):
         SelectChoice("fill", "Fill in empty fields only"),
         SelectChoice("overwrite", "Overwrite fields with the file's values (an empty cell never erases)"),
     ])
+    primary = RadioField("Rows that make a contact primary where the organization already has a primary contact",
+                         default="keep", choices=[
+        SelectChoice("keep", "Keep the current primary contact (import the row's contact as a plain contact)"),
+        SelectChoice("replace", "Make the row's contact primary in their place (they stay a contact)"),
+    ])
     skip_invalid = BooleanField("Import the valid rows and skip rows with errors (otherwise nothing is imported "
                                 "while any row has an error)")
     accept_uncertain = BooleanField("Accept uncertain organization matches (rows marked 'review')")
     create_issue_areas = BooleanField("Create issue areas the file names that do not exist yet")
     preview = SubmitField("Update preview")
     commit = SubmitField("Import")
+
+
+class SwitchKindForm(FlaskForm):
+    """One click: import the uploaded file as another kind (the kind is a button's value)."""

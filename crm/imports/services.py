@@ -16,20 +16,17 @@ confirmation and is otherwise reported as 'review'); an import never touches sup
 erases a value.
 """
 
-import gc
 import pickle
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import count, islice, repeat
-from operator import itemgetter
+from itertools import count, islice
 from pathlib import Path
 from types import SimpleNamespace
 
-from sqlalchemy import Column, Table, delete, func, insert, select
+from sqlalchemy import delete, insert, literal, literal_column, select
 from sqlalchemy.orm import selectinload
 
 from crm.audit.services import record
@@ -54,10 +51,11 @@ from crm.organizations.models import IssueArea, Organization, OrganizationAlias,
 
 CHUNK_ROWS = 2000
 SPOOL_BYTES = 4 * 1024 * 1024
-# Placeholders by DB-API paramstyle (SQLite's and psycopg's), for the statements written for the driver.
-_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 CONFIDENT = 0.9
 DUPLICATE_MODES = ("skip", "fill", "overwrite")
+# A row making a contact primary where the organization has another active primary: keep that one (the row's
+# contact is imported as a plain contact) or replace it (it stays a contact, no longer primary).
+PRIMARY_MODES = ("keep", "replace")
 ACTIONS = ("create", "update", "duplicate", "error", "review")
 REPORT_COLUMNS = ("row", "action", "record", "errors")
 
@@ -78,10 +76,11 @@ class ImportOptions:
     create_issue_areas: bool = False
     letter_slug: str | None = None
     dry_run: bool = False
+    primary: str = "keep"
 
     def as_dict(self) -> dict:
         """The choices as stored on the batch."""
-        return {"on_duplicate": self.on_duplicate, "skip_invalid": self.skip_invalid,
+        return {"on_duplicate": self.on_duplicate, "skip_invalid": self.skip_invalid, "primary": self.primary,
                 "accept_uncertain": self.accept_uncertain, "create_issue_areas": self.create_issue_areas,
                 "letter": self.letter_slug, "columns": self.columns}
 
@@ -181,34 +180,6 @@ def _chunks(rows: Iterator, size: int) -> Iterator[list]:
         if not chunk:
             return
         yield chunk
-
-
-_gc_lock = threading.Lock()
-_imports_running = 0
-_old_threshold = gc.get_threshold()
-
-
-@contextmanager
-def _young_collections():
-    """No full garbage collections while the block runs, only the young generations'.
-
-    An import allocates millions of short-lived objects; left to itself the collector ran about ten full passes
-    over everything the process holds during a 100,000-row import, a quarter of its time. Young garbage is
-    still collected as usual, so memory stays flat.
-    """
-    global _imports_running, _old_threshold
-    with _gc_lock:  # imports in other threads share the setting: the last one out restores it
-        if not _imports_running:
-            _old_threshold = gc.get_threshold()
-            gc.set_threshold(*_old_threshold[:2], 1 << 30)
-        _imports_running += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _imports_running -= 1
-            if not _imports_running:
-                gc.set_threshold(*_old_threshold)
 
 
 # --- organization names and issue areas ------------------------------------------------------------------------
@@ -363,70 +334,30 @@ class _Changes:
             self.pending = []
 
 
-def _insert_rows(table: Table, rows: list[dict], same: dict) -> int:
-    """INSERT `rows` (dicts with the same keys) plus the values `same` for all, in one executemany; returns the
-    highest id the table had before, so the new rows are those above it.
+def _insert_returning(table, rows: list[dict], key: str, same: dict) -> dict:
+    """INSERT `rows` (dicts with the same keys) plus the values `same` for every row, in one executemany; their
+    new ids by the value of `key` (unique among the rows).
 
-    SQLAlchemy's own executemany builds and converts a parameter set per row, which costs more than the insert.
-    Here each value goes through its column type's bind processor, exactly as SQLAlchemy would bind it
-    (UTCDateTime to naive UTC, then SQLite's datetime string), `same` once rather than per row, and the rows go
-    to the driver as tuples. Columns left out take their scalar default, as with insert().
+    SQLAlchemy batches the rows into multi-row INSERT … RETURNING statements ("insertmanyvalues") on SQLite and
+    PostgreSQL alike. The rows come back in no promised order (asking for the parameters' order makes SQLite's
+    dialect send one statement per row), so each id is paired with its row by `key`. The values common to all
+    rows (timestamps, version) are written into the statement as literals, rendered by SQLAlchemy for the
+    dialect: as bound parameters they were converted again for every row, a third of the insert's time.
     """
-    connection = db.session.connection()
-    dialect = connection.dialect
-    before = connection.scalar(select(func.max(table.c.id))) or 0
-    columns = tuple(rows[0])
-    same = {**{c.name: c.default.arg for c in table.c if c.name not in columns and c.name not in same
-               and c.default is not None and c.default.is_scalar}, **same}
-
-    def processor(name):
-        return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-
-    series = list(zip(*map(itemgetter(*columns), rows), strict=True)) if len(columns) > 1 else \
-        [[row[columns[0]] for row in rows]]
-    series = [map(convert, values) if (convert := processor(name)) else values
-              for name, values in zip(columns, series, strict=True)]
-    series.extend(repeat(convert(value) if (convert := processor(name)) else value) for name, value in same.items())
-    names = (*columns, *same)
-    mark = _MARKS[dialect.paramstyle]
-    quote = dialect.identifier_preparer.quote
-    target = f"{dialect.identifier_preparer.format_table(table)} ({', '.join(map(quote, names))})"
-    # The names are the table's own; every value is bound.
-    statement = f"INSERT INTO {target} VALUES ({', '.join([mark] * len(names))})"  # noqa: S608
-    # `same` are endless repeats: the rows end with the shortest series, the rows'.
-    connection.exec_driver_sql(statement, list(zip(*series, strict=False)))
-    return before
-
-
-def _present(column: Column, values: Iterable[str]) -> set[str]:
-    """Which of `values` a column holds, in one IN query written for the driver (SQLAlchemy renders a large IN
-    list anew for every execution, at a cost that shows in a 100,000-row import)."""
-    values = list(values)
-    if not values:
-        return set()
-    connection = db.session.connection()
-    preparer = connection.dialect.identifier_preparer
-    name = preparer.quote(column.name)
-    marks = ", ".join([_MARKS[connection.dialect.paramstyle]] * len(values))
-    # The names are the table's own; every value is bound.
-    statement = f"SELECT {name} FROM {preparer.format_table(column.table)} WHERE {name} IN ({marks})"  # noqa: S608
-    return {value for (value,) in connection.exec_driver_sql(statement, tuple(values))}
+    if not rows:
+        return {}
+    dialect = db.session.get_bind().dialect
+    constants = {name: literal_column(str(literal(value, table.c[name].type).compile(
+        dialect=dialect, compile_kwargs={"literal_binds": True})), table.c[name].type)
+        for name, value in same.items()}
+    statement = insert(table).values(constants).returning(table.c[key], table.c.id)
+    return dict(db.session.execute(statement, rows).all())
 
 
 def _insert_orgs(rows: list[dict], now: datetime) -> list[int]:
-    """Insert organizations; their ids in the order of `rows`.
-
-    The names are distinct and none matched an existing organization, so the newest id per name above the
-    previous highest id is the row just inserted (on PostgreSQL another session may have committed a namesake).
-    """
-    before = _insert_rows(Organization.__table__, rows,
-                          {"archived": False, "version": 1, "created_at": now, "updated_at": now})
-    wanted = {row["name"] for row in rows}
-    ids: dict[str, int] = {}
-    for org_id, name in db.session.connection().execute(select(Organization.id, Organization.name)
-                                                        .where(Organization.id > before)):
-        if name in wanted:
-            ids[name] = max(org_id, ids.get(name, 0))
+    """Insert organizations (distinct names); their ids in the order of `rows`."""
+    ids = _insert_returning(Organization.__table__, rows, "name",
+                            {"archived": False, "version": 1, "created_at": now, "updated_at": now})
     return [ids[row["name"]] for row in rows]
 
 
@@ -569,6 +500,8 @@ class _ContactEngine(_Engine):
         super().__init__(*args, **kwargs)
         # A dry run's new contacts by email (later rows with the same address find them here, not in the database).
         self.unsaved: dict[str, Contact] = {}
+        # Each organization's active primary contact as the import goes: organization id → (email, name) or None.
+        self.holders: dict[int, tuple[str, str] | None] = {}
 
     def process(self, chunk: list[tuple[int, list[str]]]) -> list[RowOutcome]:
         """Outcomes of a chunk of rows, written to the session."""
@@ -578,11 +511,11 @@ class _ContactEngine(_Engine):
             ref = self.resolve_org(values, "organization", errors, create=True)
             parsed.append((row, values, errors, ref))
         emails = {v["email"] for _, v, e, _ in parsed if "email" in v and not e}
-        known = _present(Contact.__table__.c.email, emails)
-        existing = {c.email: c for c in db.session.scalars(select(Contact).where(Contact.email.in_(known)))} \
-            if known else {}
+        existing = {c.email: c for c in db.session.scalars(select(Contact).where(Contact.email.in_(emails)))} \
+            if emails else {}
         existing.update((e, self.unsaved[e]) for e in emails if e in self.unsaved)
-        suppressed = _present(Suppression.__table__.c.email, emails)
+        suppressed = set(db.session.scalars(select(Suppression.email).where(Suppression.email.in_(emails)))) \
+            if emails else set()
         outcomes: list[RowOutcome] = []
         pending: dict[str, dict] = {}
         created_rows: dict[str, RowOutcome] = {}
@@ -634,22 +567,129 @@ class _ContactEngine(_Engine):
             if creates_org:
                 new_orgs.setdefault(org_key, (values["organization"], row))
         org_ids = self.create_orgs(new_orgs)
-        self._insert(pending, created_rows, org_ids)
+        for data in pending.values():
+            org_key = data.pop("_org_key", None)
+            if org_key:
+                data["organization_id"] = org_ids.get(org_key) or self.orgs.get(org_key).org_id
+        changed: dict[int, tuple[RowOutcome, Contact, dict, dict]] = {}
         for outcome, contact, data in updates:
             org_key = data.pop("_org_key", None)
             if org_key:
                 data["organization_id"] = org_ids.get(org_key) or self.orgs.get(new_orgs[org_key][0]).org_id
+            key = id(contact)
             current = {k: getattr(contact, k) for k in self.FIELDS}
-            changes = _merge(current, data, mode)
-            if changes:
-                for key, value in changes.items():
-                    setattr(contact, key, value)
-                self.changes.updated("contact", contact.id, outcome.row, {k: current[k] for k in changes}, changes)
+            if key in changed:  # the same contact again in this chunk: its earlier row's changes are the base
+                current.update(changed[key][3])
+            row_changes = _merge(current, data, mode)
+            changes = {**(changed[key][3] if key in changed else {}), **row_changes}
+            original = changed[key][2] if key in changed else {k: getattr(contact, k) for k in self.FIELDS}
+            changed[key] = (outcome, contact, original, changes)
+            if row_changes:
                 outcome.action = "update"
-        self.flush()
+        with db.session.no_autoflush:  # the order of the writes below is what keeps one primary per organization
+            early = self._one_primary(pending, created_rows, changed)
+            for outcome, contact, original, changes in early:
+                self._update(outcome, contact, original, changes)
+            if early and not self.dry:
+                db.session.flush()
+            self._insert(pending, created_rows)
+            for outcome, contact, original, changes in changed.values():
+                if all(contact is not c for _, c, _, _ in early):
+                    self._update(outcome, contact, original, changes)
+            self.flush()
         return outcomes
 
-    def _insert(self, pending: dict[str, dict], created_rows: dict[str, RowOutcome], org_ids: dict[str, int]):
+    def _update(self, outcome: RowOutcome, contact: Contact, original: dict, changes: dict) -> None:
+        """Apply a row's changes to an existing contact (recorded for undo)."""
+        changes = {k: v for k, v in changes.items() if v != original.get(k)}
+        if not changes:
+            return
+        for key, value in changes.items():
+            setattr(contact, key, value)
+        if contact.id is not None and contact.id > 0:
+            self.changes.updated("contact", contact.id, outcome.row, {k: original[k] for k in changes}, changes)
+        outcome.action = "update"
+
+    @staticmethod
+    def _label(first: str | None, last: str | None, email: str) -> str:
+        """A contact's name for the report."""
+        return f"{first or ''} {last or ''}".strip() or email
+
+    def _holder(self, org_id: int) -> tuple[str, str] | None:
+        """The organization's active primary contact as the import stands: (email, name), or None."""
+        if org_id not in self.holders:
+            found = db.session.execute(select(Contact.email, Contact.first_name, Contact.last_name).where(
+                Contact.organization_id == org_id, Contact.is_primary.is_(True), Contact.status == "active")).first()
+            self.holders[org_id] = (found[0], self._label(found[1], found[2], found[0])) if found else None
+        return self.holders[org_id]
+
+    def _one_primary(self, pending: dict[str, dict], created_rows: dict[str, RowOutcome],
+                     changed: dict[int, tuple[RowOutcome, Contact, dict, dict]]) -> list:
+        """Keep one active primary contact per organization, in file order, as the organizer chose (keep the one
+        there is, or replace it), saying so on the row; returns the updates to write before anything else (the
+        contacts that stop being an active primary somewhere: the database's unique index checks each
+        statement)."""
+        if not changed and not any(data.get("is_primary") for data in pending.values()):
+            return []  # only new contacts, none of them primary: nothing to decide
+        replace = self.options.primary == "replace"
+        subjects = [(o.row, "new", email, pending[email]) for email, o in created_rows.items()]
+        subjects += [(o.row, "old", c, (orig, ch)) for o, c, orig, ch in changed.values()]
+        by_email = {c.email: key for key, (_, c, _, _) in changed.items()}
+        early: dict[int, tuple] = {}
+        for row, what, who, values in sorted(subjects, key=lambda s: s[0]):
+            if what == "new":
+                email, final, was = who, values, {}
+                outcome = created_rows[email]
+            else:
+                original, changes = values
+                email, final, was = who.email, {**original, **changes}, original
+                outcome = changed[id(who)][0]
+                # As on the contact pages: a contact who moves or leaves is no longer primary unless told so.
+                moved = final.get("organization_id") != original.get("organization_id")
+                if original.get("is_primary") and (moved and "is_primary" not in changes or
+                                                   final.get("status") == "left"):
+                    changes["is_primary"] = final["is_primary"] = False
+            org_id = final.get("organization_id")
+            primary = bool(final.get("is_primary")) and org_id is not None and \
+                (final.get("status") or "active") == "active"
+            if was.get("is_primary") and (was.get("status") or "active") == "active" and \
+                    was.get("organization_id") is not None and (not primary or org_id != was["organization_id"]):
+                early[id(who)] = changed[id(who)]  # stops being a primary there: written first
+                if (self._holder(was["organization_id"]) or ("",))[0] == email:
+                    self.holders[was["organization_id"]] = None
+            if not primary:
+                continue
+            holder = self._holder(org_id)
+            if holder is None or holder[0] == email:
+                self.holders[org_id] = (email, self._label(final.get("first_name"), final.get("last_name"), email))
+                continue
+            org_name = self.orgs.label(org_id)
+            if not replace:
+                if what == "new":
+                    final["is_primary"] = False
+                else:
+                    values[1].pop("is_primary", None)
+                    if not {k: v for k, v in values[1].items() if v != values[0].get(k)}:
+                        outcome.action = "duplicate"
+                outcome.record += f" — {holder[1]} stays the primary contact of {org_name}"
+                continue
+            outcome.record += f" — replaces {holder[1]} as the primary contact of {org_name}"
+            self.holders[org_id] = (email, self._label(final.get("first_name"), final.get("last_name"), email))
+            if holder[0] in pending:
+                pending[holder[0]]["is_primary"] = False
+            elif holder[0] in by_email:
+                key = by_email[holder[0]]
+                changed[key][3]["is_primary"] = False
+                early[key] = changed[key]
+            else:
+                contact = self.unsaved.get(holder[0]) or db.session.scalar(
+                    select(Contact).where(Contact.email == holder[0]))
+                entry = (RowOutcome(row, "update"), contact, {k: getattr(contact, k) for k in self.FIELDS},
+                         {"is_primary": False})
+                early[id(contact)] = entry
+        return list(early.values())
+
+    def _insert(self, pending: dict[str, dict], created_rows: dict[str, RowOutcome]):
         """Insert the chunk's new contacts in one statement."""
         if not pending:
             return
@@ -657,12 +697,11 @@ class _ContactEngine(_Engine):
         rows = []
         for email, data in pending.items():
             org_id = data.get("organization_id")
-            if data.get("_org_key"):
-                org_id = org_ids.get(data["_org_key"]) or self.orgs.get(data["_org_key"]).org_id
             rows.append({"organization_id": org_id, "first_name": data.get("first_name") or "",
                          "last_name": data.get("last_name") or "", "title": data.get("title") or "",
                          "email": email, "phone": data.get("phone") or "",
-                         "is_primary": bool(data.get("is_primary")), "status": data.get("status") or "active",
+                         "is_primary": bool(data.get("is_primary")) and org_id is not None
+                         and data.get("status") != "left", "status": data.get("status") or "active",
                          "notes": data.get("notes") or ""})
         if self.dry:
             ids = {}
@@ -670,11 +709,8 @@ class _ContactEngine(_Engine):
                 ids[row["email"]] = contact_id = self.new_id()
                 self.unsaved[row["email"]] = Contact(id=contact_id, **row)  # never added to the session
         else:
-            # A plain executemany (no RETURNING) is what both drivers do fastest; the new ids are those above the
-            # previous highest, each known by its unique email (on PostgreSQL another session's may be among them).
-            before = _insert_rows(Contact.__table__, rows, {"version": 1, "created_at": now, "updated_at": now})
-            ids = dict(db.session.connection().execute(select(Contact.email, Contact.id)
-                                                       .where(Contact.id > before)).all())
+            ids = _insert_returning(Contact.__table__, rows, "email",
+                                    {"version": 1, "created_at": now, "updated_at": now})
         for email in pending:
             contact_id = ids[email]
             outcome = created_rows[email]
@@ -945,6 +981,9 @@ def run_import(path: Path, options: ImportOptions, *, filename: str = "", user_i
     if options.on_duplicate not in DUPLICATE_MODES:
         result.problems.append(f"on duplicate must be one of: {', '.join(DUPLICATE_MODES)}.")
         return result
+    if options.primary not in PRIMARY_MODES:
+        result.problems.append(f"primary must be one of: {', '.join(PRIMARY_MODES)}.")
+        return result
     try:
         info = info or sniff(path)
     except FileProblem as exc:
@@ -984,7 +1023,7 @@ def _run(path: Path, options: ImportOptions, info: SourceInfo, letter: Letter | 
         engine_class = {"orgs": _OrgEngine, "contacts": _ContactEngine, "signatures": _SignatureEngine}[options.kind]
         engine = engine_class(batch, options, info, **({"letter": letter} if letter else {}))
         # A dry run changes existing records only in the session: nothing may flush them to the database.
-        with _young_collections(), db.session.no_autoflush if options.dry_run else nullcontext():
+        with db.session.no_autoflush if options.dry_run else nullcontext():
             engine.orgs.prepare(engine.org_names(iter_rows(path, info)))
             for chunk in _chunks(iter_rows(path, info), CHUNK_ROWS):
                 processed = engine.process(chunk)
@@ -1075,6 +1114,9 @@ def undo_import(batch_id: int, user_id: int | None = None) -> ImportBatch:
         updates = db.session.scalars(select(ImportChange).where(ImportChange.batch_id == batch.id,
                                                                 ImportChange.action == "update")
                                      .order_by(ImportChange.id.desc()))
+        # A contact the import demoted becomes primary again only once the import's own primaries are gone (the
+        # one-active-primary index checks each statement): those restorations wait until the end.
+        promotions = []
         for change in updates:
             target = db.session.get(_MODELS[change.entity_type], change.entity_id)
             if target is None:
@@ -1082,6 +1124,8 @@ def undo_import(batch_id: int, user_id: int | None = None) -> ImportBatch:
             for key, value in (change.before or {}).items():
                 if key == "issue_areas":
                     target.issue_areas = list(db.session.scalars(select(IssueArea).where(IssueArea.id.in_(value))))
+                elif change.entity_type == "contact" and key == "is_primary" and value:
+                    promotions.append(target)
                 else:
                     setattr(target, key, _restore_value(change.entity_type, key, value))
         db.session.flush()
@@ -1090,6 +1134,10 @@ def undo_import(batch_id: int, user_id: int | None = None) -> ImportBatch:
             for part in _parts(created_ids(batch.id, entity_type)):
                 db.session.execute(delete(model).where(model.id.in_(part)).execution_options(
                     synchronize_session=False))
+        created_contacts = set(created_ids(batch.id, "contact"))
+        for target in promotions:
+            if target.id not in created_contacts:  # a contact this import made and then demoted is gone
+                target.is_primary = True
         batch.status, batch.undone_at = "undone", utcnow()
         record("undo", "import_batch", batch.id, user_id=user_id,
                summary=f"Undid import {batch.id} ({batch.kind}, {batch.filename}): removed {batch.created} "

@@ -18,8 +18,8 @@ from crm.common.validation import whole_number
 from crm.exports import safe_cell
 from crm.extensions import db
 from crm.imports import services
-from crm.imports.fields import KINDS, suggest_mapping
-from crm.imports.forms import OptionsForm, UploadForm, mapping_form
+from crm.imports.fields import KINDS, likelier_kind, suggest_mapping
+from crm.imports.forms import OptionsForm, SwitchKindForm, UploadForm, mapping_form
 from crm.imports.reader import FileProblem, sample_rows, sniff
 from crm.imports.uploads import (
     Quota,
@@ -90,6 +90,21 @@ def index():
                            pending=pending_uploads(_folder(), current_user.id)), 400 if form.errors else 200
 
 
+@bp.post("/u/<token>/kind")
+@access("organizer")
+def switch_kind(token: str):
+    """Import the uploaded file as organizations or contacts instead (the mapping starts again from the headers)."""
+    upload = _upload_or_404(token)
+    kind = request.form.get("kind", "")
+    if not (SwitchKindForm().validate_on_submit() and kind in ("orgs", "contacts")):
+        abort(400)
+    upload.meta.update(kind=kind, columns=None, options=None, letter=None)
+    upload.save()
+    upload.preview_path.unlink(missing_ok=True)
+    flash(f"The file will be imported as {KINDS[kind].lower()}.", "info")
+    return redirect(url_for("imports.mapping", token=token), 303)
+
+
 @bp.post("/u/<token>/discard")
 @access("organizer")
 def discard(token: str):
@@ -141,7 +156,8 @@ def mapping(token: str):
                 return redirect(url_for("imports.preview", token=token), 303)
     columns = [getattr(form, f"col_{i}") for i in range(len(info.header))]
     return render_template("imports/mapping.html", upload=upload, info=info, form=form, columns=columns,
-                           samples=sample_rows(upload.path, info), problems=problems, kinds=KINDS), \
+                           samples=sample_rows(upload.path, info), problems=problems, kinds=KINDS,
+                           likelier=likelier_kind(kind, info.header)), \
         400 if problems or form.errors else 200
 
 
@@ -152,7 +168,8 @@ def _options_from(upload, form: OptionsForm, dry_run: bool) -> services.ImportOp
                                   skip_invalid=bool(form.skip_invalid.data),
                                   accept_uncertain=bool(form.accept_uncertain.data),
                                   create_issue_areas=bool(form.create_issue_areas.data),
-                                  letter_slug=upload.meta.get("letter"), dry_run=dry_run)
+                                  letter_slug=upload.meta.get("letter"), dry_run=dry_run,
+                                  primary=form.primary.data or "keep")
 
 
 def _run_with_report(upload, options: services.ImportOptions, report: Path):
@@ -188,7 +205,7 @@ def preview(token: str):
     if request.method == "POST" and not form.validate():
         abort(400)
     upload.meta["options"] = {k: getattr(form, k).data for k in ("on_duplicate", "skip_invalid", "accept_uncertain",
-                                                                 "create_issue_areas")}
+                                                                 "create_issue_areas", "primary")}
     upload.save()
     committing = request.method == "POST" and bool(form.commit.data)
     report = upload.report_path

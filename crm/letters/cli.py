@@ -43,7 +43,12 @@ def import_signatories(letter_slug, file, dry_run, report_path):
     letter = get_letter(letter_slug)
     if letter is None:
         _fail(f"unknown letter {letter_slug!r}")
+    from crm.letters.signatory_import import MAX_TEXT_CHARS
+
     try:
+        # Refuse a huge file before reading it (4 bytes is the most a character takes in UTF-8).
+        if file.stat().st_size > 4 * MAX_TEXT_CHARS:
+            _fail(f"{file}: {file.stat().st_size:,} bytes; a block can have at most {MAX_TEXT_CHARS:,} characters")
         text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         _fail(f"{file}: no such file")

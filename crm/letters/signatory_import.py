@@ -1,9 +1,14 @@
-"""Signatory import: a pasted signatory block (or a whole published letter) → one candidate per line, matched.
+"""Signatory import: a pasted signatory block (or a whole published letter) → one candidate per name, matched.
 
-Lines are classified before matching: headings, blank lines, footnotes, paragraphs of the letter, addresses,
-dates, salutations, "Sincerely,", the cc block and individual signers' lines are skipped; bullets and
-numbering are stripped. When the text has a signatory heading ("Signatories:", "Sincerely,", "Signed,"),
-everything before the first one is the letter itself and is skipped."""
+Lines are classified by what they look like before matching: headings, blank lines, footnotes, paragraphs of the
+letter, addresses, dates, salutations, "Sincerely,", the cc block and individual signers are skipped; bullets and
+numbering are stripped; a paragraph of names separated by commas or semicolons is split into names (keeping the
+commas of "…, Inc." and the like); "Jane Doe, Director, Example Org" signs for Example Org. When the text has a
+signatory heading ("Signatories:", "Sincerely,", "Signed,"), everything before the first one is the letter itself;
+later headings ("Individuals") are hints, not switches.
+
+The block is bounded before any pattern runs (MAX_TEXT_CHARS, MAX_LINES, MAX_LINE_CHARS: BlockTooLarge), a line
+longer than LONG_LINE only goes through linear splitting, and every search pattern has bounded repetitions."""
 
 import csv
 import io
@@ -70,10 +75,13 @@ _SALUTATION = re.compile(
 )
 _TITLES = (
     r"(?:executive |managing |legal |policy |program |campaign |national |deputy |associate |senior |"
-    r"interim |co-?)*(?:director|president|ceo|coo|cfo|founder|co-founder|chair|chairperson|chairman|"
+    r"interim |chief |general |vice |founding |acting |state |regional |legislative |communications |"
+    r"development |organizing |research |operations |field |digital |membership |board |co-?)*"
+    r"(?:director|president|ceo|coo|cfo|founder|co-founder|chair|chairperson|chairman|chairwoman|"
     r"secretary|treasurer|organizer|coordinator|manager|counsel|attorney|lawyer|esq|professor|fellow|"
     r"member|pastor|rabbi|reverend|rev|minister|advocate|analyst|staff attorney|partner|principal|"
-    r"representative|officer|lead|vp|vice president|phd|ph\.d|md|j\.d|jd)\b"
+    r"representative|officer|lead|vp|vice president|head|dean|spokesperson|trustee|convener|strategist|"
+    r"specialist|assistant|executive|phd|ph\.d|md|j\.d|jd)\b"
 )
 _PERSON_WITH_TITLE = re.compile(r"^[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]*){1,3},\s*" + _TITLES, re.IGNORECASE)
 _TITLE_LINE = re.compile(r"^" + _TITLES + r"\s*(?:,|of\b|at\b|$)", re.IGNORECASE)
@@ -209,7 +217,7 @@ def _namelike(piece: str) -> bool:
         return False
     if len(words) == 1:
         return True  # "reddit", "Mozilla", "CREDO"
-    halves = re.split(r"\s+(?:and|&)\s+", piece, maxsplit=1)
+    halves = _AND.split(piece, maxsplit=1)
     if len(halves) == 2 and all(h.strip() and len(h.split()) <= 8 for h in halves):
         return all(_namelike(h) for h in halves)  # "Mozilla and reddit", the last two names of a list
     return _words_capitalised(piece) >= 0.6 and not re.search(r"[.!?]\s+[a-z]", piece)
@@ -227,10 +235,21 @@ _STATE_NAMES = frozenset(
 _STATE_PIECE = re.compile(r"^(?:[A-Z]{2}|D\.C\.?|[A-Z][a-z]+(?: [A-Z][a-z]+)?)\.?$")
 
 
+# Bounded repetitions: a search tries every position, and `\s+` there would be quadratic on a run of spaces.
+_BULLET_SEPARATOR = re.compile(r"\s{1,3}[•·▪●]\s{1,3}")
+_AND = re.compile(r"\s{1,5}(?:and|&)\s{1,5}")
+# Columns of a table or a PDF copied as one line: a tab, or three spaces or more.
+_COLUMN_GAP = re.compile(r"\t{1,20}| {3,40}")
+
+
 def _inline_pieces(body: str) -> list[str]:
     """A paragraph split on semicolons (when it has them) or commas; the final "and" dropped; commas that belong
     to a name kept ("…, Inc.", "…, LLC", "Writers Guild of America, West", "Church of Zeta, Office of
     Communication", "Just Futures Law, Oakland, CA")."""
+    if len(_BULLET_SEPARATOR.findall(body)) >= 2:  # "ACLU • EFF • Mijente" copied from a web page
+        body = _BULLET_SEPARATOR.sub("; ", body)
+    elif body.count(",") + body.count(";") < 2 and _COLUMN_GAP.search(body):
+        body = ";".join(_COLUMN_GAP.split(body)) + ";"
     separator = ";" if body.count(";") >= 2 else ","
     pieces = [_LEAD_AND.sub("", p.strip()).strip() for p in body.split(separator)]
     if pieces:
@@ -279,9 +298,16 @@ def _state_name(piece: str) -> bool:
 
 def looks_like_inline_list(body: str) -> bool:
     """True when a line is a paragraph of names: "Alpha Coalition, Beta Project, …, and Epsilon Alliance."""
-    if body.count(",") + body.count(";") < 2:
+    columns = body.count(",") + body.count(";") < 2 and _COLUMN_GAP.search(body)
+    if body.count(",") + body.count(";") < 2 and len(_BULLET_SEPARATOR.findall(body)) < 2 and not columns:
         return False
     pieces = _inline_pieces(body)
+    if columns:  # "ACLU      Mijente": two columns are enough, but every one must be a name
+        return (
+            len(pieces) >= 2
+            and all(_namelike(p) for p in pieces)
+            and not any(_TITLE_LINE.match(p) or _HONORIFIC.match(p) for p in pieces)
+        )
     if len(pieces) < 3:
         return False
     namelike = sum(1 for p in pieces if _namelike(p) or _CORPORATE_PIECE.match(p) or _namelike(_strip_lead_in(p)))
@@ -297,7 +323,7 @@ def split_inline(body: str, index: MatchIndex | None = None) -> list[str]:
     pieces = _inline_pieces(body)
     merged: list[str] = []
     for piece in pieces:
-        if merged and index is not None:
+        if merged and index is not None and len(merged[-1]) + len(piece) < LONG_LINE:
             joined = f"{merged[-1]}, {piece}"
             if _known_exactly(index, joined) and not _known_exactly(index, piece):
                 merged[-1] = joined
@@ -305,7 +331,8 @@ def split_inline(body: str, index: MatchIndex | None = None) -> list[str]:
         merged.append(piece)
     result: list[str] = []
     for position, piece in enumerate(merged):
-        halves = re.split(r"\s+(?:and|&)\s+", piece, maxsplit=1) if position == len(merged) - 1 else [piece]
+        last = position == len(merged) - 1 and len(piece) <= LONG_LINE
+        halves = _AND.split(piece, maxsplit=1) if last else [piece]
         if len(halves) == 2 and not (index is not None and _known_exactly(index, piece)):
             left, right = halves
             known_half = index is not None and (_known_exactly(index, left) or _known_exactly(index, right))
@@ -324,14 +351,18 @@ def split_inline(body: str, index: MatchIndex | None = None) -> list[str]:
 
 def _known_exactly(index: MatchIndex, text: str) -> bool:
     """True when a text is an organization's name or alias, written the same way up to case and punctuation."""
-    found = index.match(text)
-    return found.applied and found.method in ("name", "compact")
+    return index.knows(text)
 
 
 def _title_split(body: str) -> tuple[str, str] | None:
-    """(person, organization) of "Jane Doe, Executive Director, Example Org"; None when no organization."""
+    """(person, organization) of "Jane Doe, Executive Director, Example Org" or "Jane Doe, Director of Example
+    Org"; None when no organization."""
     parts = [p.strip() for p in body.split(",")]
     for position in range(1, len(parts)):
+        title = _TITLE_LINE.match(parts[position])
+        if title and title.group(0).rstrip().lower().endswith(("of", "at")):
+            org = ", ".join(p for p in [parts[position][title.end() :].strip(), *parts[position + 1 :]] if p)
+            return (", ".join(parts[:position]), org) if org else None
         if _TITLE_LINE.match(parts[position]) or re.fullmatch(r"(?i)(esq|ph\.?d|j\.?d|m\.?d)\.?", parts[position]):
             org = ", ".join(p for p in parts[position + 1 :] if p)
             if org and not re.fullmatch(r"(?i)(esq|ph\.?d|j\.?d|m\.?d)\.?", org):
@@ -387,7 +418,7 @@ def classify(text: str) -> str | None:
         return "address"
     if _URL.match(body) and not re.match(r"(?i)^(https?://)?(www\.)?[\w-]+\.(org|net|com|us)/?$", body):
         return "address"
-    if body.endswith(":") or (body.startswith("#") and not body.startswith("#\u200b")):
+    if body.endswith(":") or (body.startswith("#") and not body.startswith("#\u200b")) or _SECTION.fullmatch(body):
         return "heading"
     if _CLOSING.match(body) and len(body.split()) <= 4:
         return "closing"
@@ -401,6 +432,8 @@ def classify(text: str) -> str | None:
         # "Jane Doe, Executive Director, Example Org" signs for the organization; "Jane Doe, Director" alone
         # is a person.
         return None if _title_split(body) else "individual signer"
+    if _HONORIFIC.match(body):  # "The Honorable Nancy Pelosi, Speaker, U.S. House …" is an addressee
+        return "individual signer"
     if looks_like_inline_list(body):
         return "inline list"
     if _is_paragraph(body):
@@ -412,12 +445,20 @@ def classify(text: str) -> str | None:
     return None
 
 
+# A list's section titles: "NATIONAL", "State and Local", "Faith Organizations", "Companies".
+_SECTION = re.compile(
+    r"(?i)(?:national|state|local|regional|international|statewide|state and local|state & local|"
+    r"state/local|national and state|faith|faith-based|labor|business(?:es)?|companies|academic|tribal)"
+    r"(?: organizations| groups| signers| signatories| partners| endorsers)?"
+)
+
+
 def _is_heading(line: str) -> bool:
     """A signatory, individuals or cc heading."""
     return bool(_SIGN_HEADING.match(line) or (_INDIVIDUAL_HEADING.match(line) and len(line.split()) <= 5))
 
 
-def split_lines(text: str) -> list[tuple[int, str, str | None]]:
+def split_lines(text: str, index: MatchIndex | None = None) -> list[tuple[int, str, str | None]]:
     """Each line with its number and the reason it is skipped (None for candidate lines).
 
     Headings are hints, not switches: after "Individuals" a line that looks like an organization is still one,
@@ -429,40 +470,41 @@ def split_lines(text: str) -> list[tuple[int, str, str | None]]:
     result: list[tuple[int, str, str | None]] = []
     mode = "letter" if first_heading is not None else "signatories"
     previous = ""  # the last non-blank line
-    for index, raw in enumerate(lines):
-        line = short[index]
+    for position, raw in enumerate(lines):
+        line = short[position]
         after_heading = _is_heading(previous)
+        before = previous  # a title line just above: this line is that person's affiliation
         if raw.strip():
             previous = line
-        if index == first_heading:
+        if position == first_heading:
             mode = "signatories"
-            result.append((index + 1, raw, "heading"))
+            result.append((position + 1, raw, "heading"))
             continue
         if mode == "letter":
-            result.append((index + 1, raw, "letter text"))
+            result.append((position + 1, raw, "letter text"))
             continue
         if _SIGN_HEADING.match(line) and not _CLOSING.match(line):
             mode = "signatories"
-            result.append((index + 1, raw, "heading"))
+            result.append((position + 1, raw, "heading"))
             continue
         if _SIGN_HEADING.match(line):
-            result.append((index + 1, raw, "closing"))
+            result.append((position + 1, raw, "closing"))
             continue
         if _INDIVIDUAL_HEADING.match(line) and len(line.split()) <= 5:
             # Right after another heading it is a tab label of the page the block was copied from.
             if not after_heading:
                 mode = "individuals"
-            result.append((index + 1, raw, "heading"))
+            result.append((position + 1, raw, "heading"))
             continue
         cc = _CC_HEADING.match(line)
         if cc and (
             line.lower().startswith(("cc:", "cc ", "c.c.", "copy to", "copies to")) or line.lower() == "cc"
         ):
             mode = "cc"
-            result.append((index + 1, raw, "cc block"))
+            result.append((position + 1, raw, "cc block"))
             continue
         if mode == "cc":
-            result.append((index + 1, raw, "cc block"))
+            result.append((position + 1, raw, "cc block"))
             continue
         reason = classify(raw)
         # Under "Individuals" people sign for themselves (an organization after a title is for identification);
@@ -471,11 +513,12 @@ def split_lines(text: str) -> list[tuple[int, str, str | None]]:
             mode == "individuals"
             and reason is None
             and (_PERSON_WITH_TITLE.match(line) or not looks_like_organization(line))
+            and not (index is not None and _known_exactly(index, line) and not _TITLE_LINE.match(before))
         ):
             reason = "individual signer"
-        if reason is None and looks_like_person(line) and _next_is_title(short, index):
+        if reason is None and looks_like_person(line) and _next_is_title(short, position):
             reason = "individual signer"  # "Jane Doe" above "Executive Director" and the organization
-        result.append((index + 1, raw, reason))
+        result.append((position + 1, raw, reason))
     return result
 
 
@@ -491,8 +534,9 @@ def analyse(text: str, index: MatchIndex | None = None) -> list[Candidate]:
     """Classify and match every line of a pasted signatory block (reads the database, changes nothing).
 
     Raises BlockTooLarge when the block is over the limits."""
-    lines = split_lines(text)
+    check_block(text)
     index = index or MatchIndex.from_database()
+    lines = split_lines(text, index)
     candidates: list[Candidate] = []
     for number, raw, reason in lines:
         shown = single_line(raw)[:300]

@@ -54,7 +54,8 @@ def _user_id() -> int | None:
 def index():
     """The letters, newest first, with their status and signature counts, 50 to a page."""
     page, per_page = page_args()
-    return render_template("letters/index.html", result=services.letters_page(page, per_page))
+    return render_template("letters/index.html", result=services.letters_page(page, per_page),
+                           today=services.local_today())
 
 
 @bp.route("/new", methods=["GET", "POST"])

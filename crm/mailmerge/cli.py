@@ -43,6 +43,7 @@ def merge_group():
 @click.option("--segment", type=int, default=None, help="Segment id.")
 @click.option("--issue-area", "issue_area", multiple=True)
 @click.option("--match", type=click.Choice(["any", "all", "none"]), default="any")
+@click.option("--not-issue-area", "not_issue_area", multiple=True, help="Issue-area slug it lacks (repeatable).")
 @click.option("--signed", multiple=True, help="Letter slug the organization signed (repeatable).")
 @click.option("--not-signed", "not_signed", multiple=True, help="Letter slug it has not signed (repeatable).")
 @click.option("--state", multiple=True)
@@ -66,6 +67,7 @@ def merge_create(
     segment,
     issue_area,
     match,
+    not_issue_area,
     signed,
     not_signed,
     state,
@@ -85,6 +87,8 @@ def merge_create(
     params: dict = {}
     if issue_area:
         params.update(issue_area=list(issue_area), match=match)
+    if not_issue_area:
+        params["not_issue_area"] = list(not_issue_area)
     if signed:
         params["signed"] = list(signed)
     if not_signed:
@@ -142,6 +146,8 @@ def merge_check(merge_id, as_json):
         click.echo(f"{result.recipients} recipients rendered.")
         for problem in result.problems:
             click.echo(f"  {problem}")
+        for warning in result.warnings:
+            click.echo(f"  Warning: {warning}")
         click.echo("OK: nothing blocks queueing." if result.ok else "Problems block queueing.")
     sys.exit(0 if result.ok else 1)
 

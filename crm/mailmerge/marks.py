@@ -18,11 +18,14 @@ claimed the row, on its own database connection:
 4. recovery (claims.recover_abandoned): rows of a dead sender go back to `queued` if `claimed`, and become
    `uncertain` if `sending` — the server may have accepted the message — and are never re-sent automatically.
 
-A sender has at most one `sending` row, so a killed sender leaves at most one `uncertain`. A sender that loses
+A sender has at most one `sending` row, so a killed worker leaves at most one `uncertain` per SMTP connection
+(MAIL_CONNECTIONS, default 1): each could have been accepted by the server. A sender that loses
 the database keeps what it knows in memory and, once reconnected, puts it right with `repair()`: an answer that
 was not recorded is recorded, and a mark whose commit went unanswered is undone (its message was not sent).
 """
 
+import contextlib
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,6 +36,7 @@ from crm.mailmerge.claims import ACTIVE_MERGE
 from crm.mailmerge.models import DELIVERED_STATUSES, MailMerge, Message, Suppression
 from crm.mailmerge.transport import Outcome
 
+_SQLITE_WRITER = threading.Lock()
 # The two statements every message runs, built once (SQLAlchemy then reuses their compiled form).
 MARK_SENDING = (
     update(Message)
@@ -80,21 +84,28 @@ class Marks:
     """The `sending` marks and results of one sender, on its own Connection.
 
     Durability per database: PostgreSQL commits durably by default, and a result says `synchronous_commit = off`
-    for its own transaction; SQLite (WAL, `synchronous=NORMAL` in the app) switches to `FULL` for a mark.
+    for its own transaction; SQLite (WAL, `synchronous=NORMAL` in the app) switches to `FULL` for a mark. SQLite
+    has one writer at a time: the senders of this process take turns on a lock, which hands over at once, where
+    SQLite's own busy handler would sleep for milliseconds.
     """
 
     def __init__(self, conn: Connection, name: str, policy: Policy):
         self.conn, self.name, self.policy = conn, name, policy
         self.sqlite = conn.dialect.name == "sqlite"
+        self.turn = _SQLITE_WRITER if self.sqlite else contextlib.nullcontext()
         self.in_doubt: tuple[int, int] | None = None  # (row id, attempts before) of a mark not known committed
         self.unrecorded: tuple | None = None  # (row, outcome) whose result is not known committed
 
-    def _durability(self, durable: bool) -> None:
-        """Set how the next commit reaches the disk (before the transaction's first write)."""
-        if self.sqlite:
-            self.conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        elif not durable:
-            self.conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+    @contextlib.contextmanager
+    def _transaction(self, durable: bool):
+        """One committed write transaction: on disk when the commit returns (`durable`), or flushed soon after."""
+        with self.turn:
+            if self.sqlite:
+                self.conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            elif not durable:
+                self.conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            yield
+            self.conn.commit()
 
     def mark_sending(self, row, raw: str, message_id: str | None, subject: str | None) -> str:
         """Mark a claimed row `sending`, durably: "marked", or why not: its merge's status when the merge is
@@ -109,9 +120,8 @@ class Marks:
             "new_subject": (subject or "")[:1000] if message_id else None,
         }
         self.in_doubt = (row.id, row.attempts)
-        self._durability(True)
-        marked = self.conn.execute(MARK_SENDING, params).rowcount
-        self.conn.commit()
+        with self._transaction(durable=True):
+            marked = self.conn.execute(MARK_SENDING, params).rowcount
         self.in_doubt = None
         if marked == 1:
             return "marked"
@@ -143,11 +153,10 @@ class Marks:
             params.update(new_status="uncertain")
         else:
             params.update(new_status="failed")
-        self._durability(False)
-        self.conn.execute(RECORD, params)
-        if outcome.hard_bounce:
-            self._suppress(row.email.lower(), outcome.response[:500])
-        self.conn.commit()
+        with self._transaction(durable=False):
+            self.conn.execute(RECORD, params)
+            if outcome.hard_bounce:
+                self._suppress(row.email.lower(), outcome.response[:500])
         self.unrecorded = None
         return params["new_status"]
 
@@ -160,13 +169,12 @@ class Marks:
 
     def _finish(self, row_id: int, expected: str, **values) -> None:
         """Move one of our rows out of `expected` without sending it."""
-        self._durability(False)
-        self.conn.execute(
-            update(Message)
-            .where(Message.id == row_id, Message.status == expected, Message.claimed_by == self.name)
-            .values(claimed_by="", updated_at=utcnow(), **values)
-        )
-        self.conn.commit()
+        with self._transaction(durable=False):
+            self.conn.execute(
+                update(Message)
+                .where(Message.id == row_id, Message.status == expected, Message.claimed_by == self.name)
+                .values(claimed_by="", updated_at=utcnow(), **values)
+            )
 
     def repair(self) -> None:
         """After a lost connection, on a new one: record the answer that was not recorded, and undo a mark whose

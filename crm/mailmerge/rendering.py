@@ -15,7 +15,6 @@ from flask import current_app
 from markupsafe import escape
 from sqlalchemy import select
 
-from crm.common.markdown import render_markdown_blocks
 from crm.common.text import single_line
 from crm.common.urls import public_url
 from crm.contacts.models import Contact
@@ -23,6 +22,7 @@ from crm.extensions import db
 from crm.letters.models import Letter, Signature
 from crm.mailmerge import links
 from crm.mailmerge.outbox import message_domain
+from crm.mailmerge.plaintext import html_and_text
 from crm.mailmerge.templating import CompiledMerge, Record, render_part
 from crm.organizations.models import Organization
 
@@ -234,10 +234,11 @@ def render_message(
     subject = single_line(render_part("Subject", compiled.subject, context))[:998]
     body = render_part("Body", compiled.body, context)
     unsubscribe = context["unsubscribe_url"]
-    text = body.rstrip() + _footer_text(unsubscribe)
+    body_html, body_text = html_and_text(body)
+    text = body_text.rstrip() + _footer_text(unsubscribe)
     html = (
         '<!doctype html><html><head><meta charset="utf-8"></head><body>'
-        f"{render_markdown_blocks(body)}{_footer_html(unsubscribe)}</body></html>"
+        f"{body_html}{_footer_html(unsubscribe)}</body></html>"
     )
     address = to_email or recipient.email
     message_id = make_msgid(domain=message_domain())

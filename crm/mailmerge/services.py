@@ -270,6 +270,40 @@ def update_merge(merge: MailMerge, data: dict, user_id: int | None = None) -> Ma
     return merge
 
 
+def content_of(merge: MailMerge) -> dict:
+    """The content a copy or a follow-up starts from: letter, sender, reply-to, subject and body."""
+    return {
+        "letter": merge.letter.slug if merge.letter else None,
+        "sender": merge.sender,
+        "reply_to": merge.reply_to,
+        "subject": merge.subject_template,
+        "body": merge.body_template,
+        "throttle_per_minute": merge.throttle_per_minute,
+    }
+
+
+def duplicate_merge(merge: MailMerge, user_id: int | None = None) -> MailMerge:
+    """A new draft with the merge's name ("Copy of …"), content and audience, whatever the merge's state."""
+    data = {**content_of(merge), "name": f"Copy of {merge.name}"[:200], "audience": dict(merge.audience or {})}
+    try:
+        copy = create_merge(data, user_id)
+    except MergeError as exc:
+        if not any(key.startswith("audience") for key in exc.errors):
+            raise
+        # The audience no longer resolves (a deleted segment or letter): copy the content, start the audience anew.
+        copy = create_merge({**data, "audience": {"contacts": (merge.audience or {}).get("contacts", "primary")}},
+                            user_id)
+    return copy
+
+
+def count_audience(audience) -> audiences.AudienceCounts:
+    """Counts for an audience being composed, before it is saved (raises MergeError, naming the field)."""
+    try:
+        return audiences.audience_counts(audiences.normalise_audience(audience))
+    except audiences.AudienceError as exc:
+        raise MergeError(str(exc), {exc.field: [str(exc)]}) from exc
+
+
 def field_list() -> dict[str, str]:
     """Every template field with what it holds (the field picker)."""
     return dict(FIELDS)
@@ -660,7 +694,9 @@ def merge_counts(merge_id: int) -> dict:
 def report_page(merge_id: int, page: int, per_page: int = 100, status: str | None = None):
     """Every recipient's row of a merge, with status and SMTP response."""
     query = select(Message).where(Message.merge_id == merge_id).order_by(Message.id)
-    if status in COUNT_STATUSES:
+    if status == "sending":  # one word for both: a worker took it, or is handing it to SMTP
+        query = query.where(Message.status.in_(("claimed", "sending")))
+    elif status in COUNT_STATUSES:
         query = query.where(Message.status == status)
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 

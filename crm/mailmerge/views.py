@@ -27,6 +27,14 @@ bp = Blueprint("mailmerge", __name__)
 embedded.install(bp)
 
 
+@bp.context_processor
+def _message_states() -> dict:
+    """The message-state vocabulary for this feature's pages."""
+    from crm.mailmerge.states import LISTED, message_state
+
+    return {"message_state": message_state, "listed_states": LISTED}
+
+
 def _page() -> int:
     """The page number from the query string."""
     page = request.args.get("page", "1")
@@ -109,6 +117,16 @@ def new():
     _fill_choices(form)
     if request.method == "GET":
         form.letter.data = request.args.get("letter", "")
+        source = whole_number(request.args.get("from_merge", ""), 1)
+        source_merge = services.get_merge(source) if source is not None else None
+        if source_merge is not None:
+            # "Follow up with those who did not sign" starts from the original's content.
+            content = services.content_of(source_merge)
+            form.name.data = f"Follow-up: {source_merge.name}"[:200]
+            form.sender.data, form.reply_to.data = content["sender"], content["reply_to"]
+            form.subject.data, form.body.data = content["subject"], content["body"]
+            form.throttle_per_minute.data = content["throttle_per_minute"]
+            form.letter.data = request.args.get("letter") or content["letter"] or ""
         if whole_number(request.args.get("after_merge", ""), 1) is not None:
             form.after_merge.data = request.args["after_merge"]
         for key in ("signed", "not_signed"):
@@ -166,6 +184,38 @@ def edit(merge_id: int):
     return render_template(
         "mailmerge/form.html", form=form, merge=merge, fields=services.field_list()
     ), 400 if form.errors else 200
+
+
+@bp.get("/merges/audience-count")
+@access("organizer")
+def audience_count():
+    """The audience of the compose form as it stands, counted before saving: htmx swaps this fragment in as the
+    organizer changes the audience (without JavaScript the merge page counts it once saved)."""
+    form = MergeForm(formdata=request.args, meta={"csrf": False})
+    _fill_choices(form)
+    counts, error = None, None
+    try:
+        counts = services.count_audience(form.audience())
+    except services.MergeError as exc:
+        error = str(exc)
+    return render_template("mailmerge/_audience_count.html", counts=counts, error=error)
+
+
+@bp.post("/merges/<int:merge_id>/duplicate")
+@access("organizer")
+def duplicate(merge_id: int):
+    """A new draft with this merge's name, letter, sender, subject, body and audience."""
+    merge = _merge_or_404(merge_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
+    try:
+        copy = services.duplicate_merge(merge, _user_id())
+    except services.MergeError as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
+    flash(f"“{copy.name}” is a new draft: change what you need, then check and send it.", "success")
+    return redirect(url_for("mailmerge.edit", merge_id=copy.id), 303)
 
 
 def _audience_counts(merge):

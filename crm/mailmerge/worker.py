@@ -2,22 +2,19 @@
 
 A sender is one SMTP connection and one database connection of its own. It claims a batch (claims.py), and for
 each row: renders it (batch.py), marks it `sending` durably (marks.py, which states the exactly-once protocol),
-hands it to SMTP (transport.py) and records the answer. Senders claim independently, exactly as separate worker
-processes do, so N senders never share a row.
+hands it to SMTP (transport.py) and records the answer. Senders claim independently, as worker processes do.
+The worker's own thread runs the periodic jobs (recovery, finishing merges; later an IMAP poller, a scheduler).
 
-The worker's own thread runs the periodic jobs — recovering rows of dead workers, finishing merges — and is where a
-later job (an IMAP poller, a scheduler) is added: a `Job` is a name, an interval and a function.
-
-Losing the database or the SMTP relay stops nobody: a sender backs off (up to 30 s), reconnects, puts right what
-it was doing (marks.repair, then its claims go back to `queued`) and goes on. `Health` says what the worker is
-doing (running / backing off since … / last error) for /healthz, the outbox page and the log.
+Losing the database or the relay stops nobody: a sender backs off (up to 30 s), reconnects, puts right what it was
+doing (marks.repair, then its claims go back to `queued`) and goes on. `Health` says what the worker is doing
+(running / backing off since … / last error) for /healthz, the outbox page and the log.
 """
 
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from flask import current_app
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
@@ -59,7 +56,7 @@ class WorkerStats:
 
     def as_dict(self) -> dict:
         """As a plain dict."""
-        return dict(self.__dict__)
+        return asdict(self)
 
 
 @dataclass
@@ -73,14 +70,15 @@ class Health:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def set(self, state: str, error: BaseException | None = None) -> None:
-        """Enter a state (logged when it changes), noting the error that caused it."""
+        """Enter a state, noting the error that caused it; logged when it changes and at every error."""
         with self.lock:
             if error is not None:
                 self.last_error, self.last_error_at = f"{type(error).__name__}: {error}"[:500], utcnow()
+                log.warning("outbox worker %s (%s)", state, self.last_error)
+            elif state != self.state:
+                log.info("outbox worker %s", state)
             if state != self.state:
                 self.state, self.since = state, utcnow()
-                log.log(logging.WARNING if error else logging.INFO, "outbox worker %s%s", state,
-                        f" ({self.last_error})" if error else "")
 
     def as_dict(self) -> dict:
         """Plain values."""
@@ -107,9 +105,7 @@ class Sender:
         self.app, self.health, self.batch = app, health, batch
         self.name = claims.new_sender_name()
         self.transport = transport or transport_for(config)
-        self.policy = Policy(
-            int(config.get("MAIL_MAX_ATTEMPTS") or 5), float(config.get("MAIL_RETRY_BASE_SECONDS", 60))
-        )
+        self.policy = Policy(int(config.get("MAIL_MAX_ATTEMPTS") or 5), float(config["MAIL_RETRY_BASE_SECONDS"]))
         self.envelope_default = envelope_address(config.get("MAIL_DEFAULT_SENDER") or "undersigned@localhost")
         self.conn = self.marks = None
         self.runtimes: dict = {}
@@ -182,11 +178,11 @@ class Sender:
         self.health.set("backing off", exc)
         self.transport.close()
         try:
-            if isinstance(exc, RelayUnavailable):
-                self.stats.released += claims.give_back(self.conn, self.name)  # the database is fine
-        except DBAPIError:
-            pass  # given back once the database is back (see _connection)
-        if not isinstance(exc, RelayUnavailable) or self.conn is None or self.conn.invalidated:
+            if isinstance(exc, RelayUnavailable):  # nothing was sent: the batch goes back for later
+                self.stats.released += claims.give_back(self.conn, self.name)
+            else:
+                self._drop_connection()
+        except DBAPIError:  # the database went too: given back once it is back (see _connection)
             self._drop_connection()
         stop.wait(delay)
 
@@ -226,7 +222,8 @@ class Worker:
         app = current_app._get_current_object()
         config = app.config
         self.app, self.health = app, health or Health()
-        size = batch or int(config.get("MAIL_WORKER_BATCH") or 50)
+        # Small batches, so that MAIL_CONNECTIONS senders share even a small merge.
+        size = batch or int(config.get("MAIL_WORKER_BATCH") or 20)
         count = 1 if transport is not None else max(1, connections or int(config.get("MAIL_CONNECTIONS") or 1))
         self.senders = [Sender(app, self.health, batch=size, transport=transport) for _ in range(count)]
         recover_every = float(config.get("MAIL_RECOVER_SECONDS") or 10)
@@ -246,16 +243,22 @@ class Worker:
             claims.finish_merges(conn)
 
     def _run_due_jobs(self, now: float) -> None:
-        """Run every job whose time has come; a job that fails is logged and tried again at its next turn."""
+        """Run every job whose time has come."""
         for job in self.jobs:
             if now >= job.due:
                 job.due = now + job.every
-                try:
-                    job.run()
-                except Exception as exc:  # noqa: BLE001 - a job's failure must not stop the senders
-                    self.health.set("backing off" if is_connection_loss(exc) else self.health.state, exc)
-                    if not is_connection_loss(exc):
-                        log.exception("outbox worker job %r failed", job.name)
+                self._run_job(job)
+
+    def _run_job(self, job: Job) -> None:
+        """Run one job; a failure is noted and logged, and the job tried again at its next turn."""
+        try:
+            job.run()
+        except Exception as exc:  # noqa: BLE001 - a job's failure must not stop the senders
+            if is_connection_loss(exc):
+                self.health.set("backing off", exc)
+            else:
+                log.exception("outbox worker job %r failed", job.name)
+                self.health.set(self.health.state, exc)
 
     def run(self, *, until_empty: bool = False, stop: threading.Event | None = None, idle_wait: float = 1.0,
             max_batches: int | None = None) -> WorkerStats:
@@ -280,8 +283,8 @@ class Worker:
             senders_stop.set()
             for thread in threads:
                 thread.join()
-            db.session.remove()
-        self.finish_merges()
+            db.session.rollback()  # the caller's session: let it see what the senders wrote
+        self._run_job(Job("finish merges", 0, self.finish_merges))  # the merges this run completed
         for sender in self.senders:
             self.stats.add(sender.stats)
         errors = [s.error for s in self.senders if s.error is not None]

@@ -402,6 +402,11 @@ def describe(f: OrgFilter) -> list[Clause]:
     return clauses
 
 
+def describe_text(f: OrgFilter) -> str:
+    """The filter's sentence as plain text, letters by their full titles (for the audit log)."""
+    return "; ".join("".join(p.title if isinstance(p, LetterRef) else p for p in clause) for clause in describe(f))
+
+
 def org_query(f: OrgFilter) -> Select:
     """SELECT Organization rows matching the filter (unsorted)."""
     return select(Organization).where(*conditions(f))
@@ -429,5 +434,5 @@ def order_clause(sort: str) -> list:
     return [*_ORDERS.get(sort, _ORDERS["name"]), _BY_ID]
 
 
-__all__ = ["FilterError", "OrgFilter", "parse_filter", "describe", "LetterRef", "conditions", "org_query",
-           "org_ids_query", "order_clause", "SORTS", "KNOWN_PARAMS", "US_STATES"]
+__all__ = ["FilterError", "OrgFilter", "parse_filter", "describe", "describe_text", "LetterRef", "conditions",
+           "org_query", "org_ids_query", "order_clause", "SORTS", "KNOWN_PARAMS", "US_STATES"]

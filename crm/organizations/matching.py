@@ -1,15 +1,19 @@
-"""Organization name matching: one service for the review queue, signatory import, CSV import and the API.
+"""Organization matching: one service for the review queue, signatory import, CSV import and the API.
 
 A written name is normalised (case, accents, punctuation, "&"/"and", a leading "The", trailing "Inc."/"P.C."/
-"Fund", parenthesised acronyms) and looked up, in order of trust, among the exact names, aliases and acronyms
-of the organizations; only then fuzzily (rapidfuzz). A fuzzy match is applied only when the names differ by
-typos; anything looser is *proposed* for review (Match.applied is False), and a name that differs from a
-candidate by a place ("ACLU of Southern California" vs "ACLU of Northern California") or an "of <somewhere>"
-tail (an affiliate, "ACLU of Minnesota" vs the ACLU) is never matched to it at all: a wrong match is worse
-than a missed one.
+"Fund", parenthesised acronyms, possessives, a web address's "www." and ".org") and looked up, in order of trust,
+among the exact names, aliases (former names, spellings learned in review) and acronyms of the organizations;
+then as the same name written another way (together or apart, its words in another order, a web address, a
+name with its acronym after a dash); only then fuzzily (rapidfuzz). A fuzzy match is applied only when the names
+differ by typos. Anything looser is *proposed* for review (Match.applied is False) with up to five candidates
+and the reason for each: a sister organization ("X Action Fund" / "X Education Fund" / "X Foundation" / "X
+Network" of a known X), an acronym, a similar spelling, or only shared rarer words (then nobody's proposal:
+organization_id is None, the candidates are for the reviewer). A name that differs from a candidate by a place
+("ACLU of Southern California" vs "ACLU of Northern California") or an "of <somewhere>" tail (an affiliate, "ACLU
+of Minnesota" vs the ACLU) is never matched to it: a wrong match is worse than a missed one.
 
-match_many() builds one in-memory index per batch (1,000 lines against 20,000 organizations in well under 2
-s); match_organization() is the one-name convenience for callers that match a single name."""
+match_many() builds one in-memory index per batch (1,000 lines against 20,000 organizations in under 2 s of CPU);
+match_organization() is the one-name convenience for callers that match a single name."""
 
 import heapq
 import re
@@ -133,13 +137,19 @@ def normalize_org_name(name: str) -> str:
     return _strip_edges(_clean(outside))
 
 
+_FORMERLY = re.compile(r"^(?:formerly|previously|fka|f k a|once|now|also)\s+(?:known as\s+)?")
+
+
 def name_variants(name: str) -> tuple[str, list[str]]:
-    """The normalised name and its normalised parenthesised parts ('… (ACLU)' → 'aclu')."""
-    inner = [_strip_edges(_clean(part)) for part in _PARENS.findall(name or "")]
+    """The normalised name and its normalised parenthesised parts ('… (ACLU)' → 'aclu'; '(formerly X)' → 'x')."""
+    inner = [_FORMERLY.sub("", _strip_edges(_clean(part))) for part in _PARENS.findall(name or "")]
     return normalize_org_name(name), [part for part in inner if part]
 
 
-_SEPARATOR = re.compile(r"\s+[|–—-]\s+|\s*\|\s*")
+# Bounded repetitions: searched at every position, `\s+` would be quadratic on a long run of spaces.
+_SEPARATOR = re.compile(r"\s{1,5}[|–—-]\s{1,5}|\s{0,5}\|\s{0,5}")
+# No organization's name is longer (the column holds 300 characters); a longer text names none.
+MAX_NAME = 300
 _POSSESSIVE = re.compile(r"^[^()]{2,60}?['’]s\s+(.+)$")
 
 
@@ -401,6 +411,8 @@ class MatchIndex:
 
     def match(self, name: str) -> Match:
         """Find the organization a written name refers to."""
+        if len(name or "") > MAX_NAME:
+            return Match(None, 0.0, "none")
         normalized, inner = name_variants(name or "")
         if not normalized and not inner:
             return Match(None, 0.0, "empty")
@@ -412,6 +424,10 @@ class MatchIndex:
         if normalized and " " not in normalized and len(normalized) <= 12 and normalized in self.acronyms:
             return self._pick(self.acronyms[normalized], 0.95, "acronym")
         words = normalized.split()
+        for part in _PARENS.findall(name or ""):  # "New Name (formerly Old Name)": the old name is ours
+            cleaned = _strip_edges(_clean(part))
+            if _FORMERLY.match(cleaned) and _FORMERLY.sub("", cleaned) in self.exact:
+                return self._pick(self.exact[_FORMERLY.sub("", cleaned)], 0.95, "name")
         for part in inner:  # "Electronic Frontier Foundation (EFF)" written with another long form
             # ... but "ACLU of Texas (American Civil Liberties Union)" names an affiliate, not the parent.
             if part in self.exact and not _conflicts(words, part.split()):
@@ -438,6 +454,14 @@ class MatchIndex:
         if found is not None:
             return found
         return self._propose(normalized)
+
+    def knows(self, name: str) -> bool:
+        """True when a name is an organization's name or alias up to case, punctuation and spacing (cheap: no
+        fuzzy search)."""
+        if len(name or "") > MAX_NAME:
+            return False
+        normalized = normalize_org_name(name)
+        return bool(normalized) and (normalized in self.exact or compact(normalized) in self.compact)
 
     def _same_spelling(self, name: str, normalized: str) -> Match | None:
         """The same name written another way: its words in another order, a web address, a dash and acronym."""

@@ -9,7 +9,15 @@ from crm.common import validation as check
 from crm.common.validation import FieldError, InvalidData
 from crm.contacts.services import count_mailable
 from crm.extensions import db
-from crm.organizations.filters import KNOWN_PARAMS, FilterError, OrgFilter, describe, org_ids_query, parse_filter
+from crm.organizations.filters import (
+    KNOWN_PARAMS,
+    FilterError,
+    OrgFilter,
+    describe,
+    describe_text,
+    org_ids_query,
+    parse_filter,
+)
 from crm.organizations.services import NotFound
 from crm.segments.models import Segment
 
@@ -46,6 +54,14 @@ def describe_segment(segment: Segment) -> list:
         return describe(parse_filter(segment.filter or {}))
     except FilterError as exc:
         return [[f"This filter no longer works: {exc}"]]
+
+
+def _filter_words(stored: dict | None) -> str:
+    """A stored filter as the audit log shows it: the sentence, not the parameters."""
+    try:
+        return describe_text(parse_filter(stored or {}))
+    except FilterError:
+        return str(stored)
 
 
 def segment_counts(segment_id: int) -> SegmentCounts:
@@ -103,7 +119,7 @@ def create_segment(name, filter_source, user_id: int | None = None) -> Segment:
         segment.id,
         user_id=user_id,
         summary=f"Saved segment {segment.name}",
-        after={"name": segment.name, "filter": str(segment.filter)},
+        after={"name": segment.name, "filter": _filter_words(segment.filter)},
     )
     db.session.commit()
     return segment
@@ -115,7 +131,8 @@ def update_segment(segment_id: int, *, name=None, filter_source=None, user_id: i
     if segment is None:
         raise NotFound(segment_id)
     errors: dict[str, list[str]] = {}
-    before = {"name": segment.name, "filter": str(segment.filter)}
+    before = {"name": segment.name, "filter": _filter_words(segment.filter)}
+    before_values = (segment.name, segment.filter)
     try:
         new_name = _clean_name(name, segment.id) if name is not None else segment.name
     except FieldError as exc:
@@ -127,8 +144,8 @@ def update_segment(segment_id: int, *, name=None, filter_source=None, user_id: i
     if errors:
         raise InvalidData(errors)
     segment.name, segment.filter = new_name, new_filter
-    after = {"name": segment.name, "filter": str(segment.filter)}
-    if after != before:
+    after = {"name": segment.name, "filter": _filter_words(segment.filter)}
+    if (segment.name, segment.filter) != before_values:
         record(
             "update",
             "segment",
@@ -153,7 +170,7 @@ def delete_segment(segment_id: int, user_id: int | None = None) -> None:
         segment.id,
         user_id=user_id,
         summary=f"Deleted segment {segment.name}",
-        before={"name": segment.name, "filter": str(segment.filter)},
+        before={"name": segment.name, "filter": _filter_words(segment.filter)},
     )
     db.session.delete(segment)
     db.session.commit()

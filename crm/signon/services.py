@@ -1,7 +1,7 @@
 """Public sign-on: the form's checks, confirmation mail, review queue and signer notifications."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -191,10 +191,12 @@ class QueueEntry:
 
     request: SignOnRequest
     candidates: list[tuple[Organization, float]]
+    # Why the matcher proposed each candidate ("sister fund of …", "similar spelling", "shares words"), by id.
+    reasons: dict[int, str] = field(default_factory=dict)
 
 
 # Exact hits (name, spelling, acronym) have no runner-up; only fuzzy and ambiguous matches have alternatives.
-_METHODS_WITH_ALTERNATIVES = ("fuzzy", "ambiguous")
+_METHODS_WITH_ALTERNATIVES = ("fuzzy", "ambiguous", "sister", "shares", "none")
 
 
 def review_entries(letter: Letter | None = None, limit: int = 5) -> list[QueueEntry]:
@@ -206,15 +208,19 @@ def review_entries(letter: Letter | None = None, limit: int = 5) -> list[QueueEn
         row.id: {row.proposed_organization_id: row.confidence} if row.proposed_organization_id else {}
         for row in rows
     }
-    unsure = [row for row in rows if any(m in row.match_method for m in _METHODS_WITH_ALTERNATIVES)]
+    reasons: dict[int, dict[int, str]] = {row.id: {} for row in rows}
+    unsure = [row for row in rows if any(m in (row.match_method or "none") for m in _METHODS_WITH_ALTERNATIVES)]
     if unsure:
         for row, match in zip(unsure, match_many([row.organization_name for row in unsure]), strict=True):
             for org_id, confidence in match.candidates:
                 found[row.id].setdefault(org_id, confidence)
+                reasons[row.id].setdefault(org_id, match.reason_for(org_id))
     wanted = {org_id for candidates in found.values() for org_id in candidates}
     orgs = {org.id: org for org in db.session.scalars(select(Organization).where(Organization.id.in_(wanted)))}
     return [
-        QueueEntry(row, [(orgs[i], c) for i, c in list(found[row.id].items())[:limit] if i in orgs])
+        QueueEntry(
+            row, [(orgs[i], c) for i, c in list(found[row.id].items())[:limit] if i in orgs], reasons[row.id]
+        )
         for row in rows
     ]
 

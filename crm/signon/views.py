@@ -6,6 +6,7 @@ from wtforms import SelectChoice
 
 from crm.common.access import access
 from crm.common.tokens import TokenError
+from crm.common.urls import public_url
 from crm.extensions import limiter
 from crm.letters import services as letter_services
 from crm.letters.forms import ConfirmSignOnForm, PersonalSignForm, PublicSignOnForm
@@ -49,7 +50,8 @@ def review_badge() -> dict:
 
 def _thanks(letter, title: str, message: str, status: int = 200):
     """The thank-you page: what happened, how many organizations signed so far, and the link to share."""
-    share = url_for("signon.public", slug=letter.slug, _external=True) if services.open_for_signon(letter) else ""
+    # The address people open (CRM_BASE_URL), as in mail, not the host this request happened to reach.
+    share = public_url(f"/sign/{letter.slug}") if services.open_for_signon(letter) else ""
     return render_template(
         "signon/thanks.html", letter=letter, title=title, message=message,
         signed=letter_services.signed_count(letter), share=share,

@@ -171,6 +171,7 @@ def test_organizer_loop(live_server, browser, seeded, users, smtp_server, worker
         # 7. Queue it and watch the progress bar reach done.
         page.get_by_role("link", name="Queue and send").click()  # asks first (issue 13.4)
         page.get_by_role("button", name="Yes, send").click()
+        page.wait_for_url(merge_url)  # the confirmation posts, then lands on the merge page
         step("07a-merge-sending")
         expect(page.locator("#merge-progress")).to_have_attribute("data-status", "done", timeout=WAIT)
         expect(page.locator("#count-sent")).to_have_text(str(mailable))

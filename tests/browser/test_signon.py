@@ -87,6 +87,10 @@ def test_personal_link_one_click(live_server, page, seeded, db):
     page.screenshot(path=str(ARTIFACTS / "signon-personal-link.png"), full_page=True)
     page.get_by_role("button", name="Add Upturn as a signatory").click()
     page.get_by_text("Upturn is listed as a signatory").wait_for()
+    # The thank-you page: how many signed so far, and the public page to pass on.
+    expect(page.locator("#signed-count")).to_contain_text("1 organization signed")
+    expect(page.locator("#share-link")).to_have_value(f"{live_server.url}/sign/{letter.slug}")
+    page.screenshot(path=str(ARTIFACTS / "signon-personal-thanks.png"), full_page=True)
     page.goto(url)  # opened again: where Upturn stands, and a way to withdraw
     expect(page.locator("#signon-state")).to_contain_text("Upturn signed on")
     page.get_by_role("button", name="Withdraw Upturn’s signature").click()

@@ -155,3 +155,72 @@ def test_import_refuses_bad_input(seeded, runner, tmp_path):
     assert result.exit_code == 1 and "unknown letter" in result.output
     result = runner.invoke(args=["import", "signatories", SEED_LETTER_SLUG, str(tmp_path / "missing.txt")])
     assert result.exit_code == 1 and "no such file" in result.output
+
+
+def test_inline_paragraphs_keep_the_commas_of_a_name(seeded):
+    from crm.letters.signatory_import import split_inline
+    from crm.organizations.matching import MatchIndex
+
+    index = MatchIndex.from_database()
+    assert split_inline(
+        "Alpha Coalition, Beta Project, Gamma Network, Inc., Church of Zeta, Office of Communication, "
+        "Writers Guild of America, West, Just Futures Law, Oakland, CA, and Epsilon Alliance.",
+        index,
+    ) == [
+        "Alpha Coalition",
+        "Beta Project",
+        "Gamma Network, Inc.",
+        "Church of Zeta, Office of Communication",
+        "Writers Guild of America, West",
+        "Just Futures Law",
+        "Epsilon Alliance",
+    ]
+    assert split_inline("Alpha Coalition; Beta Project, Inc.; Gamma, Delta and Sons; Epsilon Alliance", index) == [
+        "Alpha Coalition", "Beta Project, Inc.", "Gamma, Delta and Sons", "Epsilon Alliance"]
+    assert split_inline("The signers include the ACLU, Mijente, Free Press and the Alpha Fund.", index) == [
+        "the ACLU", "Mijente", "Free Press", "the Alpha Fund"]
+    assert split_inline("ACLU • EFF • Mijente", index) == ["ACLU", "EFF", "Mijente"]
+    assert split_inline("Mijente, Inc.     Upturn\tFree Press", index) == ["Mijente, Inc.", "Upturn", "Free Press"]
+    assert classify("Mijente       Upturn") == "inline list"  # two columns of a table copied as one line
+    assert classify("Jane Doe      Executive Director") != "inline list"
+    assert split_inline("Mijente, Upturn, Free Press, and thousands more", index) == ["Mijente", "Upturn", "Free Press"]
+
+
+def test_lines_are_classified_by_what_they_look_like(seeded):
+    text = """Organizations
+Individuals
+Mijente
+Just Futures Law
+Individuals
+Tim Berners-Lee
+Inventor of the World Wide Web
+Southern Poverty Law Center
+Upturn
+Jane Doe
+Executive Director
+Mijente Support Committee
+We, the undersigned organizations, urge you to stop, reconsider, and listen to the communities affected.
+The Honorable Nancy Pelosi, Speaker, U.S. House of Representatives
+"""
+    rows = {r.text: r for r in analyse(text)}
+    assert rows["Mijente"].action == "matched"  # tab labels at the top switched nothing
+    assert rows["Just Futures Law"].action == "matched"
+    assert rows["Tim Berners-Lee"].action == "skipped"
+    assert rows["Inventor of the World Wide Web"].action == "skipped"
+    assert rows["Southern Poverty Law Center"].action in ("new", "review")  # an organization under Individuals
+    assert rows["Upturn"].action == "matched"  # a known organization under Individuals
+    assert rows["Jane Doe"].action == "skipped" and rows["Executive Director"].action == "skipped"
+    assert rows["Mijente Support Committee"].action in ("new", "review")
+    assert all(r.action == "skipped" for t, r in rows.items() if t.startswith(("We, the", "The Honorable")))
+
+
+def test_titles_sections_and_former_names_in_a_line(seeded):
+    from crm.letters.signatory_import import candidate_name
+
+    assert candidate_name("Jane Doe, Director of Example Org") == "Example Org"
+    assert candidate_name("Jane Doe, Chief Executive Officer, Example Org, Inc.") == "Example Org, Inc."
+    assert classify("Jane Doe, Director") == "individual signer"
+    assert classify("NATIONAL") == classify("State and Local Organizations") == "heading"
+    rows = {r.text: r for r in analyse("Signed,\nNew Name (formerly Upturn)\nACLU of Texas (ACLU)\n")}
+    assert rows["New Name (formerly Upturn)"].organization == "Upturn"
+    assert rows["ACLU of Texas (ACLU)"].action != "matched"

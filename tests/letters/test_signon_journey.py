@@ -110,6 +110,7 @@ def test_after_the_deadline_nothing_is_recorded_until_the_organizer_extends_it(s
     assert db.session.scalar(select(SignOnRequest.status)) == "unconfirmed"
 
     organizer = as_role("organizer")
+    assert "deadline passed" in re.search(r"End border dragnets.*?</tr>", organizer.get("/letters").text, re.S).group(0)
     shown = organizer.get(f"/letters/{letter.slug}").text
     assert "Sign-ons are closed: the deadline passed" in shown and "Extend deadline" in shown
     assert organizer.post(f"/letters/{letter.slug}/deadline",

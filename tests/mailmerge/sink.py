@@ -2,8 +2,10 @@
 connections.
 """
 
+import asyncio
 import email
 import threading
+import time
 from collections import Counter
 
 from aiosmtpd.controller import Controller
@@ -30,12 +32,13 @@ class SinkHandler:
     close_after: reply 421 to MAIL once a connection has carried this many messages.
     drop_on_data: addresses whose DATA is received (and recorded) but answered by closing the connection.
     on_accept: callback(count) after each accepted message, before the 250 is sent.
-    pipelining: advertise PIPELINING (RFC 2920) as real MTAs do; aiosmtpd reads commands line by line, so it
-    serves pipelined commands correctly but does not advertise the extension itself.
+    pipelining: advertise PIPELINING (RFC 2920) as real MTAs do (the worker sends one command at a time anyway).
+    delay: seconds to wait before answering each message's content, as a real relay takes tens of milliseconds.
     """
 
-    def __init__(self, pipelining: bool = True):
+    def __init__(self, pipelining: bool = True, delay: float = 0.0):
         self.pipelining = pipelining
+        self.delay = delay
         self.messages: list[Received] = []
         self.lock = threading.Lock()
         self.rcpt_replies: dict[str, list[str]] = {}
@@ -45,6 +48,7 @@ class SinkHandler:
         self.connections = 0
         self.per_connection: Counter = Counter()
         self.rcpt_attempts: Counter = Counter()
+        self.in_flight = self.most_in_flight = 0  # messages whose content the sink is holding at once
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         """Count connections (every client says EHLO once per connection)."""
@@ -85,6 +89,13 @@ class SinkHandler:
             return "451 never seen"  # the connection is gone; the client never reads this
         if self.on_accept is not None:
             self.on_accept(count)
+        if self.delay:
+            with self.lock:
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            await asyncio.sleep(self.delay)  # other sessions go on meanwhile
+            with self.lock:
+                self.in_flight -= 1
         return "250 2.0.0 Message accepted"
 
     def received_by(self) -> Counter:
@@ -95,15 +106,32 @@ class SinkHandler:
 class Sink(SinkHandler):
     """The handler served on a loopback port."""
 
-    def __init__(self, port: int, pipelining: bool = True):
-        super().__init__(pipelining)
+    def __init__(self, port: int, pipelining: bool = True, delay: float = 0.0):
+        super().__init__(pipelining, delay)
         self.host, self.port = "127.0.0.1", port
         self.controller = Controller(self, hostname=self.host, port=port)
+        self.outage: threading.Thread | None = None
 
     def start(self):
         """Serve."""
         self.controller.start()
 
     def stop(self):
-        """Stop serving."""
+        """Stop serving (after an outage in progress has ended)."""
+        if self.outage is not None:
+            self.outage.join()
         self.controller.stop()
+
+    def refuse_for(self, seconds: float) -> threading.Thread:
+        """Stop listening (connections are refused, open ones dropped) for `seconds`, then serve again on the same
+        port: a relay restarting. Runs in a thread of its own, so a handler may call it; returns that thread."""
+
+        def outage():
+            self.controller.stop()
+            time.sleep(seconds)
+            self.controller = Controller(self, hostname=self.host, port=self.port)
+            self.controller.start()
+
+        thread = self.outage = threading.Thread(target=outage, name="sink-outage")
+        thread.start()
+        return thread

@@ -94,7 +94,7 @@ def test_suppressed_contact_re_added_is_never_mailed(app, sink):
     db.session.execute(Contact.__table__.delete().where(Contact.email == "person2@example.net"))
     org_id = db.session.scalar(select(Contact.organization_id).where(Contact.email == "person3@example.net"))
     db.session.add(
-        Contact(organization_id=org_id, first_name="Again", email="person2@example.net", is_primary=True)
+        Contact(organization_id=org_id, first_name="Again", email="person2@example.net", is_primary=False)
     )
     db.session.commit()
     services.import_suppressions(b"email,reason\nperson2@example.net,manual\n")

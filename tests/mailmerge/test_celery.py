@@ -22,10 +22,10 @@ pytestmark = pytest.mark.bothdb
 ROOT = Path(__file__).resolve().parents[2]
 celery = pytest.importorskip("celery")
 redis = pytest.importorskip("redis")
-# One Redis database per test process (xdist worker), emptied before use: tasks of one test run never reach
-# another's worker. Databases 8–15 are left to tests; a developer's own Redis data lives in 0.
-_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-BROKER = f"redis://127.0.0.1:6379/{8 + int(_WORKER.removeprefix('gw') or 0) % 8}"
+# One Redis database per test process, emptied before use: tasks of one test run never reach another's worker
+# (the process id spreads test runs started side by side on one machine). Databases 8–15 are left to tests; a
+# developer's own Redis data lives in 0.
+BROKER = f"redis://127.0.0.1:6379/{8 + os.getpid() % 8}"
 
 
 def _redis_available() -> bool:

@@ -78,7 +78,7 @@ def app_config():
     return {"MAIL_BACKEND": "smtp", "CRM_BASE_URL": "http://127.0.0.1:5301"}
 
 
-def test_check_and_merge_page_warn_about_loopback_links_when_sending_by_smtp(app, as_role):
+def test_check_and_merge_page_warn_about_loopback_links_when_sending_by_smtp(app, as_role, runner):
     make_recipients(2)
     merge = new_merge()
     result = services.check_merge(merge)
@@ -88,6 +88,8 @@ def test_check_and_merge_page_warn_about_loopback_links_when_sending_by_smtp(app
     for path in (f"/merges/{merge.id}/check", f"/merges/{merge.id}"):
         page = client.get(path).get_data(as_text=True)
         assert 'id="link-warning"' in page and "only this computer can open" in page, path
+    cli = runner.invoke(args=["merge", "check", str(merge.id)])
+    assert cli.exit_code == 0 and "Warning: Links in these messages point to http://127.0.0.1:5301" in cli.output
     app.config["CRM_BASE_URL"] = "https://crm.example.org"
     assert services.check_merge(merge).warnings == []
     assert 'id="link-warning"' not in client.get(f"/merges/{merge.id}").get_data(as_text=True)

@@ -65,16 +65,20 @@ def _set_templates(merge, subject: str, body: str) -> None:
 
 
 def _bounded(action):
-    """Run `action` under tracemalloc (which slows allocation, so the time bound is the stricter for it); return
-    (seconds, peak bytes, result or error)."""
-    tracemalloc.start()
+    """Run `action` once timed and once under tracemalloc (which slows allocation several times over, so timing
+    it there would measure tracemalloc); return (seconds, peak bytes, result or error)."""
     started = time.perf_counter()
     try:
         outcome = action()
     except (services.MergeError, RenderError) as exc:
         outcome = exc
+    seconds = time.perf_counter() - started
+    tracemalloc.start()
+    try:
+        action()
+    except (services.MergeError, RenderError):
+        pass
     finally:
-        seconds = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return seconds, peak, outcome
@@ -210,7 +214,7 @@ def hostile_templates(draw):
 
 
 @given(body=hostile_templates())
-@settings(max_examples=20, deadline=None, derandomize=True,
+@settings(max_examples=12, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_generated_hostile_templates_stay_within_time_and_memory(hostile_merge, body):
     messages = _assert_bounded(hostile_merge, body)
