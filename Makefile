@@ -8,9 +8,11 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 # pytest arguments, e.g. `make test PYTEST_ARGS="-k letters -x"`
 PYTEST_ARGS ?=
-# Test processes (pytest-xdist); each gets its own SQLite files and its own PostgreSQL database. Three on two
-# cores: some tests wait on a browser, an SMTP server or a subprocess. The slow tests start first (conftest), two at
-# a time (--maxschedchunk=2 in pyproject.toml); a full run took 7:49 on 2026-11-28.
+# Test processes (pytest-xdist); each builds its app once per database and gets its own SQLite files and
+# PostgreSQL databases. Three on two cores: some tests wait on a browser, an SMTP server or a subprocess. The slow
+# tests start first (conftest), two at a time (--maxschedchunk=2 in pyproject.toml). Every test runs on SQLite, the
+# ones marked bothdb and the smoke pass on PostgreSQL too (tests/conftest.py). A full run took
+# 25:17 on 2026-12-03 with seven other test sessions on the machine (load average 14-18); see the README.
 JOBS ?= 3
 
 .PHONY: run test setup install dev browser lint clean help

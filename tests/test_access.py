@@ -7,6 +7,9 @@ import pytest
 from crm.auth.services import create_token
 from crm.common.access import needed_role
 
+# Every page under every role: part of the smoke pass on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.bothdb
+
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -86,6 +89,7 @@ def test_every_readable_page_renders_for_its_roles(app, as_role, seeded, role):
             assert response.status_code == 403, (rule.rule, response.status_code)
 
 
+@pytest.mark.own_app
 def test_server_error_page_uses_the_layout(app):
     @app.get("/boom-for-test")
     def boom():

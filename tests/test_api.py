@@ -9,6 +9,9 @@ from openapi_spec_validator import validate
 from crm.auth.services import create_token
 from crm.seed import SEED_LETTER_SLUG
 
+# Part of the smoke pass of the API on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.bothdb
+
 
 @pytest.fixture
 def tokens(users):

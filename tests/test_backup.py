@@ -9,6 +9,9 @@ from sqlalchemy import func, select
 
 from crm.organizations.models import Organization
 
+# crm backup / restore work on the database file, and a second process holds it.
+pytestmark = pytest.mark.commits
+
 HOLDER = textwrap.dedent("""
     import sys
     from sqlalchemy import text

@@ -20,3 +20,20 @@ def test_smtp_fixture_receives_real_mail(smtp_server):
 def test_unexpected_smtp_connection_fails_the_test():
     with pytest.raises(AssertionError, match="unexpected SMTP connection"):
         smtplib.SMTP("127.0.0.1", 2525, timeout=1)
+
+
+@pytest.mark.bothdb
+def test_a_requests_commit_survives_a_rollback_of_the_tests_own_session(app, as_role):
+    """Sessions share the test's transaction in nested savepoints (conftest.py): the test's session, open around
+    the request, must not take the request's committed work with it when it rolls back."""
+    import sqlalchemy as sa
+
+    from crm.extensions import db
+    from crm.organizations.models import Organization
+
+    assert db.session.scalar(sa.select(sa.func.count(Organization.id))) == 0  # the test's session is open
+    assert as_role("organizer").post("/organizations/new", data={"name": "Kept"}).status_code == 303
+    db.session.rollback()
+    assert db.session.scalar(sa.select(Organization.name)) == "Kept"
+    db.session.remove()
+    assert db.session.scalar(sa.select(sa.func.count(Organization.id))) == 1

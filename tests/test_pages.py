@@ -8,6 +8,9 @@ from sqlalchemy import select
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG
 
+# Part of the smoke pass of the pages on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.bothdb
+
 
 def text(response) -> str:
     """A response body as text."""

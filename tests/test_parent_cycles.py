@@ -10,6 +10,9 @@ from crm.extensions import db as _db
 from crm.organizations import services
 from crm.organizations.models import Organization
 
+# Locks (an advisory lock on PostgreSQL, the write lock on SQLite): on PostgreSQL too (tests/conftest.py).
+pytestmark = pytest.mark.bothdb
+
 
 def _new(name: str) -> Organization:
     """An organization with no parent."""
@@ -19,6 +22,7 @@ def _new(name: str) -> Organization:
     return org
 
 
+@pytest.mark.commits  # two threads, each on a connection of its own
 def test_simultaneous_opposite_parent_changes(app, db, monkeypatch):
     a, b = _new("Alpha Coalition"), _new("Beta Network")
     versions = {a.id: a.version, b.id: b.version}

@@ -83,6 +83,7 @@ class TestPerAccountThrottle:
         assert right.status_code == 429, "the limit holds for the right password too until the window passes"
 
 
+@pytest.mark.commits  # the backup reads the database file, the restore replaces it
 def test_backup_and_restore_sqlite(app, runner, seeded, db, tmp_path):
     if not app.config["DATABASE_URL"].startswith("sqlite"):
         result = runner.invoke(args=["backup"])

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 
 from crm.extensions import db
@@ -11,6 +12,9 @@ from crm.organizations import services as orgs
 from crm.organizations.filters import parse_filter
 from crm.organizations.merging import merge_organizations
 from crm.organizations.models import Organization
+
+# Triggers written per database: on PostgreSQL too (tests/conftest.py).
+pytestmark = pytest.mark.bothdb
 
 
 def truth() -> dict[int, tuple[int, datetime | None]]:

@@ -8,6 +8,9 @@ from crm.common.access import access
 from crm.extensions import db
 from crm.organizations.models import Organization
 
+# Real transactions on both databases: the point is how they end (and psycopg's prepared statements).
+pytestmark = [pytest.mark.commits, pytest.mark.bothdb]
+
 
 @pytest.fixture
 def endings(app):

@@ -9,6 +9,9 @@ from crm.auth.services import create_token
 from crm.contacts.models import Contact
 from crm.organizations.models import Organization
 
+# Optimistic locking (versioned updates): on PostgreSQL too (tests/conftest.py).
+pytestmark = pytest.mark.bothdb
+
 
 def text(response) -> str:
     """A response body as text."""

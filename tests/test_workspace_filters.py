@@ -10,6 +10,9 @@ import sqlalchemy as sa
 from crm.auth.services import create_token
 from crm.seed import SEED_LETTER_SLUG
 
+# The filter language's SQL (search, IN lists, counts): on PostgreSQL too (tests/conftest.py).
+pytestmark = pytest.mark.bothdb
+
 # (page/API query parameters, the same filter as `crm export orgs` arguments)
 FILTERS = [
     (

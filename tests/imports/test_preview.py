@@ -59,6 +59,7 @@ SIGNATURES = ("organization,role,status\n"
               "Mijente,,withdrawn\n")
 
 
+@pytest.mark.commits  # it watches every statement sent: the rolled-back tests' SAVEPOINTs would be among them
 @pytest.mark.parametrize("kind,text,extra", [
     ("contacts", CONTACTS, {}),
     ("orgs", ORGS, {"create_issue_areas": True}),
@@ -89,6 +90,8 @@ def test_a_dry_run_writes_nothing_and_decides_each_row_as_the_import_does(seeded
     assert after != before  # the last import was kept: the previews above changed nothing by themselves
 
 
+@pytest.mark.commits  # the edit runs in another thread, on a connection of its own
+@pytest.mark.bothdb  # who waits for whose lock
 def test_an_edit_while_a_large_preview_runs_succeeds_at_once(seeded, app, db, tmp_path, users):
     """Before, the preview inserted its rows and held SQLite's write lock until its rollback; the edit waited for
     the busy timeout and failed with 'database is locked'."""
@@ -133,6 +136,7 @@ def test_an_edit_while_a_large_preview_runs_succeeds_at_once(seeded, app, db, tm
     assert db.session.scalar(select(func.count(Letter.id))) == 1
 
 
+@pytest.mark.commits  # another connection holds the lock
 def test_a_write_that_waits_too_long_for_the_sqlite_lock_is_a_503_to_retry(app, db, users, database_url):
     """Another writer (an import, a backup) holding SQLite's lock past the busy timeout: 503 with Retry-After, for
     pages and API alike, never a 500; the request after the lock is gone succeeds."""

@@ -14,6 +14,9 @@ from crm.imports.reader import sniff
 from crm.mailmerge.models import Suppression
 from crm.organizations.matching import Match
 
+# Bulk inserts, duplicate and suppression matching in SQL: on PostgreSQL too (tests/conftest.py).
+pytestmark = pytest.mark.bothdb
+
 
 def run(path, kind="contacts", **options):
     """Import a file with the suggested mapping."""

@@ -4,6 +4,7 @@ import csv
 import io
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from crm.audit.models import AuditEvent
@@ -12,6 +13,9 @@ from crm.imports.models import ImportBatch, ImportMapping
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG
 from tests.imports.test_corpus import suggested
+
+# Import and undo (bulk inserts and deletes): on PostgreSQL too (tests/conftest.py).
+pytestmark = pytest.mark.bothdb
 
 
 def upload(client, content: bytes, kind="contacts", name="people.csv", letter=""):

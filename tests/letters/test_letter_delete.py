@@ -11,6 +11,9 @@ from crm.mailmerge.models import MailMerge
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG
 
+# Foreign keys decide what may be deleted: on PostgreSQL too (tests/conftest.py).
+pytestmark = pytest.mark.bothdb
+
 
 @pytest.fixture
 def draft(seeded, db):

@@ -16,6 +16,9 @@ from crm.mailmerge import services
 from crm.mailmerge.models import Message
 from tests.mailmerge.conftest import make_recipients, new_merge, smtp_config, worker_env
 
+# Claims with SKIP LOCKED on PostgreSQL: on PostgreSQL too (tests/conftest.py).
+pytestmark = pytest.mark.bothdb
+
 ROOT = Path(__file__).resolve().parents[2]
 celery = pytest.importorskip("celery")
 redis = pytest.importorskip("redis")

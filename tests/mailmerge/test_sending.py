@@ -12,6 +12,9 @@ from crm.mailmerge.models import Message, Suppression
 from crm.mailmerge.worker import drain
 from tests.mailmerge.conftest import make_recipients, new_merge, serve_sink, smtp_config
 
+# The worker's marks differ by database: on PostgreSQL too (tests/conftest.py).
+pytestmark = pytest.mark.bothdb
+
 
 @pytest.fixture(params=["pipelining", "step-by-step"])
 def sink(request):
