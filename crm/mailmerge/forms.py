@@ -50,6 +50,7 @@ class MergeForm(FlaskForm):
         ],
         default="any",
     )
+    not_issue_area = SelectMultipleField("Works on none of", choices=[], validate_choice=False)
     signed = SelectMultipleField(
         "Signed (signers of a letter, for thank-yous)", choices=[], validate_choice=False
     )
@@ -73,7 +74,7 @@ class MergeForm(FlaskForm):
         params: dict = {}
         if self.extra_filter.data:
             params.update({k: v for k, v in parse_qs(self.extra_filter.data.strip().lstrip("?")).items()})
-        for key in ("issue_area", "signed", "not_signed"):
+        for key in ("issue_area", "not_issue_area", "signed", "not_signed"):
             values = [v for v in getattr(self, key).data or [] if v]
             if values:
                 params[key] = values

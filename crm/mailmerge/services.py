@@ -228,7 +228,8 @@ def _snapshot(merge: MailMerge) -> dict:
         "reply_to": merge.reply_to,
         "subject_template": merge.subject_template,
         "body_template": merge.body_template,
-        "audience": str(merge.audience),
+        # The sentence the merge page shows, not the stored dict: the audit log is read by organizers.
+        "audience": audiences.describe(merge.audience or {}),
         "throttle_per_minute": merge.throttle_per_minute,
         "status": merge.status,
     }

@@ -75,6 +75,7 @@ def _fill_choices(form: MergeForm) -> None:
         SelectChoice(str(s.id), s.name) for s in list_segments()
     ]
     form.issue_area.choices = [SelectChoice(a.slug, a.name) for a in issue_areas()]
+    form.not_issue_area.choices = form.issue_area.choices
     form.after_merge.choices = [SelectChoice("", "— anyone —")] + [
         SelectChoice(str(m.id), f"#{m.id} {m.name}") for m, _ in services.list_merges() if m.status != "draft"
     ]
@@ -167,6 +168,7 @@ def edit(merge_id: int):
         form.contacts.data = audience.get("contacts", "primary")
         form.issue_area.data = params.pop("issue_area", [])
         form.match.data = params.pop("match", "any")
+        form.not_issue_area.data = params.pop("not_issue_area", [])
         form.signed.data = params.pop("signed", [])
         form.not_signed.data = params.pop("not_signed", [])
         form.state.data = ", ".join(params.pop("state", []))
