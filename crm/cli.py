@@ -119,17 +119,7 @@ def user_create(email, role, password, name):
 @with_appcontext
 def user_deactivate(email):
     """Deactivate a user: their sessions end and their API tokens are revoked at once."""
-    from crm.auth.services import AccountError, set_active, user_by_email
-
-    try:
-        user = user_by_email(email)
-    except AccountError as exc:
-        _fail(str(exc))
-    if not user.active:
-        click.echo(f"{user.email} was already deactivated.")
-        return
-    set_active(user, False)
-    click.echo(f"Deactivated {user.email}: sessions ended, API tokens revoked.")
+    _set_user_active(email, False)
 
 
 @user_group.command("activate")
@@ -137,17 +127,23 @@ def user_deactivate(email):
 @with_appcontext
 def user_activate(email):
     """Reactivate a user (API tokens revoked at deactivation stay revoked)."""
+    _set_user_active(email, True)
+
+
+def _set_user_active(email: str, active: bool) -> None:
+    """Deactivate or reactivate one user, saying what happened (nothing when they already are so)."""
     from crm.auth.services import AccountError, set_active, user_by_email
 
     try:
         user = user_by_email(email)
     except AccountError as exc:
         _fail(str(exc))
-    if user.active:
-        click.echo(f"{user.email} was already active.")
+    if user.active == active:
+        click.echo(f"{user.email} was already {'active' if active else 'deactivated'}.")
         return
-    set_active(user, True)
-    click.echo(f"Reactivated {user.email}.")
+    set_active(user, active)
+    click.echo(f"Reactivated {user.email}." if active
+               else f"Deactivated {user.email}: sessions ended, API tokens revoked.")
 
 
 @click.group("token")
