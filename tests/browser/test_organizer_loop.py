@@ -12,6 +12,7 @@ import re
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -98,9 +99,14 @@ def test_organizer_loop(width, live_server, browser, seeded, users, smtp_server,
         """Follow a link of the navigation (unfolding the menu first on a phone, and its dropdown `menu`)."""
         if phone:
             page.get_by_role("button", name="Toggle navigation").click()
+            # A click while the menu is still unfolding can land nowhere: wait for the fold to finish.
+            expect(page.locator("#nav")).to_have_class(re.compile(r"\bshow\b"))
         if menu:
             page.locator("#nav").get_by_role("button", name=menu, exact=True).click()
-        page.locator("#nav").get_by_role("link", name=name).first.click()
+        link = page.locator("#nav").get_by_role("link", name=name).first
+        path = urlsplit(link.get_attribute("href")).path
+        link.click()
+        page.wait_for_url(lambda url: urlsplit(url).path == path)
 
     try:
         # 1. Log in as an organizer: the dashboard says what to do first.
