@@ -87,8 +87,8 @@ def register_blueprints(app: Flask) -> None:
     from crm.common.access import install_access_control
     from crm.contacts.views import bp as contacts_bp
     from crm.dashboard.views import bp as dashboard_bp
+    from crm.exports.views import bp as exports_bp
     from crm.imports.views import bp as imports_bp
-    from crm.imports.views import exports_bp
     from crm.letters.views import bp as letters_bp
     from crm.mailmerge.health import bp as health_bp
     from crm.mailmerge.views import bp as mailmerge_bp

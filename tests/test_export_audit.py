@@ -81,7 +81,7 @@ def test_a_refused_download_records_nothing(as_role, seeded, db):
 
 
 def test_every_export_command_is_audited(app, runner, seeded, db):
-    from crm.cli import export_group
+    from crm.exports.cli import export_group
 
     commands = sorted(export_group.commands)
     assert {"orgs", "contacts", "signatures", "matrix", "suppressions"} <= set(commands)

@@ -14,7 +14,7 @@ from crm.common.forms import error_summary
 from crm.common.text import plural, single_line
 from crm.common.validation import whole_number
 from crm.contacts.services import contacts_of
-from crm.exports import MATRIX_CELLS
+from crm.exports.rows import MATRIX_CELLS
 from crm.letters import participation, services
 from crm.letters.forms import (
     AddSignatureForm,
