@@ -143,6 +143,13 @@ def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
     }, name=name)
 
 
+def page_of(items: list, args: dict) -> dict:
+    """One page (`page`, `per_page` of the query) of a list read whole, in page_schema's envelope."""
+    start = (args["page"] - 1) * args["per_page"]
+    return {"items": items[start:start + args["per_page"]], "total": len(items), "page": args["page"],
+            "per_page": args["per_page"]}
+
+
 OrganizationPageSchema = page_schema(OrganizationSchema, "OrganizationPage")
 IssueAreaPageSchema = page_schema(IssueAreaSchema, "IssueAreaPage")
 LetterPageSchema = page_schema(LetterSchema, "LetterPage")

@@ -441,7 +441,7 @@ def _request(request_id: int):
 @with_appcontext
 def signon_list(slug, as_json):
     """List the sign-ons waiting for review, oldest first, with the proposed organization."""
-    from crm.api.letters import SignOnRequestSchema
+    from crm.api.signon_requests import SignOnRequestSchema
     from crm.signon.services import review_queue
 
     queue = review_queue(_letter(slug) if slug else None)
