@@ -29,7 +29,9 @@ from crm.letters.models import Letter
 from crm.mailmerge import audience as audiences
 from crm.mailmerge.models import DELIVERED_STATUSES, SUPPRESSION_REASONS, MailMerge, Message, Suppression
 from crm.mailmerge.rendering import Rendered, letter_record, load_recipients, render_message, sample_recipient
-from crm.mailmerge.templating import FIELDS, Problem, RenderError, compile_templates
+from crm.mailmerge.template_checks import Problem
+from crm.mailmerge.template_fields import FIELDS
+from crm.mailmerge.templating import RenderError, compile_templates
 
 EDITABLE_STATUSES = ("draft",)
 COUNT_STATUSES = (
