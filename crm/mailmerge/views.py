@@ -1,58 +1,24 @@
-"""Mail merges, the outbox, suppressions and the public unsubscribe page."""
+"""The mail-merge pages: compose and edit a draft, its audience count, check, preview and test it, queue it,
+control it and read its report."""
 
-from email import message_from_string, policy
-
-from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm.common.access import access
 from crm.common.validation import whole_number
-from crm.extensions import csrf
 from crm.letters.services import list_letters
-from crm.mailmerge import checking, compose, embedded, previews, queueing, reports
-
-# Imported under another name: `suppressions` here is the list page's view (endpoint mailmerge.suppressions).
-from crm.mailmerge import suppressions as suppression_service
+from crm.mailmerge import checking, compose, previews, queueing, reports
+from crm.mailmerge.blueprint import bp, current_user_id, page_number
 from crm.mailmerge.errors import MergeError
-from crm.mailmerge.forms import (
-    ActionForm,
-    ConfirmForm,
-    ImportSuppressionsForm,
-    MergeForm,
-    RemoveSuppressionForm,
-    SuppressionForm,
-    TestForm,
-)
+from crm.mailmerge.forms import ActionForm, ConfirmForm, MergeForm, TestForm
 from crm.organizations.services import issue_areas
 from crm.segments.services import list_segments
-
-bp = Blueprint("mailmerge", __name__)
-embedded.install(bp)
-
-
-@bp.context_processor
-def _message_states() -> dict:
-    """The message-state vocabulary for this feature's pages."""
-    from crm.mailmerge.states import LISTED, message_state
-
-    return {"message_state": message_state, "listed_states": LISTED}
-
-
-def _page() -> int:
-    """The page number from the query string."""
-    page = request.args.get("page", "1")
-    return whole_number(page, 1, 1_000_000) or 1
 
 
 def _merge_or_404(merge_id: int):
     """The merge or a 404."""
     return reports.get_merge(merge_id) or abort(404)
-
-
-def _user_id() -> int | None:
-    """The logged-in user's id."""
-    return current_user.id if current_user.is_authenticated else None
 
 
 def _button(form, act, back: str):
@@ -139,7 +105,7 @@ def new():
                 getattr(form, key).data = request.args.getlist(key)
     if form.validate_on_submit():
         try:
-            merge = compose.create_merge(form.data_for_service(), _user_id())
+            merge = compose.create_merge(form.data_for_service(), current_user_id())
         except MergeError as exc:
             _apply_errors(form, exc)
         else:
@@ -181,7 +147,7 @@ def edit(merge_id: int):
         form.extra_filter.data = urlencode(params, doseq=True)
     if form.validate_on_submit():
         try:
-            compose.update_merge(merge, form.data_for_service(), _user_id())
+            compose.update_merge(merge, form.data_for_service(), current_user_id())
         except MergeError as exc:
             _apply_errors(form, exc)
         else:
@@ -216,7 +182,7 @@ def duplicate(merge_id: int):
     if not form.validate_on_submit():
         return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
     try:
-        copy = compose.duplicate_merge(merge, _user_id())
+        copy = compose.duplicate_merge(merge, current_user_id())
     except MergeError as exc:
         flash(str(exc), "danger")
         return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
@@ -316,7 +282,7 @@ def send_test(merge_id: int):
 
     def send():
         value = form.contact_id.data or ""
-        previews.send_test(merge, current_user.email, whole_number(value, 1), _user_id())
+        previews.send_test(merge, current_user.email, whole_number(value, 1), current_user_id())
         return f"A test was queued to {current_user.email}."
 
     return _button(form, send, url_for("mailmerge.show", merge_id=merge.id))
@@ -333,7 +299,7 @@ def queue(merge_id: int):
     if request.method == "POST" and request.form.get("confirmed") == "yes":
 
         def queue_it():
-            summary = queueing.queue_merge(merge, _user_id())
+            summary = queueing.queue_merge(merge, current_user_id())
             return (
                 f"Queued to {summary['queued']} recipients ({summary['suppressed']} suppressed, "
                 f"{summary['duplicates']} duplicate addresses skipped)."
@@ -358,7 +324,7 @@ def control(merge_id: int, action: str):
     merge = _merge_or_404(merge_id)
 
     def change_state():
-        queueing.set_state(merge, action, _user_id())
+        queueing.set_state(merge, action, current_user_id())
         return f"Merge {merge.status}."
 
     return _button(ActionForm(), change_state, url_for("mailmerge.show", merge_id=merge.id))
@@ -373,7 +339,7 @@ def report(merge_id: int):
     return render_template(
         "mailmerge/report.html",
         merge=merge,
-        result=reports.report_page(merge.id, _page(), status=status),
+        result=reports.report_page(merge.id, page_number(), status=status),
         progress=reports.merge_counts(merge.id),
         status=status,
         action_form=ActionForm(),
@@ -390,132 +356,7 @@ def resend(merge_id: int, message_id: int):
         abort(404)
 
     def resend_it():
-        queueing.resend_message(message, _user_id())
+        queueing.resend_message(message, current_user_id())
         return f"The message to {message.email} was queued again."
 
     return _button(ActionForm(), resend_it, url_for("mailmerge.report", merge_id=merge_id))
-
-
-@bp.get("/outbox")
-@access("organizer")
-def outbox():
-    """Every message sent or caught (with MAIL_BACKEND=outbox) by this instance."""
-    return render_template("mailmerge/outbox.html", result=reports.outbox_page(_page()))
-
-
-@bp.get("/outbox/<int:message_id>")
-@access("organizer")
-def outbox_message(message_id: int):
-    """One message exactly as it was handed to SMTP (or kept by the dev outbox)."""
-    message = reports.get_message(message_id) or abort(404)
-    text = html = None
-    if message.raw:
-        parsed = message_from_string(message.raw, policy=policy.default)
-        part = parsed.get_body(("plain",))
-        text = part.get_content() if part is not None else None
-        part = parsed.get_body(("html",))
-        html = part.get_content() if part is not None else None
-    return render_template("mailmerge/message.html", message=message, text=text, html=html)
-
-
-@bp.route("/suppressions", methods=["GET", "POST"])
-@access("organizer")
-def suppressions():
-    """Addresses that are never mailed; add one."""
-    form = SuppressionForm()
-    if form.validate_on_submit():
-        try:
-            added = suppression_service.add_suppression(
-                form.email.data, form.reason.data, form.note.data or "", _user_id()
-            )
-            flash("Suppressed." if added else "That address was already suppressed.", "success")
-            return redirect(url_for("mailmerge.suppressions"), 303)
-        except MergeError as exc:
-            form.email.errors = [str(exc)]
-    q = request.args.get("q", "")[:254]
-    return render_template(
-        "mailmerge/suppressions.html",
-        result=suppression_service.suppressions_page(_page(), q=q),
-        form=form,
-        remove_form=RemoveSuppressionForm(),
-        import_form=ImportSuppressionsForm(),
-        q=q,
-    ), 400 if form.errors else 200
-
-
-@bp.post("/suppressions/remove")
-@access("organizer")
-def remove_suppression():
-    """Un-suppress one address with a reason (audited)."""
-    form = RemoveSuppressionForm()
-    if form.validate_on_submit():
-        try:
-            suppression_service.remove_suppression(form.email.data, form.reason.data, _user_id())
-            flash(f"{form.email.data} may be mailed again.", "success")
-        except MergeError as exc:
-            flash(str(exc), "danger")
-    else:
-        flash("Say why this address may be mailed again.", "danger")
-    return redirect(url_for("mailmerge.suppressions"), 303)
-
-
-@bp.post("/suppressions/import")
-@access("organizer")
-def import_suppressions():
-    """Add the addresses of a CSV (never removes any)."""
-    form = ImportSuppressionsForm()
-    if form.validate_on_submit():
-        try:
-            result = suppression_service.import_suppressions(form.file.data.read(5_000_001)[:5_000_000], _user_id())
-            flash(f"{result['added']} addresses suppressed; {result['already']} were already.", "success")
-        except MergeError as exc:
-            flash(str(exc), "danger")
-    else:
-        flash("Choose a CSV file.", "danger")
-    return redirect(url_for("mailmerge.suppressions"), 303)
-
-
-@bp.get("/suppressions.csv")
-@access("organizer")
-def export_suppressions():
-    """Every suppression as CSV."""
-    return Response(
-        "".join(suppression_service.export_suppressions()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": "attachment; filename=suppressions.csv"},
-    )
-
-
-@bp.route("/t/<token>", methods=["GET", "POST"])
-@access("public")
-@csrf.exempt
-def test_link(token: str):
-    """Where every personal link of a test message leads (also the one-click unsubscribe POST of its
-    List-Unsubscribe header): it says what the real link would do, and changes nothing."""
-    from crm.common.tokens import TokenError
-    from crm.mailmerge.links import read_test_link
-
-    try:
-        link = read_test_link(token)
-    except TokenError as exc:
-        return render_template("mailmerge/test_link.html", error=str(exc), link=None), 400
-    return render_template("mailmerge/test_link.html", error=None, link=link)
-
-
-@bp.route("/u/<token>", methods=["GET", "POST"])
-@access("public")
-@csrf.exempt
-def unsubscribe(token: str):
-    """GET asks for confirmation and changes nothing; POST (one click, RFC 8058: no cookie or CSRF)
-    suppresses.
-    """
-    try:
-        data = suppression_service.read_unsubscribe(token)
-    except MergeError as exc:
-        return render_template("mailmerge/unsubscribe.html", error=str(exc), email=None, done=False), 400
-    if request.method == "POST":
-        email = suppression_service.unsubscribe(token)
-        return render_template("mailmerge/unsubscribe.html", error=None, email=email, done=True)
-    return render_template(
-        "mailmerge/unsubscribe.html", error=None, email=data["email"], done=False, token=token
-    )
