@@ -10,16 +10,15 @@ from flask_login import current_user
 
 from crm.common.validation import whole_number
 from crm.mailmerge import embedded
+from crm.mailmerge.states import LISTED, message_state
 
 bp = Blueprint("mailmerge", __name__)
 embedded.install(bp)
 
 
-@bp.context_processor
+@bp.app_context_processor
 def _message_states() -> dict:
-    """The message-state vocabulary for this feature's pages."""
-    from crm.mailmerge.states import LISTED, message_state
-
+    """The message-state vocabulary, for this feature's pages and the organization page's list of merges."""
     return {"message_state": message_state, "listed_states": LISTED}
 
 
