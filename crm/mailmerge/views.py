@@ -20,7 +20,7 @@ from crm.mailmerge.forms import (
     SuppressionForm,
     TestForm,
 )
-from crm.organizations.services import issue_areas
+from crm.organizations.issue_areas import issue_areas
 from crm.segments.services import list_segments
 
 bp = Blueprint("mailmerge", __name__)

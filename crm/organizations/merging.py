@@ -13,9 +13,9 @@ from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Signature, SignOnRequest
 from crm.mailmerge.models import MailMerge, Message
+from crm.organizations.editing import add_alias, refresh_search_text, snapshot
 from crm.organizations.matching import _conflicts, normalize_org_name
 from crm.organizations.models import Interaction, Organization, OrganizationAlias
-from crm.organizations.services import add_alias, refresh_search_text, snapshot
 from crm.segments.models import Segment
 
 _STATUS_RANK = {"confirmed": 3, "pending": 2, "declined": 1, "withdrawn": 0}
