@@ -1,6 +1,7 @@
-"""Creating organizations: from a form or the API (every field validated), and from a bare name (a signatory line,
-a public sign-on, an imported contact's employer), whose callers have a name they already cleaned and, at most, a
-few fields they checked themselves."""
+"""Creating organizations: from a form or the API (every field checked), or from a bare name.
+
+A bare name comes from a signatory line, a public sign-on or an imported contact's employer: its callers have a
+name they already cleaned and, at most, a few fields they checked themselves."""
 
 from crm.audit.services import record
 from crm.common.text import fold, sort_name

@@ -1,5 +1,4 @@
-"""Changing an organization: validating fields, the parent-cycle check, aliases, and the versioned, audited
-update (archive and restore included)."""
+"""Changing an organization: field checks, the parent-cycle check, aliases, the versioned and audited update."""
 
 import re
 from collections.abc import Callable

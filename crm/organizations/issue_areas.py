@@ -1,5 +1,7 @@
-"""The issue-area vocabulary: reading it (filters, forms, the dashboard) and, for admins, adding, renaming,
-retiring and merging areas (the merge rewrites every stored filter that names the old area)."""
+"""The issue-area vocabulary: reading it, and (admins) adding, renaming, retiring and merging areas.
+
+A merge moves organizations and letters to the kept area and rewrites every stored filter that names the old one
+(segments and mail-merge audiences)."""
 
 from sqlalchemy import func, select
 

@@ -1,5 +1,7 @@
-"""The in-memory index of organization spellings that matching searches: names, aliases, acronyms, compact and
-word-bag forms, sister-fund bases, web-address labels, and word postings for the fuzzy search."""
+"""The in-memory index of organization spellings that matching searches, built once per batch.
+
+Names, aliases, acronyms, compact and word-bag forms, sister-fund bases, web-address labels, and word postings
+for the fuzzy search."""
 
 from collections import defaultdict
 from collections.abc import Iterable

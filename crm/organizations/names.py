@@ -1,7 +1,9 @@
-"""How organization names are written: normalising a written name (case, accents, punctuation, "The", "Inc.",
-state codes, ordinals, web addresses), the other forms it answers to (parenthesised parts, separated parts, sister
-funds, word bags, a web address's label), and whether two names differ in a way that makes them different
-organizations (a place, a number, an "of …" tail). Pure text: no database."""
+"""How organization names are written: normalising, the other forms a name answers to, comparing two names.
+
+Normalising: case, accents, punctuation, "The", "Inc.", state codes, ordinals, web addresses. Other forms:
+parenthesised and separated parts, sister-fund bases, word bags, a web address's label. Comparing: whether two
+names differ in a way that makes them different organizations (a place, a number, an "of …" tail). Pure text,
+no database."""
 
 import re
 

@@ -1,5 +1,6 @@
-"""Reading organizations: the filtered list (pages, API, exports), one organization's page, option lists for
-filter forms, and participation in letters."""
+"""Reading organizations: the filtered list, one organization's page, filter-form options, participation.
+
+The list (pages, API, exports) is read as plain rows; the profile as ORM instances with what its page shows."""
 
 from dataclasses import dataclass, field
 from datetime import date
