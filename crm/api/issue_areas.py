@@ -4,7 +4,7 @@ from flask.views import MethodView
 
 from crm.api import schemas
 from crm.api.blueprints import reads
-from crm.organizations import services as organizations
+from crm.organizations.issue_areas import issue_areas
 
 
 @reads.route("/issue-areas")
@@ -15,4 +15,4 @@ class IssueAreas(MethodView):
     @reads.response(200, schemas.IssueAreaPageSchema)
     def get(self, args):
         """List issue areas."""
-        return schemas.page_of(organizations.issue_areas(include_retired=True), args)
+        return schemas.page_of(issue_areas(include_retired=True), args)

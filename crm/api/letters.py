@@ -10,7 +10,7 @@ from crm.api.blueprints import letter_writes, reads
 from crm.api.schemas import Id
 from crm.letters import services as letters
 from crm.letters.models import LETTER_STATUSES
-from crm.organizations.services import get_organization
+from crm.organizations.queries import get_organization
 
 
 class LetterInSchema(ma.Schema):

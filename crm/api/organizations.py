@@ -15,8 +15,10 @@ from crm.api.schemas import (
 )
 from crm.api.writes import answer_write
 from crm.organizations import merging
-from crm.organizations import services as organizations
+from crm.organizations.creation import create_organization
+from crm.organizations.editing import set_archived, update_organization
 from crm.organizations.filters import FilterError, parse_filter
+from crm.organizations.queries import get_organization, list_organizations
 
 
 class OrganizationInSchema(OrganizationOptionalFields):
@@ -90,9 +92,8 @@ class Organizations(MethodView):
     def get(self, args):
         """List organizations matching the filters."""
         try:
-            result = organizations.list_organizations(parse_filter(request.args), sort=args.get("sort", "name"),
-                                                      page=args["page"], per_page=args["per_page"],
-                                                      with_aliases=True)
+            result = list_organizations(parse_filter(request.args), sort=args.get("sort", "name"),
+                                        page=args["page"], per_page=args["per_page"], with_aliases=True)
         except FilterError as exc:
             abort(400, message=str(exc), errors={exc.param: [str(exc)]})
         return {"items": result.items, "total": result.total, "page": result.page, "per_page": result.per_page}
@@ -106,7 +107,7 @@ class OrganizationCreate(MethodView):
     @organization_writes.response(201, OrganizationSchema)
     def post(self, data):
         """Create an organization."""
-        return _write(lambda: organizations.create_organization(data, user_id=g.api_user.id))
+        return _write(lambda: create_organization(data, user_id=g.api_user.id))
 
 
 @reads.route("/organizations/<int:org_id>")
@@ -116,7 +117,7 @@ class OrganizationById(MethodView):
     @reads.response(200, OrganizationSchema)
     def get(self, org_id):
         """Get an organization."""
-        return organizations.get_organization(org_id) or abort(404, message="No such organization.")
+        return get_organization(org_id) or abort(404, message="No such organization.")
 
 
 @organization_writes.route("/organizations/<int:org_id>")
@@ -129,7 +130,7 @@ class OrganizationChange(MethodView):
     def patch(self, data, org_id):
         """Change some fields; `version` must be the one you read."""
         version = data.pop("version")
-        return _write(lambda: organizations.update_organization(org_id, data, version=version,
+        return _write(lambda: update_organization(org_id, data, version=version,
                                                                 user_id=g.api_user.id))
 
     @organization_writes.response(200, OrganizationSchema)
@@ -151,7 +152,7 @@ class OrganizationArchive(MethodView):
 
 def _archive(org_id: int, version: int | None):
     """Archive, answering 404 or 409."""
-    return _write(lambda: organizations.set_archived(org_id, True, version=version, user_id=g.api_user.id))
+    return _write(lambda: set_archived(org_id, True, version=version, user_id=g.api_user.id))
 
 
 @letter_writes.route("/organizations/<int:org_id>/merge")

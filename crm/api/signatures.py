@@ -12,7 +12,7 @@ from crm.api.schemas import Id
 from crm.letters import services as letters
 from crm.letters.models import SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
 from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import
-from crm.organizations.services import get_organization
+from crm.organizations.queries import get_organization
 
 
 class SignatureInSchema(ma.Schema):
