@@ -89,6 +89,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.dashboard.views import bp as dashboard_bp
     from crm.imports.views import bp as imports_bp
     from crm.imports.views import exports_bp
+    from crm.letters import import_views, review_views, signature_views  # noqa: F401 - their routes join letters_bp
     from crm.letters.views import bp as letters_bp
     from crm.mailmerge.health import bp as health_bp
     from crm.mailmerge.views import bp as mailmerge_bp

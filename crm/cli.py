@@ -326,7 +326,7 @@ def export_contacts(output, **params):
 def export_signatures(letter, output, **params):
     """Export signatures, letter by letter, leads first; the organization filters choose whose."""
     from crm.exports import SIGNATURE_COLUMNS, signature_rows
-    from crm.letters.services import get_letter
+    from crm.letters.queries import get_letter
 
     for slug in letter:
         if get_letter(slug) is None:

@@ -5,7 +5,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint, schemas
-from crm.letters import services as letters
+from crm.letters.queries import get_letter, list_letters, signatories
 from crm.organizations import services as organizations
 from crm.organizations.filters import FilterError, parse_filter
 
@@ -61,7 +61,7 @@ class Letters(MethodView):
     @blp.response(200, schemas.LetterPageSchema)
     def get(self, args):
         """List letters, newest first."""
-        items = [letter for letter, _ in letters.list_letters()]
+        items = [letter for letter, _ in list_letters()]
         start = (args["page"] - 1) * args["per_page"]
         return {"items": items[start:start + args["per_page"]], "total": len(items), "page": args["page"],
                 "per_page": args["per_page"]}
@@ -75,8 +75,8 @@ class LetterSignatures(MethodView):
     @blp.response(200, schemas.SignaturePageSchema)
     def get(self, args, slug):
         """List a letter's signatures."""
-        letter = letters.get_letter(slug) or abort(404, message="No such letter.")
-        items = letters.signatories(letter, ("confirmed", "pending", "declined", "withdrawn"))
+        letter = get_letter(slug) or abort(404, message="No such letter.")
+        items = signatories(letter, ("confirmed", "pending", "declined", "withdrawn"))
         start = (args["page"] - 1) * args["per_page"]
         return {"items": items[start:start + args["per_page"]], "total": len(items), "page": args["page"],
                 "per_page": args["per_page"]}

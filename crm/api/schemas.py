@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from crm.letters.services import text_fingerprint
+from crm.letters.signatures import text_fingerprint
 from crm.organizations.filters import ARCHIVED_MODES, MATCH_MODES, SORTS, US_STATES
 from crm.organizations.models import ORG_TYPES, SCOPES
 

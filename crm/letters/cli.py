@@ -37,7 +37,7 @@ def import_signatories(letter_slug, file, dry_run, report_path):
 
     Without --dry-run, `matched` lines become confirmed signatures and `new` lines new organizations, all in
     one transaction; `review` lines are left for the letter page's import form, where a person decides."""
-    from crm.letters.services import get_letter
+    from crm.letters.queries import get_letter
     from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import, report_csv
 
     letter = get_letter(letter_slug)
@@ -108,7 +108,7 @@ def register(app: Flask) -> None:
 
 def _letter(slug: str):
     """The letter with this slug, or exit 1."""
-    from crm.letters.services import get_letter
+    from crm.letters.queries import get_letter
 
     return get_letter(slug) or _fail(f"unknown letter {slug!r}")
 
@@ -177,7 +177,7 @@ def letter_list(status, as_json):
     """List letters, newest first, with their confirmed and pending signatures."""
     from crm.api.schemas import LetterSchema
     from crm.letters.models import LETTER_STATUSES
-    from crm.letters.services import list_letters
+    from crm.letters.queries import list_letters
 
     if status is not None and status not in LETTER_STATUSES:
         _fail(f"status must be one of: {', '.join(LETTER_STATUSES)}")
@@ -197,7 +197,7 @@ def letter_list(status, as_json):
 def letter_show(slug, as_json):
     """Show a letter: title, status, dates, recipients and its signatures counted by status."""
     from crm.api.schemas import LetterSchema
-    from crm.letters.services import status_counts
+    from crm.letters.queries import status_counts
 
     letter = _letter(slug)
     counts = status_counts([letter.id]).get(letter.id) or dict.fromkeys(("pending", "confirmed", "declined",
@@ -225,7 +225,7 @@ def letter_show(slug, as_json):
 @with_appcontext
 def letter_create(**options):
     """Create a draft letter; prints its slug alone on the last line."""
-    from crm.letters.services import LetterError, create_letter
+    from crm.letters.writing import LetterError, create_letter
 
     data = _letter_data(**options)
     if not data.get("title"):
@@ -244,7 +244,7 @@ def letter_create(**options):
 @with_appcontext
 def letter_edit(current_slug, **options):
     """Change a letter's text and settings (only the options given)."""
-    from crm.letters.services import LetterError, update_letter
+    from crm.letters.writing import LetterError, update_letter
 
     letter = _letter(current_slug)
     data = _letter_data(**options)
@@ -265,7 +265,8 @@ def letter_edit(current_slug, **options):
 @with_appcontext
 def letter_status(slug, status, delivered_on, thank):
     """Move a letter along draft → collecting → closed → delivered."""
-    from crm.letters.services import LetterError, record_delivery, set_status
+    from crm.letters.delivery import record_delivery
+    from crm.letters.writing import LetterError, set_status
 
     letter = _letter(slug)
     day = _date(delivered_on, "--delivered-on")
@@ -290,7 +291,7 @@ def letter_status(slug, status, delivered_on, thank):
 @with_appcontext
 def letter_delete(slug, yes):
     """Delete a draft letter nothing depends on (no signatures, sign-ons or mail merges)."""
-    from crm.letters.services import LetterInUse, delete_letter, deletion_blockers
+    from crm.letters.writing import LetterInUse, delete_letter, deletion_blockers
 
     letter = _letter(slug)
     reasons = deletion_blockers(letter)
@@ -315,7 +316,7 @@ def letter_signatures(slug, statuses, as_json):
     """List a letter's signatures in delivery order (leads first, then alphabetical)."""
     from crm.api.schemas import SignatureSchema
     from crm.letters.models import SIGNATURE_STATUSES
-    from crm.letters.services import signatories
+    from crm.letters.queries import signatories
 
     letter = _letter(slug)
     unknown = sorted(set(statuses) - set(SIGNATURE_STATUSES))
@@ -358,7 +359,8 @@ def _organization(id_or_name: str):
 @with_appcontext
 def letter_sign(slug, organization, role, status, listed_as, source):
     """Add an organization to a letter (by id, or by a name the organization matcher is sure of)."""
-    from crm.letters.services import LetterError, add_signature
+    from crm.letters.signatures import add_signature
+    from crm.letters.writing import LetterError
 
     letter = _letter(slug)
     org = _organization(organization)
@@ -377,7 +379,7 @@ def letter_sign(slug, organization, role, status, listed_as, source):
 @with_appcontext
 def letter_revoke_links(slug, organization):
     """Refuse every personal sign-on link of an organization for a letter made until now (new links work)."""
-    from crm.letters.services import revoke_personal_links
+    from crm.letters.personal_links import revoke_personal_links
 
     letter = _letter(slug)
     org = _organization(organization)
@@ -391,7 +393,8 @@ def letter_revoke_links(slug, organization):
 @with_appcontext
 def letter_extend(slug, deadline):
     """Give a letter a later sign-on deadline (it ends at midnight after that day in CRM_TIMEZONE)."""
-    from crm.letters.services import LetterError, extend_deadline, long_date
+    from crm.letters.deadlines import extend_deadline, long_date
+    from crm.letters.writing import LetterError
 
     letter = _letter(slug)
     try:
@@ -409,7 +412,8 @@ def letter_extend(slug, deadline):
 @with_appcontext
 def letter_signature_status(slug, organization_id, status):
     """Change the status of an organization's signature on a letter."""
-    from crm.letters.services import LetterError, signature_of, update_signature
+    from crm.letters.signatures import signature_of, update_signature
+    from crm.letters.writing import LetterError
 
     letter = _letter(slug)
     sig = signature_of(letter, organization_id) or _fail(f"organization {organization_id} is not on {slug}")

@@ -9,7 +9,7 @@ from wtforms import SelectChoice
 from crm.common.access import access
 from crm.common.validation import whole_number
 from crm.extensions import csrf
-from crm.letters.services import list_letters
+from crm.letters.queries import list_letters
 from crm.mailmerge import embedded, services
 from crm.mailmerge.forms import (
     ActionForm,

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from crm.audit.models import AuditEvent
 from crm.common.tokens import make_token
 from crm.contacts.models import Contact
+from crm.letters.links import personal_signon_url
 from crm.letters.models import Letter, Signature, SignOnRequest
-from crm.letters.services import personal_signon_url
 from crm.mailmerge.models import Message
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG, default_seed_file, read_seed_rows
@@ -304,7 +304,7 @@ def test_personal_link_expires_and_records_who_authorized(seeded, client, db, mo
     sig = db.session.scalar(select(Signature).where(Signature.letter_id == letter.id))
     db.session.refresh(sig)
     assert (sig.status, sig.authorized_email, sig.contact_id) == ("confirmed", "ana@upturn.example", contact.id)
-    monkeypatch.setattr("crm.letters.services.PERSONAL_LINK_MAX_AGE", -1)
+    monkeypatch.setattr("crm.letters.personal_links.PERSONAL_LINK_MAX_AGE", -1)
     expired = client.get(path)
     assert expired.status_code == 400 and "expired" in expired.get_data(as_text=True)
 
@@ -398,7 +398,7 @@ def test_viewers_cannot_change_letters(seeded, as_role):
 
 
 def test_the_letters_list_pages_through_many_letters(seeded, as_role, db):
-    from crm.letters.services import create_letter
+    from crm.letters.writing import create_letter
 
     for n in range(55):
         create_letter({"title": f"Paged letter {n:02d}", "slug": f"paged-letter-{n:02d}"})
