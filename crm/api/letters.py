@@ -10,7 +10,8 @@ from crm.api.schemas import Id
 from crm.common.access import access
 from crm.letters import deadlines, personal_links, queries, signatures, writing
 from crm.letters.models import LETTER_STATUSES, SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
-from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import
+from crm.letters.signatory_import import analyse, apply_import
+from crm.letters.signatory_lines import BlockTooLarge
 from crm.organizations import merging
 from crm.organizations.services import get_organization
 from crm.signon import services as signon

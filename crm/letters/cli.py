@@ -38,12 +38,14 @@ def import_signatories(letter_slug, file, dry_run, report_path):
     Without --dry-run, `matched` lines become confirmed signatures and `new` lines new organizations, all in
     one transaction; `review` lines are left for the letter page's import form, where a person decides."""
     from crm.letters.queries import get_letter
-    from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import, report_csv
+    from crm.letters.signatory_import import analyse, apply_import
+    from crm.letters.signatory_lines import BlockTooLarge
+    from crm.letters.signatory_report import report_csv
 
     letter = get_letter(letter_slug)
     if letter is None:
         _fail(f"unknown letter {letter_slug!r}")
-    from crm.letters.signatory_import import MAX_TEXT_CHARS
+    from crm.letters.signatory_lines import MAX_TEXT_CHARS
 
     try:
         # Refuse a huge file before reading it (4 bytes is the most a character takes in UTF-8).

@@ -9,7 +9,9 @@ from crm.common.text import single_line
 from crm.common.validation import whole_number
 from crm.letters import participation
 from crm.letters.forms import ImportForm
-from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import, report_csv
+from crm.letters.signatory_import import analyse, apply_import
+from crm.letters.signatory_lines import BlockTooLarge
+from crm.letters.signatory_report import report_csv
 from crm.letters.views import _letter_or_404, _user_id, bp
 
 
