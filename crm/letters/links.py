@@ -1,8 +1,8 @@
 """Making personal sign-on links, from plain ids (mail merges render from plain data, not models) or from models.
 
 crm.letters.personal_links reads them back (`read_personal_link`); this module needs nothing but tokens, URLs and
-the models' attributes, so the mail merge's rendering can import it without importing the letters' services (which
-queue sign-on mail).
+the models' attributes, so the mail merge's rendering can import it without importing the modules that queue
+sign-on mail (signatures, delivery).
 """
 
 import time
