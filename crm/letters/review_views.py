@@ -1,6 +1,5 @@
 """The review queue: confirmed public sign-ons waiting for an organizer to accept or decline them."""
 
-
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from crm.common.access import access

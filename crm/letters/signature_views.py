@@ -1,6 +1,5 @@
 """Letter pages for signatures: find and add an organization, edit a signature, revoke links, ask to confirm again."""
 
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from wtforms import SelectChoice
 
