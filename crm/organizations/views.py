@@ -12,10 +12,16 @@ from crm.common.validation import InvalidData, whole_number
 from crm.contacts.services import contacts_of
 from crm.letters.forms import MergeForm
 from crm.letters.personal_links import personal_links_for
-from crm.mailmerge.services import merges_for_organization
+from crm.mailmerge.reports import merges_for_organization
 from crm.organizations import merging, services
 from crm.organizations.filters import SORTS, FilterError, OrgFilter, parse_filter
-from crm.organizations.forms import ArchiveForm, InteractionForm, IssueAreaForm, IssueAreaMergeForm, OrganizationForm
+from crm.organizations.forms import (
+    ArchiveForm,
+    InteractionForm,
+    IssueAreaForm,
+    IssueAreaMergeForm,
+    OrganizationForm,
+)
 from crm.organizations.models import ORG_TYPES, SCOPES
 
 bp = Blueprint("organizations", __name__, url_prefix="/organizations")
