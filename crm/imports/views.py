@@ -21,7 +21,15 @@ from crm.imports import services
 from crm.imports.fields import KINDS, likelier_kind, suggest_mapping
 from crm.imports.forms import OptionsForm, SwitchKindForm, UploadForm, mapping_form
 from crm.imports.reader import FileProblem, sample_rows, sniff
-from crm.imports.uploads import Quota, UploadError, batch_report_path, load_upload, pending_uploads, store_upload, sweep
+from crm.imports.uploads import (
+    Quota,
+    UploadError,
+    batch_report_path,
+    load_upload,
+    pending_uploads,
+    store_upload,
+    sweep,
+)
 from crm.letters.queries import list_letters
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")

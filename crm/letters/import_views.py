@@ -8,11 +8,11 @@ from crm.common.access import access
 from crm.common.text import single_line
 from crm.common.validation import whole_number
 from crm.letters import participation
+from crm.letters.blueprint import bp, current_user_id, letter_or_404
 from crm.letters.forms import ImportForm
 from crm.letters.signatory_import import analyse, apply_import
 from crm.letters.signatory_lines import BlockTooLarge
 from crm.letters.signatory_report import report_csv
-from crm.letters.views import _letter_or_404, _user_id, bp
 
 
 @bp.route("/<slug>/import", methods=["GET", "POST"])
@@ -22,7 +22,7 @@ def import_block(slug: str):
 
     Review lines show their three best candidates and a search for any organization; choosing an organization
     for a line remembers the line's spelling as an alias of it (the next import matches it without review)."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     form = ImportForm()
     candidates = None
     searches: dict[str, tuple[str, list]] = {}
@@ -35,7 +35,7 @@ def import_block(slug: str):
             if request.form.get("apply") == "1":
                 decisions = _import_decisions(candidates)
                 try:
-                    result = apply_import(letter, decisions, user_id=_user_id())
+                    result = apply_import(letter, decisions, user_id=current_user_id())
                 except ValueError as exc:
                     flash(str(exc), "danger")
                 else:
@@ -90,7 +90,7 @@ def _import_decisions(candidates) -> list[tuple[str, int | None, str]]:
 @access("organizer")
 def import_options(slug: str):
     """Organizations matching a search, as choices for one line of the import preview (an htmx fragment)."""
-    _letter_or_404(slug)
+    letter_or_404(slug)
     key = request.args.get("line", "")
     if not _LINE_KEY.fullmatch(key):
         abort(400)

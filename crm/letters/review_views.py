@@ -7,8 +7,8 @@ from crm.common.forms import error_summary
 from crm.common.text import single_line
 from crm.common.validation import whole_number
 from crm.letters import participation
+from crm.letters.blueprint import bp, current_user_id
 from crm.letters.forms import ReviewForm
-from crm.letters.views import _user_id, bp
 from crm.signon import services as signon
 
 
@@ -45,7 +45,7 @@ def decide(request_id: int):
     if form.validate_on_submit():
         try:
             if form.decision.data == "reject":
-                signon.reject_signon(row, user_id=_user_id())
+                signon.reject_signon(row, user_id=current_user_id())
                 flash(f"Declined {row.organization_name}; the signer was told.", "info")
                 return redirect(target, 303)
             org_id = None
@@ -55,7 +55,7 @@ def decide(request_id: int):
                     raise signon.SignOnError(
                         "Choose an organization (or search for one), or create a new one.", field="organization_id"
                     )
-            signon.accept_signon(row, org_id, user_id=_user_id())
+            signon.accept_signon(row, org_id, user_id=current_user_id())
             flash(f"{row.organization_name} accepted; the signer was told.", "success")
             return redirect(target, 303)
         except signon.SignOnError as exc:

@@ -9,8 +9,8 @@ from crm.common.text import single_line
 from crm.common.validation import whole_number
 from crm.contacts.services import contacts_of
 from crm.letters import participation, personal_links, signatures, writing
+from crm.letters.blueprint import bp, current_user_id, letter_or_404
 from crm.letters.forms import AddSignatureForm, ReconfirmForm, RevokeLinksForm, SignatureForm
-from crm.letters.views import _letter_or_404, _user_id, bp
 from crm.organizations.services import get_organization
 
 
@@ -18,13 +18,13 @@ from crm.organizations.services import get_organization
 @access("organizer")
 def revoke_links(slug: str):
     """Refuse every personal sign-on link of one organization for this letter made until now (new ones work)."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     form = RevokeLinksForm()
     org = get_organization(form.organization_id.data) if form.validate_on_submit() else None
     if org is None:
         flash(f"No link was revoked. {error_summary(form) or 'Choose an organization.'}", "danger")
     else:
-        personal_links.revoke_personal_links(letter, org, user_id=_user_id())
+        personal_links.revoke_personal_links(letter, org, user_id=current_user_id())
         flash(f"The personal links of {org.name} for this letter no longer work; links made from now on do.",
               "success")
     back = request.form.get("next", "")
@@ -36,7 +36,7 @@ def revoke_links(slug: str):
 @access("organizer")
 def organization_search(slug: str):
     """Search-as-you-type for the add-an-organization form (an htmx fragment; a page without JavaScript)."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     q = single_line(request.args.get("q", ""))[:200]
     results = participation.search_organizations(q) if q else []
     template = "letters/_org_options.html" if request.headers.get("HX-Request") else "letters/add_org.html"
@@ -51,7 +51,7 @@ def organization_search(slug: str):
 @access("viewer", write="organizer")
 def add_signature(slug: str):
     """Add an organization by hand (by id from the search, or by exact name)."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     form = AddSignatureForm()
     if not form.validate_on_submit():
         flash(f"Nothing was added. {error_summary(form)}", "danger")
@@ -72,7 +72,7 @@ def add_signature(slug: str):
             status=form.status.data,
             listed_name=form.listed_name.data or org.name,
             source=form.source.data,
-            user_id=_user_id(),
+            user_id=current_user_id(),
         )
     except writing.LetterError as exc:
         flash(str(exc), "danger")
@@ -88,7 +88,7 @@ def add_signature(slug: str):
 @access("viewer", write="organizer")
 def signature(slug: str, signature_id: int):
     """One organization's participation: role, status, listed name, who authorized it, source, proof."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     sig = signatures.get_signature(letter, signature_id) or abort(404)
     form = SignatureForm(obj=sig)
     form.contact_id.choices = [SelectChoice("", "—")] + [
@@ -108,7 +108,7 @@ def signature(slug: str, signature_id: int):
                     "source": form.source.data,
                     "contact_id": whole_number(form.contact_id.data, 1),
                 },
-                user_id=_user_id(),
+                user_id=current_user_id(),
             )
         except writing.LetterError as exc:
             getattr(form, exc.field, form.status).errors.append(str(exc))
@@ -126,8 +126,8 @@ def signature(slug: str, signature_id: int):
 @access("viewer", write="organizer")
 def reconfirm(slug: str):
     """Ask every signer of an earlier text to confirm the current one."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     if ReconfirmForm().validate_on_submit():
-        asked = signatures.request_reconfirmation(letter, user_id=_user_id())
+        asked = signatures.request_reconfirmation(letter, user_id=current_user_id())
         flash(f"Asked {asked} signers to confirm the changed text.", "success")
     return redirect(url_for("letters.show", slug=slug), 303)

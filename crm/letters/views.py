@@ -1,13 +1,10 @@
-"""Letter pages: list, new, edit, show, deadline, status, delete, signatory downloads, print, participation matrix.
-
-The letters blueprint lives here; signature_views, import_views and review_views add their routes to it."""
+"""Letter pages: list, new, edit, show, deadline, status, delete, signatory downloads, print, participation matrix."""
 
 import csv
 import io
 from datetime import date
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask import Response, flash, redirect, render_template, request, url_for
 from wtforms import SelectChoice
 
 from crm.common.access import access
@@ -16,6 +13,7 @@ from crm.common.text import plural
 from crm.common.validation import whole_number
 from crm.exports import MATRIX_CELLS
 from crm.letters import deadlines, delivery, participation, queries, signatures, writing
+from crm.letters.blueprint import bp, current_user_id, letter_or_404
 from crm.letters.forms import (
     AddSignatureForm,
     DeadlineForm,
@@ -30,18 +28,6 @@ from crm.organizations.services import issue_areas
 from crm.organizations.services import letter_options as services_letter_options
 from crm.organizations.views import page_args
 from crm.signon import services as signon
-
-bp = Blueprint("letters", __name__, url_prefix="/letters")
-
-
-def _letter_or_404(slug: str):
-    """The letter with this slug, or a 404."""
-    return queries.get_letter(slug) or abort(404)
-
-
-def _user_id() -> int | None:
-    """The logged-in user's id, for the audit log."""
-    return current_user.id if current_user.is_authenticated else None
 
 
 @bp.get("")
@@ -61,7 +47,7 @@ def new():
     form.issue_areas.choices = [SelectChoice(a.slug, a.name) for a in issue_areas()]
     if form.validate_on_submit():
         try:
-            letter = writing.create_letter(_letter_data(form), user_id=_user_id())
+            letter = writing.create_letter(_letter_data(form), user_id=current_user_id())
         except writing.LetterError as exc:
             getattr(form, exc.field, form.title).errors.append(str(exc))
         else:
@@ -96,7 +82,7 @@ def _letter_data(form: LetterForm) -> dict:
 @access("organizer")
 def edit(slug: str):
     """Edit a letter's text and settings."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     form = LetterForm(obj=letter)
     form.issue_areas.choices = [SelectChoice(a.slug, a.name) for a in issue_areas()]
     if request.method == "GET":
@@ -104,7 +90,7 @@ def edit(slug: str):
     if form.validate_on_submit():
         stale_before = len(signatures.stale_signatures(letter))
         try:
-            writing.update_letter(letter, _letter_data(form), user_id=_user_id())
+            writing.update_letter(letter, _letter_data(form), user_id=current_user_id())
         except writing.LetterError as exc:
             getattr(form, exc.field, form.title).errors.append(str(exc))
         else:
@@ -123,7 +109,7 @@ def edit(slug: str):
 @access("viewer")
 def show(slug: str):
     """A letter: text, counts, signatories (leads first), review queue, signatures on an earlier text."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     counts = queries.status_counts([letter.id]).get(letter.id, {})
     status_form = StatusForm(status=letter.status, delivered_on=date.today())
     return render_template(
@@ -149,13 +135,13 @@ def show(slug: str):
 @access("organizer")
 def extend_deadline(slug: str):
     """Give the letter a later sign-on deadline (or none): its public page and personal links take sign-ons again."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     form = DeadlineForm()
     if not form.validate_on_submit():
         flash(f"The deadline was not changed. {error_summary(form)}", "danger")
         return redirect(url_for("letters.show", slug=slug), 303)
     try:
-        deadlines.extend_deadline(letter, form.deadline.data, user_id=_user_id())
+        deadlines.extend_deadline(letter, form.deadline.data, user_id=current_user_id())
     except writing.LetterError as exc:
         flash(f"The deadline was not changed. {exc}", "danger")
     else:
@@ -168,7 +154,7 @@ def extend_deadline(slug: str):
 @access("viewer", write="organizer")
 def change_status(slug: str):
     """Move the letter along draft → collecting → closed → delivered; delivery can thank the signers."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     form = StatusForm()
     if not form.validate_on_submit():
         flash(f"The status was not changed. {error_summary(form)}", "danger")
@@ -176,7 +162,7 @@ def change_status(slug: str):
     try:
         if form.status.data == "delivered":
             thanked = delivery.record_delivery(
-                letter, form.delivered_on.data or date.today(), thank=form.thank.data, user_id=_user_id()
+                letter, form.delivered_on.data or date.today(), thank=form.thank.data, user_id=current_user_id()
             )
             flash(
                 f"Delivered on {letter.delivered_on:%B %-d, %Y}."
@@ -184,7 +170,7 @@ def change_status(slug: str):
                 "success",
             )
         else:
-            writing.set_status(letter, form.status.data, user_id=_user_id())
+            writing.set_status(letter, form.status.data, user_id=current_user_id())
             flash(f"The letter is now {letter.status}.", "success")
     except writing.LetterError as exc:
         flash(str(exc), "danger")
@@ -195,11 +181,11 @@ def change_status(slug: str):
 @access("organizer")
 def delete(slug: str):
     """Confirm, then delete a draft letter nothing depends on; otherwise say what depends on it."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     form = DeleteLetterForm()
     if form.validate_on_submit():
         try:
-            writing.delete_letter(letter, user_id=_user_id())
+            writing.delete_letter(letter, user_id=current_user_id())
         except writing.LetterInUse:
             pass  # the page lists what depends on the letter
         else:
@@ -221,7 +207,7 @@ def _download(body: str, mimetype: str, filename: str) -> Response:
 @access("viewer")
 def signatory_block(slug: str):
     """The confirmed signatories as plain text, one per line, in the letter's own order."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     return _download(queries.signatory_block(letter), "text/plain", f"{letter.slug}-signatories.txt")
 
 
@@ -229,7 +215,7 @@ def signatory_block(slug: str):
 @access("viewer")
 def signatory_markdown(slug: str):
     """The confirmed signatories as a Markdown list."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     return _download(queries.signatory_markdown(letter), "text/markdown", f"{letter.slug}-signatories.md")
 
 
@@ -237,7 +223,7 @@ def signatory_markdown(slug: str):
 @access("viewer")
 def signatory_html(slug: str):
     """The confirmed signatories as an HTML fragment to paste into a web page."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     body = render_template("letters/signatories_fragment.html", signatures=queries.signatories(letter))
     return _download(body, "text/html", f"{letter.slug}-signatories.html")
 
@@ -246,7 +232,7 @@ def signatory_html(slug: str):
 @access("viewer")
 def signatory_csv(slug: str):
     """The confirmed signatories as CSV with city, state and type (formula-safe)."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for row in queries.signatory_rows(letter):
@@ -258,7 +244,7 @@ def signatory_csv(slug: str):
 @access("viewer")
 def printable(slug: str):
     """The full letter with its signatories, laid out for printing."""
-    letter = _letter_or_404(slug)
+    letter = letter_or_404(slug)
     return render_template("letters/print.html", letter=letter, signatures=queries.signatories(letter))
 
 
@@ -279,7 +265,7 @@ def matrix():
                     segment_form.name.data,
                     segment_form.signed.data,
                     segment_form.not_signed.data,
-                    user_id=_user_id(),
+                    user_id=current_user_id(),
                 )
             except participation.ParticipationError as exc:
                 flash(str(exc), "danger")
