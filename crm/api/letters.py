@@ -13,7 +13,7 @@ from crm.letters.models import LETTER_STATUSES, SIGNATURE_ROLES, SIGNATURE_SOURC
 from crm.letters.signatory_import import analyse, apply_import
 from crm.letters.signatory_lines import BlockTooLarge
 from crm.organizations import merging
-from crm.organizations.services import get_organization
+from crm.organizations.queries import get_organization
 from crm.signon import services as signon
 
 blp = make_blueprint(

@@ -15,9 +15,10 @@ from crm.letters.signatory_lines import check_block, split_lines
 from crm.letters.signatory_names import BULLET, LONG_LINE, candidate_name, split_inline
 from crm.letters.signatory_report import Candidate
 from crm.organizations.creation import add_named_organization
-from crm.organizations.matching import MatchIndex, normalize_org_name
+from crm.organizations.editing import add_alias
+from crm.organizations.matching import MatchIndex
 from crm.organizations.models import Organization
-from crm.organizations.services import add_alias
+from crm.organizations.names import normalize_org_name
 
 
 def analyse(text: str, index: MatchIndex | None = None) -> list[Candidate]:

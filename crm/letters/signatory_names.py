@@ -3,7 +3,8 @@ of an inline paragraph ("Alpha Coalition, Beta Project, and Gamma Fund"), keepin
 
 import re
 
-from crm.organizations.matching import PLACE_WORDS, MatchIndex
+from crm.organizations.matching import MatchIndex
+from crm.organizations.names import PLACE_WORDS
 
 # A longer line is prose or a paragraph of names separated by commas; only linear splitting runs on it, never
 # the line patterns (some of which would be quadratic on long input).

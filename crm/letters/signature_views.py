@@ -11,7 +11,7 @@ from crm.contacts.services import contacts_of
 from crm.letters import participation, personal_links, signatures, writing
 from crm.letters.blueprint import bp, current_user_id, letter_or_404
 from crm.letters.forms import AddSignatureForm, ReconfirmForm, RevokeLinksForm, SignatureForm
-from crm.organizations.services import get_organization
+from crm.organizations.queries import get_organization
 
 
 @bp.post("/<slug>/revoke-links")

@@ -24,8 +24,8 @@ from crm.letters.forms import (
     StatusForm,
 )
 from crm.organizations.filters import FilterError, OrgFilter, describe, parse_filter
-from crm.organizations.services import issue_areas
-from crm.organizations.services import letter_options as services_letter_options
+from crm.organizations.issue_areas import issue_areas
+from crm.organizations.queries import letter_options as services_letter_options
 from crm.organizations.views import page_args
 from crm.signon import services as signon
 

@@ -20,8 +20,8 @@ from crm.letters.personal_links import (
 from crm.letters.queries import awaiting_review_total, get_letter, signed_count
 from crm.letters.signatures import signature_of
 from crm.letters.writing import LetterError
+from crm.organizations.issue_areas import issue_areas
 from crm.organizations.models import ORG_TYPES
-from crm.organizations.services import issue_areas
 from crm.signon import mails as signon_mails
 from crm.signon import services
 from crm.signon.forms import MailWordingForm
