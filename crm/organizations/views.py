@@ -12,7 +12,7 @@ from crm.common.validation import InvalidData, whole_number
 from crm.contacts.services import contacts_of
 from crm.letters.forms import MergeForm
 from crm.letters.services import personal_links_for
-from crm.mailmerge.services import merges_for_organization
+from crm.mailmerge.reports import merges_for_organization
 from crm.organizations import merging, services
 from crm.organizations.filters import SORTS, FilterError, OrgFilter, parse_filter
 from crm.organizations.forms import (

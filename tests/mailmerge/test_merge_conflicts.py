@@ -9,7 +9,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.audit.models import AuditEvent
 from crm.common.errors import ConflictError
-from crm.mailmerge import services
+from crm.mailmerge import compose
+from crm.mailmerge.errors import MergeError
 from crm.mailmerge.models import MailMerge
 from tests.conftest import login
 
@@ -25,7 +26,7 @@ def text(response) -> str:
 @pytest.fixture
 def merge(app, users, db):
     """A draft merge to primary contacts."""
-    return services.create_merge({"name": "Invitation", "subject": "Join us, {{ org.name }}",
+    return compose.create_merge({"name": "Invitation", "subject": "Join us, {{ org.name }}",
                                   "body": "Dear {{ org.name }},\n\nSign on.", "audience": {"contacts": "primary"}})
 
 
@@ -115,7 +116,7 @@ def test_a_save_that_loses_the_race_at_commit_is_a_conflict(users, merge, db):
     data = {"name": "Mine", "subject": merge.subject_template, "body": merge.body_template,
             "audience": {"contacts": "primary"}}
     with pytest.raises(ConflictError) as caught:
-        services.update_merge(merge, data, users["admin"].id, version=version)
+        compose.update_merge(merge, data, users["admin"].id, version=version)
     assert caught.value.current.name == "Theirs" and caught.value.current.version == version + 1
     assert saved(db, merge.id).name == "Theirs"
 
@@ -126,6 +127,6 @@ def test_a_merge_queued_meanwhile_stays_frozen(users, merge, db):
                        .values(status="queued", version=MailMerge.version + 1))
     db.session.commit()
     data = {"name": "Mine", "subject": "s", "body": "b", "audience": {"contacts": "primary"}}
-    with pytest.raises(services.MergeError, match="frozen"):
-        services.update_merge(merge, data, users["admin"].id, version=version)
+    with pytest.raises(MergeError, match="frozen"):
+        compose.update_merge(merge, data, users["admin"].id, version=version)
     assert saved(db, merge.id).name == "Invitation"
