@@ -14,7 +14,7 @@ from crm.letters import services as letters
 from crm.letters.models import LETTER_STATUSES, SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
 from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import
 from crm.organizations import merging
-from crm.organizations.services import get_organization
+from crm.organizations.queries import get_organization
 from crm.signon import services as signon
 
 blp = make_blueprint(

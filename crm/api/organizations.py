@@ -18,7 +18,8 @@ from crm.common.errors import ConflictError, NotFound
 from crm.common.validation import InvalidData
 from crm.contacts import services as contacts
 from crm.contacts.filters import CONTACT_SORTS, FilterError, parse_contact_filter
-from crm.organizations import services as organizations
+from crm.organizations.creation import create_organization
+from crm.organizations.editing import set_archived, update_organization
 
 blp = make_blueprint("api_organizations", "Creating and changing organizations and contacts")
 
@@ -150,7 +151,7 @@ class OrganizationCreate(MethodView):
     @blp.response(201, OrganizationSchema)
     def post(self, data):
         """Create an organization."""
-        return _write("organization", lambda: organizations.create_organization(data, user_id=_user_id()))
+        return _write("organization", lambda: create_organization(data, user_id=_user_id()))
 
 
 @blp.route("/organizations/<int:org_id>")
@@ -165,7 +166,7 @@ class OrganizationChange(MethodView):
         version = data.pop("version")
         return _write(
             "organization",
-            lambda: organizations.update_organization(org_id, data, version=version, user_id=_user_id()),
+            lambda: update_organization(org_id, data, version=version, user_id=_user_id()),
         )
 
     @blp.response(200, OrganizationSchema)
@@ -188,7 +189,7 @@ class OrganizationArchive(MethodView):
 def _archive(org_id: int, version: int | None):
     """Archive, answering 404 or 409."""
     return _write(
-        "organization", lambda: organizations.set_archived(org_id, True, version=version, user_id=_user_id())
+        "organization", lambda: set_archived(org_id, True, version=version, user_id=_user_id())
     )
 
 

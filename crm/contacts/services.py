@@ -20,9 +20,9 @@ from crm.contacts.models import CONTACT_STATUSES, Contact
 from crm.contacts.queries import mailable_condition
 from crm.extensions import db
 from crm.mailmerge.models import Suppression
+from crm.organizations.editing import resolve_organization_ref
 from crm.organizations.filters import OrgFilter, org_ids_query
 from crm.organizations.models import Organization
-from crm.organizations.services import resolve_organization_ref
 
 MAX_PER_PAGE = 200
 AUDITED_FIELDS = (

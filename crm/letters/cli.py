@@ -333,7 +333,7 @@ def _organization(id_or_name: str):
     """An organization by id, or by a name the matcher is sure of; exit 1 listing the candidates otherwise."""
     from crm.common.validation import whole_number
     from crm.organizations.matching import match_organization
-    from crm.organizations.services import get_organization
+    from crm.organizations.queries import get_organization
 
     if id_or_name.isascii() and id_or_name.isdigit():
         org_id = whole_number(id_or_name, 1)

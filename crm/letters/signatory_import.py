@@ -23,9 +23,10 @@ from crm.common.types import utcnow
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
 from crm.organizations.creation import add_named_organization
-from crm.organizations.matching import PLACE_WORDS, MatchIndex, normalize_org_name
+from crm.organizations.editing import add_alias
+from crm.organizations.matching import MatchIndex
 from crm.organizations.models import Organization
-from crm.organizations.services import add_alias
+from crm.organizations.names import PLACE_WORDS, normalize_org_name
 
 REPORT_COLUMNS = ("line", "text", "action", "organization", "confidence", "candidates", "reason")
 ACTIONS = ("matched", "new", "review", "skipped")

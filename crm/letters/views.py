@@ -33,8 +33,9 @@ from crm.letters.forms import (
 )
 from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import, report_csv
 from crm.organizations.filters import FilterError, OrgFilter, describe, parse_filter
-from crm.organizations.services import get_organization, issue_areas
-from crm.organizations.services import letter_options as services_letter_options
+from crm.organizations.issue_areas import issue_areas
+from crm.organizations.queries import get_organization
+from crm.organizations.queries import letter_options as services_letter_options
 from crm.organizations.views import page_args
 from crm.signon import services as signon
 

@@ -15,7 +15,7 @@ from crm.mailmerge import checking, compose, previews, queueing, reports
 from crm.mailmerge.blueprint import bp, current_user_id, page_number
 from crm.mailmerge.errors import MergeError
 from crm.mailmerge.forms import ActionForm, ConfirmForm, MergeForm, TestForm
-from crm.organizations.services import issue_areas
+from crm.organizations.issue_areas import issue_areas
 from crm.segments.services import list_segments
 
 

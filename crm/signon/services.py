@@ -18,9 +18,9 @@ from crm.extensions import db
 from crm.letters.models import Letter, SignOnRequest
 from crm.letters.services import LetterError, add_signature, closed_message, takes_signatures, text_fingerprint
 from crm.organizations.creation import add_named_organization
+from crm.organizations.editing import add_alias
 from crm.organizations.matching import match_many, match_organization
 from crm.organizations.models import IssueArea, Organization
-from crm.organizations.services import add_alias
 from crm.signon.mails import enqueue_signon_mail
 
 CONFIRM_MAX_AGE = 60 * 60 * 24 * 7  # a week to click the confirmation link

@@ -18,8 +18,8 @@ from crm.letters.services import (
     read_personal_link,
     takes_signatures,
 )
+from crm.organizations.issue_areas import issue_areas
 from crm.organizations.models import ORG_TYPES
-from crm.organizations.services import issue_areas
 from crm.signon import mails as signon_mails
 from crm.signon import services
 from crm.signon.forms import MailWordingForm

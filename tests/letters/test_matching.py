@@ -1,6 +1,7 @@
 """Organization matching: a table of real-world spellings against the seeded organizations."""
 
-from crm.organizations.matching import Match, MatchIndex, match_many, match_organization, normalize_org_name
+from crm.organizations.matching import Match, MatchIndex, match_many, match_organization
+from crm.organizations.names import normalize_org_name
 
 ACLU = "American Civil Liberties Union (ACLU)"
 EFF = "Electronic Frontier Foundation (EFF)"

@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import select
 
 from crm.letters.signatory_import import analyse
-from crm.organizations.matching import MatchIndex, normalize_org_name
+from crm.organizations.matching import MatchIndex
 from crm.organizations.models import Organization, OrganizationAlias
+from crm.organizations.names import normalize_org_name
 
 CORPUS = Path(__file__).parent / "corpus"
 BARS = {"precision": 0.98, "recall": 0.75, "assisted": 0.90}
