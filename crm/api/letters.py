@@ -6,8 +6,10 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint, schemas
+from crm.api.errors import conflict_response
 from crm.api.schemas import Id
 from crm.common.access import access
+from crm.common.errors import ConflictError
 from crm.letters import deadlines, personal_links, queries, signatures, writing
 from crm.letters.models import LETTER_STATUSES, SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
 from crm.letters.signatory_import import analyse, apply_import
@@ -39,6 +41,13 @@ class LetterInSchema(ma.Schema):
     public_signon = ma.fields.Boolean()
     review_required = ma.fields.Boolean()
     issue_areas = ma.fields.List(ma.fields.String(), validate=ma.validate.Length(max=50))
+
+
+class LetterPatchSchema(LetterInSchema):
+    """Fields to change (any subset), plus the version the client last read when it wants the change refused if
+    someone saved in between (optional, so scripts written before letters had versions keep working)."""
+
+    version = Id(strict=True, metadata={"description": "the version you read; a newer one answers 409"})
 
 
 class LetterDetailSchema(schemas.LetterSchema):
@@ -200,18 +209,22 @@ class LetterPatch(MethodView):
         """Get a letter, with `awaiting_review` (public sign-ons waiting for an organizer)."""
         return _letter(slug)
 
-    @blp.arguments(LetterInSchema)
+    @blp.arguments(LetterPatchSchema)
     @blp.response(200, LetterDetailSchema)
+    @blp.alt_response(409, description="The version sent is not the current one")
     def patch(self, data, slug):
-        """Change a letter's fields and/or status."""
+        """Change a letter's fields and/or status; with `version`, only if it is still the current one."""
         letter = _letter(slug)
+        version = data.pop("version", None)
         fields = {k: v for k, v in data.items() if k not in ("status", "delivered_on")}
         try:
-            if fields:
-                writing.update_letter(letter, fields, user_id=g.api_user.id)
+            if fields or version is not None:
+                writing.update_letter(letter, fields, user_id=g.api_user.id, version=version)
             _apply_status(letter, data)
         except writing.LetterError as exc:
             _letter_error(exc)
+        except ConflictError as exc:
+            return conflict_response(exc, LetterDetailSchema())
         return letter
 
     @blp.response(204)

@@ -105,6 +105,7 @@ class LetterSchema(ma.Schema):
     review_required = ma.fields.Boolean()
     issue_areas = ma.fields.Function(lambda letter: [a.slug for a in letter.issue_areas],
                                      metadata={"type": "array", "items": {"type": "string"}})
+    version = ma.fields.Integer()
 
 
 def _on_earlier_text(sig) -> bool:

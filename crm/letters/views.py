@@ -8,13 +8,15 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from wtforms import SelectChoice
 
 from crm.common.access import access
+from crm.common.editing import edit_record, form_differences
 from crm.common.forms import error_summary
 from crm.common.text import plural
-from crm.common.validation import whole_number
+from crm.common.validation import InvalidData, whole_number
 from crm.exports import MATRIX_CELLS
 from crm.letters import deadlines, delivery, participation, queries, signatures, writing
 from crm.letters.blueprint import bp, current_user_id, letter_or_404
 from crm.letters.forms import (
+    EDITED_FIELDS,
     AddSignatureForm,
     DeadlineForm,
     DeleteLetterForm,
@@ -47,7 +49,7 @@ def new():
     form.issue_areas.choices = [SelectChoice(a.slug, a.name) for a in issue_areas()]
     if form.validate_on_submit():
         try:
-            letter = writing.create_letter(_letter_data(form), user_id=current_user_id())
+            letter = writing.create_letter(form.service_data(), user_id=current_user_id())
         except writing.LetterError as exc:
             getattr(form, exc.field, form.title).errors.append(str(exc))
         else:
@@ -57,52 +59,55 @@ def new():
                            timezone=deadlines.instance_zone().key), 400 if form.errors else 200
 
 
-def _letter_data(form: LetterForm) -> dict:
-    """The form's values as service input."""
-    data = {
-        name: getattr(form, name).data
-        for name in (
-            "title",
-            "slug",
-            "recipients",
-            "cc",
-            "summary",
-            "body",
-            "deadline",
-            "public_signon",
-            "review_required",
-            "issue_areas",
-        )
-    }
-    data["slug"] = (data["slug"] or "").strip()
-    return data
+def _fill(form: LetterForm, letter) -> None:
+    """The form as the letter is saved (the edit page, and the "saved now" side of a conflict)."""
+    for name in EDITED_FIELDS:
+        form[name].data = [a.slug for a in letter.issue_areas] if name == "issue_areas" else getattr(letter, name)
+    form.version.data = str(letter.version)
+
+
+def _attach_errors(form: LetterForm, errors: dict[str, list[str]]) -> None:
+    """Show service errors next to their fields (the title when the field is not on the form)."""
+    for name, messages in errors.items():
+        getattr(form, name, form.title).errors.extend(messages)
+
+
+def _save(letter, data: dict, version: int | None):
+    """update_letter at the version the form was opened with; its LetterError as the field error to show."""
+    try:
+        return writing.update_letter(letter, data, user_id=current_user_id(), version=version)
+    except writing.LetterError as exc:
+        raise InvalidData({exc.field: [str(exc)]}) from exc
 
 
 @bp.route("/<slug>/edit", methods=["GET", "POST"])
 @access("organizer")
 def edit(slug: str):
-    """Edit a letter's text and settings."""
+    """Edit a letter's text and settings; a save over someone else's newer change shows a conflict and keeps the
+    input."""
     letter = letter_or_404(slug)
-    form = LetterForm(obj=letter)
+    form = LetterForm()
     form.issue_areas.choices = [SelectChoice(a.slug, a.name) for a in issue_areas()]
-    if request.method == "GET":
-        form.issue_areas.data = [a.slug for a in letter.issue_areas]
-    if form.validate_on_submit():
-        stale_before = len(signatures.stale_signatures(letter))
-        try:
-            writing.update_letter(letter, _letter_data(form), user_id=current_user_id())
-        except writing.LetterError as exc:
-            getattr(form, exc.field, form.title).errors.append(str(exc))
-        else:
-            stale = len(signatures.stale_signatures(letter))
-            flash(
-                "Letter saved."
-                + (f" {stale} signatures were given on an earlier text." if stale > stale_before else ""),
-                "success",
-            )
-            return redirect(url_for("letters.show", slug=letter.slug), 303)
-    return render_template("letters/form.html", form=form, letter=letter,
-                           timezone=deadlines.instance_zone().key), 400 if form.errors else 200
+    stale_before = len(signatures.stale_signatures(letter)) if request.method == "POST" else 0
+
+    def rows(current) -> list[tuple[str, object, object]]:
+        """(field, saved, yours) rows for the fields where the input differs from what is saved now."""
+        saved = LetterForm(formdata=None, meta={"csrf": False})
+        _fill(saved, current)
+        return form_differences(form, saved, EDITED_FIELDS)
+
+    outcome = edit_record(form, letter, fill=_fill, save=lambda data, version: _save(letter, data, version),
+                          attach_errors=_attach_errors, conflict_rows=rows)
+    if outcome.saved:
+        stale = len(signatures.stale_signatures(outcome.record))
+        flash(
+            "Letter saved."
+            + (f" {stale} signatures were given on an earlier text." if stale > stale_before else ""),
+            "success",
+        )
+        return redirect(url_for("letters.show", slug=outcome.record.slug), 303)
+    return render_template("letters/form.html", form=form, letter=outcome.record, conflict=outcome.conflict,
+                           timezone=deadlines.instance_zone().key), outcome.status
 
 
 @bp.get("/<slug>")

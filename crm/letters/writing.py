@@ -6,7 +6,9 @@ from datetime import date
 from sqlalchemy import func, select
 
 from crm.audit.services import commit_audited, record
+from crm.audit.versioning import check_version, commit_versioned
 from crm.common.text import single_line, slugify
+from crm.common.types import utcnow
 from crm.extensions import db
 from crm.letters.models import LETTER_STATUSES, Letter, Signature, SignOnRequest
 from crm.organizations.models import IssueArea
@@ -72,7 +74,7 @@ def _apply_letter_fields(letter: Letter, data: dict) -> None:
         letter.title = title[:300]
     for name in ("recipients", "cc", "summary", "body"):
         if name in data:
-            letter_value = (data[name] or "").replace("\x00", "")
+            letter_value = (data[name] or "").replace("\x00", "").replace("\r\n", "\n")
             if len(letter_value) > 200_000:
                 raise LetterError(name, "That text is too long.")
             setattr(letter, name, letter_value)
@@ -109,22 +111,31 @@ def create_letter(data: dict, user_id: int | None = None) -> Letter:
     return letter
 
 
-def update_letter(letter: Letter, data: dict, user_id: int | None = None) -> Letter:
-    """Change a letter's fields; a delivered letter's text is frozen."""
+def update_letter(
+    letter: Letter, data: dict, user_id: int | None = None, *, version: int | None = None
+) -> Letter:
+    """Change a letter's fields if `version` (checked when given) is still current; raises LetterError or
+    ConflictError. A delivered letter's text is frozen; nothing is written when nothing changed."""
+    if version is not None:
+        check_version(letter, version, "letter")
     before = letter_snapshot(letter)
-    if letter.status == "delivered" and any(
-        k in data and data[k] != before.get(k) for k in ("title", "body")
-    ):
-        raise LetterError("body", "This letter was delivered; its text can no longer change.")
     try:
-        _apply_letter_fields(letter, data)
-        commit_audited(
-            "update", "letter", letter.id, user_id=user_id, summary=f"Edited letter {letter.slug}", before=before,
-            after=letter_snapshot(letter),
-        )
+        with db.session.no_autoflush:  # one UPDATE: the version goes up by exactly one per save
+            _apply_letter_fields(letter, data)
+            after = letter_snapshot(letter)
+        # Line ends aside: browsers send a textarea back with CRLF, and texts saved before were stored so.
+        if letter.status == "delivered" and any(after[k] != before[k].replace("\r\n", "\n") for k in ("title", "body")):
+            raise LetterError("body", "This letter was delivered; its text can no longer change.")
     except LetterError:
         db.session.rollback()
         raise
+    if after == before:
+        db.session.rollback()
+        return letter
+    letter.updated_at = utcnow()  # issue areas live in another table: touching the row makes the version go up
+    record("update", "letter", letter.id, user_id=user_id, summary=f"Edited letter {letter.slug}", before=before,
+           after=after)
+    commit_versioned(letter, "letter")
     return letter
 
 
