@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 from crm.common.paging import Paged
 from crm.extensions import db
 from crm.letters.models import SIGNATURE_STATUSES, Letter, Signature, SignOnRequest
+from crm.mailmerge.models import MailMerge, Message
 from crm.organizations.filters import OrgFilter, org_ids_query
 from crm.organizations.models import Organization
 
@@ -61,13 +62,15 @@ def letters_page(page: int = 1, per_page: int = 50) -> LetterPage:
 
 
 def _empty_counts() -> dict[str, int]:
-    """A zero count for every signature status, and for public sign-ons awaiting review."""
-    return dict.fromkeys((*SIGNATURE_STATUSES, "awaiting_review"), 0)
+    """A zero count for every signature status, for public sign-ons awaiting review and for invitations."""
+    return dict.fromkeys((*SIGNATURE_STATUSES, "awaiting_review", "invited", "invited_unsigned"), 0)
 
 
 def status_counts(letter_ids: list[int]) -> dict[int, dict[str, int]]:
     """Signatures per status for each letter, and `awaiting_review`: confirmed public sign-ons no person has
-    decided yet (not signatures yet, but an organizer must see them wherever the letter is counted)."""
+    decided yet (not signatures yet, but an organizer must see them wherever the letter is counted); `invited`:
+    organizations a mail merge linking the letter reached (a message sent), and `invited_unsigned` those of them
+    without a confirmed signature — who a reminder is for."""
     result: dict[int, dict[str, int]] = {}
     if not letter_ids:
         return result
@@ -84,6 +87,23 @@ def status_counts(letter_ids: list[int]) -> dict[int, dict[str, int]]:
         .group_by(SignOnRequest.letter_id)
     ):
         result.setdefault(letter_id, _empty_counts())["awaiting_review"] = count
+    signed = select(Signature.id).where(
+        Signature.letter_id == MailMerge.letter_id,
+        Signature.organization_id == Message.organization_id,
+        Signature.status == "confirmed",
+    )
+    for letter_id, invited, unsigned in db.session.execute(
+        select(
+            MailMerge.letter_id,
+            func.count(Message.organization_id.distinct()),
+            func.count(case((~signed.exists(), Message.organization_id)).distinct()),
+        )
+        .join(Message, Message.merge_id == MailMerge.id)
+        .where(MailMerge.letter_id.in_(letter_ids), Message.status == "sent", Message.kind == "merge")
+        .group_by(MailMerge.letter_id)
+    ):
+        counts = result.setdefault(letter_id, _empty_counts())
+        counts["invited"], counts["invited_unsigned"] = invited, unsigned
     return result
 
 
