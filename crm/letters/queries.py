@@ -71,7 +71,7 @@ def status_counts(letter_ids: list[int]) -> dict[int, dict[str, int]]:
     decided yet (not signatures yet, but an organizer must see them wherever the letter is counted); `invited`:
     organizations a mail merge linking the letter reached (a message sent), and `invited_unsigned` those of them
     without a confirmed signature — who a reminder is for."""
-    result: dict[int, dict[str, int]] = {}
+    result = {letter_id: _empty_counts() for letter_id in letter_ids}
     if not letter_ids:
         return result
     rows = db.session.execute(
@@ -80,13 +80,13 @@ def status_counts(letter_ids: list[int]) -> dict[int, dict[str, int]]:
         .group_by(Signature.letter_id, Signature.status)
     )
     for letter_id, status, count in rows:
-        result.setdefault(letter_id, _empty_counts())[status] = count
+        result[letter_id][status] = count
     for letter_id, count in db.session.execute(
         select(SignOnRequest.letter_id, func.count())
         .where(SignOnRequest.letter_id.in_(letter_ids), SignOnRequest.status == "confirmed")
         .group_by(SignOnRequest.letter_id)
     ):
-        result.setdefault(letter_id, _empty_counts())["awaiting_review"] = count
+        result[letter_id]["awaiting_review"] = count
     signed = select(Signature.id).where(
         Signature.letter_id == MailMerge.letter_id,
         Signature.organization_id == Message.organization_id,
@@ -102,7 +102,7 @@ def status_counts(letter_ids: list[int]) -> dict[int, dict[str, int]]:
         .where(MailMerge.letter_id.in_(letter_ids), Message.status == "sent", Message.kind == "merge")
         .group_by(MailMerge.letter_id)
     ):
-        counts = result.setdefault(letter_id, _empty_counts())
+        counts = result[letter_id]
         counts["invited"], counts["invited_unsigned"] = invited, unsigned
     return result
 
