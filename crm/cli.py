@@ -13,6 +13,7 @@ from crm.exports.cli import export_group
 from crm.imports.cli import import_group
 from crm.letters.cli import register as register_letter_commands
 from crm.mailmerge.cli import merge_group, worker_command
+from crm.signon.cli import signon_group
 
 
 @click.group(cls=FlaskGroup, create_app=make_app, load_dotenv=True)
@@ -32,6 +33,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(merge_group)
     app.cli.add_command(worker_command)
     app.cli.add_command(import_group)
+    app.cli.add_command(signon_group)
     register_letter_commands(app)  # keep last: it adds `signatories` to an existing `import` group
 
 

@@ -6,8 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from crm.extensions import db
-from crm.letters import services as letters
 from crm.letters.models import Letter, Signature
+from crm.letters.signatures import add_signature, update_signature
+from crm.letters.writing import create_letter
 from crm.organizations.creation import create_organization
 from crm.organizations.filters import parse_filter
 from crm.organizations.merging import merge_organizations
@@ -50,7 +51,7 @@ def new_org(name: str) -> Organization:
 
 def new_letter(slug: str) -> Letter:
     """A new collecting letter."""
-    return letters.create_letter({"title": slug.title(), "slug": slug, "status": "collecting"})
+    return create_letter({"title": slug.title(), "slug": slug, "status": "collecting"})
 
 
 def test_seed_counts(seeded):
@@ -62,15 +63,15 @@ def test_every_kind_of_write_keeps_counts_true(app, seeded):
     a, b = new_org("Counts A"), new_org("Counts B")
     one, two, three = new_letter("counts-one"), new_letter("counts-two"), new_letter("counts-three")
     # Pending rows do not count; confirming does; signed_at moves last_signed_at.
-    sig, _ = letters.add_signature(one, a, status="pending")
+    sig, _ = add_signature(one, a, status="pending")
     assert stored()[a.id] == (0, None)
-    letters.update_signature(sig, {"status": "confirmed"})
+    update_signature(sig, {"status": "confirmed"})
     assert stored()[a.id][0] == 1 and stored()[a.id][1] is not None
-    letters.add_signature(two, a)
-    letters.add_signature(two, b)
+    add_signature(two, a)
+    add_signature(two, b)
     assert_counts_true()
     # Withdrawing and declining take it back.
-    letters.update_signature(sig, {"status": "withdrawn"})
+    update_signature(sig, {"status": "withdrawn"})
     assert stored()[a.id][0] == 1
     # A Core bulk insert and a raw UPDATE count too.
     when = datetime(2030, 1, 2, 3, 4, tzinfo=UTC)
@@ -102,7 +103,7 @@ def test_every_kind_of_write_keeps_counts_true(app, seeded):
 def test_filters_and_sorts_read_the_counts(app, seeded):
     a = new_org("Zeta Counts")
     for slug in ("counts-x", "counts-y", "counts-z"):
-        letters.add_signature(new_letter(slug), a)
+        add_signature(new_letter(slug), a)
     page = list_organizations(parse_filter({"min_signed": "3"}))
     assert [o.name for o in page.items] == ["Zeta Counts"] and page.items[0].letters_signed == 3
     top = list_organizations(parse_filter({}), sort="-letters", per_page=1).items

@@ -7,8 +7,10 @@ from flask_smorest import abort
 
 from crm.api import schemas
 from crm.api.blueprints import letter_writes, reads
+from crm.api.errors import conflict_response
 from crm.api.schemas import Id
-from crm.letters import services as letters
+from crm.common.errors import ConflictError
+from crm.letters import deadlines, personal_links, queries, writing
 from crm.letters.models import LETTER_STATUSES
 from crm.organizations.queries import get_organization
 
@@ -33,14 +35,21 @@ class LetterInSchema(ma.Schema):
     issue_areas = ma.fields.List(ma.fields.String(), validate=ma.validate.Length(max=50))
 
 
+class LetterPatchSchema(LetterInSchema):
+    """Fields to change (any subset), plus the version the client last read when it wants the change refused if
+    someone saved in between (optional, so scripts written before letters had versions keep working)."""
+
+    version = Id(strict=True, metadata={"description": "the version you read; a newer one answers 409"})
+
+
 class LetterDetailSchema(schemas.LetterSchema):
     """A letter, with what waits for the organizers."""
 
     awaiting_review = ma.fields.Function(
-        letters.awaiting_review, metadata={"type": "integer", "description": "Confirmed public sign-ons waiting "
+        queries.awaiting_review, metadata={"type": "integer", "description": "Confirmed public sign-ons waiting "
                                                                           "for an organizer's review"})
     deadline_passed = ma.fields.Function(
-        lambda letter: letters.deadline_passed(letter),
+        lambda letter: deadlines.deadline_passed(letter),
         metadata={"type": "boolean", "description": "The sign-on deadline is over (end of that day in "
                                                     "CRM_TIMEZONE): sign-ons record nothing"})
 
@@ -56,10 +65,10 @@ class RevokeLinksInSchema(ma.Schema):
 
 def letter_or_404(slug: str):
     """The letter or a 404 problem."""
-    return letters.get_letter(slug) or abort(404, message="No such letter.")
+    return queries.get_letter(slug) or abort(404, message="No such letter.")
 
 
-def letter_error(exc: letters.LetterError):
+def letter_error(exc: writing.LetterError):
     """A LetterError as a 400 problem naming the field."""
     abort(400, message=str(exc), errors={exc.field: [str(exc)]})
 
@@ -67,7 +76,7 @@ def letter_error(exc: letters.LetterError):
 def _apply_status(letter, data: dict) -> None:
     """Change status (and delivery date) when asked."""
     if "status" in data and data["status"] != letter.status:
-        letters.set_status(
+        writing.set_status(
             letter, data["status"], delivered_on=data.get("delivered_on"), user_id=g.api_user.id
         )
 
@@ -80,7 +89,7 @@ class Letters(MethodView):
     @reads.response(200, schemas.LetterPageSchema)
     def get(self, args):
         """List letters, newest first."""
-        return schemas.page_of([letter for letter, _ in letters.list_letters()], args)
+        return schemas.page_of([letter for letter, _ in queries.list_letters()], args)
 
 
 @letter_writes.route("/letters")
@@ -97,9 +106,9 @@ class LetterCreate(MethodView):
             )
         fields = {k: v for k, v in data.items() if k not in ("status", "delivered_on")}
         try:
-            letter = letters.create_letter(fields, user_id=g.api_user.id)
+            letter = writing.create_letter(fields, user_id=g.api_user.id)
             _apply_status(letter, data)
-        except letters.LetterError as exc:
+        except writing.LetterError as exc:
             letter_error(exc)
         return letter
 
@@ -113,18 +122,22 @@ class LetterPatch(MethodView):
         """Get a letter, with `awaiting_review` (public sign-ons waiting for an organizer)."""
         return letter_or_404(slug)
 
-    @letter_writes.arguments(LetterInSchema)
+    @letter_writes.arguments(LetterPatchSchema)
     @letter_writes.response(200, LetterDetailSchema)
+    @letter_writes.alt_response(409, description="The version sent is not the current one")
     def patch(self, data, slug):
-        """Change a letter's fields and/or status."""
+        """Change a letter's fields and/or status; with `version`, only if it is still the current one."""
         letter = letter_or_404(slug)
+        version = data.pop("version", None)
         fields = {k: v for k, v in data.items() if k not in ("status", "delivered_on")}
         try:
-            if fields:
-                letters.update_letter(letter, fields, user_id=g.api_user.id)
+            if fields or version is not None:
+                writing.update_letter(letter, fields, user_id=g.api_user.id, version=version)
             _apply_status(letter, data)
-        except letters.LetterError as exc:
+        except writing.LetterError as exc:
             letter_error(exc)
+        except ConflictError as exc:
+            return conflict_response(exc, LetterDetailSchema())
         return letter
 
     @letter_writes.response(204)
@@ -133,8 +146,8 @@ class LetterPatch(MethodView):
     def delete(self, slug):
         """Delete a draft letter that nothing depends on (its issue-area links go with it)."""
         try:
-            letters.delete_letter(letter_or_404(slug), user_id=g.api_user.id)
-        except letters.LetterInUse as exc:
+            writing.delete_letter(letter_or_404(slug), user_id=g.api_user.id)
+        except writing.LetterInUse as exc:
             abort(409, message=str(exc))
 
 
@@ -151,4 +164,4 @@ class RevokeLinks(MethodView):
         if org is None:
             abort(400, message="organization_id must name an organization.",
                   errors={"organization_id": ["No such organization."]})
-        letters.revoke_personal_links(letter, org, user_id=g.api_user.id)
+        personal_links.revoke_personal_links(letter, org, user_id=g.api_user.id)

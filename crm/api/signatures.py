@@ -9,9 +9,12 @@ from crm.api import schemas
 from crm.api.blueprints import letter_writes, reads
 from crm.api.letters import letter_error, letter_or_404
 from crm.api.schemas import Id
-from crm.letters import services as letters
 from crm.letters.models import SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
-from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import
+from crm.letters.queries import signatories
+from crm.letters.signatory_import import analyse, apply_import
+from crm.letters.signatory_lines import BlockTooLarge
+from crm.letters.signatures import add_signature, get_signature, update_signature
+from crm.letters.writing import LetterError
 from crm.organizations.queries import get_organization
 
 
@@ -70,7 +73,7 @@ class LetterSignatures(MethodView):
     @reads.response(200, schemas.SignaturePageSchema)
     def get(self, args, slug):
         """List a letter's signatures."""
-        items = letters.signatories(letter_or_404(slug), ("confirmed", "pending", "declined", "withdrawn"))
+        items = signatories(letter_or_404(slug), ("confirmed", "pending", "declined", "withdrawn"))
         return schemas.page_of(items, args)
 
 
@@ -91,7 +94,7 @@ class SignatureCreate(MethodView):
                 errors={"organization_id": ["No such organization."]},
             )
         try:
-            sig, created = letters.add_signature(
+            sig, created = add_signature(
                 letter,
                 org,
                 role=data.get("role", "signatory"),
@@ -104,7 +107,7 @@ class SignatureCreate(MethodView):
                 authorized_email=data.get("authorized_email", ""),
                 user_id=g.api_user.id,
             )
-        except letters.LetterError as exc:
+        except LetterError as exc:
             letter_error(exc)
         return sig, 201 if created else 200
 
@@ -116,13 +119,13 @@ class SignatureById(MethodView):
     @letter_writes.response(200, schemas.SignatureSchema)
     def get(self, slug, signature_id):
         """Get a signature."""
-        return letters.get_signature(letter_or_404(slug), signature_id) or abort(404, message="No such signature.")
+        return get_signature(letter_or_404(slug), signature_id) or abort(404, message="No such signature.")
 
     @letter_writes.arguments(SignatureInSchema)
     @letter_writes.response(200, schemas.SignatureSchema)
     def patch(self, data, slug, signature_id):
         """Change status, role, listed name, source or who authorized it."""
-        sig = letters.get_signature(letter_or_404(slug), signature_id) or abort(404, message="No such signature.")
+        sig = get_signature(letter_or_404(slug), signature_id) or abort(404, message="No such signature.")
         if "organization_id" in data:
             abort(
                 400,
@@ -133,8 +136,8 @@ class SignatureById(MethodView):
         if "listed_as" in changes:
             changes["listed_name"] = changes.pop("listed_as")
         try:
-            return letters.update_signature(sig, changes, user_id=g.api_user.id)
-        except letters.LetterError as exc:
+            return update_signature(sig, changes, user_id=g.api_user.id)
+        except LetterError as exc:
             letter_error(exc)
 
 

@@ -23,7 +23,7 @@ from crm.exports.rows import (
     suppression_rows,
 )
 from crm.extensions import db
-from crm.letters.services import get_letter
+from crm.letters.queries import get_letter
 from crm.organizations.filters import FilterError, conditions, parse_filter
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
-from crm.letters.services import iter_signatures
+from crm.letters.queries import iter_signatures
 from crm.mailmerge.models import Suppression
 from crm.organizations.filters import OrgFilter
 from crm.organizations.models import Organization

@@ -22,7 +22,7 @@ from crm.exports.rows import (
     xlsx_file,
 )
 from crm.extensions import db
-from crm.letters.services import get_letter
+from crm.letters.queries import get_letter
 from crm.organizations.filters import FilterError, conditions, parse_filter
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")

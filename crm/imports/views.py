@@ -27,7 +27,7 @@ from crm.imports.uploads import (
     store_upload,
     sweep,
 )
-from crm.letters.services import list_letters
+from crm.letters.queries import list_letters
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 PREVIEW_ROWS = 100

@@ -11,7 +11,8 @@ from email.utils import getaddresses, parseaddr
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
-from crm.audit.services import commit_audited
+from crm.audit.services import commit_audited, record
+from crm.audit.versioning import check_version, commit_versioned
 from crm.common.text import single_line
 from crm.common.validation import whole_number
 from crm.extensions import db
@@ -153,20 +154,31 @@ def create_merge(data: dict, user_id: int | None = None) -> MailMerge:
     return merge
 
 
-def update_merge(merge: MailMerge, data: dict, user_id: int | None = None) -> MailMerge:
-    """Edit a draft; a queued merge's content is frozen."""
+def update_merge(
+    merge: MailMerge, data: dict, user_id: int | None = None, *, version: int | None = None
+) -> MailMerge:
+    """Edit a draft if `version` (checked when given) is still current; raises MergeError or ConflictError.
+
+    A queued merge's content is frozen; nothing is written when nothing changed.
+    """
     if merge.status not in EDITABLE_STATUSES:
         raise MergeError(
             f"This merge is {merge.status}: its content and audience are frozen and cannot be edited."
         )
+    if version is not None:
+        check_version(merge, version, "merge")
     values = _clean(data)
-    before = _snapshot(merge)
-    for key, value in values.items():
-        setattr(merge, key, value)
-    commit_audited(
-        "update", "merge", merge.id, user_id=user_id, summary=f"Edited mail merge “{merge.name}”", before=before,
-        after=_snapshot(merge),
-    )
+    if all(getattr(merge, key) == value for key, value in values.items()):
+        db.session.rollback()
+        return merge
+    with db.session.no_autoflush:  # one UPDATE: the version goes up by exactly one per save
+        before = _snapshot(merge)
+        for key, value in values.items():
+            setattr(merge, key, value)
+        after = _snapshot(merge)
+    record("update", "merge", merge.id, user_id=user_id, summary=f"Edited mail merge “{merge.name}”",
+           before=before, after=after)
+    commit_versioned(merge, "merge")
     return merge
 
 

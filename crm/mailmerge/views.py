@@ -1,13 +1,16 @@
 """The mail-merge pages: compose and edit a draft, its audience count, check, preview and test it, queue it,
 control it and read its report."""
 
+from urllib.parse import urlencode
+
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm.common.access import access
-from crm.common.validation import whole_number
-from crm.letters.services import list_letters
+from crm.common.editing import edit_record, form_differences
+from crm.common.validation import InvalidData, whole_number
+from crm.letters.queries import list_letters
 from crm.mailmerge import checking, compose, previews, queueing, reports
 from crm.mailmerge.blueprint import bp, current_user_id, page_number
 from crm.mailmerge.errors import MergeError
@@ -51,8 +54,8 @@ def _fill_choices(form: MergeForm) -> None:
     ]
 
 
-def _apply_errors(form: MergeForm, exc: MergeError) -> None:
-    """Show service errors next to the fields they concern."""
+def _apply_errors(form: MergeForm, errors: dict[str, list[str]]) -> None:
+    """Show service errors next to the fields they concern (those of no field above the form)."""
     mapping = {
         "name": form.name,
         "letter": form.letter,
@@ -65,7 +68,10 @@ def _apply_errors(form: MergeForm, exc: MergeError) -> None:
         "audience.after_merge": form.after_merge,
         "audience.contacts": form.contacts,
     }
-    for key, messages in exc.errors.items():
+    for key, messages in errors.items():
+        if not key:
+            form.form_errors.extend(messages)
+            continue
         target = mapping.get(key)
         if target is None and key.startswith("audience.filter."):
             target = getattr(form, key.rsplit(".", 1)[1], None) or form.extra_filter
@@ -105,9 +111,9 @@ def new():
                 getattr(form, key).data = request.args.getlist(key)
     if form.validate_on_submit():
         try:
-            merge = compose.create_merge(form.data_for_service(), current_user_id())
+            merge = compose.create_merge(form.service_data(), current_user_id())
         except MergeError as exc:
-            _apply_errors(form, exc)
+            _apply_errors(form, exc.errors)
         else:
             flash("Draft saved. Check the audience and the messages before queueing.", "success")
             return redirect(url_for("mailmerge.show", merge_id=merge.id))
@@ -116,46 +122,66 @@ def new():
     ), 400 if form.errors else 200
 
 
+def _fill(form: MergeForm, merge) -> None:
+    """The compose form as the merge is saved (the edit page, and the "saved now" side of a conflict)."""
+    audience = merge.audience or {}
+    params = dict(audience.get("filter") or {})
+    form.name.data, form.sender.data, form.reply_to.data = merge.name, merge.sender, merge.reply_to
+    form.subject.data, form.body.data = merge.subject_template, merge.body_template
+    form.throttle_per_minute.data = merge.throttle_per_minute
+    form.letter.data = merge.letter.slug if merge.letter else ""
+    form.segment.data = str(audience.get("segment_id") or "")
+    form.after_merge.data = str(audience.get("after_merge") or "")
+    form.contacts.data = audience.get("contacts", "primary")
+    form.issue_area.data = params.pop("issue_area", [])
+    form.match.data = params.pop("match", "any")
+    form.not_issue_area.data = params.pop("not_issue_area", [])
+    form.signed.data = params.pop("signed", [])
+    form.not_signed.data = params.pop("not_signed", [])
+    form.state.data = ", ".join(params.pop("state", []))
+    form.extra_filter.data = urlencode(params, doseq=True)
+    form.version.data = str(merge.version)
+
+
+# The compose form's fields a conflict compares, in the form's order.
+_EDITED = ("name", "letter", "sender", "reply_to", "subject", "body", "throttle_per_minute", "segment", "signed",
+           "not_signed", "issue_area", "match", "not_issue_area", "state", "extra_filter", "after_merge", "contacts")
+
+
+def _save(merge, data: dict, version: int | None):
+    """update_merge at the version the form was opened with; its MergeError as the field errors to show."""
+    try:
+        return compose.update_merge(merge, data, current_user_id(), version=version)
+    except MergeError as exc:
+        raise InvalidData(exc.errors or {"": [str(exc)]}) from exc
+
+
 @bp.route("/merges/<int:merge_id>/edit", methods=["GET", "POST"])
 @access("organizer")
 def edit(merge_id: int):
-    """Edit a draft merge (a queued merge is frozen)."""
+    """Edit a draft merge (a queued merge is frozen); a save over someone else's newer change shows a conflict."""
     merge = _merge_or_404(merge_id)
     if merge.status != "draft":
         flash(f"This merge is {merge.status}: its content and audience are frozen.", "warning")
         return redirect(url_for("mailmerge.show", merge_id=merge.id)), 303
     form = MergeForm()
     _fill_choices(form)
-    if request.method == "GET":
-        audience = merge.audience or {}
-        params = dict(audience.get("filter") or {})
-        form.name.data, form.sender.data, form.reply_to.data = merge.name, merge.sender, merge.reply_to
-        form.subject.data, form.body.data = merge.subject_template, merge.body_template
-        form.throttle_per_minute.data = merge.throttle_per_minute
-        form.letter.data = merge.letter.slug if merge.letter else ""
-        form.segment.data = str(audience.get("segment_id") or "")
-        form.after_merge.data = str(audience.get("after_merge") or "")
-        form.contacts.data = audience.get("contacts", "primary")
-        form.issue_area.data = params.pop("issue_area", [])
-        form.match.data = params.pop("match", "any")
-        form.not_issue_area.data = params.pop("not_issue_area", [])
-        form.signed.data = params.pop("signed", [])
-        form.not_signed.data = params.pop("not_signed", [])
-        form.state.data = ", ".join(params.pop("state", []))
-        from urllib.parse import urlencode
 
-        form.extra_filter.data = urlencode(params, doseq=True)
-    if form.validate_on_submit():
-        try:
-            compose.update_merge(merge, form.data_for_service(), current_user_id())
-        except MergeError as exc:
-            _apply_errors(form, exc)
-        else:
-            flash("Saved.", "success")
-            return redirect(url_for("mailmerge.show", merge_id=merge.id))
+    def rows(current) -> list[tuple[str, object, object]]:
+        """(field, saved, yours) rows for the fields where the input differs from what is saved now."""
+        saved = MergeForm(formdata=None, meta={"csrf": False})
+        _fill(saved, current)
+        return form_differences(form, saved, _EDITED)
+
+    outcome = edit_record(form, merge, fill=_fill, save=lambda data, version: _save(merge, data, version),
+                          attach_errors=_apply_errors, conflict_rows=rows)
+    if outcome.saved:
+        flash("Saved.", "success")
+        return redirect(url_for("mailmerge.show", merge_id=merge.id))
     return render_template(
-        "mailmerge/form.html", form=form, merge=merge, fields=compose.field_list()
-    ), 400 if form.errors else 200
+        "mailmerge/form.html", form=form, merge=outcome.record, conflict=outcome.conflict,
+        fields=compose.field_list(),
+    ), outcome.status
 
 
 @bp.get("/merges/audience-count")

@@ -7,10 +7,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.audit.labels import field_label
-from crm.audit.models import AuditEvent
 from crm.audit.services import record
+from crm.audit.versioning import check_version, commit_versioned, conflict
 from crm.common import validation as check
-from crm.common.errors import ConflictError, NotFound
+from crm.common.errors import NotFound
 from crm.common.text import fold, single_line, sort_name
 from crm.common.types import utcnow
 from crm.common.validation import FieldError, InvalidData, whole_number
@@ -267,23 +267,6 @@ def remove_alias(org_id: int, alias_id: int, user_id: int | None = None) -> str:
     return alias.name
 
 
-def last_change(entity_type: str, entity_id: int) -> AuditEvent | None:
-    """The newest audit event of a record (who changed it last, for conflict messages)."""
-    return db.session.scalar(
-        select(AuditEvent)
-        .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-    )
-
-
-def _conflict(org_id: int) -> ConflictError:
-    """A ConflictError carrying the organization as it is saved now."""
-    db.session.rollback()
-    db.session.expire_all()
-    return ConflictError(get_organization(org_id), last_change("organization", org_id))
-
-
 def update_organization(
     org_id: int, data: dict, *, version: int | None, user_id: int | None = None, action: str = "update"
 ) -> Organization:
@@ -294,8 +277,7 @@ def update_organization(
     org = get_organization(org_id)
     if org is None:
         raise NotFound(org_id)
-    if version is None or version != org.version:
-        raise _conflict(org_id)
+    check_version(org, version, "organization", get_organization)
     clean = clean_organization(data, partial=True, org_id=org.id)
     before = snapshot(org)
     old_acronym = org.acronym
@@ -314,8 +296,7 @@ def update_organization(
             db.session.rollback()
             raise
         except StaleDataError:
-            db.session.rollback()
-            raise _conflict(org_id) from None
+            raise conflict(org, "organization", get_organization) from None
     if org.acronym != old_acronym:
         for affiliate in org.affiliates:
             refresh_search_text(affiliate)
@@ -331,10 +312,7 @@ def update_organization(
         before={k: before[k] for k in changed},
         after={k: after[k] for k in changed},
     )
-    try:
-        db.session.commit()
-    except StaleDataError:
-        raise _conflict(org_id) from None
+    commit_versioned(org, "organization", get_organization)
     return org
 
 

@@ -11,7 +11,7 @@ from crm.common.errors import ConflictError, NotFound
 from crm.common.validation import InvalidData, whole_number
 from crm.contacts.services import contacts_of
 from crm.letters.forms import MergeForm
-from crm.letters.services import personal_links_for
+from crm.letters.personal_links import personal_links_for
 from crm.mailmerge.reports import merges_for_organization
 from crm.organizations import creation, editing, interactions, merging, queries
 from crm.organizations import issue_areas as vocabulary

@@ -15,8 +15,10 @@ from crm.common.types import utcnow
 from crm.common.urls import public_url
 from crm.contacts.models import Contact
 from crm.extensions import db
+from crm.letters.deadlines import closed_message, takes_signatures
 from crm.letters.models import Letter, SignOnRequest
-from crm.letters.services import LetterError, add_signature, closed_message, takes_signatures, text_fingerprint
+from crm.letters.signatures import add_signature, text_fingerprint
+from crm.letters.writing import LetterError
 from crm.organizations.creation import add_named_organization
 from crm.organizations.editing import add_alias
 from crm.organizations.matching import match_many, match_organization
