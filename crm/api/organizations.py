@@ -14,6 +14,7 @@ from crm.api.schemas import (
     OrganizationSchema,
 )
 from crm.api.writes import answer_write
+from crm.common.errors import NotFound
 from crm.organizations import merging
 from crm.organizations.creation import create_organization
 from crm.organizations.editing import set_archived, update_organization
@@ -171,7 +172,7 @@ class OrganizationMerge(MethodView):
             )
         except merging.MergeError as exc:
             abort(
-                404 if "does not exist" in str(exc) else 400,
+                404 if isinstance(exc, NotFound) else 400,
                 message=str(exc),
                 errors={"remove_id": [str(exc)]},
             )

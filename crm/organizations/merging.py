@@ -8,6 +8,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import select, update
 
 from crm.audit.services import record
+from crm.common.errors import NotFound
 from crm.common.text import plural
 from crm.contacts.models import Contact
 from crm.extensions import db
@@ -24,6 +25,10 @@ _FILLABLE = ("acronym", "org_type", "scope", "city", "state", "country", "websit
 
 class MergeError(ValueError):
     """Two organizations that cannot be merged; nothing changed."""
+
+
+class MissingOrganization(MergeError, NotFound):
+    """One of the two organizations to merge does not exist (the API answers 404, the page shows it)."""
 
 
 @dataclass
@@ -174,7 +179,7 @@ def plan_merge(keep_id: int, remove_id: int) -> MergePlan:
         raise MergeError("Choose two different organizations.")
     keep, remove = db.session.get(Organization, keep_id), db.session.get(Organization, remove_id)
     if keep is None or remove is None:
-        raise MergeError("One of the organizations does not exist.")
+        raise MissingOrganization("One of the organizations does not exist.")
     if keep.parent_id == remove.id:
         raise MergeError(
             f"{keep.name} is an affiliate of {remove.name}; merge the other way round, or not at all."
