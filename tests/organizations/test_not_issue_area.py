@@ -9,7 +9,7 @@ import pytest
 
 from crm.auth.services import create_token
 from crm.seed import SEED_LETTER_SLUG
-from tests.test_workspace_filters import page_names
+from tests.organizations.test_workspace_filters import page_names
 
 PRIVACY_NOT_IMMIGRATION = 12  # on the seed: 12 organizations work on privacy and not on immigration
 
