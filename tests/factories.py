@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
+from crm.common.types import utc_midnight
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
@@ -97,7 +98,8 @@ class LetterFactory(_Factory):
 
 
 class SignatureFactory(_Factory):
-    """A confirmed signature of an organization on a letter (each made when not given)."""
+    """A confirmed signature of an organization on a letter (each made when not given: a letter delivered in
+    2021)."""
 
     class Meta:
         model = Signature
@@ -108,7 +110,9 @@ class SignatureFactory(_Factory):
     role = "signatory"
     status = "confirmed"
     source = "manual"
-    signed_at = factory.LazyFunction(lambda: datetime.now(UTC))
+    # Signed on the letter's date, as the seed's signatures are (else now).
+    signed_at = factory.LazyAttribute(
+        lambda o: utc_midnight(o.letter.letter_date) if o.letter.letter_date else datetime.now(UTC))
 
 
 class ContactFactory(_Factory):
