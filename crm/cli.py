@@ -13,6 +13,7 @@ from crm import make_app
 from crm.imports.cli import import_group
 from crm.letters.cli import register as register_letter_commands
 from crm.mailmerge.cli import merge_group, worker_command
+from crm.signon.cli import signon_group
 
 
 @click.group(cls=FlaskGroup, create_app=make_app, load_dotenv=True)
@@ -32,6 +33,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(merge_group)
     app.cli.add_command(worker_command)
     app.cli.add_command(import_group)
+    app.cli.add_command(signon_group)
     register_letter_commands(app)  # keep last: it adds `signatories` to an existing `import` group
 
 
@@ -326,7 +328,7 @@ def export_contacts(output, **params):
 def export_signatures(letter, output, **params):
     """Export signatures, letter by letter, leads first; the organization filters choose whose."""
     from crm.exports import SIGNATURE_COLUMNS, signature_rows
-    from crm.letters.services import get_letter
+    from crm.letters.queries import get_letter
 
     for slug in letter:
         if get_letter(slug) is None:

@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
-from crm.letters.services import iter_signatures
+from crm.letters.queries import iter_signatures
 from crm.mailmerge.models import Suppression
 from crm.organizations.filters import OrgFilter
 from crm.organizations.models import Organization
-from crm.organizations.services import iter_organizations
+from crm.organizations.queries import iter_organizations
 
 ORG_COLUMNS = ("name", "acronym", "org_type", "scope", "city", "state", "issue_areas", "parent", "letters_signed")
 CONTACT_COLUMNS = ("id", "first_name", "last_name", "title", "email", "phone", "organization", "organization_id",

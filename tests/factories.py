@@ -19,8 +19,8 @@ from crm.common.types import utc_midnight
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
+from crm.organizations.editing import refresh_search_text
 from crm.organizations.models import IssueArea, Organization
-from crm.organizations.services import refresh_search_text
 from crm.seed import ISSUE_AREAS
 
 

@@ -80,7 +80,7 @@ def test_segment_list_shows_sentences_not_json(as_role, db):
 def test_sources_history_and_notes_read_as_words(as_role, db):
     from crm.contacts.services import create_contact, update_contact
     from crm.letters.models import Signature
-    from crm.organizations.services import add_interaction
+    from crm.organizations.interactions import add_interaction
 
     _seed_letter()
     client = as_role("organizer")
@@ -96,7 +96,8 @@ def test_sources_history_and_notes_read_as_words(as_role, db):
     update_contact(contact.id, {"is_primary": True}, version=contact.version)
     history = client.get(f"/contacts/{contact.id}").get_data(as_text=True).split('id="audit-history"')[1]
     assert "<strong>Primary contact</strong>: no → yes" in history and "is_primary" not in history
-    from crm.organizations.services import get_organization, update_organization
+    from crm.organizations.editing import update_organization
+    from crm.organizations.queries import get_organization
 
     update_organization(org_id, {"scope": "local"}, version=get_organization(org_id).version)
     history = client.get(f"/organizations/{org_id}").get_data(as_text=True).split('id="audit-history"')[1]

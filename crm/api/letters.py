@@ -6,13 +6,16 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint, schemas
+from crm.api.errors import conflict_response
 from crm.api.schemas import Id
 from crm.common.access import access
-from crm.letters import services as letters
+from crm.common.errors import ConflictError
+from crm.letters import deadlines, personal_links, queries, signatures, writing
 from crm.letters.models import LETTER_STATUSES, SIGNATURE_ROLES, SIGNATURE_SOURCES, SIGNATURE_STATUSES
-from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import
+from crm.letters.signatory_import import analyse, apply_import
+from crm.letters.signatory_lines import BlockTooLarge
 from crm.organizations import merging
-from crm.organizations.services import get_organization
+from crm.organizations.queries import get_organization
 from crm.signon import services as signon
 
 blp = make_blueprint(
@@ -40,14 +43,21 @@ class LetterInSchema(ma.Schema):
     issue_areas = ma.fields.List(ma.fields.String(), validate=ma.validate.Length(max=50))
 
 
+class LetterPatchSchema(LetterInSchema):
+    """Fields to change (any subset), plus the version the client last read when it wants the change refused if
+    someone saved in between (optional, so scripts written before letters had versions keep working)."""
+
+    version = Id(strict=True, metadata={"description": "the version you read; a newer one answers 409"})
+
+
 class LetterDetailSchema(schemas.LetterSchema):
     """A letter, with what waits for the organizers."""
 
     awaiting_review = ma.fields.Function(
-        letters.awaiting_review, metadata={"type": "integer", "description": "Confirmed public sign-ons waiting "
+        queries.awaiting_review, metadata={"type": "integer", "description": "Confirmed public sign-ons waiting "
                                                                           "for an organizer's review"})
     deadline_passed = ma.fields.Function(
-        lambda letter: letters.deadline_passed(letter),
+        lambda letter: deadlines.deadline_passed(letter),
         metadata={"type": "boolean", "description": "The sign-on deadline is over (end of that day in "
                                                     "CRM_TIMEZONE): sign-ons record nothing"})
 
@@ -153,10 +163,10 @@ class MergeOutSchema(ma.Schema):
 
 def _letter(slug: str):
     """The letter or a 404 problem."""
-    return letters.get_letter(slug) or abort(404, message="No such letter.")
+    return queries.get_letter(slug) or abort(404, message="No such letter.")
 
 
-def _letter_error(exc: letters.LetterError):
+def _letter_error(exc: writing.LetterError):
     """A LetterError as a 400 problem naming the field."""
     abort(400, message=str(exc), errors={exc.field: [str(exc)]})
 
@@ -164,7 +174,7 @@ def _letter_error(exc: letters.LetterError):
 def _apply_status(letter, data: dict) -> None:
     """Change status (and delivery date) when asked."""
     if "status" in data and data["status"] != letter.status:
-        letters.set_status(
+        writing.set_status(
             letter, data["status"], delivered_on=data.get("delivered_on"), user_id=g.api_user.id
         )
 
@@ -183,9 +193,9 @@ class LetterCreate(MethodView):
             )
         fields = {k: v for k, v in data.items() if k not in ("status", "delivered_on")}
         try:
-            letter = letters.create_letter(fields, user_id=g.api_user.id)
+            letter = writing.create_letter(fields, user_id=g.api_user.id)
             _apply_status(letter, data)
-        except letters.LetterError as exc:
+        except writing.LetterError as exc:
             _letter_error(exc)
         return letter
 
@@ -199,18 +209,22 @@ class LetterPatch(MethodView):
         """Get a letter, with `awaiting_review` (public sign-ons waiting for an organizer)."""
         return _letter(slug)
 
-    @blp.arguments(LetterInSchema)
+    @blp.arguments(LetterPatchSchema)
     @blp.response(200, LetterDetailSchema)
+    @blp.alt_response(409, description="The version sent is not the current one")
     def patch(self, data, slug):
-        """Change a letter's fields and/or status."""
+        """Change a letter's fields and/or status; with `version`, only if it is still the current one."""
         letter = _letter(slug)
+        version = data.pop("version", None)
         fields = {k: v for k, v in data.items() if k not in ("status", "delivered_on")}
         try:
-            if fields:
-                letters.update_letter(letter, fields, user_id=g.api_user.id)
+            if fields or version is not None:
+                writing.update_letter(letter, fields, user_id=g.api_user.id, version=version)
             _apply_status(letter, data)
-        except letters.LetterError as exc:
+        except writing.LetterError as exc:
             _letter_error(exc)
+        except ConflictError as exc:
+            return conflict_response(exc, LetterDetailSchema())
         return letter
 
     @blp.response(204)
@@ -219,8 +233,8 @@ class LetterPatch(MethodView):
     def delete(self, slug):
         """Delete a draft letter that nothing depends on (its issue-area links go with it)."""
         try:
-            letters.delete_letter(_letter(slug), user_id=g.api_user.id)
-        except letters.LetterInUse as exc:
+            writing.delete_letter(_letter(slug), user_id=g.api_user.id)
+        except writing.LetterInUse as exc:
             abort(409, message=str(exc))
 
 
@@ -241,7 +255,7 @@ class SignatureCreate(MethodView):
                 errors={"organization_id": ["No such organization."]},
             )
         try:
-            sig, created = letters.add_signature(
+            sig, created = signatures.add_signature(
                 letter,
                 org,
                 role=data.get("role", "signatory"),
@@ -254,7 +268,7 @@ class SignatureCreate(MethodView):
                 authorized_email=data.get("authorized_email", ""),
                 user_id=g.api_user.id,
             )
-        except letters.LetterError as exc:
+        except writing.LetterError as exc:
             _letter_error(exc)
         return sig, 201 if created else 200
 
@@ -266,13 +280,13 @@ class SignatureById(MethodView):
     @blp.response(200, schemas.SignatureSchema)
     def get(self, slug, signature_id):
         """Get a signature."""
-        return letters.get_signature(_letter(slug), signature_id) or abort(404, message="No such signature.")
+        return signatures.get_signature(_letter(slug), signature_id) or abort(404, message="No such signature.")
 
     @blp.arguments(SignatureInSchema)
     @blp.response(200, schemas.SignatureSchema)
     def patch(self, data, slug, signature_id):
         """Change status, role, listed name, source or who authorized it."""
-        sig = letters.get_signature(_letter(slug), signature_id) or abort(404, message="No such signature.")
+        sig = signatures.get_signature(_letter(slug), signature_id) or abort(404, message="No such signature.")
         if "organization_id" in data:
             abort(
                 400,
@@ -283,8 +297,8 @@ class SignatureById(MethodView):
         if "listed_as" in changes:
             changes["listed_name"] = changes.pop("listed_as")
         try:
-            return letters.update_signature(sig, changes, user_id=g.api_user.id)
-        except letters.LetterError as exc:
+            return signatures.update_signature(sig, changes, user_id=g.api_user.id)
+        except writing.LetterError as exc:
             _letter_error(exc)
 
 
@@ -345,7 +359,7 @@ class RevokeLinks(MethodView):
         if org is None:
             abort(400, message="organization_id must name an organization.",
                   errors={"organization_id": ["No such organization."]})
-        letters.revoke_personal_links(letter, org, user_id=g.api_user.id)
+        personal_links.revoke_personal_links(letter, org, user_id=g.api_user.id)
 
 
 @blp.route("/signon-requests")

@@ -1,11 +1,12 @@
 """API writes for organizations (create, patch with a version, archive) and the contacts resource."""
 
 import marshmallow as ma
-from flask import g, jsonify, request
+from flask import g, request
 from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint
+from crm.api.errors import conflict_response
 from crm.api.schemas import (
     Id,
     OrganizationOptionalFields,
@@ -17,7 +18,8 @@ from crm.common.errors import ConflictError, NotFound
 from crm.common.validation import InvalidData
 from crm.contacts import services as contacts
 from crm.contacts.filters import CONTACT_SORTS, FilterError, parse_contact_filter
-from crm.organizations import services as organizations
+from crm.organizations.creation import create_organization
+from crm.organizations.editing import set_archived, update_organization
 
 blp = make_blueprint("api_organizations", "Creating and changing organizations and contacts")
 
@@ -122,25 +124,6 @@ def _user_id() -> int:
     return g.api_user.id
 
 
-def _conflict(exc: ConflictError, schema: ma.Schema):
-    """409 problem+json with the record as it is saved now (`current`), so the client can merge and retry."""
-    if exc.current is None:
-        abort(404, message="No such record.")
-    body = {
-        "type": "about:blank",
-        "title": "Conflict",
-        "status": 409,
-        "detail": f"This record was changed after you read it: it is at version {exc.current.version}. "
-        "Re-read it, apply your change and send the new version.",
-        "errors": {"version": [f"The current version is {exc.current.version}."]},
-        "current": schema.dump(exc.current),
-    }
-    response = jsonify(body)
-    response.status_code = 409
-    response.mimetype = "application/problem+json"
-    return response
-
-
 def _write(kind: str, change):
     """Run a service write on an organization or a contact and answer its errors the same way for both.
 
@@ -157,7 +140,7 @@ def _write(kind: str, change):
     except contacts.PrimaryTaken as exc:
         abort(409, message=str(exc), errors={"is_primary": [str(exc)]})
     except ConflictError as exc:
-        return _conflict(exc, schema)
+        return conflict_response(exc, schema)
 
 
 @blp.route("/organizations")
@@ -168,7 +151,7 @@ class OrganizationCreate(MethodView):
     @blp.response(201, OrganizationSchema)
     def post(self, data):
         """Create an organization."""
-        return _write("organization", lambda: organizations.create_organization(data, user_id=_user_id()))
+        return _write("organization", lambda: create_organization(data, user_id=_user_id()))
 
 
 @blp.route("/organizations/<int:org_id>")
@@ -183,7 +166,7 @@ class OrganizationChange(MethodView):
         version = data.pop("version")
         return _write(
             "organization",
-            lambda: organizations.update_organization(org_id, data, version=version, user_id=_user_id()),
+            lambda: update_organization(org_id, data, version=version, user_id=_user_id()),
         )
 
     @blp.response(200, OrganizationSchema)
@@ -206,7 +189,7 @@ class OrganizationArchive(MethodView):
 def _archive(org_id: int, version: int | None):
     """Archive, answering 404 or 409."""
     return _write(
-        "organization", lambda: organizations.set_archived(org_id, True, version=version, user_id=_user_id())
+        "organization", lambda: set_archived(org_id, True, version=version, user_id=_user_id())
     )
 
 

@@ -5,9 +5,10 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint, schemas
-from crm.letters import services as letters
-from crm.organizations import services as organizations
+from crm.letters.queries import get_letter, list_letters, signatories
 from crm.organizations.filters import FilterError, parse_filter
+from crm.organizations.issue_areas import issue_areas
+from crm.organizations.queries import get_organization, list_organizations
 
 blp = make_blueprint("api", "Organizations, issue areas, letters and signatures")
 
@@ -20,7 +21,7 @@ class IssueAreas(MethodView):
     @blp.response(200, schemas.IssueAreaPageSchema)
     def get(self, args):
         """List issue areas."""
-        areas = organizations.issue_areas(include_retired=True)
+        areas = issue_areas(include_retired=True)
         start = (args["page"] - 1) * args["per_page"]
         return {"items": areas[start:start + args["per_page"]], "total": len(areas), "page": args["page"],
                 "per_page": args["per_page"]}
@@ -35,9 +36,8 @@ class Organizations(MethodView):
     def get(self, args):
         """List organizations matching the filters."""
         try:
-            result = organizations.list_organizations(parse_filter(request.args), sort=args.get("sort", "name"),
-                                                      page=args["page"], per_page=args["per_page"],
-                                                      with_aliases=True)
+            result = list_organizations(parse_filter(request.args), sort=args.get("sort", "name"),
+                                        page=args["page"], per_page=args["per_page"], with_aliases=True)
         except FilterError as exc:
             abort(400, message=str(exc), errors={exc.param: [str(exc)]})
         return {"items": result.items, "total": result.total, "page": result.page, "per_page": result.per_page}
@@ -50,7 +50,7 @@ class OrganizationById(MethodView):
     @blp.response(200, schemas.OrganizationSchema)
     def get(self, org_id):
         """Get an organization."""
-        return organizations.get_organization(org_id) or abort(404, message="No such organization.")
+        return get_organization(org_id) or abort(404, message="No such organization.")
 
 
 @blp.route("/letters")
@@ -61,7 +61,7 @@ class Letters(MethodView):
     @blp.response(200, schemas.LetterPageSchema)
     def get(self, args):
         """List letters, newest first."""
-        items = [letter for letter, _ in letters.list_letters()]
+        items = [letter for letter, _ in list_letters()]
         start = (args["page"] - 1) * args["per_page"]
         return {"items": items[start:start + args["per_page"]], "total": len(items), "page": args["page"],
                 "per_page": args["per_page"]}
@@ -75,8 +75,8 @@ class LetterSignatures(MethodView):
     @blp.response(200, schemas.SignaturePageSchema)
     def get(self, args, slug):
         """List a letter's signatures."""
-        letter = letters.get_letter(slug) or abort(404, message="No such letter.")
-        items = letters.signatories(letter, ("confirmed", "pending", "declined", "withdrawn"))
+        letter = get_letter(slug) or abort(404, message="No such letter.")
+        items = signatories(letter, ("confirmed", "pending", "declined", "withdrawn"))
         start = (args["page"] - 1) * args["per_page"]
         return {"items": items[start:start + args["per_page"]], "total": len(items), "page": args["page"],
                 "per_page": args["per_page"]}

@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from crm.letters.services import text_fingerprint
+from crm.letters.signatures import text_fingerprint
 from crm.organizations.filters import ARCHIVED_MODES, MATCH_MODES, SORTS, US_STATES
 from crm.organizations.models import ORG_TYPES, SCOPES
 
@@ -105,6 +105,7 @@ class LetterSchema(ma.Schema):
     review_required = ma.fields.Boolean()
     issue_areas = ma.fields.Function(lambda letter: [a.slug for a in letter.issue_areas],
                                      metadata={"type": "array", "items": {"type": "string"}})
+    version = ma.fields.Integer()
 
 
 def _on_earlier_text(sig) -> bool:

@@ -126,7 +126,7 @@ def _list(value: str) -> list[str]:
 @lru_cache(maxsize=65536)
 def org_key(name: str) -> str:
     """The organization matcher's normalized name, cached: a file names the same organizations again and again."""
-    from crm.organizations.matching import normalize_org_name
+    from crm.organizations.names import normalize_org_name
 
     return normalize_org_name(name)
 

@@ -30,7 +30,7 @@ from crm.imports.uploads import (
     store_upload,
     sweep,
 )
-from crm.letters.services import list_letters
+from crm.letters.queries import list_letters
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 PREVIEW_ROWS = 100
@@ -354,7 +354,7 @@ def _export_rows(what: str):
     if what == "suppressions":
         return exports.SUPPRESSION_COLUMNS, exports.suppression_rows()
     slugs = [s for s in request.args.getlist("letter") if s][:100]
-    from crm.letters.services import get_letter
+    from crm.letters.queries import get_letter
 
     for slug in slugs:
         if get_letter(slug) is None:

@@ -13,9 +13,9 @@ from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Signature, SignOnRequest
 from crm.mailmerge.models import MailMerge, Message
-from crm.organizations.matching import _conflicts, normalize_org_name
+from crm.organizations.editing import add_alias, refresh_search_text, snapshot
 from crm.organizations.models import Interaction, Organization, OrganizationAlias
-from crm.organizations.services import add_alias, refresh_search_text, snapshot
+from crm.organizations.names import names_conflict, normalize_org_name
 from crm.segments.models import Segment
 
 _STATUS_RANK = {"confirmed": 3, "pending": 2, "declined": 1, "withdrawn": 0}
@@ -108,7 +108,7 @@ def find_duplicates(limit: int = 200) -> list[DuplicatePair]:
             for _name, score, j in process.extract(names[i], later, scorer=fuzz.token_sort_ratio, score_cutoff=90,
                                                    limit=None):
                 b = ids[i + 1 + j]
-                if not _conflicts(names[i].split(), later[j].split()):
+                if not names_conflict(names[i].split(), later[j].split()):
                     note(a, b, f"similar names ({score:.0f}%)", score / 100)
     chosen = sorted(pairs.items(), key=lambda item: (-item[1][1], orgs[item[0][0]].sort_name or ""))[:limit]
     loaded = {

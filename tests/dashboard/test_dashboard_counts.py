@@ -8,7 +8,7 @@ from crm.contacts.models import Contact
 from crm.contacts.queries import mailable_condition, mailable_count
 from crm.dashboard.services import counts
 from crm.extensions import db
-from crm.mailmerge.services import add_suppression
+from crm.mailmerge.suppressions import add_suppression
 from tests.factories import OrganizationFactory
 
 # Aggregate SQL: on PostgreSQL too (tests/conftest.py).

@@ -201,7 +201,7 @@ def test_the_embedded_mail_worker_waits_out_a_held_lock_and_sends(app, db, smtp_
     import logging
     import sqlite3
 
-    from crm.mailmerge import services as merges
+    from crm.mailmerge import queueing
     from crm.mailmerge.embedded import start_embedded_worker
     from crm.mailmerge.models import Message
     from tests.conftest import embedded_smtp_config
@@ -209,7 +209,7 @@ def test_the_embedded_mail_worker_waits_out_a_held_lock_and_sends(app, db, smtp_
 
     app.config.update(embedded_smtp_config(smtp_server))
     make_recipients(3)
-    merges.queue_merge(new_merge())
+    queueing.queue_merge(new_merge())
     db.session.commit()
 
     def short_wait(dbapi_connection, record):

@@ -9,14 +9,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from crm.letters.models import Letter, Signature
-from crm.letters.signatory_import import (
-    LONG_LINE,
-    MAX_LINE_CHARS,
-    MAX_TEXT_CHARS,
-    BlockTooLarge,
-    analyse,
-    classify,
-)
+from crm.letters.signatory_import import analyse
+from crm.letters.signatory_lines import MAX_LINE_CHARS, MAX_TEXT_CHARS, BlockTooLarge, classify
+from crm.letters.signatory_names import LONG_LINE
 from crm.organizations.matching import MatchIndex
 from crm.organizations.models import Organization, OrganizationAlias
 from tests.conftest import login

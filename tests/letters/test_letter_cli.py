@@ -49,7 +49,8 @@ def test_letter_list_and_show(runner, seeded):
     shown = run(runner, "letter", "show", SEED_LETTER_SLUG).output
     assert "status: delivered" in shown and "68 confirmed" in shown and "recipients:" in shown
     data = json.loads(run(runner, "letter", "show", SEED_LETTER_SLUG, "--json").output)
-    assert data["counts"] == {"pending": 0, "confirmed": 68, "declined": 0, "withdrawn": 0, "awaiting_review": 0}
+    assert data["counts"] == {"pending": 0, "confirmed": 68, "declined": 0, "withdrawn": 0, "awaiting_review": 0,
+                              "invited": 0, "invited_unsigned": 0}
     assert "unknown letter 'nope'" in error_line(run(runner, "letter", "show", "nope", code=1))
 
 

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from crm.audit.models import AuditEvent
 from crm.common.tokens import make_token
 from crm.contacts.models import Contact
+from crm.letters.links import personal_signon_url
 from crm.letters.models import Letter, Signature, SignOnRequest
-from crm.letters.services import personal_signon_url
-from crm.mailmerge.models import Message
+from crm.mailmerge.models import MailMerge, Message
+from crm.organizations.creation import add_named_organization
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG, default_seed_file, read_seed_rows
 from crm.segments.models import Segment
@@ -319,7 +320,7 @@ def test_personal_link_expires_and_records_who_authorized(client, db, monkeypatc
     sig = db.session.scalar(select(Signature).where(Signature.letter_id == letter.id))
     db.session.refresh(sig)
     assert (sig.status, sig.authorized_email, sig.contact_id) == ("confirmed", "ana@upturn.example", contact.id)
-    monkeypatch.setattr("crm.letters.services.PERSONAL_LINK_MAX_AGE", -1)
+    monkeypatch.setattr("crm.letters.personal_links.PERSONAL_LINK_MAX_AGE", -1)
     expired = client.get(path)
     assert expired.status_code == 400 and "expired" in expired.get_data(as_text=True)
 
@@ -417,7 +418,7 @@ def test_viewers_cannot_change_letters(as_role):
 
 
 def test_the_letters_list_pages_through_many_letters(as_role, db):
-    from crm.letters.services import create_letter
+    from crm.letters.writing import create_letter
 
     LetterFactory(slug=SEED_LETTER_SLUG, status="delivered")
     for n in range(55):
@@ -429,3 +430,32 @@ def test_the_letters_list_pages_through_many_letters(as_role, db):
     assert second.count('<a href="/letters/') == 6 and "Page 2 of 2" in second  # 56 letters with the seed
     shown = set(re.findall(r'<a href="/letters/([a-z0-9-]+)"', first + second))
     assert len(shown) == 56 and SEED_LETTER_SLUG in shown
+
+
+def test_the_letters_list_counts_who_a_merge_invited_and_who_has_not_signed(app, db, as_role):
+    """Invited = organizations a sent merge message for the letter reached; test sends and failures are not
+    invitations, and an organization mailed twice counts once."""
+    letter = _collecting_letter(db, slug="invite-count")
+    orgs = [add_named_organization(f"Invited {n}", user_id=None, summary="test") for n in range(4)]
+    merge = MailMerge(name="Invitation", letter_id=letter.id, status="done")
+    reminder = MailMerge(name="Reminder", letter_id=letter.id, status="done")
+    db.session.add_all([merge, reminder])
+    db.session.flush()
+    sent = [(merge, orgs[0], "sent", "merge"), (merge, orgs[1], "sent", "merge"), (reminder, orgs[1], "sent", "merge"),
+            (merge, orgs[2], "failed", "merge"), (merge, orgs[3], "sent", "test")]
+    db.session.add_all(
+        Message(merge_id=m.id, organization_id=o.id, email=f"{n}@example.org", status=status, kind=kind)
+        for n, (m, o, status, kind) in enumerate(sent)
+    )
+    db.session.add(Signature(letter_id=letter.id, organization_id=orgs[0].id, listed_name=orgs[0].name,
+                             status="confirmed"))
+    db.session.commit()
+    client = as_role("viewer")
+    index = client.get("/letters").get_data(as_text=True)
+    row = index[index.index("/letters/invite-count"):]
+    row = row[: row.index("</tr>")]
+    # Signed 1, invited 2 (orgs 0 and 1), not signed yet 1 (org 1), pending 0, awaiting review 0, declined 0.
+    cells = re.findall(r'<td class="text-end">(?:<a[^>]*>)?(\d+)', row)
+    assert cells == ["1", "2", "1", "0", "0", "0"], cells
+    show = client.get("/letters/invite-count").get_data(as_text=True)
+    assert "2 invited by mail merge, 1 not signed yet" in show

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crm.letters.signatory_import import analyse
-from crm.organizations.matching import MatchIndex, normalize_org_name
+from crm.organizations.matching import MatchIndex
+from crm.organizations.names import normalize_org_name
 from tests.seed_index import seed_index_rows
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -7,7 +7,9 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.letters.models import Signature
-from crm.letters.signatory_import import REPORT_COLUMNS, analyse, classify
+from crm.letters.signatory_import import analyse
+from crm.letters.signatory_lines import classify
+from crm.letters.signatory_report import REPORT_COLUMNS
 from crm.organizations.models import Organization, OrganizationAlias
 from crm.seed import SEED_LETTER_SLUG, default_seed_file, read_seed_rows
 from tests.seed_index import seed_match_index
@@ -159,7 +161,7 @@ def test_import_refuses_bad_input(seeded, runner, tmp_path):
 
 
 def test_inline_paragraphs_keep_the_commas_of_a_name():
-    from crm.letters.signatory_import import split_inline
+    from crm.letters.signatory_names import split_inline
 
     index = seed_match_index()
     assert split_inline(
@@ -215,7 +217,7 @@ The Honorable Nancy Pelosi, Speaker, U.S. House of Representatives
 
 
 def test_titles_sections_and_former_names_in_a_line():
-    from crm.letters.signatory_import import candidate_name
+    from crm.letters.signatory_names import candidate_name
 
     assert candidate_name("Jane Doe, Director of Example Org") == "Example Org"
     assert candidate_name("Jane Doe, Chief Executive Officer, Example Org, Inc.") == "Example Org, Inc."

@@ -6,12 +6,14 @@ import pytest
 import sqlalchemy as sa
 
 from crm.extensions import db
-from crm.letters import services as letters
 from crm.letters.models import Letter, Signature
-from crm.organizations import services as orgs
+from crm.letters.signatures import add_signature, update_signature
+from crm.letters.writing import create_letter
+from crm.organizations.creation import create_organization
 from crm.organizations.filters import parse_filter
 from crm.organizations.merging import merge_organizations
 from crm.organizations.models import Organization
+from crm.organizations.queries import list_organizations
 from tests.factories import LetterFactory, SignatureFactory
 
 # Triggers written per database: on PostgreSQL too (tests/conftest.py).
@@ -52,12 +54,12 @@ def assert_counts_true():
 
 def new_org(name: str) -> Organization:
     """A new organization."""
-    return orgs.create_organization({"name": name, "issue_areas": ["privacy"]})
+    return create_organization({"name": name, "issue_areas": ["privacy"]})
 
 
 def new_letter(slug: str) -> Letter:
     """A new collecting letter."""
-    return letters.create_letter({"title": slug.title(), "slug": slug, "status": "collecting"})
+    return create_letter({"title": slug.title(), "slug": slug, "status": "collecting"})
 
 
 def test_seed_counts(seeded):
@@ -69,15 +71,15 @@ def test_every_kind_of_write_keeps_counts_true(app, signers):
     a, b = new_org("Counts A"), new_org("Counts B")
     one, two, three = new_letter("counts-one"), new_letter("counts-two"), new_letter("counts-three")
     # Pending rows do not count; confirming does; signed_at moves last_signed_at.
-    sig, _ = letters.add_signature(one, a, status="pending")
+    sig, _ = add_signature(one, a, status="pending")
     assert stored()[a.id] == (0, None)
-    letters.update_signature(sig, {"status": "confirmed"})
+    update_signature(sig, {"status": "confirmed"})
     assert stored()[a.id][0] == 1 and stored()[a.id][1] is not None
-    letters.add_signature(two, a)
-    letters.add_signature(two, b)
+    add_signature(two, a)
+    add_signature(two, b)
     assert_counts_true()
     # Withdrawing and declining take it back.
-    letters.update_signature(sig, {"status": "withdrawn"})
+    update_signature(sig, {"status": "withdrawn"})
     assert stored()[a.id][0] == 1
     # A Core bulk insert and a raw UPDATE count too.
     when = datetime(2030, 1, 2, 3, 4, tzinfo=UTC)
@@ -109,16 +111,16 @@ def test_every_kind_of_write_keeps_counts_true(app, signers):
 def test_filters_and_sorts_read_the_counts(app, signers):
     a = new_org("Zeta Counts")
     for slug in ("counts-x", "counts-y", "counts-z"):
-        letters.add_signature(new_letter(slug), a)
-    page = orgs.list_organizations(parse_filter({"min_signed": "3"}))
+        add_signature(new_letter(slug), a)
+    page = list_organizations(parse_filter({"min_signed": "3"}))
     assert [o.name for o in page.items] == ["Zeta Counts"] and page.items[0].letters_signed == 3
-    top = orgs.list_organizations(parse_filter({}), sort="-letters", per_page=1).items
+    top = list_organizations(parse_filter({}), sort="-letters", per_page=1).items
     assert top[0].id == a.id
-    recent = orgs.list_organizations(parse_filter({}), sort="-last_signed", per_page=1).items
+    recent = list_organizations(parse_filter({}), sort="-last_signed", per_page=1).items
     assert recent[0].id == a.id
-    never = orgs.list_organizations(parse_filter({"never_signed": "true"}))
+    never = list_organizations(parse_filter({"never_signed": "true"}))
     assert never.total == 0
     new_org("Never Signed Counts")
-    assert orgs.list_organizations(parse_filter({"never_signed": "true"})).total == 1
-    after = orgs.list_organizations(parse_filter({"last_signed_after": datetime.now(UTC).date().isoformat()}))
+    assert list_organizations(parse_filter({"never_signed": "true"})).total == 1
+    after = list_organizations(parse_filter({"last_signed_after": datetime.now(UTC).date().isoformat()}))
     assert [o.id for o in after.items] == [a.id]

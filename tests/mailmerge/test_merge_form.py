@@ -8,7 +8,7 @@ from sqlalchemy import select
 from crm.audit.models import AuditEvent
 from crm.extensions import db
 from crm.imports.models import ImportBatch
-from crm.mailmerge import services
+from crm.mailmerge import checking
 from crm.mailmerge.models import MailMerge
 from tests.factories import IssueAreaFactory, SignatureFactory
 
@@ -32,7 +32,7 @@ def test_the_audience_excludes_issue_areas_live_and_saved(seeded, users, as_role
     # the live count takes the excluded area into account before anything is saved
     live = client.get("/merges/audience-count?contacts=primary&issue_area=privacy&match=any"
                       "&not_issue_area=immigration").get_data(as_text=True)
-    counts = services.count_audience({"filter": {"issue_area": ["privacy"], "match": "any",
+    counts = checking.count_audience({"filter": {"issue_area": ["privacy"], "match": "any",
                                                  "not_issue_area": ["immigration"]}, "contacts": "primary"})
     assert counts.organizations == PRIVACY_NOT_IMMIGRATION
     # the seed has organizations and no contacts: all 12 show as "without a contact" (14 with privacy alone)
@@ -45,7 +45,7 @@ def test_the_audience_excludes_issue_areas_live_and_saved(seeded, users, as_role
     assert response.status_code == 302, response.get_data(as_text=True)
     merge = db.session.scalar(select(MailMerge))
     assert merge.audience["filter"]["not_issue_area"] == ["immigration"]
-    assert services.audience_counts(merge).organizations == PRIVACY_NOT_IMMIGRATION
+    assert checking.audience_counts(merge).organizations == PRIVACY_NOT_IMMIGRATION
     edit = client.get(f"/merges/{merge.id}/edit").get_data(as_text=True)
     assert 'name="not_issue_area" value="immigration" id="not_issue_area-immigration" checked' in edit
     assert "not_issue_area" not in re.search(r'name="extra_filter"[^>]*>', edit).group(0)

@@ -3,8 +3,9 @@ seed file, no database; the last test checks it is the index the seeded database
 
 from sqlalchemy import select
 
-from crm.organizations.matching import Match, MatchIndex, match_many, match_organization, normalize_org_name
+from crm.organizations.matching import Match, MatchIndex, match_many, match_organization
 from crm.organizations.models import Organization, OrganizationAlias
+from crm.organizations.names import normalize_org_name
 from tests.seed_index import seed_ids, seed_index_rows, seed_match_index
 
 ACLU = "American Civil Liberties Union (ACLU)"

@@ -93,7 +93,7 @@ def areas(db):
 
 @pytest.mark.parametrize("key", ["issue_area", "not_issue_area"])
 def test_merging_issue_areas_rewrites_both_lists_in_segments(areas, users, db, key):
-    from crm.organizations.services import merge_issue_areas
+    from crm.organizations.issue_areas import merge_issue_areas
     from crm.segments.services import create_segment, get_segment
 
     segment = create_segment("S", {key: ["surveillance"]})
@@ -107,7 +107,7 @@ def test_merging_issue_areas_rewrites_merge_audiences_too(areas, users, db, key)
     one kept, and still counts (an area that no longer exists would make the merge unusable)."""
     from crm.mailmerge.audience import audience_counts
     from crm.mailmerge.models import MailMerge
-    from crm.organizations.services import merge_issue_areas
+    from crm.organizations.issue_areas import merge_issue_areas
     from tests.mailmerge.conftest import new_merge
 
     merge = new_merge(audience={"filter": {key: ["surveillance", "privacy"]}, "contacts": "primary"})

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from crm.common.validation import InvalidData
 from crm.extensions import db as _db
-from crm.organizations import services
+from crm.organizations import editing
 from crm.organizations.models import Organization
 
 # Locks (an advisory lock on PostgreSQL, the write lock on SQLite): on PostgreSQL too (tests/conftest.py).
@@ -28,20 +28,20 @@ def test_simultaneous_opposite_parent_changes(app, db, monkeypatch):
     versions = {a.id: a.version, b.id: b.version}
     # Both requests pass the first (unlocked) check before either writes: the race the lock must close.
     both_checked = threading.Barrier(2, timeout=20)
-    original = services._check_parent
+    original = editing._check_parent
 
     def check_then_wait(ref, org_id):
         result = original(ref, org_id)
         both_checked.wait()
         return result
 
-    monkeypatch.setattr(services, "_check_parent", check_then_wait)
+    monkeypatch.setattr(editing, "_check_parent", check_then_wait)
     outcomes: dict[int, str] = {}
 
     def change(org_id: int, parent_id: int) -> None:
         with app.app_context():
             try:
-                services.update_organization(org_id, {"parent_id": parent_id}, version=versions[org_id])
+                editing.update_organization(org_id, {"parent_id": parent_id}, version=versions[org_id])
                 outcomes[org_id] = "saved"
             except InvalidData as exc:
                 outcomes[org_id] = "refused: " + exc.errors["parent_id"][0]
@@ -62,6 +62,6 @@ def test_simultaneous_opposite_parent_changes(app, db, monkeypatch):
 
 def test_a_direct_cycle_is_still_refused(app, db):
     a, b = _new("Gamma Alliance"), _new("Delta Project")
-    services.update_organization(a.id, {"parent_id": b.id}, version=a.version)
+    editing.update_organization(a.id, {"parent_id": b.id}, version=a.version)
     with pytest.raises(InvalidData):
-        services.update_organization(b.id, {"parent_id": a.id}, version=_db.session.get(Organization, b.id).version)
+        editing.update_organization(b.id, {"parent_id": a.id}, version=_db.session.get(Organization, b.id).version)

@@ -273,10 +273,10 @@ def test_interactions_are_logged_with_who(as_role, partners, db):
 
 
 def test_interaction_errors_keep_the_whole_page(as_role, partners, db):
-    from crm.letters import services as letters
+    from crm.letters.writing import create_letter, set_status
 
-    letter = letters.create_letter({"title": "Next letter", "slug": "next-letter"})
-    letters.set_status(letter, "collecting")
+    letter = create_letter({"title": "Next letter", "slug": "next-letter"})
+    set_status(letter, "collecting")
     client = as_role("organizer")
     org = org_by_name(db, "Mijente")
     assert "Personal sign-on links" in text(client.get(f"/organizations/{org.id}"))

@@ -69,7 +69,8 @@ def page_names(client, params: dict) -> list[str]:
 def workspace(seeded, users, db):
     """The seed plus an organization that never signed, an archived one and a mailable contact."""
     from crm.contacts.services import create_contact
-    from crm.organizations.services import create_organization, set_archived
+    from crm.organizations.creation import create_organization
+    from crm.organizations.editing import set_archived
 
     create_organization(
         {
@@ -289,7 +290,7 @@ def test_list_rows_are_the_orm_organizations_as_plain_values(workspace, db, sort
     iterator the exports use yields the same rows, and like session.execute it sees unflushed changes."""
     from crm.organizations.filters import OrgFilter, conditions, order_clause
     from crm.organizations.models import Organization
-    from crm.organizations.services import iter_organizations, list_organizations
+    from crm.organizations.queries import iter_organizations, list_organizations
 
     def plain(org) -> tuple:
         """What a list row shows of an organization."""

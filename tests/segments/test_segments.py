@@ -15,7 +15,7 @@ def text(response) -> str:
 
 
 def test_save_from_the_list_and_the_segment_stays_dynamic(as_role, db):
-    from crm.organizations.services import create_organization
+    from crm.organizations.creation import create_organization
     from crm.segments.services import segment_counts, segment_filter
 
     # Five signers of the letter work on both immigration and surveillance; two others on one of them.

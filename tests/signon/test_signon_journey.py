@@ -11,8 +11,11 @@ from sqlalchemy import func, select
 
 from crm.common.tokens import make_token
 from crm.contacts.models import Contact
-from crm.letters import services as letters
+from crm.letters.deadlines import deadline_passed, signed_on, takes_signatures
+from crm.letters.links import personal_signon_url
 from crm.letters.models import Letter, Signature, SignOnRequest
+from crm.letters.personal_links import LinkRevoked, read_personal_link
+from crm.letters.signatures import signature_of
 from crm.mailmerge.models import Message
 from crm.organizations.models import Organization
 from crm.signon.services import submit_public_signon
@@ -76,11 +79,11 @@ def test_deadline_ends_at_midnight_in_the_instance_time_zone(app, db):
     # 03:00 UTC on 4 December is still 3 December (22:00) in New York.
     late_evening = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
     app.config["CRM_TIMEZONE"] = "America/New_York"
-    assert not letters.deadline_passed(letter, late_evening) and letters.takes_signatures(letter, late_evening)
-    assert letters.deadline_passed(letter, datetime(2026, 12, 4, 5, 0, tzinfo=UTC))
+    assert not deadline_passed(letter, late_evening) and takes_signatures(letter, late_evening)
+    assert deadline_passed(letter, datetime(2026, 12, 4, 5, 0, tzinfo=UTC))
     app.config["CRM_TIMEZONE"] = "UTC"
-    assert letters.deadline_passed(letter, late_evening) and not letters.takes_signatures(letter, late_evening)
-    assert not letters.deadline_passed(letter, datetime(2026, 12, 3, 23, 59, tzinfo=UTC))
+    assert deadline_passed(letter, late_evening) and not takes_signatures(letter, late_evening)
+    assert not deadline_passed(letter, datetime(2026, 12, 3, 23, 59, tzinfo=UTC))
 
 
 def test_an_unknown_time_zone_is_refused_at_startup():
@@ -98,7 +101,7 @@ def test_after_the_deadline_nothing_is_recorded_until_the_organizer_extends_it(p
     submit_public_signon(letter, _public_form(email="late@brandnew.example"))
     late_confirm = _confirm_link(db, "late@brandnew.example")
     upturn = _org(db, "Upturn")
-    link = _path(letters.personal_signon_url(letter, upturn))
+    link = _path(personal_signon_url(letter, upturn))
     letter.deadline = yesterday
     db.session.commit()
 
@@ -131,7 +134,7 @@ def test_after_the_deadline_nothing_is_recorded_until_the_organizer_extends_it(p
     assert letter.deadline == later
     assert "Sign-ons are closed" not in organizer.get(f"/letters/{letter.slug}").text
     assert client.post(link, data={"seen": "none", "action": "sign"}).status_code == 200
-    assert letters.signature_of(letter, upturn.id).status == "confirmed"
+    assert signature_of(letter, upturn.id).status == "confirmed"
 
 
 # --- 14.8 / 13.9: personal links -----------------------------------------------------------------------------
@@ -143,15 +146,15 @@ def test_a_personal_link_shows_the_signature_and_withdraws_it(partners, client, 
     ana = Contact(organization_id=mijente.id, first_name="Ana", last_name="Ruiz", email="ana@mijente.example")
     db.session.add(ana)
     db.session.commit()
-    link = _path(letters.personal_signon_url(letter, mijente, ana))
+    link = _path(personal_signon_url(letter, mijente, ana))
     signed = client.post(link, data={"seen": "none", "action": "sign", "listed_name": "Mijente"})
     assert signed.status_code == 200 and "Ask your partners to sign too" in signed.text
     assert "1 organization signed" in signed.text and f"{BASE}/sign/{letter.slug}" in signed.text
     again = client.get(link).text
-    sig = letters.signature_of(letter, mijente.id)
-    assert f"Mijente signed on {letters.signed_on(sig)} (by Ana Ruiz)" in again
+    sig = signature_of(letter, mijente.id)
+    assert f"Mijente signed on {signed_on(sig)} (by Ana Ruiz)" in again
     assert re.search(r"\d{1,2} (January|February|March|April|May|June|July|August|September|October|November|"
-                     r"December) \d{4}", letters.signed_on(sig))
+                     r"December) \d{4}", signed_on(sig))
     assert "Withdraw Mijente" in again
     # Withdrawing needs the state the page showed.
     assert client.post(link, data={"seen": "none", "action": "withdraw"}).status_code == 409
@@ -164,7 +167,7 @@ def test_a_personal_link_shows_the_signature_and_withdraws_it(partners, client, 
 def test_an_old_link_never_overturns_a_withdrawn_or_declined_answer_unasked(partners, client, db, status):
     letter = _letter(db)
     upturn = _org(db, "Upturn")
-    link = _path(letters.personal_signon_url(letter, upturn))  # mailed while nobody had answered
+    link = _path(personal_signon_url(letter, upturn))  # mailed while nobody had answered
     db.session.add(Signature(letter_id=letter.id, organization_id=upturn.id, listed_name="Upturn", status=status))
     db.session.commit()
     # The form of the page as it was before (nothing answered), sent now: shown the answer, nothing changes.
@@ -172,7 +175,7 @@ def test_an_old_link_never_overturns_a_withdrawn_or_declined_answer_unasked(part
     assert stale.status_code == 409 and "changed since this page was shown" in stale.text
     assert ("withdrew" if status == "withdrawn" else "declined") in stale.text
     assert client.post(link, data={"action": "sign"}).status_code == 409  # no state at all: the same
-    sig = letters.signature_of(letter, upturn.id)
+    sig = signature_of(letter, upturn.id)
     db.session.refresh(sig)
     assert sig.status == status
     page = client.get(link).text
@@ -185,21 +188,21 @@ def test_an_old_link_never_overturns_a_withdrawn_or_declined_answer_unasked(part
 def test_an_archived_organization_cannot_sign(partners, client, db):
     letter = _letter(db)
     upturn = _org(db, "Upturn")
-    link = _path(letters.personal_signon_url(letter, upturn))
+    link = _path(personal_signon_url(letter, upturn))
     upturn.archived = True
     db.session.commit()
     page = client.get(link)
     assert page.status_code == 410 and "no longer active in our records" in page.text
     assert client.post(link, data={"seen": "none", "action": "sign"}).status_code == 410
-    assert letters.signature_of(letter, upturn.id) is None
+    assert signature_of(letter, upturn.id) is None
 
 
 def test_an_organizer_revokes_an_organizations_links(partners, client, db, as_role):
     letter = _letter(db)
     upturn, mijente = _org(db, "Upturn"), _org(db, "Mijente")
-    old = _path(letters.personal_signon_url(letter, upturn))
+    old = _path(personal_signon_url(letter, upturn))
     legacy = f"/sign/{letter.slug}/p/" + make_token("signon", {"l": letter.id, "o": upturn.id, "c": None})
-    other = _path(letters.personal_signon_url(letter, mijente))
+    other = _path(personal_signon_url(letter, mijente))
     organizer = as_role("organizer")
     assert organizer.post(f"/letters/{letter.slug}/revoke-links",
                           data={"organization_id": "x"}).status_code == 303  # bad input: nothing revoked
@@ -209,9 +212,9 @@ def test_an_organizer_revokes_an_organizations_links(partners, client, db, as_ro
         page = client.get(link)
         assert page.status_code == 410 and "withdrew this link" in page.text
         assert client.post(link, data={"seen": "none", "action": "sign"}).status_code == 410
-    assert letters.signature_of(letter, upturn.id) is None
+    assert signature_of(letter, upturn.id) is None
     assert client.get(other).status_code == 200  # another organization's links still work
-    fresh = _path(letters.personal_signon_url(letter, upturn))
+    fresh = _path(personal_signon_url(letter, upturn))
     assert client.get(fresh).status_code == 200
 
 
@@ -220,7 +223,7 @@ def test_revoking_links_through_the_api(partners, client, db, users):
 
     letter = _letter(db)
     upturn = _org(db, "Upturn")
-    old = _path(letters.personal_signon_url(letter, upturn))
+    old = _path(personal_signon_url(letter, upturn))
     headers = {"Authorization": f"Bearer {create_token(users['organizer'].email).secret}"}
     url = f"/api/v1/letters/{letter.slug}/revoke-links"
     assert client.post(url, json={"organization_id": 999999}, headers=headers).status_code == 400
@@ -253,7 +256,7 @@ def test_a_sign_on_for_an_existing_organization_from_a_stranger_waits(partners, 
     done = client.post(link)
     row = db.session.scalar(select(SignOnRequest))
     db.session.refresh(row)
-    sig = letters.signature_of(letter, upturn.id)
+    sig = signature_of(letter, upturn.id)
     if listed:
         assert row.status == "accepted" and sig is not None and sig.status == "confirmed"
         assert "is now listed" in done.text
@@ -347,7 +350,7 @@ def test_a_broken_wording_for_one_signer_falls_back_to_the_built_in_one(partners
 def test_extend_and_revoke_from_the_command_line(partners, runner, db):
     letter = _letter(db, deadline=date.today() - timedelta(days=2))
     upturn = _org(db, "Upturn")
-    link = letters.personal_signon_url(letter, upturn)
+    link = personal_signon_url(letter, upturn)
     refused = runner.invoke(args=["letter", "extend", letter.slug, "--deadline", "2001-01-01"])
     assert refused.exit_code == 1 and "or a later day" in refused.output
     assert runner.invoke(args=["letter", "extend", letter.slug, "--deadline", "yesterday"]).exit_code == 1
@@ -355,9 +358,9 @@ def test_extend_and_revoke_from_the_command_line(partners, runner, db):
     done = runner.invoke(args=["letter", "extend", letter.slug, "--deadline", later.isoformat()])
     assert done.exit_code == 0 and "open until the end of" in done.output
     db.session.refresh(letter)
-    assert letter.deadline == later and letters.takes_signatures(letter)
+    assert letter.deadline == later and takes_signatures(letter)
     revoked = runner.invoke(args=["letter", "revoke-links", letter.slug, str(upturn.id)])
     assert revoked.exit_code == 0, revoked.output
-    with pytest.raises(letters.LinkRevoked):
-        letters.read_personal_link(letter.slug, link.rsplit("/", 1)[1])
+    with pytest.raises(LinkRevoked):
+        read_personal_link(letter.slug, link.rsplit("/", 1)[1])
     assert runner.invoke(args=["letter", "revoke-links", letter.slug, "999999"]).exit_code == 1
