@@ -105,7 +105,7 @@ def test_the_cli_report_has_candidates_and_reason(seeded, db, runner, tmp_path):
     assert "Demand Progress Education Fund (0." in dp and "sister fund" in dp
 
 
-def test_block_limits_are_clear_errors_that_change_nothing(seeded, db, client, users, runner, tmp_path):
+def test_block_limits_are_clear_errors_that_change_nothing(db, client, users, runner, tmp_path):
     letter = _letter(db)
     login(client, users["organizer"].email)
     long_line = "A" * (MAX_LINE_CHARS + 1)

@@ -12,14 +12,18 @@ from crm.letters.writing import LetterInUse, create_letter, delete_letter
 from crm.mailmerge.models import MailMerge
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG
+from tests.factories import IssueAreaFactory, LetterFactory, SignatureFactory
 
 # Foreign keys decide what may be deleted: on PostgreSQL too (tests/conftest.py).
 pytestmark = pytest.mark.bothdb
 
 
 @pytest.fixture
-def draft(seeded, db):
-    """A draft letter with an issue area and nothing depending on it."""
+def draft(db):
+    """A draft letter with an issue area and nothing depending on it, beside a delivered letter with three
+    signatures (the seed's slug)."""
+    SignatureFactory.create_batch(3, letter=LetterFactory(slug=SEED_LETTER_SLUG, status="delivered"))
+    IssueAreaFactory(slug="privacy")
     return create_letter({"title": "A draft", "issue_areas": ["privacy"]})
 
 
@@ -36,7 +40,7 @@ def test_service_deletes_a_free_draft_with_its_issue_area_links(db, draft):
 
 def test_service_refuses_what_something_depends_on(db, draft):
     seed = get_letter(SEED_LETTER_SLUG)
-    with pytest.raises(LetterInUse, match="stays on record.*68 signatures: remove them first"):
+    with pytest.raises(LetterInUse, match="stays on record.*3 signatures: remove them first"):
         delete_letter(seed)
     org = db.session.scalar(select(Organization).limit(1))
     add_signature(draft, org, status="pending")

@@ -219,9 +219,14 @@ def test_suppression_pages(app, client, users, as_role):
     )
 
 
-def test_compose_check_preview_queue_pages(app, client, users, as_role, seeded):
-    from crm.seed import SEED_LETTER_SLUG
+def test_compose_check_preview_queue_pages(app, client, users, as_role):
+    from datetime import date
 
+    from crm.seed import SEED_LETTER_SLUG
+    from tests.factories import LetterFactory
+
+    LetterFactory(slug=SEED_LETTER_SLUG, title="Urge DHS to stop using Clearview AI facial recognition",
+                  status="delivered", letter_date=date(2021, 4, 19))
     make_recipients(3, letter_slug=SEED_LETTER_SLUG)
     as_role("organizer")
     assert client.get("/merges/new").status_code == 200

@@ -10,6 +10,7 @@ from crm.extensions import db
 from crm.imports.models import ImportBatch
 from crm.mailmerge import checking
 from crm.mailmerge.models import MailMerge
+from tests.factories import IssueAreaFactory, SignatureFactory
 
 PRIVACY_NOT_IMMIGRATION = 12  # on the seed: 12 organizations work on privacy and not on immigration
 SENTENCE = "Organizations: works on privacy, not immigration · primary contacts only"
@@ -50,7 +51,8 @@ def test_the_audience_excludes_issue_areas_live_and_saved(seeded, users, as_role
     assert "not_issue_area" not in re.search(r'name="extra_filter"[^>]*>', edit).group(0)
 
 
-def test_the_audience_lists_are_checkboxes(seeded, users, as_role):
+def test_the_audience_lists_are_checkboxes(users, as_role):
+    SignatureFactory(organization__issue_areas=["privacy", "immigration"])  # a letter and issue areas to list
     form = as_role("organizer").get("/merges/new").get_data(as_text=True)
     assert "<select multiple" not in form and not re.search(r"<select[^>]*multiple", form)
     for name in AUDIENCE_LISTS:
@@ -58,7 +60,9 @@ def test_the_audience_lists_are_checkboxes(seeded, users, as_role):
         assert f'type="checkbox" name="{name}"' in form, name
 
 
-def test_the_audit_log_shows_the_audience_as_a_sentence(seeded, users, as_role):
+def test_the_audit_log_shows_the_audience_as_a_sentence(users, as_role):
+    IssueAreaFactory(slug="privacy")
+    IssueAreaFactory(slug="immigration")
     client = as_role("organizer")
     assert _compose(client, issue_area="privacy", not_issue_area="immigration").status_code == 302
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.entity_type == "merge"))

@@ -115,9 +115,14 @@ def test_empty_field_blocks_with_the_recipients_affected_and_default_fixes_it(ap
     assert previews.preview(merge, contact.id).text.startswith("Dear friends,")
 
 
-def test_every_field_renders(app, seeded):
-    from crm.seed import SEED_LETTER_SLUG
+def test_every_field_renders(app):
+    from datetime import date
 
+    from crm.seed import SEED_LETTER_SLUG
+    from tests.factories import LetterFactory
+
+    LetterFactory(slug=SEED_LETTER_SLUG, title="Urge DHS to stop using Clearview AI facial recognition",
+                  status="delivered", letter_date=date(2021, 4, 19))
     make_recipients(1, letter_slug=SEED_LETTER_SLUG)
     body = (
         "{{ contact.first_name }} {{ contact.last_name }} {{ contact.full_name }} {{ contact.email }} "

@@ -9,7 +9,8 @@ import pytest
 
 from crm.auth.services import create_token
 from crm.seed import SEED_LETTER_SLUG
-from tests.test_workspace_filters import page_names
+from tests.factories import ContactFactory, OrganizationFactory
+from tests.organizations.test_workspace_filters import page_names
 
 PRIVACY_NOT_IMMIGRATION = 12  # on the seed: 12 organizations work on privacy and not on immigration
 
@@ -83,8 +84,15 @@ def test_the_exclusion_combines_with_signed_and_unknown_areas_are_refused(as_rol
     assert page.status_code == 400 and "Unknown issue area: nope" in page.get_data(as_text=True)
 
 
+@pytest.fixture
+def areas(db):
+    """An organization with a primary contact in surveillance, in privacy, in both, and in immigration."""
+    for slugs in (["surveillance"], ["privacy"], ["surveillance", "privacy"], ["immigration"]):
+        ContactFactory(organization=OrganizationFactory(issue_areas=slugs), is_primary=True)
+
+
 @pytest.mark.parametrize("key", ["issue_area", "not_issue_area"])
-def test_merging_issue_areas_rewrites_both_lists_in_segments(seeded, users, db, key):
+def test_merging_issue_areas_rewrites_both_lists_in_segments(areas, users, db, key):
     from crm.organizations.issue_areas import merge_issue_areas
     from crm.segments.services import create_segment, get_segment
 
@@ -94,7 +102,7 @@ def test_merging_issue_areas_rewrites_both_lists_in_segments(seeded, users, db, 
 
 
 @pytest.mark.parametrize("key", ["issue_area", "not_issue_area"])
-def test_merging_issue_areas_rewrites_merge_audiences_too(seeded, users, db, key):
+def test_merging_issue_areas_rewrites_merge_audiences_too(areas, users, db, key):
     """A merge's own audience filter names issue areas like a segment does: after a merge of areas it names the
     one kept, and still counts (an area that no longer exists would make the merge unusable)."""
     from crm.mailmerge.audience import audience_counts
@@ -112,7 +120,7 @@ def test_merging_issue_areas_rewrites_merge_audiences_too(seeded, users, db, key
     assert audience_counts(saved.audience) == audience_counts({"filter": {key: ["privacy"]}, "contacts": "primary"})
 
 
-def test_merge_create_takes_not_issue_area(seeded, runner, tmp_path):
+def test_merge_create_takes_not_issue_area(areas, runner, tmp_path):
     from crm.extensions import db
     from crm.mailmerge.models import MailMerge
 
@@ -128,7 +136,7 @@ def test_merge_create_takes_not_issue_area(seeded, runner, tmp_path):
     assert refused.exit_code != 0 and "nope" in refused.output
 
 
-def test_a_merge_audience_reads_as_the_segment_sentence(seeded, runner, tmp_path, as_role):
+def test_a_merge_audience_reads_as_the_segment_sentence(areas, runner, tmp_path, as_role):
     """Merge page, check page and report describe the audience as segments do, not as stored keys."""
     body = tmp_path / "body.md"
     body.write_text("Dear {{ contact.first_name }},", encoding="utf-8")

@@ -1,6 +1,7 @@
 """Editing organizations and contacts: validation, optimistic locking, audit, issue areas, interactions, API."""
 
 import re
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -8,6 +9,7 @@ import sqlalchemy as sa
 from crm.auth.services import create_token
 from crm.contacts.models import Contact
 from crm.organizations.models import Organization
+from tests.factories import IssueAreaFactory, LetterFactory, OrganizationFactory, SignatureFactory
 
 # Optimistic locking (versioned updates): on PostgreSQL too (tests/conftest.py).
 pytestmark = pytest.mark.bothdb
@@ -16,6 +18,20 @@ pytestmark = pytest.mark.bothdb
 def text(response) -> str:
     """A response body as text."""
     return response.get_data(as_text=True)
+
+
+@pytest.fixture
+def partners(db):
+    """Mijente and Just Futures Law as the seed has them: the leads of a letter delivered on April 19, 2021."""
+    letter = LetterFactory(status="delivered", letter_date=date(2021, 4, 19))
+    for position, (name, org_type, areas, website) in enumerate([
+        ("Mijente", "advocacy", ["immigration", "racial-justice", "surveillance"], "https://mijente.net"),
+        ("Just Futures Law", "legal-services", ["immigration", "criminal-legal", "surveillance", "legal-services"],
+         "https://justfutureslaw.org"),
+    ]):
+        org = OrganizationFactory(name=name, org_type=org_type, scope="national", country="US", website=website,
+                                  issue_areas=areas)
+        SignatureFactory(letter=letter, organization=org, role="lead", position=position)
 
 
 def org_by_name(db, name: str) -> Organization:
@@ -45,7 +61,7 @@ def edit_data(org: Organization, **changes) -> dict:
     return data
 
 
-def test_edit_saves_audits_and_shows_history(as_role, seeded, db):
+def test_edit_saves_audits_and_shows_history(as_role, partners, db):
     client = as_role("organizer")
     org = org_by_name(db, "Mijente")
     form = text(client.get(f"/organizations/{org.id}/edit"))
@@ -76,7 +92,7 @@ def test_edit_saves_audits_and_shows_history(as_role, seeded, db):
     assert "Edited Mijente" in audit and "Phoenix" in audit
 
 
-def test_stale_form_shows_conflict_and_loses_nothing(app, seeded, users, db):
+def test_stale_form_shows_conflict_and_loses_nothing(app, partners, users, db):
     from tests.conftest import login
 
     first, second = app.test_client(), app.test_client()
@@ -106,7 +122,7 @@ def test_stale_form_shows_conflict_and_loses_nothing(app, seeded, users, db):
     assert history.index("Brooklyn") < history.index("Oakland")  # both changes are in the audit, newest first
 
 
-def test_validation_errors_next_to_fields(as_role, seeded, db):
+def test_validation_errors_next_to_fields(as_role, partners, db):
     client = as_role("organizer")
     org = org_by_name(db, "Mijente")
     version = org.version
@@ -130,7 +146,7 @@ def test_validation_errors_next_to_fields(as_role, seeded, db):
     assert org_by_name(db, "Mijente").version == version
 
 
-def test_archive_and_restore(as_role, seeded, db):
+def test_archive_and_restore(as_role, partners, db):
     client = as_role("organizer")
     org = org_by_name(db, "Mijente")
     v = org.version
@@ -147,7 +163,7 @@ def test_archive_and_restore(as_role, seeded, db):
     )
 
 
-def test_contacts_primary_move_and_left(as_role, seeded, db):
+def test_contacts_primary_move_and_left(as_role, partners, db):
     client = as_role("organizer")
     mij, jfl = org_by_name(db, "Mijente"), org_by_name(db, "Just Futures Law")
     for first, email in (("Ana", " Ana@Example.ORG "), ("Ben", "ben@example.org")):
@@ -204,9 +220,11 @@ def test_contacts_primary_move_and_left(as_role, seeded, db):
     assert "Moved Ana" in text(client.get(f"/organizations/{jfl.id}"))
 
 
-def test_issue_area_vocabulary(as_role, seeded, db, client):
+def test_issue_area_vocabulary(as_role, partners, db, client):
     from crm.segments.services import create_segment, segment_filter
 
+    for areas in (["privacy"], ["digital-rights"], ["privacy", "digital-rights"], ["labor"]):
+        OrganizationFactory(issue_areas=areas)
     segment = create_segment("Tech", {"issue_area": ["digital-rights", "labor"]})
     admin = as_role("admin")
     assert (
@@ -232,7 +250,7 @@ def test_issue_area_vocabulary(as_role, seeded, db, client):
     assert organizer.post("/organizations/issue-areas/labor/retire", data={}).status_code == 403
 
 
-def test_interactions_are_logged_with_who(as_role, seeded, db):
+def test_interactions_are_logged_with_who(as_role, partners, db):
     client = as_role("organizer")
     org = org_by_name(db, "Mijente")
     bad = client.post(
@@ -254,7 +272,7 @@ def test_interactions_are_logged_with_who(as_role, seeded, db):
     assert "Called about the ICE letter" in page and "logged by Organizer" in page and "Mar 5, 2024" in page
 
 
-def test_interaction_errors_keep_the_whole_page(as_role, seeded, db):
+def test_interaction_errors_keep_the_whole_page(as_role, partners, db):
     from crm.letters.writing import create_letter, set_status
 
     letter = create_letter({"title": "Next letter", "slug": "next-letter"})
@@ -267,7 +285,7 @@ def test_interaction_errors_keep_the_whole_page(as_role, seeded, db):
     assert "Personal sign-on links" in text(bad) and "next-letter" in text(bad)
 
 
-def test_participation_summary(as_role, seeded, db):
+def test_participation_summary(as_role, partners, db):
     page = text(as_role("viewer").get(f"/organizations/{org_by_name(db, 'Mijente').id}"))
     summary = page.split('id="participation-summary"')[1].split("</p>")[0]
     assert "Signed <strong>1</strong> letter" in summary and "1 of the last 1" in summary
@@ -280,7 +298,8 @@ def tokens(users):
     return {role: create_token(user.email).secret for role, user in users.items()}
 
 
-def test_api_create_patch_conflict_archive(client, seeded, tokens, db):
+def test_api_create_patch_conflict_archive(client, partners, tokens, db):
+    IssueAreaFactory(slug="privacy")
     organizer = {"Authorization": f"Bearer {tokens['organizer']}"}
     viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
     assert client.post("/api/v1/organizations", json={"name": "X"}, headers=viewer).status_code == 403

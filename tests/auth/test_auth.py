@@ -56,7 +56,7 @@ def test_next_redirect_is_only_followed_on_this_site(client, users, target, expe
     assert response.headers["Location"] == expected
 
 
-def test_viewer_reads_but_cannot_change(as_role, seeded):
+def test_viewer_reads_but_cannot_change(as_role):
     client = as_role("viewer")
     assert client.get("/organizations").status_code == 200
     assert client.get("/organizations/new").status_code == 403

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG
+from tests.factories import IssueAreaFactory, LetterFactory, OrganizationFactory
 
 # Part of the smoke pass of the pages on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.bothdb
@@ -44,13 +45,15 @@ def test_list_is_paginated_and_sorted(as_role, seeded):
     assert "Wind of the Spirit Immigrant Resource Center" in reverse
 
 
-def test_bad_filter_shows_a_message_not_a_500(as_role, seeded):
+def test_bad_filter_shows_a_message_not_a_500(as_role):
     response = as_role("viewer").get("/organizations?state=ZZ&page=abc&per_page=-3&sort=%3Cscript%3E")
     assert response.status_code == 400
     assert "is not a US state" in text(response)
 
 
-def test_htmx_request_gets_only_the_results(as_role, seeded):
+def test_htmx_request_gets_only_the_results(as_role):
+    aclu = OrganizationFactory(name="American Civil Liberties Union (ACLU)", acronym="ACLU")
+    OrganizationFactory(name="ACLU of Minnesota", parent=aclu)
     response = as_role("viewer").get("/organizations?q=aclu", headers={"HX-Request": "true"})
     body = text(response)
     assert "<nav" not in body.split("<table")[0] and "ACLU of Minnesota" in body
@@ -80,12 +83,15 @@ def test_letter_page_lists_signatories_leads_first(as_role, seeded):
     assert len(lines) == 68 and lines[0] == "Mijente"
 
 
-def test_public_signon_page_only_for_collecting_letters(client, seeded):
+def test_public_signon_page_only_for_collecting_letters(client):
+    LetterFactory(slug=SEED_LETTER_SLUG, status="delivered")
     assert client.get(f"/sign/{SEED_LETTER_SLUG}").status_code == 404
     assert client.get("/sign/nope").status_code == 404
 
 
-def test_create_organization_validates_and_audits(as_role, seeded, db):
+def test_create_organization_validates_and_audits(as_role, db):
+    IssueAreaFactory(slug="privacy")
+    IssueAreaFactory(slug="labor")
     client = as_role("organizer")
     bad = client.post("/organizations/new", data={"name": "", "state": "Narnia", "website": "not a url"})
     assert bad.status_code == 400

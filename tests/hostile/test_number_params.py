@@ -3,9 +3,9 @@ strings are refused or ignored, never a 500 (str.isdigit() accepts '²', which i
 more than 4,300 digits)."""
 
 import pytest
-from sqlalchemy import select
 
-from crm.letters.models import Letter, Signature
+from crm.letters.models import Signature
+from tests.factories import OrganizationFactory, SignatureFactory
 
 HOSTILE = [" ", " 1", "1 ", "²", "١٢", "１", "-1", "+1", "1e3", "9" * 5000, "0x1", "\u00a0"]
 
@@ -37,11 +37,10 @@ def test_number_query_parameters(as_role, seeded):
     assert failures == []
 
 
-def test_whitespace_contact_on_the_signature_form(as_role, seeded, db):
+def test_whitespace_contact_on_the_signature_form(as_role, db):
     client = as_role("organizer")
-    letter = db.session.scalar(select(Letter).where(Letter.slug == "dhs-clearview-ai-2021"))
-    sig = db.session.scalar(select(Signature).where(Signature.letter_id == letter.id).limit(1))
-    path = f"/letters/{letter.slug}/signatures/{sig.id}"
+    sig = SignatureFactory()
+    path = f"/letters/{sig.letter.slug}/signatures/{sig.id}"
     before = sig.contact_id
     for value in (" ", "\t", "²", "9" * 5000, "-1"):
         response = client.post(path, data={"role": sig.role, "status": sig.status, "listed_name": "X",
@@ -53,8 +52,9 @@ def test_whitespace_contact_on_the_signature_form(as_role, seeded, db):
 
 
 @pytest.mark.parametrize("value", [" ", "²", "9" * 5000])
-def test_whitespace_contact_on_the_interaction_form(as_role, seeded, value):
+def test_whitespace_contact_on_the_interaction_form(as_role, value):
     client = as_role("organizer")
-    response = client.post("/organizations/1/interactions", data={"kind": "note", "contact_id": value,
-                                                                 "summary": "Called", "happened_on": "2026-01-02"})
+    org = OrganizationFactory()
+    response = client.post(f"/organizations/{org.id}/interactions",
+                           data={"kind": "note", "contact_id": value, "summary": "Called", "happened_on": "2026-01-02"})
     assert response.status_code < 500

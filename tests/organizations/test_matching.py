@@ -1,7 +1,12 @@
-"""Organization matching: a table of real-world spellings against the seeded organizations."""
+"""Organization matching: a table of real-world spellings against the seed's organizations (an index built from the
+seed file, no database; the last test checks it is the index the seeded database gives)."""
+
+from sqlalchemy import select
 
 from crm.organizations.matching import Match, MatchIndex, match_many, match_organization
+from crm.organizations.models import Organization, OrganizationAlias
 from crm.organizations.names import normalize_org_name
+from tests.seed_index import seed_ids, seed_index_rows, seed_match_index
 
 ACLU = "American Civil Liberties Union (ACLU)"
 EFF = "Electronic Frontier Foundation (EFF)"
@@ -133,15 +138,11 @@ def test_the_table_is_large_enough():
     assert sum(1 for _, expected in CASES if expected) >= 60
 
 
-def test_precision_and_recall_on_the_alias_table(seeded, db):
-    from sqlalchemy import select
-
-    from crm.organizations.models import Organization
-
-    ids = dict(db.session.execute(select(Organization.name, Organization.id)).all())
+def test_precision_and_recall_on_the_alias_table():
+    ids = seed_ids()
     for _, expected in CASES:
         assert expected is None or expected in ids, expected
-    results = match_many([text for text, _ in CASES])
+    results = match_many([text for text, _ in CASES], seed_match_index())
     right = wrong = 0
     misses = []
     for (text, expected), found in zip(CASES, results, strict=True):
@@ -168,14 +169,15 @@ def test_precision_and_recall_on_the_alias_table(seeded, db):
     assert by_text["ACLU of Southern California"].action in ("new", "review")
 
 
-def test_an_affiliate_is_never_matched_to_its_parent(seeded):
+def test_an_affiliate_is_never_matched_to_its_parent():
+    index = seed_match_index()
     for name in ("ACLU of Southern California", "ACLU of Texas", "ACLU of New Mexico", "NYCLU Foundation"):
-        found = match_organization(name)
+        found = match_organization(name, index)
         assert not found.applied, (name, found)
 
 
-def test_a_loose_match_is_proposed_not_applied(seeded):
-    found = match_organization("United We Dream")
+def test_a_loose_match_is_proposed_not_applied():
+    found = match_organization("United We Dream", seed_match_index())
     assert found.organization_id is not None and not found.applied
     assert found.action == "review"
 
@@ -205,3 +207,26 @@ def test_an_ambiguous_name_goes_to_review():
     assert index.match("Friends of the Earth").action == "review"
     assert index.match("Old Name") == Match(4, 1.0, "name")
     assert index.match("   ").action == "skipped"
+
+
+def test_the_seed_index_from_the_file_is_the_seeded_database(seeded, db):
+    """The rows the tests above match against are the rows MatchIndex.from_database() reads after load_seed()."""
+    orgs, aliases = seed_index_rows()
+    file_names = {org_id: name for org_id, name, *_ in orgs}
+    from_file = sorted((name, acronym, file_names.get(parent), archived, website)
+                       for _, name, acronym, parent, archived, website in orgs)
+    db_names = dict(db.session.execute(select(Organization.id, Organization.name)).all())
+    from_db = sorted((name, acronym, db_names.get(parent), archived, website) for _, name, acronym, parent, archived,
+                     website in db.session.execute(select(Organization.id, Organization.name, Organization.acronym,
+                                                          Organization.parent_id, Organization.archived,
+                                                          Organization.website)))
+    assert from_file == from_db
+    assert sorted((file_names[org], alias) for org, alias in aliases) == sorted(
+        (db_names[org], alias) for org, alias in db.session.execute(
+            select(OrganizationAlias.organization_id, OrganizationAlias.name)))
+    # …and so the index matches every case of the table to the same organization, by name.
+    texts = [text for text, _ in CASES] + ["United We Dream", "ACLU of New Mexico", "NYCLU Foundation"]
+    by_file = [(file_names.get(m.organization_id), m.confidence, m.method, m.action)
+               for m in match_many(texts, seed_match_index())]
+    by_db = [(db_names.get(m.organization_id), m.confidence, m.method, m.action) for m in match_many(texts)]
+    assert by_file == by_db

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from crm.audit.models import AuditEvent
 from crm.imports.models import ImportBatch
-from crm.seed import SEED_LETTER_SLUG
+from tests.factories import ContactFactory, SignatureFactory
 from tests.imports.test_wizard import fetch, token_of, upload
 
 DOWNLOAD = re.compile(r"\.(csv|xlsx|txt|md|html|pdf|docx|ics)$|<fmt>$")
@@ -33,8 +33,9 @@ def download_urls(app, values: dict[str, str]) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def import_done(as_role, seeded, db):
-    """An upload with a preview report, and a committed import with its report."""
+def import_done(as_role, db):
+    """A letter with a signature; an upload with a preview report, and a committed import with its report."""
+    letter = SignatureFactory().letter
     client = as_role("organizer")
     token = token_of(upload(client, b"email,first_name\nsam@example.org,Sam\n"))
     client.post(f"/imports/u/{token}/mapping", data={"col_0": "email", "col_1": "first_name"})
@@ -42,7 +43,7 @@ def import_done(as_role, seeded, db):
     committed = token_of(upload(client, b"email,first_name\nkim@example.org,Kim\n"))
     client.post(f"/imports/u/{committed}/mapping", data={"col_0": "email", "col_1": "first_name"})
     client.post(f"/imports/u/{committed}/preview", data={"on_duplicate": "skip", "commit": "Import"})
-    return {"token": token, "batch_id": str(db.session.scalar(select(ImportBatch.id))), "slug": SEED_LETTER_SLUG}
+    return {"token": token, "batch_id": str(db.session.scalar(select(ImportBatch.id))), "slug": letter.slug}
 
 
 def test_every_download_route_is_audited(app, as_role, import_done, db):
@@ -66,23 +67,24 @@ def test_every_download_route_is_audited(app, as_role, import_done, db):
     assert event.user.email == "organizer@example.org"
 
 
-def test_contacts_export_records_its_filters(as_role, seeded, db):
+def test_contacts_export_records_its_filters(as_role, db):
     client = as_role("viewer")
     assert fetch(client, "/contacts/export.csv?q=ana").status_code == 200
     summary = db.session.scalar(select(AuditEvent.summary).where(AuditEvent.action == "export"))
     assert "contacts.csv" in summary and "q=ana" in summary
 
 
-def test_a_refused_download_records_nothing(as_role, seeded, db):
+def test_a_refused_download_records_nothing(as_role, db):
     client = as_role("viewer")
     assert client.get("/exports/orgs.csv?issue_area=no-such-area").status_code == 400
     assert client.get("/suppressions.csv").status_code == 403
     assert exports(db) == 0
 
 
-def test_every_export_command_is_audited(app, runner, seeded, db):
+def test_every_export_command_is_audited(app, runner, db):
     from crm.exports.cli import export_group
 
+    ContactFactory(organization=SignatureFactory().organization)  # a row for each export
     commands = sorted(export_group.commands)
     assert {"orgs", "contacts", "signatures", "matrix", "suppressions"} <= set(commands)
     for name in commands:

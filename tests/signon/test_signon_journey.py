@@ -19,6 +19,7 @@ from crm.letters.signatures import signature_of
 from crm.mailmerge.models import Message
 from crm.organizations.models import Organization
 from crm.signon.services import submit_public_signon
+from tests.factories import OrganizationFactory
 
 BASE = "http://localhost"
 
@@ -27,6 +28,13 @@ BASE = "http://localhost"
 def app_config():
     """Sign-on forms may be sent at once in these tests."""
     return {"SIGNON_MIN_FILL_SECONDS": 0}
+
+
+@pytest.fixture
+def partners(db):
+    """Upturn and Mijente, the organizations these signers sign for."""
+    OrganizationFactory(name="Upturn", issue_areas=["civil-rights", "privacy"])
+    OrganizationFactory(name="Mijente", issue_areas=["immigration"])
 
 
 def _org(db, name: str) -> Organization:
@@ -86,7 +94,7 @@ def test_an_unknown_time_zone_is_refused_at_startup():
     assert from_environment({"CRM_TIMEZONE": "Europe/Madrid"})["CRM_TIMEZONE"] == "Europe/Madrid"
 
 
-def test_after_the_deadline_nothing_is_recorded_until_the_organizer_extends_it(seeded, client, db, as_role):
+def test_after_the_deadline_nothing_is_recorded_until_the_organizer_extends_it(partners, client, db, as_role):
     yesterday = date.today() - timedelta(days=2)  # two days: whatever the hour, it is over in UTC
     letter = _letter(db)
     # A sign-on submitted in time whose confirmation comes after the deadline.
@@ -132,7 +140,7 @@ def test_after_the_deadline_nothing_is_recorded_until_the_organizer_extends_it(s
 # --- 14.8 / 13.9: personal links -----------------------------------------------------------------------------
 
 
-def test_a_personal_link_shows_the_signature_and_withdraws_it(seeded, client, db):
+def test_a_personal_link_shows_the_signature_and_withdraws_it(partners, client, db):
     letter = _letter(db)
     mijente = _org(db, "Mijente")
     ana = Contact(organization_id=mijente.id, first_name="Ana", last_name="Ruiz", email="ana@mijente.example")
@@ -156,7 +164,7 @@ def test_a_personal_link_shows_the_signature_and_withdraws_it(seeded, client, db
 
 
 @pytest.mark.parametrize("status", ["withdrawn", "declined"])
-def test_an_old_link_never_overturns_a_withdrawn_or_declined_answer_unasked(seeded, client, db, status):
+def test_an_old_link_never_overturns_a_withdrawn_or_declined_answer_unasked(partners, client, db, status):
     letter = _letter(db)
     upturn = _org(db, "Upturn")
     link = _path(personal_signon_url(letter, upturn))  # mailed while nobody had answered
@@ -177,7 +185,7 @@ def test_an_old_link_never_overturns_a_withdrawn_or_declined_answer_unasked(seed
     assert sig.status == "confirmed"
 
 
-def test_an_archived_organization_cannot_sign(seeded, client, db):
+def test_an_archived_organization_cannot_sign(partners, client, db):
     letter = _letter(db)
     upturn = _org(db, "Upturn")
     link = _path(personal_signon_url(letter, upturn))
@@ -189,7 +197,7 @@ def test_an_archived_organization_cannot_sign(seeded, client, db):
     assert signature_of(letter, upturn.id) is None
 
 
-def test_an_organizer_revokes_an_organizations_links(seeded, client, db, as_role):
+def test_an_organizer_revokes_an_organizations_links(partners, client, db, as_role):
     letter = _letter(db)
     upturn, mijente = _org(db, "Upturn"), _org(db, "Mijente")
     old = _path(personal_signon_url(letter, upturn))
@@ -210,7 +218,7 @@ def test_an_organizer_revokes_an_organizations_links(seeded, client, db, as_role
     assert client.get(fresh).status_code == 200
 
 
-def test_revoking_links_through_the_api(seeded, client, db, users):
+def test_revoking_links_through_the_api(partners, client, db, users):
     from crm.auth.services import create_token
 
     letter = _letter(db)
@@ -232,7 +240,7 @@ def test_revoking_links_through_the_api(seeded, client, db, users):
     ("known@upturn.example", True),  # one of its contacts
     ("new.person@upturn.org", True),  # at its website's domain
 ])
-def test_a_sign_on_for_an_existing_organization_from_a_stranger_waits(seeded, client, db, address, listed):
+def test_a_sign_on_for_an_existing_organization_from_a_stranger_waits(partners, client, db, address, listed):
     letter = _letter(db, review=False)
     upturn = _org(db, "Upturn")
     upturn.website = "https://www.upturn.org/"
@@ -262,7 +270,7 @@ def test_a_sign_on_for_an_existing_organization_from_a_stranger_waits(seeded, cl
 # --- 13.6: nothing waiting is invisible ---------------------------------------------------------------------
 
 
-def test_sign_ons_waiting_for_review_are_counted_everywhere(seeded, client, db, as_role, users):
+def test_sign_ons_waiting_for_review_are_counted_everywhere(partners, client, db, as_role, users):
     from crm.auth.services import create_token
 
     letter = _letter(db)
@@ -290,7 +298,7 @@ def test_sign_ons_waiting_for_review_are_counted_everywhere(seeded, client, db, 
 # --- 13.9: the mails, as organizers write them -----------------------------------------------------------------
 
 
-def test_organizers_edit_preview_and_send_the_confirmation_mail(seeded, client, db, as_role):
+def test_organizers_edit_preview_and_send_the_confirmation_mail(partners, client, db, as_role):
     letter = _letter(db)
     organizer = as_role("organizer")
     listing = organizer.get("/sign-on-mails").text
@@ -328,7 +336,7 @@ def test_organizers_edit_preview_and_send_the_confirmation_mail(seeded, client, 
     assert second == "Confirm your sign-on: End border dragnets"
 
 
-def test_a_broken_wording_for_one_signer_falls_back_to_the_built_in_one(seeded, client, db, as_role):
+def test_a_broken_wording_for_one_signer_falls_back_to_the_built_in_one(partners, client, db, as_role):
     from crm.signon.models import SignOnMailTemplate
 
     letter = _letter(db)
@@ -339,7 +347,7 @@ def test_a_broken_wording_for_one_signer_falls_back_to_the_built_in_one(seeded, 
     assert db.session.scalar(select(Message.subject)) == "Confirm your sign-on: End border dragnets"
 
 
-def test_extend_and_revoke_from_the_command_line(seeded, runner, db):
+def test_extend_and_revoke_from_the_command_line(partners, runner, db):
     letter = _letter(db, deadline=date.today() - timedelta(days=2))
     upturn = _org(db, "Upturn")
     link = personal_signon_url(letter, upturn)

@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 
 from crm.organizations.models import Organization
 from tests.conftest import PASSWORD, login
+from tests.factories import OrganizationFactory
 
 
 def test_security_headers(client):
@@ -84,11 +85,12 @@ class TestPerAccountThrottle:
 
 
 @pytest.mark.commits  # the backup reads the database file, the restore replaces it
-def test_backup_and_restore_sqlite(app, runner, seeded, db, tmp_path):
+def test_backup_and_restore_sqlite(app, runner, db, tmp_path):
     if not app.config["DATABASE_URL"].startswith("sqlite"):
         result = runner.invoke(args=["backup"])
         assert result.exit_code == 1 and "pg_dump" in result.output
         return
+    OrganizationFactory.create_batch(3)
     target = tmp_path / "snapshot.sqlite3"
     result = runner.invoke(args=["backup", "-o", str(target)])
     assert result.exit_code == 0, result.output
@@ -99,7 +101,7 @@ def test_backup_and_restore_sqlite(app, runner, seeded, db, tmp_path):
     restored = runner.invoke(args=["restore", str(target), "--yes"])
     assert restored.exit_code == 0, restored.output
     db.session.remove()
-    assert db.session.scalar(select(func.count(Organization.id))) == 68
+    assert db.session.scalar(select(func.count(Organization.id))) == 3
     junk = tmp_path / "junk.sqlite3"
     junk.write_bytes(b"not a database")
     bad = runner.invoke(args=["restore", str(junk), "--yes"])

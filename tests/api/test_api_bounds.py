@@ -3,7 +3,7 @@
 import pytest
 
 from crm.auth.services import create_token
-from tests.test_authorization_matrix import concrete_path
+from tests.common.test_authorization_matrix import concrete_path
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

@@ -1,6 +1,6 @@
 """organizations.letters_signed / last_signed_at stay true whatever writes a signature (triggers, both databases)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -14,9 +14,17 @@ from crm.organizations.filters import parse_filter
 from crm.organizations.merging import merge_organizations
 from crm.organizations.models import Organization
 from crm.organizations.queries import list_organizations
+from tests.factories import LetterFactory, SignatureFactory
 
 # Triggers written per database: on PostgreSQL too (tests/conftest.py).
 pytestmark = pytest.mark.bothdb
+
+
+@pytest.fixture
+def signers(app):
+    """Three organizations (in privacy) that signed a letter in 2021, as the seed's did."""
+    letter = LetterFactory(status="delivered", letter_date=date(2021, 4, 19))
+    return SignatureFactory.create_batch(3, letter=letter, organization__issue_areas=["privacy"])
 
 
 def truth() -> dict[int, tuple[int, datetime | None]]:
@@ -59,7 +67,7 @@ def test_seed_counts(seeded):
     assert db.session.scalar(sa.select(sa.func.count()).where(Organization.letters_signed == 1)) == 68
 
 
-def test_every_kind_of_write_keeps_counts_true(app, seeded):
+def test_every_kind_of_write_keeps_counts_true(app, signers):
     a, b = new_org("Counts A"), new_org("Counts B")
     one, two, three = new_letter("counts-one"), new_letter("counts-two"), new_letter("counts-three")
     # Pending rows do not count; confirming does; signed_at moves last_signed_at.
@@ -100,7 +108,7 @@ def test_every_kind_of_write_keeps_counts_true(app, seeded):
     assert counts()["signatures"] == confirmed > 0
 
 
-def test_filters_and_sorts_read_the_counts(app, seeded):
+def test_filters_and_sorts_read_the_counts(app, signers):
     a = new_org("Zeta Counts")
     for slug in ("counts-x", "counts-y", "counts-z"):
         add_signature(new_letter(slug), a)
