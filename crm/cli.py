@@ -1,7 +1,6 @@
 """The `crm` command: a FlaskGroup over the app factory with Undersigned's own sub-commands."""
 
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -9,6 +8,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
 from crm import make_app
+from crm.common.cli import fail
 from crm.exports.cli import export_group
 from crm.imports.cli import import_group
 from crm.letters.cli import register as register_letter_commands
@@ -37,11 +37,6 @@ def register_cli(app: Flask) -> None:
     register_letter_commands(app)  # keep last: it adds `signatories` to an existing `import` group
 
 
-def _fail(message: str) -> None:
-    """Print an error and exit with status 1."""
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
-
 
 @click.command("seed")
 @click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
@@ -54,7 +49,7 @@ def seed_command(path):
     try:
         result = load_seed(path)
     except SeedError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"Seed: {result.organizations} organizations, {result.signatures} signatures, "
                f"{result.issue_areas} issue areas added; letter {'created' if result.letter_created else 'present'}.")
 
@@ -79,7 +74,7 @@ def setup_command():
         try:
             user, password = accounts.create_user(email, "admin", password, name="Administrator")
         except accounts.AccountError as exc:
-            _fail(f"cannot create the first admin: {exc}")
+            fail(f"cannot create the first admin: {exc}")
         click.echo("")
         click.echo("=" * 64)
         click.echo("  First admin created (shown once; change it on the Account page):")
@@ -110,7 +105,7 @@ def user_create(email, role, password, name):
     try:
         user, password_used = create_user(email, role, password, name)
     except AccountError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"Created {user.role} {user.email}.")
     if not password:
         click.echo(f"Password: {password_used}")
@@ -139,7 +134,7 @@ def _set_user_active(email: str, active: bool) -> None:
     try:
         user = user_by_email(email)
     except AccountError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if user.active == active:
         click.echo(f"{user.email} was already {'active' if active else 'deactivated'}.")
         return
@@ -163,7 +158,7 @@ def token_list(email):
     try:
         tokens = list_tokens(email)
     except AccountError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
     def when(value) -> str:
         return value.strftime("%Y-%m-%d %H:%M") if value else "-"
@@ -187,7 +182,7 @@ def token_revoke(token_id):
 
     token = get_token(token_id)
     if token is None:
-        _fail(f"No API token #{token_id}.")
+        fail(f"No API token #{token_id}.")
     if not revoke_token(token):
         click.echo(f"API token #{token_id} was already revoked.")
         return
@@ -205,7 +200,7 @@ def token_create(email, name):
     try:
         token = create_token(email, name)
     except AccountError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"API token for {token.record.user.email} ({token.record.user.role}); it is shown only once:")
     click.echo(token.secret)
 
@@ -223,7 +218,7 @@ def backup_command(output):
     try:
         path = backup(current_app.config["SQLALCHEMY_DATABASE_URI"], output)
     except BackupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"Backup written to {path}")
 
 
@@ -245,5 +240,5 @@ def restore_command(backup_file, yes):
     try:
         path = restore(current_app.config["SQLALCHEMY_DATABASE_URI"], backup_file)
     except BackupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"Restored {backup_file} into {path}")

@@ -1,13 +1,13 @@
 """`crm export`: organizations, contacts, signatures, the participation matrix and suppressions as CSV, audited."""
 
 import csv
-import sys
 
 import click
 from click.core import ParameterSource
 from flask.cli import with_appcontext
 
 from crm.audit.services import record
+from crm.common.cli import fail
 from crm.contacts.filters import parse_contact_filter
 from crm.exports.rows import (
     CONTACT_COLUMNS,
@@ -25,12 +25,6 @@ from crm.exports.rows import (
 from crm.extensions import db
 from crm.letters.queries import get_letter
 from crm.organizations.filters import FilterError, conditions, parse_filter
-
-
-def _fail(message: str) -> None:
-    """Print an error and exit with status 1."""
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
 
 
 @click.group("export")
@@ -72,7 +66,7 @@ def _open_output(output: str):
     try:
         return click.open_file(output, "w", encoding="utf-8")
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror}")
+        fail(f"cannot write {output}: {exc.strerror}")
 
 
 def audit_export(what: str) -> None:
@@ -91,7 +85,7 @@ def _filter_or_fail(params: dict):
         org_filter = parse_filter({k: list(v) if isinstance(v, tuple) else v for k, v in params.items()})
         conditions(org_filter)  # resolves the slugs: an unknown one fails before any output
     except FilterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return org_filter
 
 
@@ -105,7 +99,7 @@ def export_orgs(output, **params):
         rows = org_rows(org_filter)
         first = next(rows, None)  # resolves the filter's slugs before any output is written
     except FilterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     with _open_output(output) as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(ORG_COLUMNS)
@@ -133,7 +127,7 @@ def export_contacts(output, **params):
         rows = contact_rows(contact_filter)
         first = next(rows, None)  # resolves the filter's slugs before any output is written
     except FilterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     with _open_output(output) as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(CONTACT_COLUMNS)
@@ -151,7 +145,7 @@ def export_signatures(letter, output, **params):
     """Export signatures, letter by letter, leads first; the organization filters choose whose."""
     for slug in letter:
         if get_letter(slug) is None:
-            _fail(f"Unknown letter: {slug}.")
+            fail(f"Unknown letter: {slug}.")
     org_filter = _filter_or_fail(params)
     with _open_output(output) as stream:
         writer = csv.writer(stream, lineterminator="\n")

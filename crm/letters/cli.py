@@ -10,14 +10,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-
-def fail(message: str) -> None:
-    """Undo anything half-done in the session, print an error and exit with status 1."""
-    from crm.extensions import db
-
-    db.session.rollback()
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
+from crm.common.cli import fail
 
 
 @click.command("signatories")

@@ -7,11 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-
-def _fail(message: str) -> None:
-    """Print an error and exit with status 1."""
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
+from crm.common.cli import fail
 
 
 def _merge(merge_id: int):
@@ -20,7 +16,7 @@ def _merge(merge_id: int):
 
     merge = reports.get_merge(merge_id)
     if merge is None:
-        _fail(f"there is no merge {merge_id}")
+        fail(f"there is no merge {merge_id}")
     return merge
 
 
@@ -84,7 +80,7 @@ def merge_create(
     try:
         body = sys.stdin.read() if str(body_file) == "-" else body_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"cannot read {body_file}: {exc}")
+        fail(f"cannot read {body_file}: {exc}")
     params: dict = {}
     if issue_area:
         params.update(issue_area=list(issue_area), match=match)
@@ -119,7 +115,7 @@ def merge_create(
         for field, messages in exc.errors.items():
             for message in messages:
                 click.echo(f"{field}: {message}", err=True)
-        _fail("the merge was not created")
+        fail("the merge was not created")
     counts = checking.audience_counts(merge)
     click.echo(
         f"Created draft merge “{merge.name}”: {counts.organizations} organizations, "
@@ -141,7 +137,7 @@ def merge_check(merge_id, as_json):
     try:
         result = checking.check_merge(merge)
     except MergeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
@@ -165,7 +161,7 @@ def merge_queue(merge_id):
     try:
         summary = queueing.queue_merge(_merge(merge_id))
     except MergeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(
         f"Queued {summary['queued']} messages ({summary['suppressed']} suppressed, "
         f"{summary['duplicates']} duplicate addresses skipped)."
@@ -186,7 +182,7 @@ def merge_send(merge_id):
         try:
             queueing.queue_merge(merge)
         except MergeError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     stats = drain(until_empty=True)
     counts = reports.merge_counts(merge_id)
     click.echo(
@@ -237,7 +233,7 @@ def _control(action: str):
         try:
             merge = queueing.set_state(_merge(merge_id), action)
         except MergeError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         click.echo(f"Merge {merge.id} is {merge.status}.")
 
     command.__doc__ = f"{action.capitalize()} a merge."

@@ -4,7 +4,8 @@ review page."""
 import click
 from flask.cli import with_appcontext
 
-from crm.letters.cli import fail, letter_or_exit, print_json
+from crm.common.cli import fail
+from crm.letters.cli import letter_or_exit, print_json
 
 
 @click.group("signon")
