@@ -64,78 +64,68 @@ def load_recipients(contact_ids: list[int]) -> dict[int, Recipient]:
         return {}
     contacts = db.session.execute(
         select(
-            Contact.id,
-            Contact.first_name,
-            Contact.last_name,
-            Contact.title,
-            Contact.email,
-            Contact.organization_id,
+            Contact.id, Contact.first_name, Contact.last_name, Contact.title, Contact.email, Contact.organization_id
         ).where(Contact.id.in_(contact_ids))
     ).all()
     org_ids = {c.organization_id for c in contacts if c.organization_id}
-    orgs = (
-        {
-            o.id: o
-            for o in db.session.execute(
-                select(
-                    Organization.id,
-                    Organization.name,
-                    Organization.acronym,
-                    Organization.city,
-                    Organization.state,
-                ).where(Organization.id.in_(org_ids))
-            ).all()
-        }
-        if org_ids
-        else {}
+    orgs, history = _organizations(org_ids), _letters_signed(org_ids)
+    return {c.id: _recipient(c, orgs.get(c.organization_id), history.get(c.organization_id, [])) for c in contacts}
+
+
+def _organizations(org_ids: set[int]) -> dict[int, dict]:
+    """The merge fields of each organization, by id."""
+    if not org_ids:
+        return {}
+    rows = db.session.execute(
+        select(Organization.id, Organization.name, Organization.acronym, Organization.city, Organization.state)
+        .where(Organization.id.in_(org_ids))
     )
-    history: dict[int, list[tuple]] = {}
-    if org_ids:
-        rows = db.session.execute(
-            select(
-                Signature.organization_id,
-                Letter.title,
-                Letter.letter_date,
-                Letter.delivered_on,
-                Signature.role,
-                Letter.id,
-            )
-            .join(Letter, Letter.id == Signature.letter_id)
-            .where(Signature.organization_id.in_(org_ids), Signature.status == "confirmed")
+    return {
+        o.id: {"id": o.id, "name": o.name, "acronym": o.acronym or "", "city": o.city or "", "state": o.state or ""}
+        for o in rows
+    }
+
+
+def _letters_signed(org_ids: set[int]) -> dict[int, list[dict]]:
+    """Each organization's confirmed letters, newest first (undated last), as merge fields."""
+    if not org_ids:
+        return {}
+    signed: dict[int, list[tuple]] = {}
+    rows = db.session.execute(
+        select(
+            Signature.organization_id, Letter.title, Letter.letter_date, Letter.delivered_on, Signature.role, Letter.id
         )
-        for org_id, title, letter_date, delivered_on, role, letter_id in rows:
-            history.setdefault(org_id, []).append((letter_date or delivered_on, letter_id, title, role))
-    result = {}
-    for c in contacts:
-        org = orgs.get(c.organization_id)
-        signed = sorted(
-            history.get(c.organization_id, []), key=lambda h: (h[0] is not None, h[0], h[1]), reverse=True
-        )
-        result[c.id] = Recipient(
-            contact_id=c.id,
-            email=c.email or "",
-            contact={
-                "id": c.id,
-                "first_name": c.first_name,
-                "last_name": c.last_name,
-                "full_name": f"{c.first_name} {c.last_name}".strip(),
-                "title": c.title,
-                "email": c.email,
-            },
-            org={
-                "id": org.id,
-                "name": org.name,
-                "acronym": org.acronym or "",
-                "city": org.city or "",
-                "state": org.state or "",
-            }
-            if org
-            else None,
-            history=[
-                {"title": title, "date": _human_date(day), "role": role} for day, _, title, role in signed
-            ],
-        )
-    return result
+        .join(Letter, Letter.id == Signature.letter_id)
+        .where(Signature.organization_id.in_(org_ids), Signature.status == "confirmed")
+    )
+    for org_id, title, letter_date, delivered_on, role, letter_id in rows:
+        signed.setdefault(org_id, []).append((letter_date or delivered_on, letter_id, title, role))
+    return {
+        org_id: [
+            {"title": title, "date": _human_date(day), "role": role}
+            for day, _, title, role in sorted(letters, key=lambda h: (h[0] is not None, h[0], h[1]), reverse=True)
+        ]
+        for org_id, letters in signed.items()
+    }
+
+
+def _recipient(contact, org: dict | None, history: list[dict]) -> Recipient:
+    """One recipient from its contact row, organization fields and letter history (copies of its own: recipients
+    of one organization never share a dict a template could change)."""
+    return Recipient(
+        contact_id=contact.id,
+        email=contact.email or "",
+        contact={
+            "id": contact.id,
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "full_name": f"{contact.first_name} {contact.last_name}".strip(),
+            "title": contact.title,
+            "email": contact.email,
+        },
+        org=dict(org) if org else None,
+        history=[dict(letter) for letter in history],
+    )
 
 
 def context_for(recipient: Recipient, letter: dict | None, merge_id: int | None, *, test: bool = False) -> dict:
