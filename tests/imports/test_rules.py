@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 from crm.auth.services import create_token
 from crm.contacts.models import Contact
 from crm.contacts.queries import mailable_condition
-from crm.imports import services
 from crm.imports.fields import suggest_mapping
+from crm.imports.options import ImportOptions
 from crm.imports.reader import sniff
+from crm.imports.running import run_import
 from crm.mailmerge.models import Suppression
 from crm.organizations.matching import Match
 
@@ -21,8 +22,8 @@ pytestmark = pytest.mark.bothdb
 def run(path, kind="contacts", **options):
     """Import a file with the suggested mapping."""
     info = sniff(path)
-    return services.run_import(path, services.ImportOptions(kind=kind, columns=suggest_mapping(kind, info.header),
-                                                            **options))
+    return run_import(path, ImportOptions(kind=kind, columns=suggest_mapping(kind, info.header),
+                                          **options))
 
 
 def test_a_suppressed_contact_in_an_imported_file_stays_suppressed(app, db, tmp_path):
@@ -31,10 +32,10 @@ def test_a_suppressed_contact_in_an_imported_file_stays_suppressed(app, db, tmp_
     path = tmp_path / "c.csv"
     path.write_text("email,first_name,status\nGone@Example.org,Gone,active\nhere@example.org,Here,active\n")
     outcomes = []
-    result = services.run_import(path, services.ImportOptions(kind="contacts", columns=["email", "first_name",
-                                                                                        "status"],
-                                                              on_duplicate="overwrite"),
-                                 on_row=lambda o, c: outcomes.append(o))
+    result = run_import(path, ImportOptions(kind="contacts", columns=["email", "first_name",
+                                                                      "status"],
+                                            on_duplicate="overwrite"),
+                        on_row=lambda o, c: outcomes.append(o))
     assert result.committed and result.created == 2
     assert "suppressed" in outcomes[0].record
     assert db.session.scalar(select(Suppression.reason).where(Suppression.email == "gone@example.org")) == \
@@ -55,8 +56,8 @@ def test_duplicate_handling(app, db, tmp_path, mode, title, action):
     path.write_text("email,first_name,title\nA@example.org,Ana,New\n")
     outcomes = []
     info = sniff(path)
-    services.run_import(path, services.ImportOptions(kind="contacts", columns=suggest_mapping("contacts", info.header),
-                                                     on_duplicate=mode), on_row=lambda o, c: outcomes.append(o))
+    run_import(path, ImportOptions(kind="contacts", columns=suggest_mapping("contacts", info.header),
+                                   on_duplicate=mode), on_row=lambda o, c: outcomes.append(o))
     contact = db.session.scalar(select(Contact))
     db.session.refresh(contact)
     assert contact.title == title
@@ -66,10 +67,11 @@ def test_duplicate_handling(app, db, tmp_path, mode, title, action):
 
 
 def test_an_uncertain_organization_match_asks(app, db, tmp_path, monkeypatch, seeded):
-    from crm.imports import services as engine
+    from crm.imports import resolving
+    from crm.organizations.models import Organization
 
-    mijente = db.session.scalar(select(engine.Organization.id).where(engine.Organization.name == "Mijente"))
-    monkeypatch.setattr(engine, "match_organization", lambda name: Match(mijente, 0.7, "fuzzy"))
+    mijente = db.session.scalar(select(Organization.id).where(Organization.name == "Mijente"))
+    monkeypatch.setattr(resolving, "match_organization", lambda name: Match(mijente, 0.7, "fuzzy"))
     path = tmp_path / "c.csv"
     path.write_text("email,organization\na@example.org,Mijentte\n")
     result = run(path)
@@ -133,7 +135,7 @@ def test_an_import_never_makes_a_parent_cycle(app, db, tmp_path, monkeypatch, dr
     then B under A; and, across chunks, a new organization under Hub, then Hub under it): each an error row."""
     from crm.organizations.models import Organization
 
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr("crm.imports.running.CHUNK_ROWS", 2)
     hub = Organization(name="Hub Network", sort_name="hub network")
     db.session.add(hub)
     db.session.flush()
@@ -152,7 +154,7 @@ def test_an_import_never_makes_a_parent_cycle(app, db, tmp_path, monkeypatch, dr
                     "Hub Network,Fresh Satellite\n")    # 8: row 6 made it Hub's affiliate
     outcomes = []
     info = sniff(path)
-    result = services.run_import(path, services.ImportOptions(
+    result = run_import(path, ImportOptions(
         kind="orgs", columns=suggest_mapping("orgs", info.header), on_duplicate="overwrite", skip_invalid=True,
         dry_run=dry_run), on_row=lambda o, c: outcomes.append(o))
     by_row = {o.row: o for o in outcomes}
@@ -175,7 +177,7 @@ def test_an_error_whose_text_reads_like_an_uncertain_match_is_still_an_error(see
     path = tmp_path / "orgs.csv"
     path.write_text("name,parent\nFresh Coalition,Nobody (90% sure); confirm it\n", encoding="utf-8")
     outcomes = []
-    services.run_import(path, services.ImportOptions(kind="orgs", columns=["name", "parent"],
-                                                     dry_run=True),
-                        on_row=lambda o, c: outcomes.append(o))
+    run_import(path, ImportOptions(kind="orgs", columns=["name", "parent"],
+                                   dry_run=True),
+               on_row=lambda o, c: outcomes.append(o))
     assert [(o.action, "(90% sure); confirm" in o.error_text) for o in outcomes] == [("error", True)]
