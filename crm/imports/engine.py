@@ -6,7 +6,7 @@ from itertools import count
 
 from sqlalchemy import insert, literal, literal_column
 
-from crm.common.text import fold, single_line, sort_name
+from crm.common.text import single_line
 from crm.common.types import utcnow
 from crm.extensions import db
 from crm.imports.batches import Changes
@@ -16,6 +16,7 @@ from crm.imports.options import ImportOptions
 from crm.imports.outcomes import RowOutcome, UncertainMatch
 from crm.imports.reader import SourceInfo
 from crm.imports.resolving import OrgRef, OrgResolver
+from crm.organizations.creation import named_organization_values
 from crm.organizations.models import Organization
 
 
@@ -161,8 +162,7 @@ class Engine:
             return {}
         now = utcnow()
         keys = list(names)
-        rows = [{"name": single_line(names[k][0])[:300], "sort_name": sort_name(names[k][0])[:300],
-                 "search_text": fold(names[k][0]), "notes": ""} for k in keys]
+        rows = [named_organization_values(single_line(names[k][0])[:300]) for k in keys]
         ids = [self.new_id() for _ in rows] if self.dry else insert_orgs(rows, now)
         result = {}
         for key, org_id in zip(keys, ids, strict=True):
