@@ -6,7 +6,7 @@ from sqlalchemy import select
 from crm.common.types import utcnow
 from crm.contacts.models import Contact
 from crm.extensions import db
-from crm.imports.engine import Engine, field_changes, insert_returning
+from crm.imports.engine import Engine, field_changes, insert_rows
 from crm.imports.fields import org_key as normalize_org_name
 from crm.imports.fields import split_full_name
 from crm.imports.outcomes import RowOutcome
@@ -233,8 +233,12 @@ class ContactEngine(Engine):
                 ids[row["email"]] = contact_id = self.new_id()
                 self.unsaved[row["email"]] = Contact(id=contact_id, **row)  # never added to the session
         else:
-            ids = insert_returning(Contact.__table__, rows, "email",
-                                   {"version": 1, "created_at": now, "updated_at": now})
+            insert_rows(Contact.__table__, rows, {"version": 1, "created_at": now, "updated_at": now})
+            # Emails are unique, so the new contacts' ids are found by address. With RETURNING instead, a large
+            # import took 1.6× as long on PostgreSQL: psycopg rewrites the placeholders of each 1,000-row
+            # INSERT … RETURNING in Python, where an executemany sends one short statement it converts once.
+            ids = dict(db.session.execute(select(Contact.email, Contact.id).where(
+                Contact.email.in_(list(pending)))).all())
         for email in pending:
             contact_id = ids[email]
             outcome = created_rows[email]

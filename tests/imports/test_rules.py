@@ -47,6 +47,33 @@ def test_a_suppressed_contact_in_an_imported_file_stays_suppressed(app, db, tmp_
     assert set(db.session.scalars(select(Contact.email).where(mailable_condition()))) == {"here@example.org"}
 
 
+def test_each_created_row_names_its_own_contact_and_undo_finds_them_all(app, db, tmp_path, monkeypatch):
+    """New contacts' ids are looked up by address after the insert: each row's report names its own record,
+    across chunks and next to an existing contact, and the batch lists exactly the contacts it created."""
+    from crm.imports.batches import created_ids, undo_import
+
+    monkeypatch.setattr("crm.imports.running.CHUNK_ROWS", 2)
+    db.session.add(Contact(email="old@example.org", first_name="Old"))
+    db.session.commit()
+    path = tmp_path / "c.csv"
+    path.write_text("email,first_name,organization\nb@example.org,B,Acme\nOLD@example.org,Old,\n"
+                    "a@Example.org,A,Acme\nc@example.org,C,Bolt\nd@example.org,D,\n")
+    outcomes = []
+    result = run_import(path, ImportOptions(kind="contacts", columns=["email", "first_name", "organization"]),
+                        on_row=lambda o, c: outcomes.append(o))
+    assert result.committed and result.created == 4 and result.skipped == 1
+    ids = dict(db.session.execute(select(Contact.email, Contact.id)).all())
+    named = {o.row: o.record for o in outcomes if o.action == "create"}
+    assert named == {2: f"contact {ids['b@example.org']} (b@example.org)",
+                     4: f"contact {ids['a@example.org']} (a@example.org)",
+                     5: f"contact {ids['c@example.org']} (c@example.org)",
+                     6: f"contact {ids['d@example.org']} (d@example.org)"}
+    assert sorted(created_ids(result.batch_id, "contact")) == \
+        sorted(contact_id for email, contact_id in ids.items() if email != "old@example.org")
+    undo_import(result.batch_id)
+    assert list(db.session.scalars(select(Contact.email))) == ["old@example.org"]
+
+
 @pytest.mark.parametrize(("mode", "title", "action"), [("skip", "Old", "duplicate"), ("fill", "Old", "duplicate"),
                                                        ("overwrite", "New", "update")])
 def test_duplicate_handling(app, db, tmp_path, mode, title, action):
