@@ -309,11 +309,11 @@ def run_undersigned(database_url: str, sink: Sink, count: int, workers: int, tmp
     app = make_app(database_url, sink)
     fresh_database(app)
     merge_id = prepare_merge(app, count)
-    from crm.mailmerge import services
+    from crm.mailmerge import queueing, reports
 
     with app.app_context():
         start = time.perf_counter()
-        services.queue_merge(services.get_merge(merge_id))
+        queueing.queue_merge(reports.get_merge(merge_id))
         queue_seconds = time.perf_counter() - start
     sink.reset()
     start = time.perf_counter()
@@ -323,7 +323,7 @@ def run_undersigned(database_url: str, sink: Sink, count: int, workers: int, tmp
     elapsed = time.perf_counter() - start
     peak = max(int((tmp / f"hwm-{k}").read_text()) / 1024 for k in range(workers))
     with app.app_context():
-        counts = services.merge_counts(merge_id)
+        counts = reports.merge_counts(merge_id)
     assert counts["sent"] == count and sink.messages.value == count, (counts, sink.messages.value)
     return {
         **_rates(sink, count, elapsed),

@@ -87,7 +87,7 @@ class _ServerCPU:
 
 def one_run(database_url: str, sink: Sink, size: int, connections: int) -> dict:
     """Queue and drain one merge; rate and CPU per message."""
-    from crm.mailmerge import services
+    from crm.mailmerge import queueing
     from crm.mailmerge.worker import drain
     from tests.mailmerge.conftest import make_recipients, new_merge
 
@@ -97,7 +97,7 @@ def one_run(database_url: str, sink: Sink, size: int, connections: int) -> dict:
     with app.app_context():
         make_recipients(size, prefix="bench")
         merge = new_merge(body=TEMPLATE_BODY, subject=TEMPLATE_SUBJECT)
-        services.queue_merge(merge)
+        queueing.queue_merge(merge)
         sink.reset()
         server_cpu = _ServerCPU() if postgres else None
         sink_cpu, worker_cpu = _cpu_seconds([sink.process.pid]), time.process_time()

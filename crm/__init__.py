@@ -87,17 +87,17 @@ def register_blueprints(app: Flask) -> None:
     from crm.common.access import install_access_control
     from crm.contacts.views import bp as contacts_bp
     from crm.dashboard.views import bp as dashboard_bp
+    from crm.exports.views import bp as exports_bp
     from crm.imports.views import bp as imports_bp
-    from crm.imports.views import exports_bp
-    from crm.letters.views import bp as letters_bp
+    from crm.letters import pages_blueprint as letters_pages
+    from crm.mailmerge import pages_blueprint as mailmerge_pages
     from crm.mailmerge.health import bp as health_bp
-    from crm.mailmerge.views import bp as mailmerge_bp
     from crm.organizations.views import bp as organizations_bp
     from crm.segments.views import bp as segments_bp
     from crm.signon.views import bp as signon_bp
 
-    for blueprint in (auth_bp, dashboard_bp, organizations_bp, contacts_bp, letters_bp, signon_bp, segments_bp,
-                      mailmerge_bp, imports_bp, exports_bp, audit_bp, health_bp):
+    for blueprint in (auth_bp, dashboard_bp, organizations_bp, contacts_bp, letters_pages(), signon_bp, segments_bp,
+                      mailmerge_pages(), imports_bp, exports_bp, audit_bp, health_bp):
         app.register_blueprint(blueprint)
     register_api(app)
     install_access_control(app)

@@ -13,9 +13,9 @@ from crm.common.text import single_line, slugify, sort_name
 from crm.common.types import utc_midnight
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
+from crm.organizations.editing import add_alias, refresh_search_text
 from crm.organizations.filters import US_STATES
 from crm.organizations.models import ORG_TYPES, SCOPES, IssueArea, Organization
-from crm.organizations.services import add_alias, refresh_search_text
 
 ISSUE_AREAS = {
     "immigration": "Immigration",

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.organizations.models import Organization
+from tests.factories import OrganizationFactory
 
 # crm backup / restore work on the database file, and a second process holds it.
 pytestmark = pytest.mark.commits
@@ -41,7 +42,8 @@ def test_backup_into_a_missing_folder_is_a_clear_error(sqlite_only, runner, tmp_
     assert "does not exist" in runner.invoke(args=["backup", "-o", str(tmp_path / "no" / "x.db")]).output
 
 
-def test_restore_refuses_while_another_process_uses_the_database(sqlite_only, app, runner, seeded, db, tmp_path):
+def test_restore_refuses_while_another_process_uses_the_database(sqlite_only, app, runner, db, tmp_path):
+    OrganizationFactory.create_batch(3)
     snapshot = tmp_path / "snapshot.sqlite3"
     assert runner.invoke(args=["backup", "-o", str(snapshot)]).exit_code == 0
     db.session.execute(Organization.__table__.delete())
@@ -61,7 +63,7 @@ def test_restore_refuses_while_another_process_uses_the_database(sqlite_only, ap
     restored = runner.invoke(args=["restore", str(snapshot), "--yes"])
     assert restored.exit_code == 0, restored.output
     db.session.remove()
-    assert db.session.scalar(select(func.count(Organization.id))) == 68
+    assert db.session.scalar(select(func.count(Organization.id))) == 3
 
 
 def test_restore_of_a_missing_file_or_folder(sqlite_only, runner, tmp_path):

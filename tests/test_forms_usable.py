@@ -8,15 +8,20 @@ from sqlalchemy import func, select
 from crm.contacts.models import Contact
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG
+from tests.factories import LetterFactory, OrganizationFactory, SignatureFactory
 
 
-def _mijente(db) -> Organization:
-    return db.session.scalar(select(Organization).where(Organization.name == "Mijente"))
+def _mijente() -> Organization:
+    """Mijente (in privacy), a signer of the seed letter, beside two other organizations."""
+    mijente = OrganizationFactory(name="Mijente", issue_areas=["privacy"])
+    SignatureFactory(organization=mijente, letter=LetterFactory(slug=SEED_LETTER_SLUG, status="delivered"))
+    OrganizationFactory.create_batch(2)
+    return mijente
 
 
-def test_contact_form_picks_the_organization_by_search(seeded, as_role, db):
+def test_contact_form_picks_the_organization_by_search(as_role, db):
     client = as_role("organizer")
-    mijente = _mijente(db)
+    mijente = _mijente()
     form = client.get("/contacts/new").get_data(as_text=True)
     assert 'hx-get="/contacts/organization-options"' in form and "(#" not in form
     options = client.get("/contacts/organization-options?organization=mije",
@@ -60,9 +65,9 @@ def test_contact_form_picks_the_organization_by_search(seeded, as_role, db):
     assert contact.organization_id is None
 
 
-def test_issue_areas_are_checkboxes_the_letter_text_is_tall_and_one_import_link(seeded, as_role, db):
+def test_issue_areas_are_checkboxes_the_letter_text_is_tall_and_one_import_link(as_role, db):
     client = as_role("organizer")
-    for url in ("/organizations/new", f"/organizations/{_mijente(db).id}/edit", "/letters/new",
+    for url in ("/organizations/new", f"/organizations/{_mijente().id}/edit", "/letters/new",
                 f"/letters/{SEED_LETTER_SLUG}/edit"):
         html = client.get(url).get_data(as_text=True)
         assert 'type="checkbox" name="issue_areas" value="privacy"' in html, url

@@ -4,7 +4,7 @@ The graph is built with `ast` from each module's source, no import runs. Two gra
 
 - **Every import, at any depth.** A function-level import still ties two modules together (the circle
   crm.cli → crm.contacts.cli → crm.cli ran through one), so it counts like a top-level one. An import of one of
-  the module's own *ancestor packages* (crm.api.letters importing `make_blueprint` from crm.api, the Celery tasks
+  the module's own *ancestor packages* (crm.api.segments importing `make_blueprint` from crm.api, the Celery tasks
   importing `make_app` from crm) is not an edge here: Python has run that package's `__init__` before the module
   anyway, and a package's `__init__` that imports its modules inside a function to register them
   (`create_app`, `register_api`) is how a package assembles itself, not a circle.

@@ -7,13 +7,20 @@ from sqlalchemy import event, func, select, update
 from crm.common.access import access
 from crm.extensions import db
 from crm.organizations.models import Organization
+from tests.factories import OrganizationFactory
 
 # Real transactions on both databases: the point is how they end (and psycopg's prepared statements).
 pytestmark = [pytest.mark.commits, pytest.mark.bothdb]
 
 
 @pytest.fixture
-def endings(app):
+def organizations(app):
+    """Three organizations for the routes to read and change (committed before `endings` starts listening)."""
+    return OrganizationFactory.create_batch(3)
+
+
+@pytest.fixture
+def endings(app, organizations):
     """Routes that read, write without committing, and fail; and the list of how each transaction ended."""
 
     @access("public")
@@ -46,13 +53,13 @@ def endings(app):
         event.remove(db.engine, name, listener)
 
 
-def test_a_request_that_only_read_ends_with_commit(app, seeded, client, endings):
+def test_a_request_that_only_read_ends_with_commit(app, client, endings):
     response = client.get("/_test/read")
     assert response.status_code == 200 and int(response.get_data(as_text=True)) > 0
     assert endings == ["commit"]
 
 
-def test_a_request_that_wrote_without_committing_rolls_back(app, seeded, client, endings):
+def test_a_request_that_wrote_without_committing_rolls_back(app, client, endings):
     before = db.session.scalar(select(func.count()).where(Organization.name == "changed and never committed"))
     db.session.remove()
     assert client.get("/_test/write_uncommitted").status_code == 200
@@ -62,7 +69,7 @@ def test_a_request_that_wrote_without_committing_rolls_back(app, seeded, client,
     assert db.session.scalar(select(func.count()).where(Organization.name == "pending, never committed")) == 0
 
 
-def test_a_request_that_failed_rolls_back(app, seeded, client, endings):
+def test_a_request_that_failed_rolls_back(app, client, endings):
     app.config["PROPAGATE_EXCEPTIONS"] = False
     assert client.get("/_test/read_then_fail").status_code == 500
     assert endings == ["rollback"]

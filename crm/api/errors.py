@@ -1,7 +1,8 @@
-"""RFC 9457 problem details."""
+"""RFC 9457 problem details, and the 409 of a versioned write."""
 
 import marshmallow as ma
 from flask import jsonify
+from flask_smorest import abort
 from werkzeug.http import HTTP_STATUS_CODES
 
 
@@ -31,4 +32,25 @@ def problem_response(status: int, detail: str | None = None, errors: dict | None
     response.mimetype = "application/problem+json"
     for key, value in (headers or {}).items():
         response.headers[key] = value
+    return response
+
+
+
+def conflict_response(exc, schema: ma.Schema):
+    """409 problem+json for a ConflictError, with the record as it is saved now (`current`), so the client can merge
+    and retry."""
+    if exc.current is None:
+        abort(404, message="No such record.")
+    body = {
+        "type": "about:blank",
+        "title": "Conflict",
+        "status": 409,
+        "detail": f"This record was changed after you read it: it is at version {exc.current.version}. "
+        "Re-read it, apply your change and send the new version.",
+        "errors": {"version": [f"The current version is {exc.current.version}."]},
+        "current": schema.dump(exc.current),
+    }
+    response = jsonify(body)
+    response.status_code = 409
+    response.mimetype = "application/problem+json"
     return response

@@ -7,7 +7,8 @@ from flask_smorest import abort
 
 from crm.api import make_blueprint
 from crm.common.access import access
-from crm.mailmerge import services
+from crm.mailmerge import checking, compose, previews, queueing, reports
+from crm.mailmerge.errors import MergeError
 
 blp = make_blueprint("api_merges", "Mail merges")
 
@@ -38,7 +39,7 @@ class MergeSchema(ma.Schema):
     reply_to = ma.fields.String()
     throttle_per_minute = ma.fields.Integer(allow_none=True)
     audience = ma.fields.Dict()
-    counts = ma.fields.Function(lambda m: services.merge_counts(m.id))
+    counts = ma.fields.Function(lambda m: reports.merge_counts(m.id))
     queued_at = ma.fields.DateTime(allow_none=True)
     finished_at = ma.fields.DateTime(allow_none=True)
 
@@ -76,10 +77,10 @@ def _json_object(description: str) -> dict:
 
 def _get(merge_id: int):
     """The merge or a 404 problem."""
-    return services.get_merge(merge_id) or abort(404, message="No such merge.")
+    return reports.get_merge(merge_id) or abort(404, message="No such merge.")
 
 
-def _fail(exc: services.MergeError):
+def _fail(exc: MergeError):
     """A MergeError as a 400 problem."""
     abort(400, message=str(exc), errors=exc.errors or None)
 
@@ -91,15 +92,15 @@ class Merges(MethodView):
     @blp.response(200, MergeSchema(many=True))
     def get(self):
         """Every merge, newest first, with counts."""
-        return [merge for merge, _ in services.list_merges()]
+        return [merge for merge, _ in reports.list_merges()]
 
     @blp.arguments(MergeCreateSchema)
     @blp.response(201, MergeSchema)
     def post(self, data):
         """Create a draft merge."""
         try:
-            return services.create_merge(data, g.api_user.id)
-        except services.MergeError as exc:
+            return compose.create_merge(data, g.api_user.id)
+        except MergeError as exc:
             _fail(exc)
 
 
@@ -121,7 +122,7 @@ class MergeStatus(MethodView):
     def get(self, merge_id):
         """Counts per status."""
         merge = _get(merge_id)
-        return {"id": merge.id, "status": merge.status, "counts": services.merge_counts(merge.id)}
+        return {"id": merge.id, "status": merge.status, "counts": reports.merge_counts(merge.id)}
 
 
 @blp.route("/merges/<int:merge_id>/audience")
@@ -132,8 +133,8 @@ class MergeAudience(MethodView):
     def get(self, merge_id):
         """organizations, contacts, mailable, suppressed, without_contact."""
         try:
-            return services.audience_counts(_get(merge_id)).as_dict()
-        except services.MergeError as exc:
+            return checking.audience_counts(_get(merge_id)).as_dict()
+        except MergeError as exc:
             _fail(exc)
 
 
@@ -146,8 +147,8 @@ class MergeCheck(MethodView):
     def get(self, merge_id):
         """Render every recipient once; problems block queueing (organizers, as on the merge page)."""
         try:
-            return services.check_merge(_get(merge_id)).as_dict()
-        except services.MergeError as exc:
+            return checking.check_merge(_get(merge_id)).as_dict()
+        except MergeError as exc:
             _fail(exc)
 
 
@@ -162,8 +163,8 @@ class MergePreview(MethodView):
         """subject, text, html and the raw MIME of one recipient's message (organizers, as on the merge page: a
         message holds the recipient's personal sign-on link, which signs for their organization)."""
         try:
-            rendered = services.preview(_get(merge_id), args.get("contact_id"))
-        except services.MergeError as exc:
+            rendered = previews.preview(_get(merge_id), args.get("contact_id"))
+        except MergeError as exc:
             _fail(exc)
         return {
             "subject": rendered.subject,
@@ -184,9 +185,9 @@ class MergeTest(MethodView):
         Its sign-on and unsubscribe links (List-Unsubscribe too) are test links that change nothing."""
         merge = _get(merge_id)
         try:
-            return services.send_test(merge, data.get("email") or g.api_user.email, data.get("contact_id"),
+            return previews.send_test(merge, data.get("email") or g.api_user.email, data.get("contact_id"),
                                       g.api_user.id)
-        except services.MergeError as exc:
+        except MergeError as exc:
             _fail(exc)
 
 
@@ -197,17 +198,17 @@ def _action(name: str, doc: str):
         merge = _get(merge_id)
         try:
             if name == "queue":
-                services.queue_merge(merge, g.api_user.id)
+                queueing.queue_merge(merge, g.api_user.id)
             elif name == "send":
                 if merge.status == "draft":
-                    services.queue_merge(merge, g.api_user.id)
+                    queueing.queue_merge(merge, g.api_user.id)
                 elif merge.status == "paused":
-                    services.set_state(merge, "resume", g.api_user.id)
+                    queueing.set_state(merge, "resume", g.api_user.id)
             else:
-                services.set_state(merge, name, g.api_user.id)
-        except services.MergeError as exc:
+                queueing.set_state(merge, name, g.api_user.id)
+        except MergeError as exc:
             _fail(exc)
-        return {"id": merge.id, "status": merge.status, "counts": services.merge_counts(merge.id)}
+        return {"id": merge.id, "status": merge.status, "counts": reports.merge_counts(merge.id)}
 
     post.__doc__ = doc
     post = blp.doc(**_json_object("id, status and counts per status"))(post)

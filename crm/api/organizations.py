@@ -1,25 +1,25 @@
-"""API writes for organizations (create, patch with a version, archive) and the contacts resource."""
+"""/api/v1/organizations: list and read (with the filter language), create, change with a version, archive, merge."""
 
 import marshmallow as ma
-from flask import g, jsonify, request
+from flask import g, request
 from flask.views import MethodView
 from flask_smorest import abort
 
-from crm.api import make_blueprint
+from crm.api.blueprints import letter_writes, organization_writes, reads
 from crm.api.schemas import (
     Id,
     OrganizationOptionalFields,
+    OrganizationPageSchema,
     OrganizationQuerySchema,
     OrganizationSchema,
-    page_schema,
 )
-from crm.common.errors import ConflictError, NotFound
-from crm.common.validation import InvalidData
-from crm.contacts import services as contacts
-from crm.contacts.filters import CONTACT_SORTS, FilterError, parse_contact_filter
-from crm.organizations import services as organizations
-
-blp = make_blueprint("api_organizations", "Creating and changing organizations and contacts")
+from crm.api.writes import answer_write
+from crm.common.errors import NotFound
+from crm.organizations import merging
+from crm.organizations.creation import create_organization
+from crm.organizations.editing import set_archived, update_organization
+from crm.organizations.filters import FilterError, parse_filter
+from crm.organizations.queries import get_organization, list_organizations
 
 
 class OrganizationInSchema(OrganizationOptionalFields):
@@ -54,150 +54,98 @@ class VersionSchema(ma.Schema):
     version = Id(strict=True)
 
 
-class ContactSchema(ma.Schema):
-    """A contact (SPEC shape)."""
+class MergeInSchema(ma.Schema):
+    """Which organization to merge into the one in the path."""
 
-    id = ma.fields.Integer()
-    organization_id = ma.fields.Integer(allow_none=True)
-    first_name = ma.fields.String()
-    last_name = ma.fields.String()
-    title = ma.fields.String()
-    email = ma.fields.String(allow_none=True)
-    phone = ma.fields.String()
-    is_primary = ma.fields.Boolean()
-    status = ma.fields.String()
-    mailable = ma.fields.Boolean()
-    version = ma.fields.Integer()
-    # Only in the answer to a write that made this contact primary in someone's place.
-    replaced_primary = ma.fields.Dict(allow_none=True, metadata={
-        "description": "The contact this one replaced as the organization's primary contact: {id, name}"})
+    remove_id = Id(required=True)
+    dry_run = ma.fields.Boolean(load_default=False)
 
 
-class ContactInSchema(ma.Schema):
-    """Fields to create a contact."""
+class MergeOutSchema(ma.Schema):
+    """What a merge moved."""
 
-    class Meta:
-        unknown = ma.RAISE
-
-    organization_id = Id(allow_none=True, strict=True)
-    first_name = ma.fields.String()
-    last_name = ma.fields.String()
-    title = ma.fields.String()
-    email = ma.fields.String(allow_none=True)
-    phone = ma.fields.String()
-    is_primary = ma.fields.Boolean()
-    status = ma.fields.String()
-    notes = ma.fields.String()
+    keep_id = ma.fields.Integer()
+    remove_id = ma.fields.Integer()
+    contacts = ma.fields.Integer()
+    signatures_moved = ma.fields.Integer()
+    signatures_collapsed = ma.fields.List(ma.fields.String())
+    aliases = ma.fields.Integer()
+    interactions = ma.fields.Integer()
+    segments = ma.fields.List(ma.fields.String())
+    applied = ma.fields.Boolean()
+    summary = ma.fields.String()
 
 
-class ContactPatchSchema(ContactInSchema):
-    """Fields to change plus the version the client last read."""
-
-    version = Id(required=True, strict=True)
+_CURRENT = OrganizationSchema()  # what a 409 carries as `current`
 
 
-class ContactQuerySchema(OrganizationQuerySchema):
-    """The organization filter (contacts whose organization matches) plus the contact's own filters."""
-
-    contact_q = ma.fields.String(validate=ma.validate.Length(max=200))
-    primary = ma.fields.Boolean()
-    status = ma.fields.String(validate=ma.validate.OneOf(("active", "left")))
-    mailable = ma.fields.Boolean()
-    suppressed = ma.fields.Boolean()
-    unsubscribed = ma.fields.Boolean()
-    sort = ma.fields.String(validate=ma.validate.OneOf(tuple(CONTACT_SORTS)))
+def _write(change):
+    """Run a service write on an organization, answering 404, 400 or 409 as for every versioned record."""
+    return answer_write(change, _CURRENT, "No such organization.")
 
 
-ContactPageSchema = page_schema(ContactSchema, "ContactPage")
+@reads.route("/organizations")
+class Organizations(MethodView):
+    """Organizations, filtered with the same language as the list page and the export."""
 
-# For each kind of record _write answers for: the schema of a 409's `current`, and the 404's message.
-_KINDS = {
-    "organization": (OrganizationSchema(), "No such organization."),
-    "contact": (ContactSchema(), "No such contact."),
-}
-
-
-def _user_id() -> int:
-    """The token's user, for the audit log."""
-    return g.api_user.id
-
-
-def _conflict(exc: ConflictError, schema: ma.Schema):
-    """409 problem+json with the record as it is saved now (`current`), so the client can merge and retry."""
-    if exc.current is None:
-        abort(404, message="No such record.")
-    body = {
-        "type": "about:blank",
-        "title": "Conflict",
-        "status": 409,
-        "detail": f"This record was changed after you read it: it is at version {exc.current.version}. "
-        "Re-read it, apply your change and send the new version.",
-        "errors": {"version": [f"The current version is {exc.current.version}."]},
-        "current": schema.dump(exc.current),
-    }
-    response = jsonify(body)
-    response.status_code = 409
-    response.mimetype = "application/problem+json"
-    return response
+    @reads.arguments(OrganizationQuerySchema, location="query")
+    @reads.response(200, OrganizationPageSchema)
+    def get(self, args):
+        """List organizations matching the filters."""
+        try:
+            result = list_organizations(parse_filter(request.args), sort=args.get("sort", "name"),
+                                        page=args["page"], per_page=args["per_page"], with_aliases=True)
+        except FilterError as exc:
+            abort(400, message=str(exc), errors={exc.param: [str(exc)]})
+        return {"items": result.items, "total": result.total, "page": result.page, "per_page": result.per_page}
 
 
-def _write(kind: str, change):
-    """Run a service write on an organization or a contact and answer its errors the same way for both.
-
-    NotFound is a 404, InvalidData a 400 naming each field at fault, ConflictError a 409 carrying the record as
-    it is saved now.
-    """
-    schema, not_found = _KINDS[kind]
-    try:
-        return change()
-    except NotFound:
-        abort(404, message=not_found)
-    except InvalidData as exc:
-        abort(400, message="Some fields are not valid.", errors=exc.errors)
-    except contacts.PrimaryTaken as exc:
-        abort(409, message=str(exc), errors={"is_primary": [str(exc)]})
-    except ConflictError as exc:
-        return _conflict(exc, schema)
-
-
-@blp.route("/organizations")
+@organization_writes.route("/organizations")
 class OrganizationCreate(MethodView):
     """Create organizations (listing is GET /organizations)."""
 
-    @blp.arguments(OrganizationInSchema)
-    @blp.response(201, OrganizationSchema)
+    @organization_writes.arguments(OrganizationInSchema)
+    @organization_writes.response(201, OrganizationSchema)
     def post(self, data):
         """Create an organization."""
-        return _write("organization", lambda: organizations.create_organization(data, user_id=_user_id()))
+        return _write(lambda: create_organization(data, user_id=g.api_user.id))
 
 
-@blp.route("/organizations/<int:org_id>")
+@reads.route("/organizations/<int:org_id>")
+class OrganizationById(MethodView):
+    """One organization."""
+
+    @reads.response(200, OrganizationSchema)
+    def get(self, org_id):
+        """Get an organization."""
+        return get_organization(org_id) or abort(404, message="No such organization.")
+
+
+@organization_writes.route("/organizations/<int:org_id>")
 class OrganizationChange(MethodView):
     """Change or archive one organization."""
 
-    @blp.arguments(OrganizationPatchSchema)
-    @blp.response(200, OrganizationSchema)
-    @blp.alt_response(409, description="The version sent is not the current one")
+    @organization_writes.arguments(OrganizationPatchSchema)
+    @organization_writes.response(200, OrganizationSchema)
+    @organization_writes.alt_response(409, description="The version sent is not the current one")
     def patch(self, data, org_id):
         """Change some fields; `version` must be the one you read."""
         version = data.pop("version")
-        return _write(
-            "organization",
-            lambda: organizations.update_organization(org_id, data, version=version, user_id=_user_id()),
-        )
+        return _write(lambda: update_organization(org_id, data, version=version,
+                                                                user_id=g.api_user.id))
 
-    @blp.response(200, OrganizationSchema)
+    @organization_writes.response(200, OrganizationSchema)
     def delete(self, org_id):
         """Archive the organization (nothing is deleted; its history stays)."""
         return _archive(org_id, None)
 
 
-@blp.route("/organizations/<int:org_id>/archive")
+@organization_writes.route("/organizations/<int:org_id>/archive")
 class OrganizationArchive(MethodView):
     """Archive one organization."""
 
-    @blp.arguments(VersionSchema)
-    @blp.response(200, OrganizationSchema)
+    @organization_writes.arguments(VersionSchema)
+    @organization_writes.response(200, OrganizationSchema)
     def post(self, data, org_id):
         """Archive the organization; with `version`, only if it is still current."""
         return _archive(org_id, data.get("version"))
@@ -205,57 +153,39 @@ class OrganizationArchive(MethodView):
 
 def _archive(org_id: int, version: int | None):
     """Archive, answering 404 or 409."""
-    return _write(
-        "organization", lambda: organizations.set_archived(org_id, True, version=version, user_id=_user_id())
-    )
+    return _write(lambda: set_archived(org_id, True, version=version, user_id=g.api_user.id))
 
 
-@blp.route("/contacts")
-class Contacts(MethodView):
-    """Contacts, filtered by their organization and their own fields."""
+@letter_writes.route("/organizations/<int:org_id>/merge")
+class OrganizationMerge(MethodView):
+    """Merge another organization into this one."""
 
-    @blp.arguments(ContactQuerySchema, location="query")
-    @blp.response(200, ContactPageSchema)
-    def get(self, args):
-        """List contacts."""
+    @letter_writes.arguments(MergeInSchema)
+    @letter_writes.response(200, MergeOutSchema)
+    def post(self, data, org_id):
+        """Merge `remove_id` into this organization (dry_run: preview only)."""
         try:
-            result = contacts.list_contacts(
-                parse_contact_filter(request.args),
-                sort=args.get("sort", "name"),
-                page=args["page"],
-                per_page=args["per_page"],
+            plan = (
+                merging.plan_merge(org_id, data["remove_id"])
+                if data["dry_run"]
+                else merging.merge_organizations(org_id, data["remove_id"], user_id=g.api_user.id)
             )
-        except FilterError as exc:
-            abort(400, message=str(exc), errors={exc.param: [str(exc)]})
+        except merging.MergeError as exc:
+            abort(
+                404 if isinstance(exc, NotFound) else 400,
+                message=str(exc),
+                errors={"remove_id": [str(exc)]},
+            )
         return {
-            "items": result.items,
-            "total": result.total,
-            "page": result.page,
-            "per_page": result.per_page,
+            "keep_id": org_id,
+            "remove_id": data["remove_id"],
+            "contacts": plan.contacts,
+            "signatures_moved": plan.signatures_moved,
+            "signatures_collapsed": plan.signatures_collapsed,
+            "aliases": plan.aliases,
+            "interactions": plan.interactions,
+            "segments": plan.segments,
+            "applied": plan.applied,
+            "summary": plan.summary(),
         }
 
-    @blp.arguments(ContactInSchema)
-    @blp.response(201, ContactSchema)
-    def post(self, data):
-        """Create a contact."""
-        return _write("contact", lambda: contacts.create_contact(data, user_id=_user_id()))
-
-
-@blp.route("/contacts/<int:contact_id>")
-class ContactById(MethodView):
-    """One contact."""
-
-    @blp.response(200, ContactSchema)
-    def get(self, contact_id):
-        """Get a contact."""
-        return contacts.get_contact(contact_id) or abort(404, message="No such contact.")
-
-    @blp.arguments(ContactPatchSchema)
-    @blp.response(200, ContactSchema)
-    @blp.alt_response(409, description="The version sent is not the current one")
-    def patch(self, data, contact_id):
-        """Change some fields (move, mark primary, mark as left); `version` must be the one you read."""
-        version = data.pop("version")
-        return _write(
-            "contact", lambda: contacts.update_contact(contact_id, data, version=version, user_id=_user_id())
-        )

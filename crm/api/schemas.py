@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from crm.letters.services import text_fingerprint
+from crm.letters.signatures import text_fingerprint
 from crm.organizations.filters import ARCHIVED_MODES, MATCH_MODES, SORTS, US_STATES
 from crm.organizations.models import ORG_TYPES, SCOPES
 
@@ -105,6 +105,7 @@ class LetterSchema(ma.Schema):
     review_required = ma.fields.Boolean()
     issue_areas = ma.fields.Function(lambda letter: [a.slug for a in letter.issue_areas],
                                      metadata={"type": "array", "items": {"type": "string"}})
+    version = ma.fields.Integer()
 
 
 def _on_earlier_text(sig) -> bool:
@@ -141,6 +142,13 @@ def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
         "page": ma.fields.Integer(),
         "per_page": ma.fields.Integer(),
     }, name=name)
+
+
+def page_of(items: list, args: dict) -> dict:
+    """One page (`page`, `per_page` of the query) of a list read whole, in page_schema's envelope."""
+    start = (args["page"] - 1) * args["per_page"]
+    return {"items": items[start:start + args["per_page"]], "total": len(items), "page": args["page"],
+            "per_page": args["per_page"]}
 
 
 OrganizationPageSchema = page_schema(OrganizationSchema, "OrganizationPage")

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint
-from crm.api.schemas import PageArgsSchema, page_schema
+from crm.api.schemas import PageArgsSchema, page_of, page_schema
 from crm.common.errors import NotFound
 from crm.common.validation import InvalidData
 from crm.segments import services
@@ -53,14 +53,7 @@ class Segments(MethodView):
     @blp.response(200, SegmentPageSchema)
     def get(self, args):
         """List segments by name."""
-        items = services.list_segments()
-        start = (args["page"] - 1) * args["per_page"]
-        return {
-            "items": items[start : start + args["per_page"]],
-            "total": len(items),
-            "page": args["page"],
-            "per_page": args["per_page"],
-        }
+        return page_of(services.list_segments(), args)
 
     @blp.arguments(SegmentInSchema)
     @blp.response(201, SegmentSchema)

@@ -51,6 +51,16 @@ def events_for(entity_type: str, entity_id: int, limit: int = 100) -> list[Audit
     return list(db.session.scalars(query))
 
 
+def last_change(entity_type: str, entity_id: int) -> AuditEvent | None:
+    """The newest audit event of a record (who changed it last, for conflict messages)."""
+    return db.session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+
+
 def recent_events(page: int, per_page: int):
     """A page of the whole log, newest first."""
     return db.paginate(select(AuditEvent).order_by(AuditEvent.id.desc()), page=page, per_page=per_page,

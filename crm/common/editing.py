@@ -1,4 +1,5 @@
-"""The edit page of a versioned record (organizations, contacts): fill, save at a version, show a conflict."""
+"""The edit page of a versioned record (organizations, contacts, letters, merges): fill, save at a version, show a
+conflict."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,3 +57,36 @@ def edit_record(
             form.version.data = str(current.version)
             record = current
     return EditOutcome(record, conflict=conflict, status=409 if conflict else (400 if form.errors else 200))
+
+
+def _choice_labels(field) -> dict[str, str]:
+    """value → label of a select's choices (SelectChoice objects or (value, label) pairs); empty for other fields."""
+    labels = {}
+    for choice in getattr(field, "choices", None) or []:
+        value, label = (choice.value, choice.label) if hasattr(choice, "value") else (choice[0], choice[-1])
+        labels[str(value)] = label
+    return labels
+
+
+def _shown(field, value) -> object:
+    """A form value as the conflict panel shows it: choices by their labels, yes/no, text with plain line ends."""
+    labels = _choice_labels(field)
+    if isinstance(value, list | tuple):
+        return sorted(labels.get(str(v), str(v)) for v in value) or None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return labels.get(value, value.replace("\r\n", "\n").strip()) or None
+    return labels.get(str(value), value) if value is not None else None
+
+
+def form_differences(yours, saved, names) -> list[tuple[str, object, object]]:
+    """(field label, saved value, your value) where the form sent differs from the same form filled from the record
+    as saved now, over the fields `names` (for edit_record's `conflict_rows`)."""
+    rows = []
+    for name in names:
+        field = yours[name]
+        mine, theirs = _shown(field, field.data), _shown(field, saved[name].data)
+        if mine != theirs:
+            rows.append((field.label.text, theirs, mine))
+    return rows

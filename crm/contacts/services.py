@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from crm.audit.labels import field_label
 from crm.audit.services import record
+from crm.audit.versioning import check_version, commit_versioned, conflict
 from crm.common import validation as check
 from crm.common.errors import ConflictError, NotFound
 from crm.common.paging import Paged
@@ -20,9 +20,9 @@ from crm.contacts.models import CONTACT_STATUSES, Contact
 from crm.contacts.queries import mailable_condition
 from crm.extensions import db
 from crm.mailmerge.models import Suppression
+from crm.organizations.editing import resolve_organization_ref
 from crm.organizations.filters import OrgFilter, org_ids_query
 from crm.organizations.models import Organization
-from crm.organizations.services import last_change, resolve_organization_ref
 
 MAX_PER_PAGE = 200
 AUDITED_FIELDS = (
@@ -333,13 +333,6 @@ def _primary_clash(exc: IntegrityError) -> bool:
     )
 
 
-def _conflict(contact_id: int) -> ConflictError:
-    """A ConflictError carrying the contact as it is saved now."""
-    db.session.rollback()
-    db.session.expire_all()
-    return ConflictError(get_contact(contact_id), last_change("contact", contact_id))
-
-
 def update_contact(
     contact_id: int, data: dict, *, version: int | None, user_id: int | None = None
 ) -> Contact:
@@ -347,8 +340,7 @@ def update_contact(
     contact = get_contact(contact_id)
     if contact is None:
         raise NotFound(contact_id)
-    if version is None or version != contact.version:
-        raise _conflict(contact_id)
+    check_version(contact, version, "contact", get_contact)
     clean = clean_contact(data, partial=True, contact_id=contact.id)
     before = snapshot(contact)
     demoted = _demote_other_primaries(contact, clean, user_id)
@@ -378,14 +370,11 @@ def update_contact(
     for org_id in {before["organization_id"], after["organization_id"]} - {None}:
         record("contact", "organization", org_id, user_id=user_id, summary=summary)
     try:
-        db.session.commit()
-    except StaleDataError:
-        raise _conflict(contact_id) from None
+        commit_versioned(contact, "contact", get_contact)
     except IntegrityError as exc:
         if not _primary_clash(exc):
             raise
-        current = _conflict(contact_id).current
-        raise PrimaryTaken(current) from None
+        raise PrimaryTaken(conflict(contact, "contact", get_contact).current) from None
     annotate_mailable([contact])
     _say_replaced(contact, demoted)
     return contact

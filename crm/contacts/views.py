@@ -15,13 +15,10 @@ from crm.common.validation import InvalidData, whole_number
 from crm.contacts import services
 from crm.contacts.filters import CONTACT_SORTS, ContactFilter, FilterError, parse_contact_filter
 from crm.contacts.forms import ContactForm, QuickContactForm
-from crm.exports import CONTACT_COLUMNS, contact_row
+from crm.exports.rows import CONTACT_COLUMNS, contact_row
 from crm.letters.participation import search_organizations
-from crm.organizations.services import (
-    get_organization,
-    issue_area_options,
-    letter_options,
-)
+from crm.organizations.issue_areas import issue_area_options
+from crm.organizations.queries import get_organization, letter_options
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 

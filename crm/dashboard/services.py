@@ -12,7 +12,7 @@ from crm.contacts.models import Contact
 from crm.contacts.queries import mailable_count
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
-from crm.letters.services import status_counts
+from crm.letters.queries import status_counts
 from crm.organizations.models import Organization
 
 LAPSED_YEARS = 2

@@ -4,7 +4,7 @@ from flask import Blueprint, render_template, url_for
 
 from crm.common.access import access
 from crm.dashboard import services
-from crm.organizations.services import issue_area_counts
+from crm.organizations.issue_areas import issue_area_counts
 
 bp = Blueprint("dashboard", __name__)
 

@@ -89,7 +89,7 @@ def run_cli_import(kind: str, file: Path, *, dry_run: bool, skip_invalid: bool, 
     def on_row(outcome, cells):
         nonlocal shown
         if writer is not None:
-            from crm.exports import safe_cell
+            from crm.exports.rows import safe_cell
 
             writer.writerow([safe_cell(v) for v in outcome.as_report_row()])
         if outcome.errors and shown < 20:

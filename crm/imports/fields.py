@@ -126,7 +126,7 @@ def _list(value: str) -> list[str]:
 @lru_cache(maxsize=65536)
 def org_key(name: str) -> str:
     """The organization matcher's normalized name, cached: a file names the same organizations again and again."""
-    from crm.organizations.matching import normalize_org_name
+    from crm.organizations.names import normalize_org_name
 
     return normalize_org_name(name)
 
@@ -284,7 +284,7 @@ def check_mapping(kind: str, header: list[str], columns: list[str]) -> list[str]
 
 
 def unformula(raw: str) -> str:
-    """A cell as our own exports write it (crm.exports.safe_cell): "'=x" is read back as "=x", "''=x" as "'=x"."""
+    """A cell as our own exports write it (crm.exports.rows.safe_cell): "'=x" is read back as "=x", "''=x" as "'=x"."""
     if raw[:1] == "'" and raw[1:].lstrip("'").startswith(FORMULA_STARTS):
         return raw[1:]
     return raw
@@ -302,7 +302,7 @@ def cell_checker(f: Field) -> Callable[[str], object]:
     Cells are data: "- met at the 2021 convening", "@upturn on social" or "=1+1" in a notes or title cell is that
     text, stored as it is. A spreadsheet would run such a cell as a formula only when it is opened, so formula
     safety belongs to the way out: every CSV and XLSX export writes it with a leading apostrophe
-    (crm.exports.safe_cell), which an import reads back (unformula). Only a cell that cannot be a value of its
+    (crm.exports.rows.safe_cell), which an import reads back (unformula). Only a cell that cannot be a value of its
     field (a bad email, state or date, over the length limit) is an error.
     """
     limit = f.max_length

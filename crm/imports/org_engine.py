@@ -87,7 +87,7 @@ class OrgEngine(Engine):
     def _makes_cycle(self, org, data: dict, mode: str) -> bool:
         """Whether the parent this row would give `org` makes its parent chain come back to it: through the
         database or through this file's earlier rows (read from the records this import changed in memory)."""
-        from crm.organizations.services import makes_parent_cycle
+        from crm.organizations.editing import makes_parent_cycle
 
         if mode == "skip" or "parent_id" not in field_changes({"parent_id": org.parent_id}, data, mode):
             return False
@@ -103,7 +103,7 @@ class OrgEngine(Engine):
 
     @staticmethod
     def _cycle_message(org, parent_name: str) -> str:
-        from crm.organizations.services import PARENT_CYCLE
+        from crm.organizations.editing import PARENT_CYCLE
 
         return f"'{parent_name}' is {org.name} or one of its affiliates. {PARENT_CYCLE}"
 
@@ -128,7 +128,7 @@ class OrgEngine(Engine):
             else:
                 setattr(org, key, value)
         if "acronym" in changes and isinstance(org, Organization):
-            from crm.organizations.services import refresh_search_text
+            from crm.organizations.editing import refresh_search_text
 
             refresh_search_text(org)
         self.changes.updated("organization", org.id, row, before, changes)

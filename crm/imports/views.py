@@ -1,5 +1,4 @@
-"""The import wizard (upload → map columns → preview and options → import → report, undo) and the export
-downloads."""
+"""The import wizard (upload → map columns → preview and options → import → report, undo)."""
 
 import csv
 import dataclasses
@@ -12,11 +11,9 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from wtforms import SelectChoice
 
-from crm.audit.services import record
 from crm.common.access import access
 from crm.common.validation import whole_number
-from crm.exports import safe_cell
-from crm.extensions import db
+from crm.exports.rows import safe_cell
 from crm.imports.batches import get_batch, list_batches, undo_blockers, undo_import
 from crm.imports.fields import KINDS, likelier_kind, suggest_mapping
 from crm.imports.forms import OptionsForm, SwitchKindForm, UploadForm, mapping_form
@@ -34,7 +31,7 @@ from crm.imports.uploads import (
     store_upload,
     sweep,
 )
-from crm.letters.services import list_letters
+from crm.letters.queries import list_letters
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 PREVIEW_ROWS = 100
@@ -321,74 +318,3 @@ def undo(batch_id: int):
     except ImportError_ as exc:
         flash(str(exc), "danger")
     return redirect(url_for("imports.batch", batch_id=batch_id), 303)
-
-
-# --- exports -----------------------------------------------------------------------------------------------------
-
-exports_bp = Blueprint("exports", __name__, url_prefix="/exports")
-_EXPORTS = {"orgs": "organizations", "contacts": "contacts", "signatures": "signatures",
-            "matrix": "participation matrix", "suppressions": "suppressions"}
-# Exports that need more than the route's viewer role (suppressed addresses are the mail desk's business).
-_EXPORT_ROLES = {"suppressions": "organizer"}
-
-
-def _export_rows(what: str):
-    """(header, rows) for an export, read with the organization filter language from the query string."""
-    from crm import exports
-    from crm.organizations.filters import FilterError, conditions, parse_filter
-
-    try:
-        org_filter = parse_filter(request.args)
-        conditions(org_filter)
-    except FilterError as exc:
-        abort(400, str(exc))
-    if what == "orgs":
-        return exports.ORG_COLUMNS, exports.org_rows(org_filter)
-    if what == "contacts":
-        from crm.contacts.filters import parse_contact_filter
-
-        try:
-            contact_filter = parse_contact_filter(request.args)
-        except FilterError as exc:
-            abort(400, str(exc))
-        return exports.CONTACT_COLUMNS, exports.contact_rows(contact_filter)
-    if what == "matrix":
-        letters = exports.matrix_letters()
-        return exports.matrix_header(letters), exports.matrix_rows(org_filter, letters)
-    if what == "suppressions":
-        return exports.SUPPRESSION_COLUMNS, exports.suppression_rows()
-    slugs = [s for s in request.args.getlist("letter") if s][:100]
-    from crm.letters.services import get_letter
-
-    for slug in slugs:
-        if get_letter(slug) is None:
-            abort(404)
-    return exports.SIGNATURE_COLUMNS, exports.signature_rows(slugs)
-
-
-@exports_bp.get("/<what>.<fmt>")
-@access("viewer")
-def download(what: str, fmt: str):
-    """An export as CSV, CSV for Excel (BOM) or XLSX, with the filters in the query string; audited."""
-    from crm.common.access import can, refusal
-    from crm.exports import csv_file, xlsx_file
-
-    if what not in _EXPORTS or fmt not in ("csv", "xlsx"):
-        abort(404)
-    # The route is for viewers; some exports need more. Say which role, as the access check's 403 does.
-    needed = _EXPORT_ROLES.get(what, "viewer")
-    if not can(needed):
-        abort(403, refusal(needed, current_user.role))
-    excel = request.args.get("excel") == "1"
-    header, rows = _export_rows(what)
-    params = {k: v for k, v in request.args.lists() if k != "excel"}
-    record("export", "export", None, user_id=current_user.id,
-           summary=f"Exported {_EXPORTS[what]} as {fmt.upper()}{' for Excel' if excel else ''}"
-                   f"{' with filters ' + str(params) if params else ''}.")
-    db.session.commit()
-    name = f"undersigned-{what}"
-    if fmt == "xlsx":
-        return send_file(xlsx_file(header, rows, _EXPORTS[what]), as_attachment=True, download_name=f"{name}.xlsx",
-                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return send_file(csv_file(header, rows, excel=excel), mimetype="text/csv", as_attachment=True,
-                     download_name=f"{name}.csv")

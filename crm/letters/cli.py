@@ -1,5 +1,5 @@
-"""`crm letter …`, `crm signon …` and `crm import signatories`: letters, signatures and the sign-on review queue from
-the command line, through the same services as the pages and the API (audited with no user: the command line)."""
+"""`crm letter …` and `crm import signatories`: letters and signatures from the command line, through the same
+services as the pages and the API (audited with no user: the command line)."""
 
 import json
 import sys
@@ -10,14 +10,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-
-def _fail(message: str) -> None:
-    """Undo anything half-done in the session, print an error and exit with status 1."""
-    from crm.extensions import db
-
-    db.session.rollback()
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
+from crm.common.cli import fail
 
 
 @click.command("signatories")
@@ -37,29 +30,31 @@ def import_signatories(letter_slug, file, dry_run, report_path):
 
     Without --dry-run, `matched` lines become confirmed signatures and `new` lines new organizations, all in
     one transaction; `review` lines are left for the letter page's import form, where a person decides."""
-    from crm.letters.services import get_letter
-    from crm.letters.signatory_import import BlockTooLarge, analyse, apply_import, report_csv
+    from crm.letters.queries import get_letter
+    from crm.letters.signatory_import import analyse, apply_import
+    from crm.letters.signatory_lines import BlockTooLarge
+    from crm.letters.signatory_report import report_csv
 
     letter = get_letter(letter_slug)
     if letter is None:
-        _fail(f"unknown letter {letter_slug!r}")
-    from crm.letters.signatory_import import MAX_TEXT_CHARS
+        fail(f"unknown letter {letter_slug!r}")
+    from crm.letters.signatory_lines import MAX_TEXT_CHARS
 
     try:
         # Refuse a huge file before reading it (4 bytes is the most a character takes in UTF-8).
         if file.stat().st_size > 4 * MAX_TEXT_CHARS:
-            _fail(f"{file}: {file.stat().st_size:,} bytes; a block can have at most {MAX_TEXT_CHARS:,} characters")
+            fail(f"{file}: {file.stat().st_size:,} bytes; a block can have at most {MAX_TEXT_CHARS:,} characters")
         text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        _fail(f"{file}: no such file")
+        fail(f"{file}: no such file")
     except UnicodeDecodeError as exc:
-        _fail(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+        fail(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
     except OSError as exc:
-        _fail(f"{file}: {exc.strerror}")
+        fail(f"{file}: {exc.strerror}")
     try:
         candidates = analyse(text)
     except BlockTooLarge as exc:
-        _fail(f"{file}: {exc}")
+        fail(f"{file}: {exc}")
     counts = {
         action: sum(1 for c in candidates if c.action == action)
         for action in ("matched", "new", "review", "skipped")
@@ -68,7 +63,7 @@ def import_signatories(letter_slug, file, dry_run, report_path):
         try:
             report_path.write_text(report_csv(candidates), encoding="utf-8")
         except OSError as exc:
-            _fail(f"cannot write {report_path}: {exc.strerror}")
+            fail(f"cannot write {report_path}: {exc.strerror}")
     click.echo(
         f"{counts['matched']} matched, {counts['new']} new, {counts['review']} to review, "
         f"{counts['skipped']} skipped."
@@ -93,9 +88,8 @@ def import_signatories(letter_slug, file, dry_run, report_path):
 
 
 def register(app: Flask) -> None:
-    """Add `crm letter`, `crm signon`, and `signatories` to the `crm import` group (creating it when needed)."""
+    """Add `crm letter`, and `signatories` to the `crm import` group (creating it when needed)."""
     app.cli.add_command(letter_group)
-    app.cli.add_command(signon_group)
     group = app.cli.commands.get("import")
     if group is None:
         group = click.Group("import", help="Import data (signatory blocks, CSV files).")
@@ -106,11 +100,11 @@ def register(app: Flask) -> None:
 # --- crm letter ---------------------------------------------------------------------------------------------
 
 
-def _letter(slug: str):
+def letter_or_exit(slug: str):
     """The letter with this slug, or exit 1."""
-    from crm.letters.services import get_letter
+    from crm.letters.queries import get_letter
 
-    return get_letter(slug) or _fail(f"unknown letter {slug!r}")
+    return get_letter(slug) or fail(f"unknown letter {slug!r}")
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -120,10 +114,10 @@ def _date(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        _fail(f"{option} must be a date written YYYY-MM-DD, not {value!r}")
+        fail(f"{option} must be a date written YYYY-MM-DD, not {value!r}")
 
 
-def _print_json(data) -> None:
+def print_json(data) -> None:
     """Pretty JSON on standard output."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -156,7 +150,7 @@ def _letter_data(body_file, deadline, issue_areas, **fields) -> dict:
         try:
             data["body"] = sys.stdin.read() if str(body_file) == "-" else body_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"cannot read {body_file}: {exc}")
+            fail(f"cannot read {body_file}: {exc}")
     if deadline is not None:
         data["deadline"] = _date(deadline, "--deadline")
     if issue_areas:
@@ -177,13 +171,13 @@ def letter_list(status, as_json):
     """List letters, newest first, with their confirmed and pending signatures."""
     from crm.api.schemas import LetterSchema
     from crm.letters.models import LETTER_STATUSES
-    from crm.letters.services import list_letters
+    from crm.letters.queries import list_letters
 
     if status is not None and status not in LETTER_STATUSES:
-        _fail(f"status must be one of: {', '.join(LETTER_STATUSES)}")
+        fail(f"status must be one of: {', '.join(LETTER_STATUSES)}")
     rows = [(letter, counts) for letter, counts in list_letters() if status in (None, letter.status)]
     if as_json:
-        _print_json([{**LetterSchema().dump(letter), "counts": counts} for letter, counts in rows])
+        print_json([{**LetterSchema().dump(letter), "counts": counts} for letter, counts in rows])
         return
     for letter, counts in rows:
         click.echo(f"{letter.slug}\t{letter.status}\t{counts['confirmed']} confirmed, {counts['pending']} pending"
@@ -197,13 +191,13 @@ def letter_list(status, as_json):
 def letter_show(slug, as_json):
     """Show a letter: title, status, dates, recipients and its signatures counted by status."""
     from crm.api.schemas import LetterSchema
-    from crm.letters.services import status_counts
+    from crm.letters.models import SIGNATURE_STATUSES
+    from crm.letters.queries import status_counts
 
-    letter = _letter(slug)
-    counts = status_counts([letter.id]).get(letter.id) or dict.fromkeys(("pending", "confirmed", "declined",
-                                                                          "withdrawn"), 0)
+    letter = letter_or_exit(slug)
+    counts = status_counts([letter.id])[letter.id]
     if as_json:
-        _print_json({**LetterSchema().dump(letter), "counts": counts})
+        print_json({**LetterSchema().dump(letter), "counts": counts})
         return
     click.echo(f"{letter.title}\n  slug: {letter.slug}\n  status: {letter.status}")
     for label, value in (("dated", letter.letter_date), ("deadline", letter.deadline),
@@ -217,7 +211,11 @@ def letter_show(slug, as_json):
     for label, text in (("recipients", letter.recipients), ("cc", letter.cc)):
         if text.strip():
             click.echo(f"  {label}: {' / '.join(line.strip() for line in text.splitlines() if line.strip())}")
-    click.echo("  signatures: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    click.echo("  signatures: " + ", ".join(f"{counts[status]} {status}" for status in SIGNATURE_STATUSES)
+               + f"; {counts['awaiting_review']} awaiting review")
+    if counts["invited"]:
+        click.echo(f"  invited by mail merge: {counts['invited']} organizations, {counts['invited_unsigned']} not "
+                   "signed yet")
 
 
 @letter_group.command("create")
@@ -225,15 +223,15 @@ def letter_show(slug, as_json):
 @with_appcontext
 def letter_create(**options):
     """Create a draft letter; prints its slug alone on the last line."""
-    from crm.letters.services import LetterError, create_letter
+    from crm.letters.writing import LetterError, create_letter
 
     data = _letter_data(**options)
     if not data.get("title"):
-        _fail("a letter needs a title: give --title")
+        fail("a letter needs a title: give --title")
     try:
         letter = create_letter(data)
     except LetterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"Created draft letter “{letter.title}”.")
     click.echo(letter.slug)
 
@@ -244,16 +242,16 @@ def letter_create(**options):
 @with_appcontext
 def letter_edit(current_slug, **options):
     """Change a letter's text and settings (only the options given)."""
-    from crm.letters.services import LetterError, update_letter
+    from crm.letters.writing import LetterError, update_letter
 
-    letter = _letter(current_slug)
+    letter = letter_or_exit(current_slug)
     data = _letter_data(**options)
     if not data:
-        _fail("nothing to change: give at least one option (see --help)")
+        fail("nothing to change: give at least one option (see --help)")
     try:
         update_letter(letter, data)
     except LetterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"Letter {letter.slug} saved.")
 
 
@@ -265,12 +263,13 @@ def letter_edit(current_slug, **options):
 @with_appcontext
 def letter_status(slug, status, delivered_on, thank):
     """Move a letter along draft → collecting → closed → delivered."""
-    from crm.letters.services import LetterError, record_delivery, set_status
+    from crm.letters.delivery import record_delivery
+    from crm.letters.writing import LetterError, set_status
 
-    letter = _letter(slug)
+    letter = letter_or_exit(slug)
     day = _date(delivered_on, "--delivered-on")
     if (day or thank) and status != "delivered":
-        _fail("--delivered-on and --thank go with the status delivered")
+        fail("--delivered-on and --thank go with the status delivered")
     try:
         if status == "delivered":
             thanked = record_delivery(letter, day or date.today(), thank=thank)
@@ -279,7 +278,7 @@ def letter_status(slug, status, delivered_on, thank):
             return
         set_status(letter, status)
     except LetterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"Letter {slug} is now {letter.status}.")
 
 
@@ -290,18 +289,18 @@ def letter_status(slug, status, delivered_on, thank):
 @with_appcontext
 def letter_delete(slug, yes):
     """Delete a draft letter nothing depends on (no signatures, sign-ons or mail merges)."""
-    from crm.letters.services import LetterInUse, delete_letter, deletion_blockers
+    from crm.letters.writing import LetterInUse, delete_letter, deletion_blockers
 
-    letter = _letter(slug)
+    letter = letter_or_exit(slug)
     reasons = deletion_blockers(letter)
     if reasons:
-        _fail(f"the letter {slug!r} cannot be deleted. " + " ".join(reasons))
+        fail(f"the letter {slug!r} cannot be deleted. " + " ".join(reasons))
     if not yes:
         click.confirm(f"Delete the draft letter “{letter.title}” for good?", abort=True)
     try:
         delete_letter(letter)
     except LetterInUse as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"Deleted letter {slug}.")
 
 
@@ -315,15 +314,15 @@ def letter_signatures(slug, statuses, as_json):
     """List a letter's signatures in delivery order (leads first, then alphabetical)."""
     from crm.api.schemas import SignatureSchema
     from crm.letters.models import SIGNATURE_STATUSES
-    from crm.letters.services import signatories
+    from crm.letters.queries import signatories
 
-    letter = _letter(slug)
+    letter = letter_or_exit(slug)
     unknown = sorted(set(statuses) - set(SIGNATURE_STATUSES))
     if unknown:
-        _fail(f"unknown status {', '.join(unknown)}; use {', '.join(SIGNATURE_STATUSES)}")
+        fail(f"unknown status {', '.join(unknown)}; use {', '.join(SIGNATURE_STATUSES)}")
     signatures = signatories(letter, tuple(statuses) or SIGNATURE_STATUSES)
     if as_json:
-        _print_json(SignatureSchema(many=True).dump(signatures))
+        print_json(SignatureSchema(many=True).dump(signatures))
         return
     for sig in signatures:
         click.echo(f"{sig.organization_id}\t{sig.status}\t{sig.role}\t{sig.listed_name}")
@@ -333,18 +332,18 @@ def _organization(id_or_name: str):
     """An organization by id, or by a name the matcher is sure of; exit 1 listing the candidates otherwise."""
     from crm.common.validation import whole_number
     from crm.organizations.matching import match_organization
-    from crm.organizations.services import get_organization
+    from crm.organizations.queries import get_organization
 
     if id_or_name.isascii() and id_or_name.isdigit():
         org_id = whole_number(id_or_name, 1)
-        return (get_organization(org_id) if org_id else None) or _fail(f"there is no organization {id_or_name[:20]}")
+        return (get_organization(org_id) if org_id else None) or fail(f"there is no organization {id_or_name[:20]}")
     found = match_organization(id_or_name)
     if found.applied:
         return get_organization(found.organization_id)
     candidates = found.candidates or (((found.organization_id, found.confidence),) if found.organization_id else ())
     listed = "; ".join(f"{org_id} {org.name} ({score:.0%})" for org_id, score in candidates
                        if (org := get_organization(org_id)) is not None)
-    _fail(f"no sure match for {id_or_name!r}"
+    fail(f"no sure match for {id_or_name!r}"
           + (f"; candidates: {listed}. Give the organization's id." if listed else "; create the organization first."))
 
 
@@ -358,15 +357,16 @@ def _organization(id_or_name: str):
 @with_appcontext
 def letter_sign(slug, organization, role, status, listed_as, source):
     """Add an organization to a letter (by id, or by a name the organization matcher is sure of)."""
-    from crm.letters.services import LetterError, add_signature
+    from crm.letters.signatures import add_signature
+    from crm.letters.writing import LetterError
 
-    letter = _letter(slug)
+    letter = letter_or_exit(slug)
     org = _organization(organization)
     try:
         sig, created = add_signature(letter, org, role=role, status=status, listed_name=listed_as or org.name,
                                      source=source)
     except LetterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"{org.name} ({org.id}) added to {slug} as {sig.role}, {sig.status}." if created
                else f"{org.name} ({org.id}) is already on {slug} ({sig.status}); nothing changed.")
 
@@ -377,9 +377,9 @@ def letter_sign(slug, organization, role, status, listed_as, source):
 @with_appcontext
 def letter_revoke_links(slug, organization):
     """Refuse every personal sign-on link of an organization for a letter made until now (new links work)."""
-    from crm.letters.services import revoke_personal_links
+    from crm.letters.personal_links import revoke_personal_links
 
-    letter = _letter(slug)
+    letter = letter_or_exit(slug)
     org = _organization(organization)
     revoke_personal_links(letter, org)
     click.echo(f"Personal links of {org.name} ({org.id}) for {slug} made until now no longer work.")
@@ -391,13 +391,14 @@ def letter_revoke_links(slug, organization):
 @with_appcontext
 def letter_extend(slug, deadline):
     """Give a letter a later sign-on deadline (it ends at midnight after that day in CRM_TIMEZONE)."""
-    from crm.letters.services import LetterError, extend_deadline, long_date
+    from crm.letters.deadlines import extend_deadline, long_date
+    from crm.letters.writing import LetterError
 
-    letter = _letter(slug)
+    letter = letter_or_exit(slug)
     try:
         extend_deadline(letter, _date(deadline, "--deadline"))
     except LetterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"Sign-ons for {slug} are open until the end of {long_date(letter.deadline)}." if letter.deadline
                else f"{slug} has no deadline now.")
 
@@ -409,84 +410,13 @@ def letter_extend(slug, deadline):
 @with_appcontext
 def letter_signature_status(slug, organization_id, status):
     """Change the status of an organization's signature on a letter."""
-    from crm.letters.services import LetterError, signature_of, update_signature
+    from crm.letters.signatures import signature_of, update_signature
+    from crm.letters.writing import LetterError
 
-    letter = _letter(slug)
-    sig = signature_of(letter, organization_id) or _fail(f"organization {organization_id} is not on {slug}")
+    letter = letter_or_exit(slug)
+    sig = signature_of(letter, organization_id) or fail(f"organization {organization_id} is not on {slug}")
     try:
         update_signature(sig, {"status": status})
     except LetterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"{sig.listed_name} on {slug} is now {sig.status}.")
-
-
-# --- crm signon ---------------------------------------------------------------------------------------------
-
-
-@click.group("signon")
-def signon_group():
-    """The review queue of public sign-ons (confirmed by mail, waiting for a person)."""
-
-
-def _request(request_id: int):
-    """The sign-on request, or exit 1."""
-    from crm.signon.services import get_request
-
-    return get_request(request_id) or _fail(f"there is no sign-on request {request_id}")
-
-
-@signon_group.command("list")
-@click.option("--letter", "slug", help="Only sign-ons for this letter.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_appcontext
-def signon_list(slug, as_json):
-    """List the sign-ons waiting for review, oldest first, with the proposed organization."""
-    from crm.api.letters import SignOnRequestSchema
-    from crm.signon.services import review_queue
-
-    queue = review_queue(_letter(slug) if slug else None)
-    if as_json:
-        _print_json(SignOnRequestSchema(many=True).dump(queue))
-        return
-    for row in queue:
-        proposed = (f"{row.proposed_organization.name} ({row.proposed_organization_id}, {row.confidence:.0%})"
-                    if row.proposed_organization else "a new organization")
-        click.echo(f"{row.id}\t{row.letter.slug}\t{row.organization_name} <{row.email}>\tproposed: {proposed}")
-
-
-@signon_group.command("accept")
-@click.argument("request_id", type=int)
-@click.option("--organization", "organization_id", type=int, help="Accept as this organization (id).")
-@click.option("--new", "new", is_flag=True, help="Create a new organization from the sign-on.")
-@with_appcontext
-def signon_accept(request_id, organization_id, new):
-    """Accept a sign-on as the proposed organization (or --organization ID, or --new); the signer is told."""
-    from crm.signon.services import SignOnError, accept_signon
-
-    if new and organization_id is not None:
-        raise click.UsageError("give --organization or --new, not both")
-    row = _request(request_id)
-    if not new and organization_id is None:
-        organization_id = row.proposed_organization_id
-        if organization_id is None:
-            _fail("there is no proposed match: give --organization ID or --new")
-    try:
-        accept_signon(row, None if new else organization_id)
-    except SignOnError as exc:
-        _fail(str(exc))
-    click.echo(f"Accepted {row.organization_name} on {row.letter.slug}; the signer was told.")
-
-
-@signon_group.command("decline")
-@click.argument("request_id", type=int)
-@with_appcontext
-def signon_decline(request_id):
-    """Decline a sign-on; the signer is told."""
-    from crm.signon.services import SignOnError, reject_signon
-
-    row = _request(request_id)
-    try:
-        reject_signon(row)
-    except SignOnError as exc:
-        _fail(str(exc))
-    click.echo(f"Declined {row.organization_name} on {row.letter.slug}; the signer was told.")

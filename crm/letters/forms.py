@@ -34,8 +34,15 @@ def _source_choices() -> list[SelectChoice]:
     return [SelectChoice(v, SOURCE_LABELS[v]) for v in SIGNATURE_SOURCES]
 
 
+# The letter's fields the form edits, in the form's order.
+EDITED_FIELDS = (
+    "title", "slug", "recipients", "cc", "summary", "body", "issue_areas", "deadline", "public_signon",
+    "review_required",
+)
+
+
 class LetterForm(FlaskForm):
-    """Create or edit a letter."""
+    """Create or edit a letter; `version` is the one the edit form was opened with (optimistic locking)."""
 
     title = StringField("Title", validators=[DataRequired(), Length(max=300), _no_control_characters])
     slug = StringField(
@@ -54,6 +61,13 @@ class LetterForm(FlaskForm):
     deadline = DateField("Sign-on deadline", validators=[Optional()])
     public_signon = BooleanField("Public sign-on page open")
     review_required = BooleanField("Review public sign-ons before they count", default=True)
+    version = HiddenField()
+
+    def service_data(self) -> dict:
+        """The fields as create_letter/update_letter take them (an empty slug: made from the title)."""
+        data = {name: self[name].data for name in EDITED_FIELDS}
+        data["slug"] = (data["slug"] or "").strip()
+        return data
 
 
 class StatusForm(FlaskForm):

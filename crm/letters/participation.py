@@ -1,4 +1,4 @@
-"""Participation: organizations × letters (crm.exports writes its CSV), saving "signed A and B, not C" as a segment."""
+"""Participation: organizations × letters (its CSV: crm.exports.rows), saving "signed A and B, not C" as a segment."""
 
 from dataclasses import dataclass
 

@@ -7,20 +7,16 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-
-def _fail(message: str) -> None:
-    """Print an error and exit with status 1."""
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
+from crm.common.cli import fail
 
 
 def _merge(merge_id: int):
     """The merge or exit 1."""
-    from crm.mailmerge import services
+    from crm.mailmerge import reports
 
-    merge = services.get_merge(merge_id)
+    merge = reports.get_merge(merge_id)
     if merge is None:
-        _fail(f"there is no merge {merge_id}")
+        fail(f"there is no merge {merge_id}")
     return merge
 
 
@@ -78,12 +74,13 @@ def merge_create(
     throttle,
 ):
     """Create a draft merge; prints its id alone on the last line."""
-    from crm.mailmerge import services
+    from crm.mailmerge import checking, compose
+    from crm.mailmerge.errors import MergeError
 
     try:
         body = sys.stdin.read() if str(body_file) == "-" else body_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"cannot read {body_file}: {exc}")
+        fail(f"cannot read {body_file}: {exc}")
     params: dict = {}
     if issue_area:
         params.update(issue_area=list(issue_area), match=match)
@@ -113,13 +110,13 @@ def merge_create(
         },
     }
     try:
-        merge = services.create_merge(data)
-    except services.MergeError as exc:
+        merge = compose.create_merge(data)
+    except MergeError as exc:
         for field, messages in exc.errors.items():
             for message in messages:
                 click.echo(f"{field}: {message}", err=True)
-        _fail("the merge was not created")
-    counts = services.audience_counts(merge)
+        fail("the merge was not created")
+    counts = checking.audience_counts(merge)
     click.echo(
         f"Created draft merge “{merge.name}”: {counts.organizations} organizations, "
         f"{counts.mailable} mailable contacts ({counts.suppressed} suppressed)."
@@ -133,13 +130,14 @@ def merge_create(
 @with_appcontext
 def merge_check(merge_id, as_json):
     """Render every recipient once; exit 1 when anything would block queueing."""
-    from crm.mailmerge import services
+    from crm.mailmerge import checking
+    from crm.mailmerge.errors import MergeError
 
     merge = _merge(merge_id)
     try:
-        result = services.check_merge(merge)
-    except services.MergeError as exc:
-        _fail(str(exc))
+        result = checking.check_merge(merge)
+    except MergeError as exc:
+        fail(str(exc))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
@@ -157,12 +155,13 @@ def merge_check(merge_id, as_json):
 @with_appcontext
 def merge_queue(merge_id):
     """Freeze the audience and content into the outbox."""
-    from crm.mailmerge import services
+    from crm.mailmerge import queueing
+    from crm.mailmerge.errors import MergeError
 
     try:
-        summary = services.queue_merge(_merge(merge_id))
-    except services.MergeError as exc:
-        _fail(str(exc))
+        summary = queueing.queue_merge(_merge(merge_id))
+    except MergeError as exc:
+        fail(str(exc))
     click.echo(
         f"Queued {summary['queued']} messages ({summary['suppressed']} suppressed, "
         f"{summary['duplicates']} duplicate addresses skipped)."
@@ -174,17 +173,18 @@ def merge_queue(merge_id):
 @with_appcontext
 def merge_send(merge_id):
     """Queue the merge (if still a draft) and drain the outbox in this process."""
-    from crm.mailmerge import services
+    from crm.mailmerge import queueing, reports
+    from crm.mailmerge.errors import MergeError
     from crm.mailmerge.worker import drain
 
     merge = _merge(merge_id)
     if merge.status == "draft":
         try:
-            services.queue_merge(merge)
-        except services.MergeError as exc:
-            _fail(str(exc))
+            queueing.queue_merge(merge)
+        except MergeError as exc:
+            fail(str(exc))
     stats = drain(until_empty=True)
-    counts = services.merge_counts(merge_id)
+    counts = reports.merge_counts(merge_id)
     click.echo(
         f"Sent {counts['delivered']}, failed {counts['failed']}, suppressed {counts['suppressed']}, "
         f"uncertain {counts['uncertain']}, remaining {counts['remaining']} "
@@ -198,10 +198,10 @@ def merge_send(merge_id):
 @with_appcontext
 def merge_status(merge_id, as_json):
     """Counts per status."""
-    from crm.mailmerge import services
+    from crm.mailmerge import reports
 
     merge = _merge(merge_id)
-    counts = services.merge_counts(merge_id)
+    counts = reports.merge_counts(merge_id)
     if as_json:
         click.echo(json.dumps({"id": merge.id, "name": merge.name, "status": merge.status, "counts": counts}))
         return
@@ -227,12 +227,13 @@ def _control(action: str):
     @click.argument("merge_id", type=int)
     @with_appcontext
     def command(merge_id):
-        from crm.mailmerge import services
+        from crm.mailmerge import queueing
+        from crm.mailmerge.errors import MergeError
 
         try:
-            merge = services.set_state(_merge(merge_id), action)
-        except services.MergeError as exc:
-            _fail(str(exc))
+            merge = queueing.set_state(_merge(merge_id), action)
+        except MergeError as exc:
+            fail(str(exc))
         click.echo(f"Merge {merge.id} is {merge.status}.")
 
     command.__doc__ = f"{action.capitalize()} a merge."

@@ -103,6 +103,13 @@ def notify(app: Flask) -> None:
         start_embedded_worker(app)
 
 
+def wake_workers() -> None:
+    """Tell the current app's embedded worker (or Celery) there is work."""
+    from flask import current_app
+
+    notify(current_app._get_current_object())
+
+
 def install(app_or_bp) -> None:
     """Start the embedded worker on the first request a process serves."""
     from flask import current_app

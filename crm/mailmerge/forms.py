@@ -20,7 +20,7 @@ from crm.mailmerge.models import SUPPRESSION_REASONS
 
 
 class MergeForm(FlaskForm):
-    """Compose a merge: content, sender, and audience."""
+    """Compose a merge: content, sender, and audience; `version` is the one the edit form was opened with."""
 
     name = StringField("Name (for you)", validators=[DataRequired(), Length(max=200)])
     letter = SelectField("Letter it promotes", choices=[], validate_choice=False)
@@ -68,6 +68,7 @@ class MergeForm(FlaskForm):
         default="primary",
         choices=[SelectChoice("primary", "Primary contact only"), SelectChoice("all", "All active contacts")],
     )
+    version = HiddenField()
 
     def audience(self) -> dict:
         """The audience dict the services validate."""
@@ -89,7 +90,7 @@ class MergeForm(FlaskForm):
             "after_merge": self.after_merge.data or None,
         }
 
-    def data_for_service(self) -> dict:
+    def service_data(self) -> dict:
         """The plain values create_merge/update_merge take."""
         return {
             "name": self.name.data,

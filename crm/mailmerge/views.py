@@ -1,54 +1,27 @@
-"""Mail merges, the outbox, suppressions and the public unsubscribe page."""
+"""The mail-merge pages: compose and edit a draft, its audience count, check, preview and test it, queue it,
+control it and read its report."""
 
-from email import message_from_string, policy
+from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm.common.access import access
-from crm.common.validation import whole_number
-from crm.extensions import csrf
-from crm.letters.services import list_letters
-from crm.mailmerge import embedded, services
-from crm.mailmerge.forms import (
-    ActionForm,
-    ConfirmForm,
-    ImportSuppressionsForm,
-    MergeForm,
-    RemoveSuppressionForm,
-    SuppressionForm,
-    TestForm,
-)
-from crm.organizations.services import issue_areas
+from crm.common.editing import edit_record, form_differences
+from crm.common.validation import InvalidData, whole_number
+from crm.letters.queries import list_letters
+from crm.mailmerge import checking, compose, previews, queueing, reports
+from crm.mailmerge.blueprint import bp, current_user_id, page_number
+from crm.mailmerge.errors import MergeError
+from crm.mailmerge.forms import ActionForm, ConfirmForm, MergeForm, TestForm
+from crm.organizations.issue_areas import issue_areas
 from crm.segments.services import list_segments
-
-bp = Blueprint("mailmerge", __name__)
-embedded.install(bp)
-
-
-@bp.context_processor
-def _message_states() -> dict:
-    """The message-state vocabulary for this feature's pages."""
-    from crm.mailmerge.states import LISTED, message_state
-
-    return {"message_state": message_state, "listed_states": LISTED}
-
-
-def _page() -> int:
-    """The page number from the query string."""
-    page = request.args.get("page", "1")
-    return whole_number(page, 1, 1_000_000) or 1
 
 
 def _merge_or_404(merge_id: int):
     """The merge or a 404."""
-    return services.get_merge(merge_id) or abort(404)
-
-
-def _user_id() -> int | None:
-    """The logged-in user's id."""
-    return current_user.id if current_user.is_authenticated else None
+    return reports.get_merge(merge_id) or abort(404)
 
 
 def _button(form, act, back: str):
@@ -59,7 +32,7 @@ def _button(form, act, back: str):
     if form.validate_on_submit():
         try:
             flash(act(), "success")
-        except services.MergeError as exc:
+        except MergeError as exc:
             flash(str(exc), "danger")
     return redirect(back, 303)
 
@@ -77,12 +50,12 @@ def _fill_choices(form: MergeForm) -> None:
     form.issue_area.choices = [SelectChoice(a.slug, a.name) for a in issue_areas()]
     form.not_issue_area.choices = form.issue_area.choices
     form.after_merge.choices = [SelectChoice("", "— anyone —")] + [
-        SelectChoice(str(m.id), f"#{m.id} {m.name}") for m, _ in services.list_merges() if m.status != "draft"
+        SelectChoice(str(m.id), f"#{m.id} {m.name}") for m, _ in reports.list_merges() if m.status != "draft"
     ]
 
 
-def _apply_errors(form: MergeForm, exc: services.MergeError) -> None:
-    """Show service errors next to the fields they concern."""
+def _apply_errors(form: MergeForm, errors: dict[str, list[str]]) -> None:
+    """Show service errors next to the fields they concern (those of no field above the form)."""
     mapping = {
         "name": form.name,
         "letter": form.letter,
@@ -95,7 +68,10 @@ def _apply_errors(form: MergeForm, exc: services.MergeError) -> None:
         "audience.after_merge": form.after_merge,
         "audience.contacts": form.contacts,
     }
-    for key, messages in exc.errors.items():
+    for key, messages in errors.items():
+        if not key:
+            form.form_errors.extend(messages)
+            continue
         target = mapping.get(key)
         if target is None and key.startswith("audience.filter."):
             target = getattr(form, key.rsplit(".", 1)[1], None) or form.extra_filter
@@ -107,7 +83,7 @@ def _apply_errors(form: MergeForm, exc: services.MergeError) -> None:
 @access("viewer")
 def merges():
     """Every mail merge with its progress."""
-    return render_template("mailmerge/merges.html", merges=services.list_merges())
+    return render_template("mailmerge/merges.html", merges=reports.list_merges())
 
 
 @bp.route("/merges/new", methods=["GET", "POST"])
@@ -119,10 +95,10 @@ def new():
     if request.method == "GET":
         form.letter.data = request.args.get("letter", "")
         source = whole_number(request.args.get("from_merge", ""), 1)
-        source_merge = services.get_merge(source) if source is not None else None
+        source_merge = reports.get_merge(source) if source is not None else None
         if source_merge is not None:
             # "Follow up with those who did not sign" starts from the original's content.
-            content = services.content_of(source_merge)
+            content = compose.content_of(source_merge)
             form.name.data = f"Follow-up: {source_merge.name}"[:200]
             form.sender.data, form.reply_to.data = content["sender"], content["reply_to"]
             form.subject.data, form.body.data = content["subject"], content["body"]
@@ -135,57 +111,77 @@ def new():
                 getattr(form, key).data = request.args.getlist(key)
     if form.validate_on_submit():
         try:
-            merge = services.create_merge(form.data_for_service(), _user_id())
-        except services.MergeError as exc:
-            _apply_errors(form, exc)
+            merge = compose.create_merge(form.service_data(), current_user_id())
+        except MergeError as exc:
+            _apply_errors(form, exc.errors)
         else:
             flash("Draft saved. Check the audience and the messages before queueing.", "success")
             return redirect(url_for("mailmerge.show", merge_id=merge.id))
     return render_template(
-        "mailmerge/form.html", form=form, merge=None, fields=services.field_list()
+        "mailmerge/form.html", form=form, merge=None, fields=compose.field_list()
     ), 400 if form.errors else 200
+
+
+def _fill(form: MergeForm, merge) -> None:
+    """The compose form as the merge is saved (the edit page, and the "saved now" side of a conflict)."""
+    audience = merge.audience or {}
+    params = dict(audience.get("filter") or {})
+    form.name.data, form.sender.data, form.reply_to.data = merge.name, merge.sender, merge.reply_to
+    form.subject.data, form.body.data = merge.subject_template, merge.body_template
+    form.throttle_per_minute.data = merge.throttle_per_minute
+    form.letter.data = merge.letter.slug if merge.letter else ""
+    form.segment.data = str(audience.get("segment_id") or "")
+    form.after_merge.data = str(audience.get("after_merge") or "")
+    form.contacts.data = audience.get("contacts", "primary")
+    form.issue_area.data = params.pop("issue_area", [])
+    form.match.data = params.pop("match", "any")
+    form.not_issue_area.data = params.pop("not_issue_area", [])
+    form.signed.data = params.pop("signed", [])
+    form.not_signed.data = params.pop("not_signed", [])
+    form.state.data = ", ".join(params.pop("state", []))
+    form.extra_filter.data = urlencode(params, doseq=True)
+    form.version.data = str(merge.version)
+
+
+# The compose form's fields a conflict compares, in the form's order.
+_EDITED = ("name", "letter", "sender", "reply_to", "subject", "body", "throttle_per_minute", "segment", "signed",
+           "not_signed", "issue_area", "match", "not_issue_area", "state", "extra_filter", "after_merge", "contacts")
+
+
+def _save(merge, data: dict, version: int | None):
+    """update_merge at the version the form was opened with; its MergeError as the field errors to show."""
+    try:
+        return compose.update_merge(merge, data, current_user_id(), version=version)
+    except MergeError as exc:
+        raise InvalidData(exc.errors or {"": [str(exc)]}) from exc
 
 
 @bp.route("/merges/<int:merge_id>/edit", methods=["GET", "POST"])
 @access("organizer")
 def edit(merge_id: int):
-    """Edit a draft merge (a queued merge is frozen)."""
+    """Edit a draft merge (a queued merge is frozen); a save over someone else's newer change shows a conflict."""
     merge = _merge_or_404(merge_id)
     if merge.status != "draft":
         flash(f"This merge is {merge.status}: its content and audience are frozen.", "warning")
         return redirect(url_for("mailmerge.show", merge_id=merge.id)), 303
     form = MergeForm()
     _fill_choices(form)
-    if request.method == "GET":
-        audience = merge.audience or {}
-        params = dict(audience.get("filter") or {})
-        form.name.data, form.sender.data, form.reply_to.data = merge.name, merge.sender, merge.reply_to
-        form.subject.data, form.body.data = merge.subject_template, merge.body_template
-        form.throttle_per_minute.data = merge.throttle_per_minute
-        form.letter.data = merge.letter.slug if merge.letter else ""
-        form.segment.data = str(audience.get("segment_id") or "")
-        form.after_merge.data = str(audience.get("after_merge") or "")
-        form.contacts.data = audience.get("contacts", "primary")
-        form.issue_area.data = params.pop("issue_area", [])
-        form.match.data = params.pop("match", "any")
-        form.not_issue_area.data = params.pop("not_issue_area", [])
-        form.signed.data = params.pop("signed", [])
-        form.not_signed.data = params.pop("not_signed", [])
-        form.state.data = ", ".join(params.pop("state", []))
-        from urllib.parse import urlencode
 
-        form.extra_filter.data = urlencode(params, doseq=True)
-    if form.validate_on_submit():
-        try:
-            services.update_merge(merge, form.data_for_service(), _user_id())
-        except services.MergeError as exc:
-            _apply_errors(form, exc)
-        else:
-            flash("Saved.", "success")
-            return redirect(url_for("mailmerge.show", merge_id=merge.id))
+    def rows(current) -> list[tuple[str, object, object]]:
+        """(field, saved, yours) rows for the fields where the input differs from what is saved now."""
+        saved = MergeForm(formdata=None, meta={"csrf": False})
+        _fill(saved, current)
+        return form_differences(form, saved, _EDITED)
+
+    outcome = edit_record(form, merge, fill=_fill, save=lambda data, version: _save(merge, data, version),
+                          attach_errors=_apply_errors, conflict_rows=rows)
+    if outcome.saved:
+        flash("Saved.", "success")
+        return redirect(url_for("mailmerge.show", merge_id=merge.id))
     return render_template(
-        "mailmerge/form.html", form=form, merge=merge, fields=services.field_list()
-    ), 400 if form.errors else 200
+        "mailmerge/form.html", form=form, merge=outcome.record, conflict=outcome.conflict,
+        fields=compose.field_list(),
+    ), outcome.status
 
 
 @bp.get("/merges/audience-count")
@@ -197,8 +193,8 @@ def audience_count():
     _fill_choices(form)
     counts, error = None, None
     try:
-        counts = services.count_audience(form.audience())
-    except services.MergeError as exc:
+        counts = checking.count_audience(form.audience())
+    except MergeError as exc:
         error = str(exc)
     return render_template("mailmerge/_audience_count.html", counts=counts, error=error)
 
@@ -212,8 +208,8 @@ def duplicate(merge_id: int):
     if not form.validate_on_submit():
         return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
     try:
-        copy = services.duplicate_merge(merge, _user_id())
-    except services.MergeError as exc:
+        copy = compose.duplicate_merge(merge, current_user_id())
+    except MergeError as exc:
         flash(str(exc), "danger")
         return redirect(url_for("mailmerge.show", merge_id=merge.id), 303)
     flash(f"“{copy.name}” is a new draft: change what you need, then check and send it.", "success")
@@ -223,8 +219,8 @@ def duplicate(merge_id: int):
 def _audience_counts(merge):
     """Counts, or an error message when the audience no longer resolves."""
     try:
-        return services.audience_counts(merge), None
-    except services.MergeError as exc:
+        return checking.audience_counts(merge), None
+    except MergeError as exc:
         return None, str(exc)
 
 
@@ -237,18 +233,18 @@ def show(merge_id: int):
     test_form = TestForm()
     test_form.contact_id.choices = [
         SelectChoice(str(cid), label)
-        for cid, label in (services.preview_contacts(merge, 50) if merge.status == "draft" else [])
+        for cid, label in (previews.preview_contacts(merge, 50) if merge.status == "draft" else [])
     ]
     return render_template(
         "mailmerge/show.html",
         merge=merge,
         counts=counts,
         audience_error=audience_error,
-        audience=services.describe_audience(merge),
-        progress=services.merge_counts(merge.id),
+        audience=checking.describe_audience(merge),
+        progress=reports.merge_counts(merge.id),
         action_form=ActionForm(),
         test_form=test_form,
-        link_warning=services.link_warning(),
+        link_warning=checking.link_warning(),
     )
 
 
@@ -258,7 +254,7 @@ def progress(merge_id: int):
     """The progress fragment (htmx polls it while the merge is active)."""
     merge = _merge_or_404(merge_id)
     response = make_response(
-        render_template("mailmerge/_progress.html", merge=merge, progress=services.merge_counts(merge.id))
+        render_template("mailmerge/_progress.html", merge=merge, progress=reports.merge_counts(merge.id))
     )
     if request.headers.get("HX-Request") and merge.status not in ("queued", "sending"):
         # The merge just finished (or was paused elsewhere): reload the page so the status badge and the
@@ -273,12 +269,12 @@ def check(merge_id: int):
     """The dry run: every recipient rendered once; what would block queueing."""
     merge = _merge_or_404(merge_id)
     try:
-        result = services.check_merge(merge)
-    except services.MergeError as exc:
+        result = checking.check_merge(merge)
+    except MergeError as exc:
         flash(str(exc), "danger")
         return redirect(url_for("mailmerge.show", merge_id=merge.id))
     return render_template("mailmerge/check.html", merge=merge, result=result, action_form=ActionForm(),
-                           audience=services.describe_audience(merge))
+                           audience=checking.describe_audience(merge))
 
 
 @bp.get("/merges/<int:merge_id>/preview")
@@ -289,15 +285,15 @@ def preview(merge_id: int):
     contact_id = request.args.get("contact_id", "")
     error, rendered = None, None
     try:
-        rendered = services.preview(merge, whole_number(contact_id, 1))
-    except services.MergeError as exc:
+        rendered = previews.preview(merge, whole_number(contact_id, 1))
+    except MergeError as exc:
         error = str(exc)
     return render_template(
         "mailmerge/preview.html",
         merge=merge,
         rendered=rendered,
         error=error,
-        contacts=services.preview_contacts(merge),
+        contacts=previews.preview_contacts(merge),
         contact_id=contact_id,
     ), 200 if rendered else 400
 
@@ -312,7 +308,7 @@ def send_test(merge_id: int):
 
     def send():
         value = form.contact_id.data or ""
-        services.send_test(merge, current_user.email, whole_number(value, 1), _user_id())
+        previews.send_test(merge, current_user.email, whole_number(value, 1), current_user_id())
         return f"A test was queued to {current_user.email}."
 
     return _button(form, send, url_for("mailmerge.show", merge_id=merge.id))
@@ -329,7 +325,7 @@ def queue(merge_id: int):
     if request.method == "POST" and request.form.get("confirmed") == "yes":
 
         def queue_it():
-            summary = services.queue_merge(merge, _user_id())
+            summary = queueing.queue_merge(merge, current_user_id())
             return (
                 f"Queued to {summary['queued']} recipients ({summary['suppressed']} suppressed, "
                 f"{summary['duplicates']} duplicate addresses skipped)."
@@ -340,8 +336,8 @@ def queue(merge_id: int):
         flash(f"This merge is already {merge.status}.", "warning")
         return redirect(back, 303)
     try:
-        summary = services.send_summary(merge)
-    except services.MergeError as exc:
+        summary = queueing.send_summary(merge)
+    except MergeError as exc:
         flash(str(exc), "danger")
         return redirect(back, 303)
     return render_template("mailmerge/confirm.html", merge=merge, summary=summary, form=form)
@@ -354,7 +350,7 @@ def control(merge_id: int, action: str):
     merge = _merge_or_404(merge_id)
 
     def change_state():
-        services.set_state(merge, action, _user_id())
+        queueing.set_state(merge, action, current_user_id())
         return f"Merge {merge.status}."
 
     return _button(ActionForm(), change_state, url_for("mailmerge.show", merge_id=merge.id))
@@ -369,11 +365,11 @@ def report(merge_id: int):
     return render_template(
         "mailmerge/report.html",
         merge=merge,
-        result=services.report_page(merge.id, _page(), status=status),
-        progress=services.merge_counts(merge.id),
+        result=reports.report_page(merge.id, page_number(), status=status),
+        progress=reports.merge_counts(merge.id),
         status=status,
         action_form=ActionForm(),
-        audience=services.describe_audience(merge),
+        audience=checking.describe_audience(merge),
     )
 
 
@@ -381,137 +377,12 @@ def report(merge_id: int):
 @access("organizer")
 def resend(merge_id: int, message_id: int):
     """The organizer chooses to resend an uncertain or failed message."""
-    message = services.get_message(message_id)
+    message = reports.get_message(message_id)
     if message is None or message.merge_id != merge_id:
         abort(404)
 
     def resend_it():
-        services.resend_message(message, _user_id())
+        queueing.resend_message(message, current_user_id())
         return f"The message to {message.email} was queued again."
 
     return _button(ActionForm(), resend_it, url_for("mailmerge.report", merge_id=merge_id))
-
-
-@bp.get("/outbox")
-@access("organizer")
-def outbox():
-    """Every message sent or caught (with MAIL_BACKEND=outbox) by this instance."""
-    return render_template("mailmerge/outbox.html", result=services.outbox_page(_page()))
-
-
-@bp.get("/outbox/<int:message_id>")
-@access("organizer")
-def outbox_message(message_id: int):
-    """One message exactly as it was handed to SMTP (or kept by the dev outbox)."""
-    message = services.get_message(message_id) or abort(404)
-    text = html = None
-    if message.raw:
-        parsed = message_from_string(message.raw, policy=policy.default)
-        part = parsed.get_body(("plain",))
-        text = part.get_content() if part is not None else None
-        part = parsed.get_body(("html",))
-        html = part.get_content() if part is not None else None
-    return render_template("mailmerge/message.html", message=message, text=text, html=html)
-
-
-@bp.route("/suppressions", methods=["GET", "POST"])
-@access("organizer")
-def suppressions():
-    """Addresses that are never mailed; add one."""
-    form = SuppressionForm()
-    if form.validate_on_submit():
-        try:
-            added = services.add_suppression(
-                form.email.data, form.reason.data, form.note.data or "", _user_id()
-            )
-            flash("Suppressed." if added else "That address was already suppressed.", "success")
-            return redirect(url_for("mailmerge.suppressions"), 303)
-        except services.MergeError as exc:
-            form.email.errors = [str(exc)]
-    q = request.args.get("q", "")[:254]
-    return render_template(
-        "mailmerge/suppressions.html",
-        result=services.suppressions_page(_page(), q=q),
-        form=form,
-        remove_form=RemoveSuppressionForm(),
-        import_form=ImportSuppressionsForm(),
-        q=q,
-    ), 400 if form.errors else 200
-
-
-@bp.post("/suppressions/remove")
-@access("organizer")
-def remove_suppression():
-    """Un-suppress one address with a reason (audited)."""
-    form = RemoveSuppressionForm()
-    if form.validate_on_submit():
-        try:
-            services.remove_suppression(form.email.data, form.reason.data, _user_id())
-            flash(f"{form.email.data} may be mailed again.", "success")
-        except services.MergeError as exc:
-            flash(str(exc), "danger")
-    else:
-        flash("Say why this address may be mailed again.", "danger")
-    return redirect(url_for("mailmerge.suppressions"), 303)
-
-
-@bp.post("/suppressions/import")
-@access("organizer")
-def import_suppressions():
-    """Add the addresses of a CSV (never removes any)."""
-    form = ImportSuppressionsForm()
-    if form.validate_on_submit():
-        try:
-            result = services.import_suppressions(form.file.data.read(5_000_001)[:5_000_000], _user_id())
-            flash(f"{result['added']} addresses suppressed; {result['already']} were already.", "success")
-        except services.MergeError as exc:
-            flash(str(exc), "danger")
-    else:
-        flash("Choose a CSV file.", "danger")
-    return redirect(url_for("mailmerge.suppressions"), 303)
-
-
-@bp.get("/suppressions.csv")
-@access("organizer")
-def export_suppressions():
-    """Every suppression as CSV."""
-    return Response(
-        "".join(services.export_suppressions()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": "attachment; filename=suppressions.csv"},
-    )
-
-
-@bp.route("/t/<token>", methods=["GET", "POST"])
-@access("public")
-@csrf.exempt
-def test_link(token: str):
-    """Where every personal link of a test message leads (also the one-click unsubscribe POST of its
-    List-Unsubscribe header): it says what the real link would do, and changes nothing."""
-    from crm.common.tokens import TokenError
-    from crm.mailmerge.links import read_test_link
-
-    try:
-        link = read_test_link(token)
-    except TokenError as exc:
-        return render_template("mailmerge/test_link.html", error=str(exc), link=None), 400
-    return render_template("mailmerge/test_link.html", error=None, link=link)
-
-
-@bp.route("/u/<token>", methods=["GET", "POST"])
-@access("public")
-@csrf.exempt
-def unsubscribe(token: str):
-    """GET asks for confirmation and changes nothing; POST (one click, RFC 8058: no cookie or CSRF)
-    suppresses.
-    """
-    try:
-        data = services.read_unsubscribe(token)
-    except services.MergeError as exc:
-        return render_template("mailmerge/unsubscribe.html", error=str(exc), email=None, done=False), 400
-    if request.method == "POST":
-        email = services.unsubscribe(token)
-        return render_template("mailmerge/unsubscribe.html", error=None, email=email, done=True)
-    return render_template(
-        "mailmerge/unsubscribe.html", error=None, email=data["email"], done=False, token=token
-    )

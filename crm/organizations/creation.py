@@ -1,14 +1,13 @@
-"""A new organization known only by its name (a signatory line, a public sign-on, an imported contact's employer).
+"""Creating organizations: from a form or the API (every field checked), or from a bare name.
 
-Form and API creation validate every field (crm.organizations.services.create_organization); these callers have a
-name they already cleaned and, at most, a few fields they checked themselves.
-"""
+A bare name comes from a signatory line, a public sign-on or an imported contact's employer: its callers have a
+name they already cleaned and, at most, a few fields they checked themselves."""
 
 from crm.audit.services import record
 from crm.common.text import fold, sort_name
 from crm.extensions import db
+from crm.organizations.editing import _apply, clean_organization, refresh_search_text, snapshot
 from crm.organizations.models import Organization
-from crm.organizations.services import refresh_search_text, snapshot
 
 
 def named_organization_values(name: str) -> dict:
@@ -24,4 +23,19 @@ def add_named_organization(name: str, *, user_id: int | None, summary: str, **fi
     db.session.flush()
     refresh_search_text(org)
     record("create", "organization", org.id, user_id=user_id, summary=summary, after=snapshot(org))
+    return org
+
+
+def create_organization(data: dict, user_id: int | None = None) -> Organization:
+    """Create an organization from form or API data (validated here) and record it in the audit log."""
+    clean = clean_organization(data)
+    org = Organization(name=clean["name"], sort_name=sort_name(clean["name"])[:300], notes="")
+    with db.session.no_autoflush:  # one INSERT, so a new organization starts at version 1
+        _apply(org, clean)
+        db.session.add(org)
+    db.session.flush()
+    record(
+        "create", "organization", org.id, user_id=user_id, summary=f"Created {org.name}", after=snapshot(org)
+    )
+    db.session.commit()
     return org

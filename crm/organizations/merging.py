@@ -8,14 +8,15 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import select, update
 
 from crm.audit.services import record
+from crm.common.errors import NotFound
 from crm.common.text import plural
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Signature, SignOnRequest
 from crm.mailmerge.models import MailMerge, Message
-from crm.organizations.matching import _conflicts, normalize_org_name
+from crm.organizations.editing import add_alias, refresh_search_text, snapshot
 from crm.organizations.models import Interaction, Organization, OrganizationAlias
-from crm.organizations.services import add_alias, refresh_search_text, snapshot
+from crm.organizations.names import names_conflict, normalize_org_name
 from crm.segments.models import Segment
 
 _STATUS_RANK = {"confirmed": 3, "pending": 2, "declined": 1, "withdrawn": 0}
@@ -24,6 +25,10 @@ _FILLABLE = ("acronym", "org_type", "scope", "city", "state", "country", "websit
 
 class MergeError(ValueError):
     """Two organizations that cannot be merged; nothing changed."""
+
+
+class MissingOrganization(MergeError, NotFound):
+    """One of the two organizations to merge does not exist (the API answers 404, the page shows it)."""
 
 
 @dataclass
@@ -108,7 +113,7 @@ def find_duplicates(limit: int = 200) -> list[DuplicatePair]:
             for _name, score, j in process.extract(names[i], later, scorer=fuzz.token_sort_ratio, score_cutoff=90,
                                                    limit=None):
                 b = ids[i + 1 + j]
-                if not _conflicts(names[i].split(), later[j].split()):
+                if not names_conflict(names[i].split(), later[j].split()):
                     note(a, b, f"similar names ({score:.0f}%)", score / 100)
     chosen = sorted(pairs.items(), key=lambda item: (-item[1][1], orgs[item[0][0]].sort_name or ""))[:limit]
     loaded = {
@@ -174,7 +179,7 @@ def plan_merge(keep_id: int, remove_id: int) -> MergePlan:
         raise MergeError("Choose two different organizations.")
     keep, remove = db.session.get(Organization, keep_id), db.session.get(Organization, remove_id)
     if keep is None or remove is None:
-        raise MergeError("One of the organizations does not exist.")
+        raise MissingOrganization("One of the organizations does not exist.")
     if keep.parent_id == remove.id:
         raise MergeError(
             f"{keep.name} is an affiliate of {remove.name}; merge the other way round, or not at all."

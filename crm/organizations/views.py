@@ -11,9 +11,10 @@ from crm.common.errors import ConflictError, NotFound
 from crm.common.validation import InvalidData, whole_number
 from crm.contacts.services import contacts_of
 from crm.letters.forms import MergeForm
-from crm.letters.services import personal_links_for
-from crm.mailmerge.services import merges_for_organization
-from crm.organizations import merging, services
+from crm.letters.personal_links import personal_links_for
+from crm.mailmerge.reports import merges_for_organization
+from crm.organizations import creation, editing, interactions, merging, queries
+from crm.organizations import issue_areas as vocabulary
 from crm.organizations.filters import SORTS, FilterError, OrgFilter, parse_filter
 from crm.organizations.forms import (
     ArchiveForm,
@@ -34,7 +35,7 @@ def page_args() -> tuple[int, int]:
     page = request.args.get("page", "1")
     per_page = request.args.get("per_page", "50")
     page_n = whole_number(page, 1, 1_000_000) or 1
-    per_page_n = whole_number(per_page, 1, services.MAX_PER_PAGE) or 50
+    per_page_n = whole_number(per_page, 1, queries.MAX_PER_PAGE) or 50
     return page_n, per_page_n
 
 
@@ -48,11 +49,11 @@ def index():
         page, per_page = page_args()
         sort = request.args.get("sort", "name")
         sort = sort if sort in SORTS else "name"
-        result = services.list_organizations(org_filter, sort=sort, page=page, per_page=per_page)
+        result = queries.list_organizations(org_filter, sort=sort, page=page, per_page=per_page)
     except FilterError as exc:
         error = str(exc)
         org_filter, sort = OrgFilter(), "name"
-        result = services.list_organizations(org_filter)
+        result = queries.list_organizations(org_filter)
     status = 400 if error else 200
     if request.headers.get("HX-Request"):
         return render_template(
@@ -65,11 +66,11 @@ def index():
         sort=sort,
         sorts=SORTS,
         error=error,
-        areas=services.issue_area_options(include_retired=True),
-        letters=services.letter_options(org_filter.signed + org_filter.not_signed),
+        areas=vocabulary.issue_area_options(include_retired=True),
+        letters=queries.letter_options(org_filter.signed + org_filter.not_signed),
         org_types=ORG_TYPES,
         scopes=SCOPES,
-        parent_name=services.organization_name(org_filter.parent),
+        parent_name=queries.organization_name(org_filter.parent),
         per_page_choices=PER_PAGE_CHOICES,
     ), status
 
@@ -78,20 +79,20 @@ def index():
 @access("viewer")
 def show(org_id: int):
     """An organization's profile, contacts, participation across letters, interactions and history."""
-    org = services.get_organization(org_id) or abort(404)
+    org = queries.get_organization(org_id) or abort(404)
     return _render_show(org, _interaction_form(org.id))
 
 
 def _render_show(org, interaction_form: InteractionForm) -> str:
     """The organization page, with the interaction form as given (blank, or with its errors)."""
-    history = services.participation(org.id)
+    history = queries.participation(org.id)
     return render_template(
         "organizations/show.html",
         org=org,
         history=history,
-        summary=services.participation_summary(history),
+        summary=queries.participation_summary(history),
         contacts=contacts_of(org.id),
-        interactions=services.interactions_of(org.id),
+        interactions=interactions.interactions_of(org.id),
         interaction_form=interaction_form,
         archive_form=ArchiveForm(formdata=None, version=org.version),
         audit=events_for("organization", org.id),
@@ -117,7 +118,7 @@ def _interaction_form(org_id: int, formdata=None) -> InteractionForm:
 
 def _area_choices(org=None) -> list[SelectChoice]:
     """Issue areas to offer: the active vocabulary plus any retired one the organization still has."""
-    areas = services.issue_areas()
+    areas = vocabulary.issue_areas()
     have = {a.slug for a in areas}
     extra = [a for a in (org.issue_areas if org else []) if a.slug not in have]
     return [SelectChoice(a.slug, a.name + (" (retired)" if a.retired else "")) for a in areas + extra]
@@ -138,12 +139,12 @@ def new():
     form.issue_areas.choices = _area_choices()
     parent_id = whole_number(request.args.get("parent", ""), 1)
     if request.method == "GET" and parent_id is not None:
-        parent = services.get_organization(parent_id)
+        parent = queries.get_organization(parent_id)
         if parent is not None:
             form.parent.data = f"{parent.name} (#{parent.id})"
     if form.validate_on_submit():
         try:
-            org = services.create_organization(form.service_data(), user_id=current_user.id)
+            org = creation.create_organization(form.service_data(), user_id=current_user.id)
         except InvalidData as exc:
             _attach_errors(form, exc.errors)
         else:
@@ -218,23 +219,23 @@ def conflict_rows(mine: dict, current: dict) -> list[tuple[str, object, object]]
 @access("organizer")
 def edit(org_id: int):
     """Edit an organization; a save over someone else's newer change shows a conflict and keeps the input."""
-    org = services.get_organization(org_id) or abort(404)
+    org = queries.get_organization(org_id) or abort(404)
     form = OrganizationForm()
     form.issue_areas.choices = _area_choices(org)
 
     def rows(current) -> list[tuple[str, object, object]]:
         """(field, saved, yours) rows, comparing what is saved now with the input cleaned as a save would."""
         try:
-            mine = services.clean_organization(form.service_data(), org_id=org_id)
+            mine = editing.clean_organization(form.service_data(), org_id=org_id)
         except InvalidData:
             mine = form.service_data()
-        return conflict_rows(mine, services.snapshot(current))
+        return conflict_rows(mine, editing.snapshot(current))
 
     outcome = edit_record(
         form,
         org,
         fill=_fill_form,
-        save=lambda data, version: services.update_organization(
+        save=lambda data, version: editing.update_organization(
             org_id, data, version=version, user_id=current_user.id
         ),
         attach_errors=_attach_errors,
@@ -268,7 +269,7 @@ def _set_archived(org_id: int, archived: bool):
     if not form.validate_on_submit():
         abort(400)
     try:
-        org = services.set_archived(org_id, archived, version=form_version(form), user_id=current_user.id)
+        org = editing.set_archived(org_id, archived, version=form_version(form), user_id=current_user.id)
     except NotFound:
         abort(404)
     except ConflictError:
@@ -289,7 +290,7 @@ def remove_alias(org_id: int, alias_id: int):
     if not ArchiveForm().validate_on_submit():  # the CSRF token
         abort(400)
     try:
-        name = services.remove_alias(org_id, alias_id, user_id=current_user.id)
+        name = editing.remove_alias(org_id, alias_id, user_id=current_user.id)
     except NotFound:
         abort(404)
     except ConflictError:
@@ -303,11 +304,11 @@ def remove_alias(org_id: int, alias_id: int):
 @access("organizer")
 def add_interaction(org_id: int):
     """Log a note, call, meeting or email with the organization."""
-    org = services.get_organization(org_id) or abort(404)
+    org = queries.get_organization(org_id) or abort(404)
     form = _interaction_form(org.id, formdata=request.form)
     if form.validate_on_submit():
         try:
-            services.add_interaction(
+            interactions.add_interaction(
                 org.id,
                 {
                     "kind": form.kind.data,
@@ -335,7 +336,7 @@ def _merge_form(formdata=None) -> IssueAreaMergeForm:
     form = (
         IssueAreaMergeForm(formdata=formdata) if formdata is not None else IssueAreaMergeForm(formdata=None)
     )
-    choices = [SelectChoice(a.slug, a.name) for a in services.issue_areas(include_retired=True)]
+    choices = [SelectChoice(a.slug, a.name) for a in vocabulary.issue_areas(include_retired=True)]
     form.source.choices = choices
     form.target.choices = choices
     return form
@@ -350,7 +351,7 @@ def issue_areas():
     if request.method == "POST":
         if add_form.validate_on_submit():
             try:
-                area = services.create_issue_area(add_form.name.data, user_id=current_user.id)
+                area = vocabulary.create_issue_area(add_form.name.data, user_id=current_user.id)
             except InvalidData as exc:
                 add_form.name.errors = list(add_form.name.errors) + exc.errors["name"]
             else:
@@ -359,7 +360,7 @@ def issue_areas():
         status = 400
     return render_template(
         "organizations/issue_areas.html",
-        areas=services.issue_area_counts(include_retired=True),
+        areas=vocabulary.issue_area_counts(include_retired=True),
         add_form=add_form,
         merge_form=_merge_form(),
         rename_form=IssueAreaForm(),
@@ -375,7 +376,7 @@ def rename_issue_area(slug: str):
         flash("; ".join(form.name.errors) or "Give a name.", "danger")
         return redirect(url_for("organizations.issue_areas"), 303)
     try:
-        area = services.rename_issue_area(slug, form.name.data, user_id=current_user.id)
+        area = vocabulary.rename_issue_area(slug, form.name.data, user_id=current_user.id)
     except NotFound:
         abort(404)
     except InvalidData as exc:
@@ -392,7 +393,7 @@ def retire_issue_area(slug: str):
     if not ArchiveForm().validate_on_submit():
         abort(400)
     try:
-        area = services.set_issue_area_retired(
+        area = vocabulary.set_issue_area_retired(
             slug, request.form.get("retire", "1") != "0", user_id=current_user.id
         )
     except NotFound:
@@ -410,7 +411,7 @@ def merge_issue_areas():
         flash("Choose two issue areas.", "danger")
         return redirect(url_for("organizations.issue_areas"), 303)
     try:
-        target = services.merge_issue_areas(form.source.data, form.target.data, user_id=current_user.id)
+        target = vocabulary.merge_issue_areas(form.source.data, form.target.data, user_id=current_user.id)
     except InvalidData as exc:
         flash(" ".join(m for ms in exc.errors.values() for m in ms), "danger")
     else:

@@ -10,7 +10,7 @@ from crm.common.access import access
 from crm.common.errors import NotFound
 from crm.common.validation import InvalidData
 from crm.organizations.filters import FilterError
-from crm.organizations.services import list_organizations
+from crm.organizations.queries import list_organizations
 from crm.organizations.views import page_args
 from crm.segments import services
 from crm.segments.forms import DeleteSegmentForm, SegmentForm

@@ -15,12 +15,14 @@ from crm.common.types import utcnow
 from crm.common.urls import public_url
 from crm.contacts.models import Contact
 from crm.extensions import db
+from crm.letters.deadlines import closed_message, takes_signatures
 from crm.letters.models import Letter, SignOnRequest
-from crm.letters.services import LetterError, add_signature, closed_message, takes_signatures, text_fingerprint
+from crm.letters.signatures import add_signature, text_fingerprint
+from crm.letters.writing import LetterError
 from crm.organizations.creation import add_named_organization
+from crm.organizations.editing import add_alias
 from crm.organizations.matching import match_many, match_organization
 from crm.organizations.models import IssueArea, Organization
-from crm.organizations.services import add_alias
 from crm.signon.mails import enqueue_signon_mail
 
 CONFIRM_MAX_AGE = 60 * 60 * 24 * 7  # a week to click the confirmation link

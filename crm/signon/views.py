@@ -8,18 +8,20 @@ from crm.common.access import access
 from crm.common.tokens import TokenError
 from crm.common.urls import public_url
 from crm.extensions import limiter
-from crm.letters import services as letter_services
+from crm.letters.deadlines import closed_message, signed_on, takes_signatures
 from crm.letters.forms import ConfirmSignOnForm, PersonalSignForm, PublicSignOnForm
-from crm.letters.services import (
-    LetterError,
+from crm.letters.personal_links import (
     LinkRevoked,
-    closed_message,
-    get_letter,
+    StateChanged,
     read_personal_link,
-    takes_signatures,
+    sign_with_personal_link,
+    withdraw_with_personal_link,
 )
+from crm.letters.queries import awaiting_review_total, get_letter, signed_count
+from crm.letters.signatures import signature_of
+from crm.letters.writing import LetterError
+from crm.organizations.issue_areas import issue_areas
 from crm.organizations.models import ORG_TYPES
-from crm.organizations.services import issue_areas
 from crm.signon import mails as signon_mails
 from crm.signon import services
 from crm.signon.forms import MailWordingForm
@@ -45,7 +47,7 @@ def _public_form() -> PublicSignOnForm:
 @bp.app_context_processor
 def review_badge() -> dict:
     """`awaiting_review_total()` for the navigation's badge: a callable, so only pages that show it query."""
-    return {"awaiting_review_total": letter_services.awaiting_review_total}
+    return {"awaiting_review_total": awaiting_review_total}
 
 
 def _thanks(letter, title: str, message: str, status: int = 200, waiting: bool = False):
@@ -58,7 +60,7 @@ def _thanks(letter, title: str, message: str, status: int = 200, waiting: bool =
     share = public_url(f"/sign/{letter.slug}") if services.open_for_signon(letter) else ""
     return render_template(
         "signon/thanks.html", letter=letter, title=title, message=message,
-        signed=letter_services.signed_count(letter), share=share, waiting=waiting,
+        signed=signed_count(letter), share=share, waiting=waiting,
     ), status
 
 
@@ -166,14 +168,14 @@ def personal(slug: str, token: str):
         if form.validate_on_submit():
             try:
                 if form.action.data == "withdraw":
-                    sig = letter_services.withdraw_with_personal_link(link, form.seen.data or "")
+                    sig = withdraw_with_personal_link(link, form.seen.data or "")
                     return render_template(
                         "signon/message.html", title="Your signature is withdrawn",
                         message=f"{sig.listed_name} is no longer listed as a signatory of “{link.letter.title}”. "
                                 "You can sign again from this link while the letter is open.")
-                sig, created = letter_services.sign_with_personal_link(
+                sig, created = sign_with_personal_link(
                     link, form.listed_name.data or link.organization.name, form.seen.data or "")
-            except letter_services.StateChanged as exc:
+            except StateChanged as exc:
                 flash(str(exc), "warning")
                 status = 409
             except LetterError as exc:
@@ -186,14 +188,14 @@ def personal(slug: str, token: str):
                     + ("" if created else " (It already was: nothing changed.)"))
         else:
             status = 400
-    sig = letter_services.signature_of(link.letter, link.organization.id)
+    sig = signature_of(link.letter, link.organization.id)
     form.seen.data = sig.status if sig is not None else "none"
     return render_template(
         "signon/personal.html",
         letter=link.letter,
         org=link.organization,
         sig=sig,
-        signed_on=letter_services.signed_on(sig) if sig is not None else "",
+        signed_on=signed_on(sig) if sig is not None else "",
         form=form,
         open=takes_signatures(link.letter),
         closed=closed_message(link.letter),

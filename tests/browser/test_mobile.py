@@ -61,7 +61,7 @@ def phone_page(browser, request):
 
 def _world(db):
     """A collecting letter with public sign-on, a contact and a segment, so every detail page has content."""
-    from crm.letters.services import personal_signon_url
+    from crm.letters.links import personal_signon_url
     from crm.mailmerge.links import unsubscribe_url
     from crm.segments.services import create_segment
 

@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from crm.letters.links import personal_signon_url
 from crm.letters.models import Letter
-from crm.letters.services import personal_signon_url
 from crm.organizations.models import Organization
 from tests.browser.test_organizer_loop import _text, _wait_for_mail
 from tests.conftest import ARTIFACTS, browser_login, embedded_smtp_config

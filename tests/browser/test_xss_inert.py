@@ -2,8 +2,8 @@
 
 import pytest
 
-from crm.letters.services import create_letter
-from crm.organizations.services import create_organization
+from crm.letters.writing import create_letter
+from crm.organizations.creation import create_organization
 from tests.conftest import browser_login
 from tests.hostile.payloads import XSS
 

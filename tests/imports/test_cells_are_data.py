@@ -14,6 +14,7 @@ from crm.imports.running import run_import
 from crm.letters.models import Signature
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG
+from tests.factories import LetterFactory, OrganizationFactory, SignatureFactory
 from tests.imports.test_wizard import fetch
 
 ORGS = ('name,acronym,city,notes\n'
@@ -37,8 +38,8 @@ def _unsafe(cells):
     return [c for c in cells if isinstance(c, str) and c.startswith(RISKY)]
 
 
-def test_formula_like_cells_import_as_text_and_every_export_neutralizes_them(runner, seeded, db, tmp_path,
-                                                                           as_role):
+def test_formula_like_cells_import_as_text_and_every_export_neutralizes_them(runner, db, tmp_path, as_role):
+    SignatureFactory(letter=LetterFactory(slug=SEED_LETTER_SLUG, status="delivered"))  # a letter, a signer
     _import(runner, tmp_path, "orgs", ORGS)
     _import(runner, tmp_path, "contacts", CONTACTS)
     path = tmp_path / "signatures.csv"
@@ -81,7 +82,8 @@ def test_formula_like_cells_import_as_text_and_every_export_neutralizes_them(run
     assert expected <= seen, expected - seen
 
 
-def test_a_contacts_file_uploaded_as_organizations_is_recognized_with_a_one_click_switch(as_role, seeded, db):
+def test_a_contacts_file_uploaded_as_organizations_is_recognized_with_a_one_click_switch(as_role, db):
+    OrganizationFactory(name="Mijente")
     from tests.imports.test_corpus import suggested
     from tests.imports.test_wizard import token_of, upload
 

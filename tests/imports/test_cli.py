@@ -2,11 +2,14 @@
 
 import csv
 
+import pytest
 from sqlalchemy import func, select
 
 from crm.contacts.models import Contact
 from crm.imports.models import ImportBatch
 from crm.organizations.models import Organization
+from crm.seed import SEED_LETTER_SLUG
+from tests.factories import LetterFactory, OrganizationFactory, SignatureFactory
 
 
 def write(tmp_path, name, text, encoding="utf-8"):
@@ -16,12 +19,22 @@ def write(tmp_path, name, text, encoding="utf-8"):
     return path
 
 
+@pytest.fixture
+def mijente(db):
+    """Mijente, in immigration and a signer of the seed letter as in the seed, beside two other organizations."""
+    org = OrganizationFactory(name="Mijente", issue_areas=["immigration"])
+    SignatureFactory(organization=org, letter=LetterFactory(slug=SEED_LETTER_SLUG, status="delivered"))
+    OrganizationFactory.create_batch(2, issue_areas=["privacy"])
+    return org
+
+
 def count(db, model):
     """Rows in a table."""
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-def test_contacts_import_creates_contacts_and_matches_organizations(runner, seeded, db, tmp_path):
+def test_contacts_import_creates_contacts_and_matches_organizations(runner, mijente, db, tmp_path):
+    organizations = count(db, Organization)
     path = write(tmp_path, "c.csv", "E-mail,First,Last,Organization Name\r\n"
                                     "ana@example.org,Ana,Sample,Mijente\r\n"
                                     "BOB@Example.ORG,Bob,Sample,A Brand New Group\r\n"
@@ -37,10 +50,10 @@ def test_contacts_import_creates_contacts_and_matches_organizations(runner, seed
     assert bob.organization.name == "A Brand New Group"
     ana = db.session.scalar(select(Contact).where(Contact.email == "ana@example.org"))
     assert ana.organization.name == "Mijente"
-    assert count(db, Organization) == 69
+    assert count(db, Organization) == organizations + 1
 
 
-def test_errors_abort_everything_without_skip_invalid(runner, seeded, db, tmp_path):
+def test_errors_abort_everything_without_skip_invalid(runner, mijente, db, tmp_path):
     path = write(tmp_path, "c.csv", "email,first_name,organization\nok@example.org,Ok,Mijente\nnot-an-email,No,X\n")
     result = runner.invoke(args=["import", "contacts", str(path)])
     assert result.exit_code == 1
@@ -51,7 +64,7 @@ def test_errors_abort_everything_without_skip_invalid(runner, seeded, db, tmp_pa
     assert count(db, Contact) == 1
 
 
-def test_a_rolled_back_import_reports_new_records_not_ids(runner, seeded, db, tmp_path, monkeypatch):
+def test_a_rolled_back_import_reports_new_records_not_ids(runner, mijente, db, tmp_path, monkeypatch):
     # The bad row comes in a later chunk than the good ones, after they were inserted (and given ids).
     monkeypatch.setattr("crm.imports.running.CHUNK_ROWS", 2)
     path = write(tmp_path, "c.csv", "email,first_name,organization\nok@example.org,Ok,Mijente\n"
@@ -70,19 +83,20 @@ def test_a_rolled_back_import_reports_new_records_not_ids(runner, seeded, db, tm
     assert rows[0][:3] == ["2", "create", f"contact {ok.id} (ok@example.org)"]
 
 
-def test_dry_run_changes_nothing(runner, seeded, db, tmp_path):
+def test_dry_run_changes_nothing(runner, mijente, db, tmp_path):
+    organizations = count(db, Organization)
     path = write(tmp_path, "o.csv", "name;state;issue_areas\nNew Org;NY;privacy\n")
     result = runner.invoke(args=["import", "orgs", str(path), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "1 created" in result.output and "Dry run" in result.output
-    assert count(db, Organization) == 68
+    assert count(db, Organization) == organizations
     result = runner.invoke(args=["import", "orgs", str(path)])
     assert result.exit_code == 0, result.output
     org = db.session.scalar(select(Organization).where(Organization.name == "New Org"))
     assert org.state == "NY" and [a.slug for a in org.issue_areas] == ["privacy"]
 
 
-def test_saved_mapping_by_name_and_unknown_mapping(runner, seeded, db, tmp_path):
+def test_saved_mapping_by_name_and_unknown_mapping(runner, db, tmp_path):
     from crm.imports.mappings import save_mapping
 
     save_mapping("contacts", "Partners", ["Courriel", "Prénom"], ["email", "first_name"])
@@ -103,7 +117,7 @@ def test_missing_file_and_unwritable_report(runner, app, tmp_path):
     assert result.exit_code == 1 and "cannot write" in result.output
 
 
-def test_export_contacts_matrix_and_suppressions(runner, seeded, db, tmp_path):
+def test_export_contacts_matrix_and_suppressions(runner, mijente, db, tmp_path):
     from crm.mailmerge.models import Suppression
 
     # A cell is data: "=Ana" is imported as that text (and exported neutralized); "'=Ana", as our exports write
@@ -133,7 +147,7 @@ def test_export_contacts_matrix_and_suppressions(runner, seeded, db, tmp_path):
     assert result.exit_code == 0 and "0 created, 0 updated, 1 duplicate skipped, 0 rows with errors." in result.output
 
 
-def test_command_line_exports_are_audited_with_the_options_given(runner, seeded, db):
+def test_command_line_exports_are_audited_with_the_options_given(runner, mijente, db):
     from crm.audit.models import AuditEvent
 
     for args in (["orgs", "--issue-area", "immigration"], ["contacts"], ["signatures"], ["matrix"],

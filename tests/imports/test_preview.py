@@ -15,6 +15,7 @@ from crm.imports.running import run_import
 from crm.letters.models import Letter
 from crm.organizations.models import IssueArea, Organization
 from crm.seed import SEED_LETTER_SLUG
+from tests.factories import LetterFactory, OrganizationFactory, SignatureFactory
 
 
 def _run(path, kind, **options):
@@ -25,6 +26,15 @@ def _run(path, kind, **options):
                                             **options),
                         on_row=lambda o, c: seen.append((o.row, o.action, o.error_text)))
     return result, seen
+
+
+@pytest.fixture
+def mijente(db):
+    """Mijente, a lead signer of the letter the signatures file is for, in the issue areas the files name."""
+    org = OrganizationFactory(name="Mijente", issue_areas=["immigration", "privacy"])
+    SignatureFactory(organization=org, letter=LetterFactory(slug=SEED_LETTER_SLUG, status="delivered"),
+                     role="lead", position=0)
+    return org
 
 
 @pytest.fixture
@@ -67,7 +77,7 @@ SIGNATURES = ("organization,role,status\n"
     ("orgs", ORGS, {"create_issue_areas": True}),
     ("signatures", SIGNATURES, {"letter_slug": SEED_LETTER_SLUG}),
 ])
-def test_a_dry_run_writes_nothing_and_decides_each_row_as_the_import_does(seeded, db, tmp_path, monkeypatch,
+def test_a_dry_run_writes_nothing_and_decides_each_row_as_the_import_does(mijente, db, tmp_path, monkeypatch,
                                                                           writes, kind, text, extra):
     monkeypatch.setattr("crm.imports.running.CHUNK_ROWS", 2)  # rows that depend on an earlier chunk's records
     path = tmp_path / "f.csv"
@@ -94,7 +104,7 @@ def test_a_dry_run_writes_nothing_and_decides_each_row_as_the_import_does(seeded
 
 @pytest.mark.commits  # the edit runs in another thread, on a connection of its own
 @pytest.mark.bothdb  # who waits for whose lock
-def test_an_edit_while_a_large_preview_runs_succeeds_at_once(seeded, app, db, tmp_path, users):
+def test_an_edit_while_a_large_preview_runs_succeeds_at_once(mijente, app, db, tmp_path, users):
     """Before, the preview inserted its rows and held SQLite's write lock until its rollback; the edit waited for
     the busy timeout and failed with 'database is locked'."""
     from tests.conftest import login
@@ -193,7 +203,7 @@ def test_the_embedded_mail_worker_waits_out_a_held_lock_and_sends(app, db, smtp_
     import logging
     import sqlite3
 
-    from crm.mailmerge import services as merges
+    from crm.mailmerge import queueing
     from crm.mailmerge.embedded import start_embedded_worker
     from crm.mailmerge.models import Message
     from tests.conftest import embedded_smtp_config
@@ -201,7 +211,7 @@ def test_the_embedded_mail_worker_waits_out_a_held_lock_and_sends(app, db, smtp_
 
     app.config.update(embedded_smtp_config(smtp_server))
     make_recipients(3)
-    merges.queue_merge(new_merge())
+    queueing.queue_merge(new_merge())
     db.session.commit()
 
     def short_wait(dbapi_connection, record):
@@ -232,7 +242,7 @@ def test_the_embedded_mail_worker_waits_out_a_held_lock_and_sends(app, db, smtp_
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
 
 
-def test_a_preview_is_kept_for_the_next_get_and_computed_again_on_request(as_role, seeded, db):
+def test_a_preview_is_kept_for_the_next_get_and_computed_again_on_request(as_role, db):
     from tests.imports.test_wizard import token_of, upload
 
     client = as_role("organizer")

@@ -8,6 +8,14 @@ from sqlalchemy.exc import IntegrityError
 from crm.auth.services import create_token
 from crm.contacts.models import Contact
 from crm.organizations.models import Organization
+from tests.factories import OrganizationFactory
+
+
+@pytest.fixture
+def partners(db):
+    """Mijente and Just Futures Law, the organizations these tests give contacts."""
+    OrganizationFactory(name="Mijente")
+    OrganizationFactory(name="Just Futures Law")
 
 
 def _org(db, name="Mijente"):
@@ -23,7 +31,7 @@ def _primaries(db, org_id):
                                                                  Contact.status == "active")))
 
 
-def test_the_database_refuses_a_second_active_primary(seeded, db):
+def test_the_database_refuses_a_second_active_primary(partners, db):
     org = _org(db)
     db.session.add_all([Contact(email="one@example.org", organization_id=org.id, is_primary=True),
                         Contact(email="gone@example.org", organization_id=org.id, is_primary=True, status="left"),
@@ -43,7 +51,7 @@ def api(app, users):
     return app.test_client(), {"Authorization": f"Bearer {token}"}
 
 
-def test_api_setting_a_new_primary_demotes_the_old_one_and_says_so(seeded, db, api):
+def test_api_setting_a_new_primary_demotes_the_old_one_and_says_so(partners, db, api):
     client, auth = api
     org = _org(db)
     first = client.post("/api/v1/contacts", json={"email": "ana@example.org", "first_name": "Ana",
@@ -71,7 +79,7 @@ def test_api_setting_a_new_primary_demotes_the_old_one_and_says_so(seeded, db, a
     assert _primaries(db, nyclu.id) == ["ana@example.org"] and _primaries(db, org.id) == []
 
 
-def test_api_primary_without_an_organization_is_a_clear_400(seeded, db, api):
+def test_api_primary_without_an_organization_is_a_clear_400(db, api):
     client, auth = api
     response = client.post("/api/v1/contacts", json={"email": "solo@example.org", "is_primary": True},
                            headers=auth)
@@ -79,7 +87,7 @@ def test_api_primary_without_an_organization_is_a_clear_400(seeded, db, api):
     assert db.session.scalar(select(func.count(Contact.id))) == 0
 
 
-def test_the_contact_page_says_whom_a_new_primary_replaced(seeded, db, as_role):
+def test_the_contact_page_says_whom_a_new_primary_replaced(partners, db, as_role):
     client = as_role("organizer")
     org = _org(db)
     old = Contact(email="old@example.org", first_name="Olga", organization_id=org.id, is_primary=True)
@@ -144,7 +152,7 @@ FILE = ("email,first_name,last_name,organization,primary\n"
 
 
 @pytest.mark.parametrize("primary", ["keep", "replace"])
-def test_an_import_keeps_one_primary_per_organization_and_says_which(seeded, db, tmp_path, primary, monkeypatch):
+def test_an_import_keeps_one_primary_per_organization_and_says_which(partners, db, tmp_path, primary, monkeypatch):
     from crm.imports.batches import undo_import
     from crm.mailmerge.audience import contacts_query
 
@@ -181,7 +189,7 @@ def test_an_import_keeps_one_primary_per_organization_and_says_which(seeded, db,
     assert _primaries(db, org.id) == ["olga@example.org"]
 
 
-def test_updating_existing_contacts_moves_the_primary_role_in_file_order(seeded, db, tmp_path):
+def test_updating_existing_contacts_moves_the_primary_role_in_file_order(partners, db, tmp_path):
     org = _org(db)
     olga = Contact(email="olga@example.org", first_name="Olga", organization_id=org.id, is_primary=True)
     pat = Contact(email="pat@example.org", first_name="Pat", organization_id=org.id)
@@ -195,7 +203,7 @@ def test_updating_existing_contacts_moves_the_primary_role_in_file_order(seeded,
     assert _primaries(db, org.id) == ["pat@example.org"]
 
 
-def test_cli_import_contacts_primary_option(runner, seeded, db, tmp_path):
+def test_cli_import_contacts_primary_option(runner, partners, db, tmp_path):
     org = _org(db)
     db.session.add(Contact(email="olga@example.org", first_name="Olga", organization_id=org.id, is_primary=True))
     db.session.commit()
@@ -213,7 +221,7 @@ def test_cli_import_contacts_primary_option(runner, seeded, db, tmp_path):
     assert _primaries(db, org.id) == ["nina@example.org"]
 
 
-def test_the_wizard_offers_the_choice_and_shows_it_in_the_preview(seeded, db, as_role):
+def test_the_wizard_offers_the_choice_and_shows_it_in_the_preview(partners, db, as_role):
     from tests.imports.test_wizard import token_of, upload
 
     org = _org(db)
@@ -233,7 +241,7 @@ def test_the_wizard_offers_the_choice_and_shows_it_in_the_preview(seeded, db, as
     assert _primaries(db, org.id) == ["nina@example.org"]
 
 
-def test_api_import_takes_the_primary_choice(seeded, db, api):
+def test_api_import_takes_the_primary_choice(partners, db, api):
     import io
 
     client, auth = api

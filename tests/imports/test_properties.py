@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from crm.contacts.models import Contact
-from crm.exports import CONTACT_COLUMNS, ORG_COLUMNS, contact_rows, org_rows, safe_cell
+from crm.exports.rows import CONTACT_COLUMNS, ORG_COLUMNS, contact_rows, org_rows, safe_cell
 from crm.extensions import db as _db
 from crm.imports.emails import normalize_email
 from crm.imports.fields import org_key, suggest_mapping

@@ -14,6 +14,7 @@ from crm.imports.reader import sniff
 from crm.imports.running import run_import
 from crm.mailmerge.models import Suppression
 from crm.organizations.matching import Match
+from tests.factories import OrganizationFactory
 
 # Bulk inserts, duplicate and suppression matching in SQL: on PostgreSQL too (tests/conftest.py).
 pytestmark = pytest.mark.bothdb
@@ -93,11 +94,10 @@ def test_duplicate_handling(app, db, tmp_path, mode, title, action):
     del action
 
 
-def test_an_uncertain_organization_match_asks(app, db, tmp_path, monkeypatch, seeded):
+def test_an_uncertain_organization_match_asks(app, db, tmp_path, monkeypatch):
     from crm.imports import resolving
-    from crm.organizations.models import Organization
 
-    mijente = db.session.scalar(select(Organization.id).where(Organization.name == "Mijente"))
+    mijente = OrganizationFactory(name="Mijente").id
     monkeypatch.setattr(resolving, "match_organization", lambda name: Match(mijente, 0.7, "fuzzy"))
     path = tmp_path / "c.csv"
     path.write_text("email,organization\na@example.org,Mijentte\n")
@@ -114,7 +114,8 @@ def token(users):
     return create_token(users["organizer"].email).secret
 
 
-def test_api_import_returns_counts_and_report(client, seeded, token, db):
+def test_api_import_returns_counts_and_report(client, token, db):
+    OrganizationFactory(name="Mijente")
     headers = {"Authorization": f"Bearer {token}"}
     data = {"kind": "contacts", "dry_run": "true",
             "file": (io.BytesIO(b"email,organization\na@example.org,Mijente\nbad,Mijente\n"), "c.csv")}
@@ -198,7 +199,7 @@ def test_an_import_never_makes_a_parent_cycle(app, db, tmp_path, monkeypatch, dr
     assert result.committed is not dry_run
 
 
-def test_an_error_whose_text_reads_like_an_uncertain_match_is_still_an_error(seeded, db, tmp_path):
+def test_an_error_whose_text_reads_like_an_uncertain_match_is_still_an_error(db, tmp_path):
     """'review' is for rows whose only problem is an uncertain organization match, decided by the problem's kind:
     a parent no organization is called, named '… (90% sure); confirm …', is an error, not a match to confirm."""
     path = tmp_path / "orgs.csv"

@@ -9,14 +9,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from crm.letters.models import Letter, Signature
-from crm.letters.signatory_import import (
-    LONG_LINE,
-    MAX_LINE_CHARS,
-    MAX_TEXT_CHARS,
-    BlockTooLarge,
-    analyse,
-    classify,
-)
+from crm.letters.signatory_import import analyse
+from crm.letters.signatory_lines import MAX_LINE_CHARS, MAX_TEXT_CHARS, BlockTooLarge, classify
+from crm.letters.signatory_names import LONG_LINE
 from crm.organizations.matching import MatchIndex
 from crm.organizations.models import Organization, OrganizationAlias
 from tests.conftest import login
@@ -110,7 +105,7 @@ def test_the_cli_report_has_candidates_and_reason(seeded, db, runner, tmp_path):
     assert "Demand Progress Education Fund (0." in dp and "sister fund" in dp
 
 
-def test_block_limits_are_clear_errors_that_change_nothing(seeded, db, client, users, runner, tmp_path):
+def test_block_limits_are_clear_errors_that_change_nothing(db, client, users, runner, tmp_path):
     letter = _letter(db)
     login(client, users["organizer"].email)
     long_line = "A" * (MAX_LINE_CHARS + 1)

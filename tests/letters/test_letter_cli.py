@@ -10,6 +10,7 @@ from crm.letters.models import Letter, Signature, SignOnRequest
 from crm.mailmerge.models import Message
 from crm.organizations.models import Organization, OrganizationAlias
 from crm.seed import SEED_LETTER_SLUG
+from tests.factories import LetterFactory, OrganizationFactory, SignatureFactory
 
 
 def run(runner, *args, code=0, input=None):
@@ -48,7 +49,8 @@ def test_letter_list_and_show(runner, seeded):
     shown = run(runner, "letter", "show", SEED_LETTER_SLUG).output
     assert "status: delivered" in shown and "68 confirmed" in shown and "recipients:" in shown
     data = json.loads(run(runner, "letter", "show", SEED_LETTER_SLUG, "--json").output)
-    assert data["counts"] == {"pending": 0, "confirmed": 68, "declined": 0, "withdrawn": 0, "awaiting_review": 0}
+    assert data["counts"] == {"pending": 0, "confirmed": 68, "declined": 0, "withdrawn": 0, "awaiting_review": 0,
+                              "invited": 0, "invited_unsigned": 0}
     assert "unknown letter 'nope'" in error_line(run(runner, "letter", "show", "nope", code=1))
 
 
@@ -163,11 +165,12 @@ def test_sign_by_uncertain_name_lists_candidates(runner, seeded, db):
 
 
 @pytest.fixture
-def queue(seeded, db):
-    """Two confirmed public sign-ons on the seed letter: one matched to EFF, one for a new organization."""
-    letter = db.session.scalar(select(Letter).where(Letter.slug == SEED_LETTER_SLUG))
-    eff = org(db, "EFF")
-    db.session.execute(Signature.__table__.delete().where(Signature.organization_id == eff.id))
+def queue(db):
+    """Two confirmed public sign-ons on the seed letter (signed by others): one matched to EFF, one for a new
+    organization."""
+    letter = LetterFactory(slug=SEED_LETTER_SLUG, status="delivered")
+    SignatureFactory.create_batch(2, letter=letter)
+    eff = OrganizationFactory(name="Electronic Frontier Foundation (EFF)", acronym="EFF")
     rows = [
         SignOnRequest(letter_id=letter.id, organization_name="Electronic Frontier Fdn", email="a@eff.example",
                       contact_name="Ana Example", status="confirmed", proposed_organization_id=eff.id,

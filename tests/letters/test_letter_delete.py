@@ -5,25 +5,31 @@ from sqlalchemy import func, select
 
 from crm.audit.models import AuditEvent
 from crm.auth.services import create_token
-from crm.letters import services
 from crm.letters.models import Letter, SignOnRequest, letter_issue_areas
+from crm.letters.queries import get_letter
+from crm.letters.signatures import add_signature
+from crm.letters.writing import LetterInUse, create_letter, delete_letter
 from crm.mailmerge.models import MailMerge
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG
+from tests.factories import IssueAreaFactory, LetterFactory, SignatureFactory
 
 # Foreign keys decide what may be deleted: on PostgreSQL too (tests/conftest.py).
 pytestmark = pytest.mark.bothdb
 
 
 @pytest.fixture
-def draft(seeded, db):
-    """A draft letter with an issue area and nothing depending on it."""
-    return services.create_letter({"title": "A draft", "issue_areas": ["privacy"]})
+def draft(db):
+    """A draft letter with an issue area and nothing depending on it, beside a delivered letter with three
+    signatures (the seed's slug)."""
+    SignatureFactory.create_batch(3, letter=LetterFactory(slug=SEED_LETTER_SLUG, status="delivered"))
+    IssueAreaFactory(slug="privacy")
+    return create_letter({"title": "A draft", "issue_areas": ["privacy"]})
 
 
 def test_service_deletes_a_free_draft_with_its_issue_area_links(db, draft):
     letter_id = draft.id
-    services.delete_letter(draft)
+    delete_letter(draft)
     assert db.session.get(Letter, letter_id) is None
     assert db.session.scalar(select(func.count()).select_from(letter_issue_areas)
                              .where(letter_issue_areas.c.letter_id == letter_id)) == 0
@@ -33,23 +39,23 @@ def test_service_deletes_a_free_draft_with_its_issue_area_links(db, draft):
 
 
 def test_service_refuses_what_something_depends_on(db, draft):
-    seed = services.get_letter(SEED_LETTER_SLUG)
-    with pytest.raises(services.LetterInUse, match="stays on record.*68 signatures: remove them first"):
-        services.delete_letter(seed)
+    seed = get_letter(SEED_LETTER_SLUG)
+    with pytest.raises(LetterInUse, match="stays on record.*3 signatures: remove them first"):
+        delete_letter(seed)
     org = db.session.scalar(select(Organization).limit(1))
-    services.add_signature(draft, org, status="pending")
-    with pytest.raises(services.LetterInUse, match="1 signature: remove it first"):
-        services.delete_letter(draft)
-    other = services.create_letter({"title": "Another"})
+    add_signature(draft, org, status="pending")
+    with pytest.raises(LetterInUse, match="1 signature: remove it first"):
+        delete_letter(draft)
+    other = create_letter({"title": "Another"})
     db.session.add(SignOnRequest(letter_id=other.id, organization_name="X", email="x@example.org"))
     db.session.commit()
-    with pytest.raises(services.LetterInUse, match="1 public sign-on request"):
-        services.delete_letter(other)
-    third = services.create_letter({"title": "Third"})
+    with pytest.raises(LetterInUse, match="1 public sign-on request"):
+        delete_letter(other)
+    third = create_letter({"title": "Third"})
     db.session.add(MailMerge(name="Invite", letter_id=third.id))
     db.session.commit()
-    with pytest.raises(services.LetterInUse, match=r"Mail merges refer to it \(Invite\)"):
-        services.delete_letter(third)
+    with pytest.raises(LetterInUse, match=r"Mail merges refer to it \(Invite\)"):
+        delete_letter(third)
     assert db.session.scalar(select(func.count(Letter.id))) == 4
     assert db.session.scalar(select(func.count()).where(AuditEvent.action == "delete")) == 0
 
@@ -93,9 +99,9 @@ def test_page_delete(app, as_role, db, draft):
     assert refused.status_code == 409 and "remove them first" in refused.get_data(as_text=True)
     app.config["WTF_CSRF_ENABLED"] = True
     assert client.post("/letters/a-draft/delete").status_code == 400  # no CSRF token: nothing deleted
-    assert services.get_letter("a-draft") is not None
+    assert get_letter("a-draft") is not None
     app.config["WTF_CSRF_ENABLED"] = False
     done = client.post("/letters/a-draft/delete")
     assert done.status_code == 303 and done.headers["Location"].endswith("/letters")
-    assert services.get_letter("a-draft") is None
+    assert get_letter("a-draft") is None
     assert "deleted" in client.get("/letters").get_data(as_text=True)

@@ -10,12 +10,14 @@ from sqlalchemy import func, select
 from crm.audit.models import AuditEvent
 from crm.common.tokens import make_token
 from crm.contacts.models import Contact
+from crm.letters.links import personal_signon_url
 from crm.letters.models import Letter, Signature, SignOnRequest
-from crm.letters.services import personal_signon_url
-from crm.mailmerge.models import Message
+from crm.mailmerge.models import MailMerge, Message
+from crm.organizations.creation import add_named_organization
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG, default_seed_file, read_seed_rows
 from crm.segments.models import Segment
+from tests.factories import IssueAreaFactory, LetterFactory, OrganizationFactory
 
 
 @pytest.fixture
@@ -27,6 +29,16 @@ def app_config():
 def _org(db, name: str) -> Organization:
     """An organization by exact name."""
     return db.session.scalar(select(Organization).where(Organization.name == name))
+
+
+def _aclu_and_affiliates() -> None:
+    """The ACLU and three state affiliates, whose names are alike, as the seed has them."""
+    aclu = OrganizationFactory(name="American Civil Liberties Union (ACLU)", acronym="ACLU",
+                               website="https://www.aclu.org")
+    for name, website in (("ACLU of Minnesota", "https://www.aclu-mn.org"),
+                          ("ACLU of Northern California", "https://www.aclunc.org"),
+                          ("ACLU of North Carolina", "https://www.acluofnc.org")):
+        OrganizationFactory(name=name, parent=aclu, website=website)
 
 
 def _collecting_letter(db, slug="police-tech-2025", public=True, review=True) -> Letter:
@@ -248,13 +260,16 @@ def test_a_new_organization_from_the_review_queue_and_declining(seeded, client, 
     assert db.session.scalar(select(func.count()).where(Message.kind == "signon-declined")) == 1
 
 
-def test_public_page_only_for_collecting_letters_with_public_signon(seeded, client, db):
+def test_public_page_only_for_collecting_letters_with_public_signon(client, db):
+    LetterFactory(slug=SEED_LETTER_SLUG, status="delivered")
     assert client.get(f"/sign/{SEED_LETTER_SLUG}").status_code == 404
     private = _collecting_letter(db, slug="private-one", public=False)
     assert client.get(f"/sign/{private.slug}").status_code == 404
 
 
-def test_minimum_fill_time(seeded, app, client, db):
+def test_minimum_fill_time(app, client, db):
+    IssueAreaFactory(slug="privacy")
+    IssueAreaFactory(slug="immigration")
     letter = _collecting_letter(db)
     app.config["SIGNON_MIN_FILL_SECONDS"] = 100
     page = client.get(f"/sign/{letter.slug}").get_data(as_text=True)
@@ -274,9 +289,10 @@ def test_minimum_fill_time(seeded, app, client, db):
     assert response.status_code == 400 and "faster than a person" in response.get_data(as_text=True)
 
 
-def test_personal_link_signs_once_and_rejects_other_tokens(seeded, client, db):
+def test_personal_link_signs_once_and_rejects_other_tokens(client, db):
+    LetterFactory(slug=SEED_LETTER_SLUG, status="delivered")
     letter = _collecting_letter(db)
-    org = _org(db, "Upturn")
+    org = OrganizationFactory(name="Upturn")
     url = personal_signon_url(letter, org, None)
     assert url.startswith("http://localhost/sign/police-tech-2025/p/")
     path = url.removeprefix("http://localhost")
@@ -290,9 +306,9 @@ def test_personal_link_signs_once_and_rejects_other_tokens(seeded, client, db):
     assert client.get(f"/sign/{SEED_LETTER_SLUG}/p/{path.rsplit('/', 1)[1]}").status_code == 400
 
 
-def test_personal_link_expires_and_records_who_authorized(seeded, client, db, monkeypatch):
+def test_personal_link_expires_and_records_who_authorized(client, db, monkeypatch):
     letter = _collecting_letter(db)
-    org = _org(db, "Upturn")
+    org = OrganizationFactory(name="Upturn")
     contact = Contact(organization_id=org.id, first_name="Ana", last_name="Ruiz", email="ana@upturn.example")
     db.session.add(contact)
     db.session.commit()
@@ -304,7 +320,7 @@ def test_personal_link_expires_and_records_who_authorized(seeded, client, db, mo
     sig = db.session.scalar(select(Signature).where(Signature.letter_id == letter.id))
     db.session.refresh(sig)
     assert (sig.status, sig.authorized_email, sig.contact_id) == ("confirmed", "ana@upturn.example", contact.id)
-    monkeypatch.setattr("crm.letters.services.PERSONAL_LINK_MAX_AGE", -1)
+    monkeypatch.setattr("crm.letters.personal_links.PERSONAL_LINK_MAX_AGE", -1)
     expired = client.get(path)
     assert expired.status_code == 400 and "expired" in expired.get_data(as_text=True)
 
@@ -364,7 +380,9 @@ def test_merging_two_organizations_that_both_signed(seeded, as_role, db):
     assert db.session.scalar(select(Segment)).filter["parent"] == keep_id
 
 
-def test_duplicates_page(seeded, as_role, db):
+def test_duplicates_page(as_role, db):
+    _aclu_and_affiliates()
+    OrganizationFactory(name="Electronic Frontier Foundation (EFF)", acronym="EFF", website="https://www.eff.org")
     db.session.add(
         Organization(
             name="Electronic Frontier Foundation",
@@ -378,7 +396,8 @@ def test_duplicates_page(seeded, as_role, db):
     assert "ACLU of Minnesota" not in page
 
 
-def test_duplicates_page_finds_similar_names_but_not_affiliates(seeded, as_role, db):
+def test_duplicates_page_finds_similar_names_but_not_affiliates(as_role, db):
+    _aclu_and_affiliates()
     for name in ("Immigrant Defense Project", "Immigrant Defence Project", "Immigrant Defense Projects Network"):
         db.session.add(Organization(name=name, sort_name=name.lower()))
     db.session.commit()
@@ -389,7 +408,8 @@ def test_duplicates_page_finds_similar_names_but_not_affiliates(seeded, as_role,
     assert "ACLU of Minnesota" not in page and "ACLU of Southern California" not in page
 
 
-def test_viewers_cannot_change_letters(seeded, as_role):
+def test_viewers_cannot_change_letters(as_role):
+    LetterFactory(slug=SEED_LETTER_SLUG, status="delivered")
     client = as_role("viewer")
     assert client.get("/letters/new").status_code == 403
     assert client.post(f"/letters/{SEED_LETTER_SLUG}/status", data={"status": "closed"}).status_code == 403
@@ -397,9 +417,10 @@ def test_viewers_cannot_change_letters(seeded, as_role):
     assert client.get("/letters/participation").status_code == 200
 
 
-def test_the_letters_list_pages_through_many_letters(seeded, as_role, db):
-    from crm.letters.services import create_letter
+def test_the_letters_list_pages_through_many_letters(as_role, db):
+    from crm.letters.writing import create_letter
 
+    LetterFactory(slug=SEED_LETTER_SLUG, status="delivered")
     for n in range(55):
         create_letter({"title": f"Paged letter {n:02d}", "slug": f"paged-letter-{n:02d}"})
     client = as_role("viewer")
@@ -409,3 +430,32 @@ def test_the_letters_list_pages_through_many_letters(seeded, as_role, db):
     assert second.count('<a href="/letters/') == 6 and "Page 2 of 2" in second  # 56 letters with the seed
     shown = set(re.findall(r'<a href="/letters/([a-z0-9-]+)"', first + second))
     assert len(shown) == 56 and SEED_LETTER_SLUG in shown
+
+
+def test_the_letters_list_counts_who_a_merge_invited_and_who_has_not_signed(app, db, as_role):
+    """Invited = organizations a sent merge message for the letter reached; test sends and failures are not
+    invitations, and an organization mailed twice counts once."""
+    letter = _collecting_letter(db, slug="invite-count")
+    orgs = [add_named_organization(f"Invited {n}", user_id=None, summary="test") for n in range(4)]
+    merge = MailMerge(name="Invitation", letter_id=letter.id, status="done")
+    reminder = MailMerge(name="Reminder", letter_id=letter.id, status="done")
+    db.session.add_all([merge, reminder])
+    db.session.flush()
+    sent = [(merge, orgs[0], "sent", "merge"), (merge, orgs[1], "sent", "merge"), (reminder, orgs[1], "sent", "merge"),
+            (merge, orgs[2], "failed", "merge"), (merge, orgs[3], "sent", "test")]
+    db.session.add_all(
+        Message(merge_id=m.id, organization_id=o.id, email=f"{n}@example.org", status=status, kind=kind)
+        for n, (m, o, status, kind) in enumerate(sent)
+    )
+    db.session.add(Signature(letter_id=letter.id, organization_id=orgs[0].id, listed_name=orgs[0].name,
+                             status="confirmed"))
+    db.session.commit()
+    client = as_role("viewer")
+    index = client.get("/letters").get_data(as_text=True)
+    row = index[index.index("/letters/invite-count"):]
+    row = row[: row.index("</tr>")]
+    # Signed 1, invited 2 (orgs 0 and 1), not signed yet 1 (org 1), pending 0, awaiting review 0, declined 0.
+    cells = re.findall(r'<td class="text-end">(?:<a[^>]*>)?(\d+)', row)
+    assert cells == ["1", "2", "1", "0", "0", "0"], cells
+    show = client.get("/letters/invite-count").get_data(as_text=True)
+    assert "2 invited by mail merge, 1 not signed yet" in show

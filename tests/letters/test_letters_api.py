@@ -7,6 +7,7 @@ from crm.auth.services import create_token
 from crm.letters.models import Signature
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG
+from tests.factories import IssueAreaFactory, LetterFactory, OrganizationFactory, SignatureFactory
 
 
 @pytest.fixture
@@ -17,7 +18,10 @@ def headers(users):
     }
 
 
-def test_letter_crud_and_signatures(client, seeded, headers, db):
+def test_letter_crud_and_signatures(client, headers, db):
+    LetterFactory(slug=SEED_LETTER_SLUG, status="delivered")
+    OrganizationFactory(name="Electronic Frontier Foundation (EFF)", acronym="EFF")
+    IssueAreaFactory(slug="privacy")
     org = headers["organizer"]
     response = client.post(
         "/api/v1/letters",
@@ -110,7 +114,10 @@ def test_import_through_the_api(client, seeded, headers):
     assert response.json["applied"] is False
 
 
-def test_merge_through_the_api(client, seeded, headers, db):
+def test_merge_through_the_api(client, headers, db):
+    letter = LetterFactory(slug=SEED_LETTER_SLUG, status="delivered")
+    for name in ("Upturn", "X-Lab"):  # both signed it
+        SignatureFactory(letter=letter, organization=OrganizationFactory(name=name))
     keep = db.session.scalar(select(Organization).where(Organization.name == "Upturn"))
     remove = db.session.scalar(select(Organization).where(Organization.name == "X-Lab"))
     keep_id, remove_id = keep.id, remove.id
@@ -132,11 +139,12 @@ def test_merge_through_the_api(client, seeded, headers, db):
     assert len(list(db.session.scalars(select(Signature).where(Signature.organization_id == keep_id)))) == 1
 
 
-def test_review_queue_api(client, seeded, headers, db):
+def test_review_queue_api(client, headers, db):
     from crm.common.tokens import make_token
     from crm.letters.models import Letter
     from crm.signon.services import confirm_public_signon, submit_public_signon
 
+    OrganizationFactory(name="Upturn")
     letter = Letter(slug="api-review", title="API review", status="collecting", public_signon=True)
     db.session.add(letter)
     db.session.commit()

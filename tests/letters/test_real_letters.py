@@ -16,12 +16,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-from sqlalchemy import select
-
 from crm.letters.signatory_import import analyse
-from crm.organizations.matching import MatchIndex, normalize_org_name
-from crm.organizations.models import Organization, OrganizationAlias
+from crm.organizations.matching import MatchIndex
+from crm.organizations.names import normalize_org_name
+from tests.seed_index import seed_index_rows
 
 CORPUS = Path(__file__).parent / "corpus"
 BARS = {"precision": 0.98, "recall": 0.75, "assisted": 0.90}
@@ -138,25 +136,6 @@ def score_letter(letter: Letter, base_rows, base_aliases) -> Score:
     return score
 
 
-@pytest.fixture
-def seed_index_rows(seeded, db):
-    """The seeded organizations and aliases as MatchIndex rows."""
-    rows = list(
-        db.session.execute(
-            select(
-                Organization.id,
-                Organization.name,
-                Organization.acronym,
-                Organization.parent_id,
-                Organization.archived,
-                Organization.website,
-            )
-        )
-    )
-    aliases = list(db.session.execute(select(OrganizationAlias.organization_id, OrganizationAlias.name)))
-    return rows, aliases
-
-
 def test_the_corpus_is_real_and_varied():
     letters = load_letters()
     assert len(letters) >= 12
@@ -164,8 +143,8 @@ def test_the_corpus_is_real_and_varied():
     assert len({letter.source.split("/")[2] for letter in letters if "://" in letter.source}) >= 6
 
 
-def test_real_letters_meet_the_bars(seed_index_rows):
-    rows, aliases = seed_index_rows
+def test_real_letters_meet_the_bars():
+    rows, aliases = seed_index_rows()
     total = Score()
     print(f"\n{'letter':42} {'auto':>5} {'prec':>6} {'known':>6} {'recall':>7} {'assisted':>9}")
     for letter in load_letters():

@@ -7,9 +7,12 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.letters.models import Signature
-from crm.letters.signatory_import import REPORT_COLUMNS, analyse, classify
+from crm.letters.signatory_import import analyse
+from crm.letters.signatory_lines import classify
+from crm.letters.signatory_report import REPORT_COLUMNS
 from crm.organizations.models import Organization, OrganizationAlias
 from crm.seed import SEED_LETTER_SLUG, default_seed_file, read_seed_rows
+from tests.seed_index import seed_match_index
 
 REPO = Path(__file__).resolve().parents[2]
 # ../shared beside the repository (the main checkout), or beside the worktrees' folder.
@@ -157,11 +160,10 @@ def test_import_refuses_bad_input(seeded, runner, tmp_path):
     assert result.exit_code == 1 and "no such file" in result.output
 
 
-def test_inline_paragraphs_keep_the_commas_of_a_name(seeded):
-    from crm.letters.signatory_import import split_inline
-    from crm.organizations.matching import MatchIndex
+def test_inline_paragraphs_keep_the_commas_of_a_name():
+    from crm.letters.signatory_names import split_inline
 
-    index = MatchIndex.from_database()
+    index = seed_match_index()
     assert split_inline(
         "Alpha Coalition, Beta Project, Gamma Network, Inc., Church of Zeta, Office of Communication, "
         "Writers Guild of America, West, Just Futures Law, Oakland, CA, and Epsilon Alliance.",
@@ -186,7 +188,7 @@ def test_inline_paragraphs_keep_the_commas_of_a_name(seeded):
     assert split_inline("Mijente, Upturn, Free Press, and thousands more", index) == ["Mijente", "Upturn", "Free Press"]
 
 
-def test_lines_are_classified_by_what_they_look_like(seeded):
+def test_lines_are_classified_by_what_they_look_like():
     text = """Organizations
 Individuals
 Mijente
@@ -202,7 +204,7 @@ Mijente Support Committee
 We, the undersigned organizations, urge you to stop, reconsider, and listen to the communities affected.
 The Honorable Nancy Pelosi, Speaker, U.S. House of Representatives
 """
-    rows = {r.text: r for r in analyse(text)}
+    rows = {r.text: r for r in analyse(text, seed_match_index())}
     assert rows["Mijente"].action == "matched"  # tab labels at the top switched nothing
     assert rows["Just Futures Law"].action == "matched"
     assert rows["Tim Berners-Lee"].action == "skipped"
@@ -214,13 +216,14 @@ The Honorable Nancy Pelosi, Speaker, U.S. House of Representatives
     assert all(r.action == "skipped" for t, r in rows.items() if t.startswith(("We, the", "The Honorable")))
 
 
-def test_titles_sections_and_former_names_in_a_line(seeded):
-    from crm.letters.signatory_import import candidate_name
+def test_titles_sections_and_former_names_in_a_line():
+    from crm.letters.signatory_names import candidate_name
 
     assert candidate_name("Jane Doe, Director of Example Org") == "Example Org"
     assert candidate_name("Jane Doe, Chief Executive Officer, Example Org, Inc.") == "Example Org, Inc."
     assert classify("Jane Doe, Director") == "individual signer"
     assert classify("NATIONAL") == classify("State and Local Organizations") == "heading"
-    rows = {r.text: r for r in analyse("Signed,\nNew Name (formerly Upturn)\nACLU of Texas (ACLU)\n")}
+    rows = {r.text: r for r in analyse("Signed,\nNew Name (formerly Upturn)\nACLU of Texas (ACLU)\n",
+                                       seed_match_index())}
     assert rows["New Name (formerly Upturn)"].organization == "Upturn"
     assert rows["ACLU of Texas (ACLU)"].action != "matched"

@@ -150,7 +150,7 @@ def new_merge(
     **extra,
 ):
     """A draft merge through the service."""
-    from crm.mailmerge import services
+    from crm.mailmerge import compose
 
     data = {
         "name": extra.pop("name", "Test merge"),
@@ -160,4 +160,4 @@ def new_merge(
         "audience": audience or {"filter": {}, "contacts": "primary"},
     }
     data.update(extra)
-    return services.create_merge(data)
+    return compose.create_merge(data)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from crm.auth.services import create_token
-from crm.mailmerge import services
+from crm.mailmerge import previews, reports
 from tests.mailmerge.conftest import make_recipients, smtp_config
 
 
@@ -40,7 +40,7 @@ def test_api_create_preview_queue_send_status(app, client, users, sink):
     assert created.status_code == 201, created.get_json()
     merge_id = created.get_json()["id"]
     assert client.get(f"/api/v1/merges/{merge_id}/audience", headers=viewer).get_json()["mailable"] == 3
-    contact_id = services.preview_contacts(services.get_merge(merge_id))[0][0]
+    contact_id = previews.preview_contacts(reports.get_merge(merge_id))[0][0]
     preview_url = f"/api/v1/merges/{merge_id}/preview?contact_id={contact_id}"
     # A message holds the recipient's personal sign-on link: like the merge page, previews are for organizers.
     assert client.get(preview_url, headers=viewer).status_code == 403

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
-from crm.mailmerge import services
+from crm.mailmerge import checking, compose, queueing, reports, suppressions
+from crm.mailmerge.errors import MergeError
 from crm.mailmerge.links import unsubscribe_token
 from crm.mailmerge.models import Message, Suppression
 from crm.mailmerge.worker import drain
@@ -35,7 +36,7 @@ def test_audience_counts_and_follow_ups(app, sink):
     db.session.add(Suppression(email="signer1@example.net", reason="manual"))
     db.session.commit()
     merge = new_merge(audience={"filter": {"signed": ["l1"]}, "contacts": "all"})
-    counts = services.audience_counts(merge)
+    counts = checking.audience_counts(merge)
     assert counts.as_dict() == {
         "organizations": 4,
         "contacts": 5,
@@ -45,9 +46,9 @@ def test_audience_counts_and_follow_ups(app, sink):
         "mailable_organizations": 3,
     }
     everyone = new_merge(audience={"contacts": "primary"})
-    assert services.audience_counts(everyone).without_contact == 1
-    assert services.audience_counts(everyone).contacts == 7
-    services.queue_merge(merge)
+    assert checking.audience_counts(everyone).without_contact == 1
+    assert checking.audience_counts(everyone).contacts == 7
+    queueing.queue_merge(merge)
     drain()
     assert len(sink.messages) == 4
     # A second letter: two of the signers sign it; the follow-up goes to recipients who have not.
@@ -62,14 +63,14 @@ def test_audience_counts_and_follow_ups(app, sink):
     follow = new_merge(
         audience={"after_merge": merge.id, "filter": {"not_signed": ["l2"]}, "contacts": "all"}
     )
-    assert services.audience_counts(follow).mailable == 2
+    assert checking.audience_counts(follow).mailable == 2
     both = new_merge(audience={"filter": {"signed": ["l1"], "not_signed": ["l2"]}, "contacts": "primary"})
-    assert services.audience_counts(both).organizations == 2
+    assert checking.audience_counts(both).organizations == 2
     segment = Segment(name="Others", filter={"q": "other org"})
     db.session.add(segment)
     db.session.commit()
     by_segment = new_merge(audience={"segment_id": segment.id, "contacts": "primary"})
-    assert services.audience_counts(by_segment).mailable == 3
+    assert checking.audience_counts(by_segment).mailable == 3
     assert others
 
 
@@ -82,14 +83,14 @@ def test_bad_audiences_are_refused(app):
         ({"filter": {"state": ["ZZ"]}}, "audience.filter.state"),
         ({"bogus": 1}, "audience"),
     ):
-        with pytest.raises(services.MergeError) as caught:
+        with pytest.raises(MergeError) as caught:
             new_merge(audience=audience)
         assert field in caught.value.errors, (audience, caught.value.errors)
 
 
 def test_suppressed_contact_re_added_is_never_mailed(app, sink):
     make_recipients(5)
-    services.add_suppression("Person2@Example.net", "unsubscribed")
+    suppressions.add_suppression("Person2@Example.net", "unsubscribed")
     # The contact leaves and is re-imported under another record with the same address: still suppressed.
     db.session.execute(Contact.__table__.delete().where(Contact.email == "person2@example.net"))
     org_id = db.session.scalar(select(Contact.organization_id).where(Contact.email == "person3@example.net"))
@@ -97,16 +98,16 @@ def test_suppressed_contact_re_added_is_never_mailed(app, sink):
         Contact(organization_id=org_id, first_name="Again", email="person2@example.net", is_primary=False)
     )
     db.session.commit()
-    services.import_suppressions(b"email,reason\nperson2@example.net,manual\n")
+    suppressions.import_suppressions(b"email,reason\nperson2@example.net,manual\n")
     assert (
         db.session.scalar(select(Suppression.reason).where(Suppression.email == "person2@example.net"))
         == "unsubscribed"
     )  # an import never weakens or removes a suppression
     merge = new_merge(audience={"contacts": "all"})
-    summary = services.queue_merge(merge)
+    summary = queueing.queue_merge(merge)
     assert summary["suppressed"] == 1
     # Suppressed after queueing: checked again right before sending.
-    services.add_suppression("person4@example.net", "manual")
+    suppressions.add_suppression("person4@example.net", "manual")
     drain()
     received = sink.received_by()
     assert "person2@example.net" not in received and "person4@example.net" not in received
@@ -124,7 +125,7 @@ def test_names_with_cr_lf_give_one_recipient_and_clean_headers(app, sink):
     contact.last_name = "Ruiz\n\tX-Evil: 1\r"  # (PostgreSQL text cannot hold NUL; single_line strips it too)
     db.session.commit()
     merge = new_merge(subject="Hi {{ contact.first_name }}", body="Dear {{ contact.first_name }}")
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     drain()
     assert len(sink.messages) == 2
     message = [m for m in sink.messages if m["to"] == ["person0@example.net"]][0]
@@ -161,15 +162,15 @@ def test_queueing_needs_a_postal_address_and_freezes_the_merge(app):
     make_recipients(2)
     merge = new_merge()
     app.config["CRM_POSTAL_ADDRESS"] = ""
-    with pytest.raises(services.MergeError, match="CRM_POSTAL_ADDRESS"):
-        services.queue_merge(merge)
+    with pytest.raises(MergeError, match="CRM_POSTAL_ADDRESS"):
+        queueing.queue_merge(merge)
     assert db.session.scalar(select(func.count()).select_from(Message)) == 0
     app.config["CRM_POSTAL_ADDRESS"] = "1 Test Street"
-    services.queue_merge(merge)
-    with pytest.raises(services.MergeError, match="frozen"):
-        services.update_merge(merge, {"name": "x", "subject": "s", "body": "b"})
-    with pytest.raises(services.MergeError):
-        services.queue_merge(merge)
+    queueing.queue_merge(merge)
+    with pytest.raises(MergeError, match="frozen"):
+        compose.update_merge(merge, {"name": "x", "subject": "s", "body": "b"})
+    with pytest.raises(MergeError):
+        queueing.queue_merge(merge)
     assert db.session.scalar(select(func.count()).select_from(Message)) == 2
 
 
@@ -177,10 +178,10 @@ def test_dev_outbox_keeps_mail(app, sink, client, users, as_role):
     app.config["MAIL_BACKEND"] = "outbox"
     make_recipients(3)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     drain()
     assert sink.messages == []
-    assert services.merge_counts(merge.id)["outbox"] == 3
+    assert reports.merge_counts(merge.id)["outbox"] == 3
     as_role("organizer")
     row = db.session.scalar(select(Message).where(Message.merge_id == merge.id).order_by(Message.id))
     page = client.get(f"/outbox/{row.id}")
@@ -218,9 +219,14 @@ def test_suppression_pages(app, client, users, as_role):
     )
 
 
-def test_compose_check_preview_queue_pages(app, client, users, as_role, seeded):
-    from crm.seed import SEED_LETTER_SLUG
+def test_compose_check_preview_queue_pages(app, client, users, as_role):
+    from datetime import date
 
+    from crm.seed import SEED_LETTER_SLUG
+    from tests.factories import LetterFactory
+
+    LetterFactory(slug=SEED_LETTER_SLUG, title="Urge DHS to stop using Clearview AI facial recognition",
+                  status="delivered", letter_date=date(2021, 4, 19))
     make_recipients(3, letter_slug=SEED_LETTER_SLUG)
     as_role("organizer")
     assert client.get("/merges/new").status_code == 200
@@ -257,7 +263,9 @@ def test_compose_check_preview_queue_pages(app, client, users, as_role, seeded):
     report = client.get(f"/merges/{merge_id}/report").get_data(as_text=True)
     assert report.count("250 2.0.0") == 3
     org_id = db.session.scalar(select(Message.organization_id).where(Message.merge_id == merge_id))
-    assert b"org-merges" in client.get(f"/organizations/{org_id}").data
+    org_page = client.get(f"/organizations/{org_id}").get_data(as_text=True)
+    # The organization page names the message's state in the same words as the merge's report, not the raw status.
+    assert 'id="org-merges"' in org_page and 'data-status="sent"' in org_page and ">Sent</span>" in org_page
     as_role("viewer")
     assert client.get(f"/merges/{merge_id}").status_code == 200
     assert client.post(f"/merges/{merge_id}/pause").status_code == 403

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from crm.backup import backup, restore
 from crm.extensions import db
-from crm.mailmerge import services
+from crm.mailmerge import queueing
 from crm.mailmerge.models import Message
 from crm.mailmerge.worker import Worker, drain
 from tests.mailmerge.conftest import make_recipients, new_merge, smtp_config
@@ -25,7 +25,7 @@ def test_restore_a_backup_taken_mid_merge(app, sink, tmp_path):
         pytest.skip("crm backup snapshots SQLite; PostgreSQL uses pg_dump")
     make_recipients(400)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     snapshot = tmp_path / "mid-merge.sqlite3"
     taken = threading.Event()
 

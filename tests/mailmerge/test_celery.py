@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.extensions import db
-from crm.mailmerge import services
+from crm.mailmerge import queueing, reports
 from crm.mailmerge.models import Message
 from tests.mailmerge.conftest import make_recipients, new_merge, smtp_config, worker_env
 
@@ -70,7 +70,7 @@ def _statuses(merge_id: int) -> dict[str, int]:
 def test_celery_worker_sends_a_queued_merge_exactly_once(app, sink, tmp_path):
     make_recipients(300)
     merge = new_merge()
-    services.queue_merge(merge)  # kicks MAIL_CELERY_FANOUT drain tasks through Redis
+    queueing.queue_merge(merge)  # kicks MAIL_CELERY_FANOUT drain tasks through Redis
     queued = redis.Redis.from_url(BROKER).llen("celery")
     assert queued == 2, "queueing should have sent two drain tasks to the broker"
     worker = _celery_worker(app, sink, tmp_path)
@@ -93,4 +93,4 @@ def test_celery_worker_sends_a_queued_merge_exactly_once(app, sink, tmp_path):
     assert len(received) == 300 and max(received.values()) == 1
     assert "undersigned.drain_outbox" in log and "succeeded" in log
     db.session.expire_all()
-    assert services.get_merge(merge.id).status == "done"
+    assert reports.get_merge(merge.id).status == "done"

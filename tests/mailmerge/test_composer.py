@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from crm.extensions import db
-from crm.mailmerge import services
+from crm.mailmerge import compose, queueing
 from crm.mailmerge.models import MailMerge
 from tests.conftest import ARTIFACTS, browser_login, login
 from tests.mailmerge.conftest import make_recipients, new_merge
@@ -25,7 +25,7 @@ def test_duplicate_copies_name_letter_sender_subject_body_and_audience(app, orga
     merge = new_merge(letter="l1", sender="Ana Ruiz <ana@example.org>", reply_to="team@example.org",
                       subject="Join {{ org.name }}", body="Dear **{{ contact.first_name }}**",
                       audience={"filter": {"signed": ["l1"]}, "contacts": "all"})
-    services.queue_merge(merge)  # any merge, sent or not, can be duplicated
+    queueing.queue_merge(merge)  # any merge, sent or not, can be duplicated
     response = organizer.post(f"/merges/{merge.id}/duplicate")
     assert response.status_code == 303 and "/edit" in response.headers["Location"]
     copy = db.session.scalar(select(MailMerge).where(MailMerge.id != merge.id))
@@ -41,8 +41,8 @@ def test_follow_up_starts_from_the_original_content(app, organizer):
     make_recipients(2, letter_slug="l1")
     merge = new_merge(letter="l1", sender="ana@example.org", subject="Sign {{ letter.title }}",
                       body="Dear {{ contact.first_name }}, sign: {{ sign_on_url }}")
-    services.queue_merge(merge)
-    services.set_state(merge, "pause")
+    queueing.queue_merge(merge)
+    queueing.set_state(merge, "pause")
     show = organizer.get(f"/merges/{merge.id}").get_data(as_text=True)
     link = re.search(r'href="(/merges/new\?[^"]+)">Follow up with those who did not sign', show).group(1)
     page = organizer.get(link.replace("&amp;", "&")).get_data(as_text=True)
@@ -107,7 +107,7 @@ def test_without_javascript_the_fields_are_a_plain_list(live_server, browser, us
         browser_login(page, live_server.url, users["organizer"].email)
         page.goto(f"{live_server.url}/merges/new")
         items = page.locator("#field-picker li")
-        assert items.count() == len(services.field_list())
+        assert items.count() == len(compose.field_list())
         assert "{{ contact.first_name }}" in items.first.text_content()
         assert page.get_by_role("button", name="Insert Recipient's first name").count() == 0  # hidden
     finally:

@@ -3,7 +3,7 @@ second click (a form POST that works without JavaScript) queues."""
 
 import pytest
 
-from crm.mailmerge import services
+from crm.mailmerge import reports
 from tests.conftest import login
 from tests.mailmerge.conftest import make_recipients, new_merge
 
@@ -30,15 +30,15 @@ def test_queue_and_send_asks_with_the_counts_sender_and_first_subject(app, organ
     assert "Send to 4 contacts at 3 organizations now?" in page
     assert "Ana Ruiz &lt;ana@example.org&gt;" in page
     assert "Hello Person Org 0" in page  # the first recipient's rendered subject
-    assert services.get_merge(merge.id).status == "draft"
+    assert reports.get_merge(merge.id).status == "draft"
     # A POST without the confirmation (an old form, a double-submitted first click) only asks again.
     again = organizer.post(f"/merges/{merge.id}/queue")
     assert again.status_code == 200 and "now?" in again.get_data(as_text=True)
-    assert services.get_merge(merge.id).status == "draft"
+    assert reports.get_merge(merge.id).status == "draft"
     sent = organizer.post(f"/merges/{merge.id}/queue", data={"confirmed": "yes"})
     assert sent.status_code == 303
     db.session.expire_all()
-    assert services.get_merge(merge.id).status == "queued"
+    assert reports.get_merge(merge.id).status == "queued"
     # Once queued, the question is not asked again.
     assert organizer.get(f"/merges/{merge.id}/queue").status_code == 303
 

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from crm.cli import main
 from crm.common.urls import base_url_for_run, unreachable_host
-from crm.mailmerge import services
+from crm.mailmerge import checking, compose, previews
+from crm.mailmerge.errors import MergeError
 from crm.mailmerge.models import MailMerge
 from crm.mailmerge.rendering import letter_record, load_recipients, render_message
 from crm.mailmerge.templating import compile_templates
@@ -81,7 +82,7 @@ def app_config():
 def test_check_and_merge_page_warn_about_loopback_links_when_sending_by_smtp(app, as_role, runner):
     make_recipients(2)
     merge = new_merge()
-    result = services.check_merge(merge)
+    result = checking.check_merge(merge)
     assert result.ok  # a warning, not a problem: the organizer may know better (a tunnel, a test relay)
     assert "http://127.0.0.1:5301" in result.warnings[0] and "could not open" in result.warnings[0]
     client = as_role("organizer")
@@ -91,10 +92,10 @@ def test_check_and_merge_page_warn_about_loopback_links_when_sending_by_smtp(app
     cli = runner.invoke(args=["merge", "check", str(merge.id)])
     assert cli.exit_code == 0 and "Warning: Links in these messages point to http://127.0.0.1:5301" in cli.output
     app.config["CRM_BASE_URL"] = "https://crm.example.org"
-    assert services.check_merge(merge).warnings == []
+    assert checking.check_merge(merge).warnings == []
     assert 'id="link-warning"' not in client.get(f"/merges/{merge.id}").get_data(as_text=True)
     app.config.update(CRM_BASE_URL="http://localhost:5000", MAIL_BACKEND="outbox")
-    assert services.check_merge(merge).warnings == []  # the dev outbox keeps mail on this machine
+    assert checking.check_merge(merge).warnings == []  # the dev outbox keeps mail on this machine
 
 
 # --- the sender --------------------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def test_the_sender_is_stored_as_the_header_will_say_it(app, typed, stored):
     merge = new_merge(sender=typed)
     assert merge.sender == stored
     compiled = compile_templates(merge.subject_template, merge.body_template)
-    contact_id = services.preview_contacts(merge, 1)[0][0]
+    contact_id = previews.preview_contacts(merge, 1)[0][0]
     raw = render_message(compiled, load_recipients([contact_id])[contact_id], letter=letter_record(None),
                          merge_id=merge.id, sender=merge.sender).raw
     from email import message_from_string, policy
@@ -133,12 +134,12 @@ def test_the_sender_is_stored_as_the_header_will_say_it(app, typed, stored):
 ])
 def test_a_sender_that_is_not_one_address_is_refused_everywhere(app, users, client, runner, tmp_path, typed):
     make_recipients(1)
-    with pytest.raises(services.MergeError) as caught:
+    with pytest.raises(MergeError) as caught:
         new_merge(sender=typed)
     assert "sender" in caught.value.errors
     merge = new_merge()
-    with pytest.raises(services.MergeError):
-        services.update_merge(merge, {"name": "x", "subject": "s", "body": "b", "sender": typed,
+    with pytest.raises(MergeError):
+        compose.update_merge(merge, {"name": "x", "subject": "s", "body": "b", "sender": typed,
                                       "audience": {"filter": {}, "contacts": "primary"}})
     reasons = ("not one address", "one line", "not a valid")
     from crm.auth.services import create_token

@@ -8,8 +8,9 @@ from sqlalchemy import select
 from crm.audit.models import AuditEvent
 from crm.extensions import db
 from crm.imports.models import ImportBatch
-from crm.mailmerge import services
+from crm.mailmerge import checking
 from crm.mailmerge.models import MailMerge
+from tests.factories import IssueAreaFactory, SignatureFactory
 
 PRIVACY_NOT_IMMIGRATION = 12  # on the seed: 12 organizations work on privacy and not on immigration
 SENTENCE = "Organizations: works on privacy, not immigration · primary contacts only"
@@ -31,7 +32,7 @@ def test_the_audience_excludes_issue_areas_live_and_saved(seeded, users, as_role
     # the live count takes the excluded area into account before anything is saved
     live = client.get("/merges/audience-count?contacts=primary&issue_area=privacy&match=any"
                       "&not_issue_area=immigration").get_data(as_text=True)
-    counts = services.count_audience({"filter": {"issue_area": ["privacy"], "match": "any",
+    counts = checking.count_audience({"filter": {"issue_area": ["privacy"], "match": "any",
                                                  "not_issue_area": ["immigration"]}, "contacts": "primary"})
     assert counts.organizations == PRIVACY_NOT_IMMIGRATION
     # the seed has organizations and no contacts: all 12 show as "without a contact" (14 with privacy alone)
@@ -44,13 +45,14 @@ def test_the_audience_excludes_issue_areas_live_and_saved(seeded, users, as_role
     assert response.status_code == 302, response.get_data(as_text=True)
     merge = db.session.scalar(select(MailMerge))
     assert merge.audience["filter"]["not_issue_area"] == ["immigration"]
-    assert services.audience_counts(merge).organizations == PRIVACY_NOT_IMMIGRATION
+    assert checking.audience_counts(merge).organizations == PRIVACY_NOT_IMMIGRATION
     edit = client.get(f"/merges/{merge.id}/edit").get_data(as_text=True)
     assert 'name="not_issue_area" value="immigration" id="not_issue_area-immigration" checked' in edit
     assert "not_issue_area" not in re.search(r'name="extra_filter"[^>]*>', edit).group(0)
 
 
-def test_the_audience_lists_are_checkboxes(seeded, users, as_role):
+def test_the_audience_lists_are_checkboxes(users, as_role):
+    SignatureFactory(organization__issue_areas=["privacy", "immigration"])  # a letter and issue areas to list
     form = as_role("organizer").get("/merges/new").get_data(as_text=True)
     assert "<select multiple" not in form and not re.search(r"<select[^>]*multiple", form)
     for name in AUDIENCE_LISTS:
@@ -58,7 +60,9 @@ def test_the_audience_lists_are_checkboxes(seeded, users, as_role):
         assert f'type="checkbox" name="{name}"' in form, name
 
 
-def test_the_audit_log_shows_the_audience_as_a_sentence(seeded, users, as_role):
+def test_the_audit_log_shows_the_audience_as_a_sentence(users, as_role):
+    IssueAreaFactory(slug="privacy")
+    IssueAreaFactory(slug="immigration")
     client = as_role("organizer")
     assert _compose(client, issue_area="privacy", not_issue_area="immigration").status_code == 302
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.entity_type == "merge"))

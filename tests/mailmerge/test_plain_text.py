@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crm.common.markdown import render_markdown
-from crm.mailmerge import services
+from crm.mailmerge import previews
 from crm.mailmerge.plaintext import _convert, html_and_text, markdown_to_text
 from tests.mailmerge.conftest import make_recipients, new_merge
 
@@ -58,7 +58,7 @@ def test_the_message_text_part_has_no_markdown_marks(app):
     make_recipients(1)
     merge = new_merge(body="Dear {{ contact.first_name }},\n\n**{{ org.name }}** signed. "
                            "[Read the letter](https://example.org/letter).")
-    text = services.preview(merge).text
+    text = previews.preview(merge).text
     assert text.startswith("Dear First0,\n\nPerson Org 0 signed. Read the letter (https://example.org/letter).")
     assert "**" not in text and "](" not in text
-    assert "<strong>Person Org 0</strong>" in services.preview(merge).html
+    assert "<strong>Person Org 0</strong>" in previews.preview(merge).html

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.extensions import db
-from crm.mailmerge import services
+from crm.mailmerge import queueing, reports
 from crm.mailmerge.models import Message, Suppression
 from crm.mailmerge.worker import drain
 from tests.mailmerge.conftest import make_recipients, new_merge, serve_sink, smtp_config
@@ -40,7 +40,7 @@ def _statuses(merge_id):
 def test_a_merge_reaches_everyone_once_with_the_expected_message(app, sink):
     make_recipients(30)
     merge = new_merge()
-    summary = services.queue_merge(merge)
+    summary = queueing.queue_merge(merge)
     assert summary["queued"] == 30
     stats = drain()
     assert stats.sent == 30
@@ -58,7 +58,7 @@ def test_a_merge_reaches_everyone_once_with_the_expected_message(app, sink):
     assert "1 Test Street" in text and "/u/" in text
     html = message.get_body(("html",)).get_content()
     assert "<strong>Person Org 0</strong>" in html
-    assert services.get_merge(merge.id).status == "done"
+    assert reports.get_merge(merge.id).status == "done"
     row = db.session.scalar(select(Message).where(Message.merge_id == merge.id).order_by(Message.id))
     assert row.raw and row.last_response.startswith("250")
 
@@ -69,7 +69,7 @@ def test_refusals_retries_and_421s(app, sink):
     sink.rcpt_replies["person1@example.net"] = ["451 4.7.1 try again later", "451 4.7.1 try again later"]
     sink.close_after = 50
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     drain()
     received = sink.received_by()
     assert "person0@example.net" not in received
@@ -92,7 +92,7 @@ def test_connection_dropped_after_data_is_uncertain_and_not_resent(app, sink):
     make_recipients(10)
     sink.drop_on_data.add("person3@example.net")
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     drain()
     drain()  # a second worker run must not send it again
     assert sink.received_by()["person3@example.net"] == 1
@@ -105,7 +105,7 @@ def test_connection_dropped_after_data_is_uncertain_and_not_resent(app, sink):
 def test_reconnects_after_mail_max_emails(app, sink):
     app.config["MAIL_MAX_EMAILS"] = 7
     make_recipients(30)
-    services.queue_merge(new_merge())
+    queueing.queue_merge(new_merge())
     drain()
     assert len(sink.messages) == 30
     assert sink.connections == 5  # ⌈30 / 7⌉
@@ -156,7 +156,7 @@ def test_on_sqlite_every_sending_mark_is_a_synced_commit(app, sink):
     try:
         app.config["MAIL_WORKER_BATCH"] = 4  # several batches
         make_recipients(10)
-        services.queue_merge(new_merge())
+        queueing.queue_merge(new_merge())
         assert drain().sent == 10
     finally:
         event.remove(db.engine, "connect", trace)

@@ -8,7 +8,7 @@ from sqlalchemy import insert, select
 from crm.common.types import utcnow
 from crm.contacts.models import Contact
 from crm.extensions import db
-from crm.mailmerge import services
+from crm.mailmerge import reports
 from crm.mailmerge.models import Message
 from crm.mailmerge.states import LISTED, MESSAGE_STATES
 from tests.conftest import login
@@ -60,4 +60,4 @@ def test_every_page_uses_the_same_words_for_a_message_state(app, client, users):
     message_id = db.session.scalar(select(Message.id).where(Message.status == "uncertain"))
     message = client.get(f"/outbox/{message_id}").get_data(as_text=True)
     assert ">Uncertain</span>" in message and "may or may not have arrived" in message
-    assert services.report_page(merge.id, 1, status="sending").total == 2
+    assert reports.report_page(merge.id, 1, status="sending").total == 2

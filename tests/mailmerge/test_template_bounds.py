@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm.extensions import db
-from crm.mailmerge import services
+from crm.mailmerge import checking, previews, queueing
+from crm.mailmerge.errors import MergeError
 from crm.mailmerge.rendering import letter_record, load_recipients, render_message
 from crm.mailmerge.templating import RenderError, compile_templates
 from tests.mailmerge.conftest import make_recipients, new_merge
@@ -70,13 +71,13 @@ def _bounded(action):
     started = time.perf_counter()
     try:
         outcome = action()
-    except (services.MergeError, RenderError) as exc:
+    except (MergeError, RenderError) as exc:
         outcome = exc
     seconds = time.perf_counter() - started
     tracemalloc.start()
     try:
         action()
-    except (services.MergeError, RenderError):
+    except (MergeError, RenderError):
         pass
     finally:
         peak = tracemalloc.get_traced_memory()[1]
@@ -88,8 +89,8 @@ def _render_one(merge):
     """What the worker does for one queued message."""
     compiled = compile_templates(merge.subject_template, merge.body_template)
     if compiled.problems:
-        raise services.MergeError(str(compiled.problems[0]))
-    contact_id = services.preview_contacts(merge, 1)[0][0]
+        raise MergeError(str(compiled.problems[0]))
+    contact_id = previews.preview_contacts(merge, 1)[0][0]
     recipient = load_recipients([contact_id])[contact_id]
     return render_message(compiled, recipient, letter=letter_record(merge.letter), merge_id=merge.id,
                           sender="", reply_to="")
@@ -100,14 +101,14 @@ def _assert_bounded(merge, body: str) -> list[str]:
     _set_templates(merge, "Hello {{ org.name }}", body)
     messages = []
     for name, action in (
-        ("check", lambda: services.check_merge(merge)),
-        ("preview", lambda: services.preview(merge)),
+        ("check", lambda: checking.check_merge(merge)),
+        ("preview", lambda: previews.preview(merge)),
         ("render", lambda: _render_one(merge)),
     ):
         seconds, peak, outcome = _bounded(action)
         assert seconds < TIME_BOUND, (name, body[:200], seconds)
         assert peak < MEMORY_BOUND, (name, body[:200], peak)
-        if isinstance(outcome, services.CheckResult):
+        if isinstance(outcome, checking.CheckResult):
             messages += [str(p) for p in outcome.problems]
         elif isinstance(outcome, Exception):
             messages.append(str(outcome))
@@ -129,12 +130,12 @@ def test_the_issues_templates_fail_fast_with_a_clear_message(hostile_merge, body
 def test_saving_a_hostile_template_is_refused_by_the_check_and_queueing(app):
     make_recipients(2)
     merge = new_merge(body=ISSUE_EXAMPLES["concat doubling"])
-    result = services.check_merge(merge)
+    result = checking.check_merge(merge)
     assert not result.ok
     assert "text joined with ~ would grow beyond 20,000 characters" in str(result.problems[0])
     assert "the check stopped here" in str(result.problems[0])
-    with pytest.raises(services.MergeError):
-        services.queue_merge(merge)
+    with pytest.raises(MergeError):
+        queueing.queue_merge(merge)
 
 
 def test_ordinary_templates_still_render(app):
@@ -146,8 +147,8 @@ def test_ordinary_templates_still_render(app):
         "{{ [1, 2, 3, 4] | batch(2) | list | length }} {{ [1, 2, 3] | slice(2) | list | length }} "
         "{{ ('ab' * 3) ~ ([1] + [2]) | length }} {{ 2 ** 10 }} {{ 3.14159 | round(2) }}"
     ))
-    assert services.check_merge(merge).ok
-    text = services.preview(merge).text
+    assert checking.check_merge(merge).ok
+    text = previews.preview(merge).text
     assert "a, b 6 a+b 2 2 ababab2 1024 3.14" in text
 
 

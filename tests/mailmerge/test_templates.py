@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from crm.contacts.models import Contact
 from crm.extensions import db
-from crm.mailmerge import services
+from crm.mailmerge import checking, compose, previews, queueing
+from crm.mailmerge.errors import MergeError
 from crm.mailmerge.templating import compile_templates
 from tests.mailmerge.conftest import make_recipients, new_merge
 
@@ -52,14 +53,14 @@ def test_template_injection_is_refused_at_check_time(app, payload):
     make_recipients(2)
     try:
         merge = new_merge(body=f"Hello\n\n{payload}")
-    except services.MergeError as exc:
+    except MergeError as exc:
         message = str(exc)
     else:
-        result = services.check_merge(merge)
+        result = checking.check_merge(merge)
         assert not result.ok, payload
         message = " ".join(str(p) for p in result.problems)
-        with pytest.raises(services.MergeError):
-            services.queue_merge(merge)
+        with pytest.raises(MergeError):
+            queueing.queue_merge(merge)
     assert message
     for leak in (
         "test-secret-key",
@@ -76,13 +77,13 @@ def test_template_injection_is_refused_at_check_time(app, payload):
 
 
 def test_syntax_error_names_the_line(app):
-    with pytest.raises(services.MergeError) as caught:
+    with pytest.raises(MergeError) as caught:
         new_merge(body="Dear {{ contact.first_name | default('friends') }},\n\nline two\n{% if %}\n")
     assert "Body, line 4: syntax error" in str(caught.value)
 
 
 def test_unknown_field_is_refused(app):
-    with pytest.raises(services.MergeError) as caught:
+    with pytest.raises(MergeError) as caught:
         new_merge(body="Dear {{ contact.frist_name }}")
     assert "unknown field contact.frist_name" in str(caught.value)
 
@@ -93,15 +94,15 @@ def test_empty_field_blocks_with_the_recipients_affected_and_default_fixes_it(ap
     contact.first_name = ""
     db.session.commit()
     merge = new_merge(body="Dear {{ contact.first_name }},\n\nhello")
-    result = services.check_merge(merge)
+    result = checking.check_merge(merge)
     assert result.recipients == 5
     assert len(result.problems) == 1
     problem = result.problems[0]
     assert problem.line == 1 and problem.count == 1 and problem.recipients == ["person2@example.net"]
     assert "contact.first_name is empty" in str(problem)
-    with pytest.raises(services.MergeError):
-        services.queue_merge(merge)
-    services.update_merge(
+    with pytest.raises(MergeError):
+        queueing.queue_merge(merge)
+    compose.update_merge(
         merge,
         {
             "name": "x",
@@ -110,13 +111,18 @@ def test_empty_field_blocks_with_the_recipients_affected_and_default_fixes_it(ap
             "audience": {"contacts": "primary"},
         },
     )
-    assert services.check_merge(merge).ok
-    assert services.preview(merge, contact.id).text.startswith("Dear friends,")
+    assert checking.check_merge(merge).ok
+    assert previews.preview(merge, contact.id).text.startswith("Dear friends,")
 
 
-def test_every_field_renders(app, seeded):
+def test_every_field_renders(app):
+    from datetime import date
+
     from crm.seed import SEED_LETTER_SLUG
+    from tests.factories import LetterFactory
 
+    LetterFactory(slug=SEED_LETTER_SLUG, title="Urge DHS to stop using Clearview AI facial recognition",
+                  status="delivered", letter_date=date(2021, 4, 19))
     make_recipients(1, letter_slug=SEED_LETTER_SLUG)
     body = (
         "{{ contact.first_name }} {{ contact.last_name }} {{ contact.full_name }} {{ contact.email }} "
@@ -128,9 +134,9 @@ def test_every_field_renders(app, seeded):
     merge = new_merge(
         body=body, letter=SEED_LETTER_SLUG, audience={"filter": {"q": "person org"}, "contacts": "primary"}
     )
-    result = services.check_merge(merge)
+    result = checking.check_merge(merge)
     assert result.ok, [str(p) for p in result.problems]
-    text = services.preview(merge).text
+    text = previews.preview(merge).text
     assert "First0 Last0 First0 Last0 person0@example.net Person Org 0" in text
     assert "/sign/" + SEED_LETTER_SLUG + "/p/" in text
     assert "Clearview" in text and "friend" in text and "soon" in text
@@ -139,7 +145,7 @@ def test_every_field_renders(app, seeded):
 def test_sign_on_url_without_a_letter_is_refused(app):
     make_recipients(1)
     merge = new_merge(body="Sign: {{ sign_on_url }}")
-    result = services.check_merge(merge)
+    result = checking.check_merge(merge)
     assert not result.ok and "sign_on_url" in str(result.problems[0])
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from crm.auth.services import create_token
 from crm.extensions import db
 from crm.letters.models import Signature
-from crm.mailmerge import links, services
+from crm.mailmerge import links, previews, suppressions
+from crm.mailmerge.errors import MergeError
 from crm.mailmerge.models import Suppression
 from crm.mailmerge.worker import drain
 from tests.conftest import login
@@ -50,7 +51,7 @@ def test_a_test_message_links_act_on_nobody(app, sink, users, client):
     db.session.commit()
     merge = new_merge(body=BODY, letter="stop-it")
     login(client, users["organizer"].email)
-    contact_id = services.preview_contacts(merge, 1)[0][0]
+    contact_id = previews.preview_contacts(merge, 1)[0][0]
     response = client.post(f"/merges/{merge.id}/test", data={"contact_id": str(contact_id)})
     assert response.status_code == 303
     token = create_token(users["organizer"].email).secret
@@ -86,9 +87,9 @@ def test_real_links_still_work_and_test_links_are_a_distinct_kind(app):
     make_recipients(1)
     real = links.unsubscribe_url("person0@example.net", 1).rsplit("/", 1)[-1]
     test = links.test_link_url("unsubscribe", 1, "person0@example.net").rsplit("/", 1)[-1]
-    assert services.read_unsubscribe(real)["email"] == "person0@example.net"
-    with pytest.raises(services.MergeError):
-        services.read_unsubscribe(test)
+    assert suppressions.read_unsubscribe(real)["email"] == "person0@example.net"
+    with pytest.raises(MergeError):
+        suppressions.read_unsubscribe(test)
 
 
 def test_api_test_send_refuses_bad_input_and_viewers(app, users, client):

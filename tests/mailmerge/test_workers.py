@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.extensions import db
-from crm.mailmerge import services
+from crm.mailmerge import queueing, reports
 from crm.mailmerge.models import Message
 from crm.mailmerge.worker import Worker, drain
 from tests.mailmerge.conftest import make_recipients, new_merge, smtp_config, worker_env
@@ -58,7 +58,7 @@ def _worker_process(app, sink, tmp_path, **extra: str) -> subprocess.Popen:
 def test_sigkill_after_the_500th_message_then_restart(app, sink, tmp_path):
     make_recipients(2000)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     process = _worker_process(app, sink, tmp_path)
 
     def kill_at_500(count):
@@ -81,14 +81,14 @@ def test_sigkill_after_the_500th_message_then_restart(app, sink, tmp_path):
         **({"uncertain": 1} if "uncertain" in counts else {}),
     }
     assert counts["sent"] + counts.get("uncertain", 0) == len(sink.messages)
-    assert services.get_merge(merge.id).status == "done"
+    assert reports.get_merge(merge.id).status == "done"
 
 
 def _two_workers(app, sink, tmp_path, count):
     """Two `crm worker` processes drain a `count`-message merge; returns how many each sent."""
     make_recipients(count)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     processes = [_worker_process(app, sink, tmp_path) for _ in range(2)]
     for process in processes:
         process.wait(300)
@@ -122,7 +122,7 @@ def test_two_workers_on_postgresql_drain_10000(app, sink, tmp_path):
 def test_pause_after_100_then_resume(app, sink):
     make_recipients(300)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     reached = threading.Event()
     sink.on_accept = lambda count: reached.set() if count >= 100 else None
     results = {}
@@ -134,15 +134,15 @@ def test_pause_after_100_then_resume(app, sink):
     thread = threading.Thread(target=run)
     thread.start()
     assert reached.wait(60)
-    services.set_state(services.get_merge(merge.id), "pause")
+    queueing.set_state(reports.get_merge(merge.id), "pause")
     thread.join(60)
     paused_at = len(sink.messages)
     assert 100 <= paused_at <= 115  # within a few messages
-    assert services.get_merge(merge.id).status == "paused"
+    assert reports.get_merge(merge.id).status == "paused"
     time.sleep(0.2)
     assert len(sink.messages) == paused_at
     assert _statuses(merge.id) == {"sent": paused_at, "queued": 300 - paused_at}
-    services.set_state(services.get_merge(merge.id), "resume")
+    queueing.set_state(reports.get_merge(merge.id), "resume")
     drain()
     received = sink.received_by()
     assert len(received) == 300 and max(received.values()) == 1
@@ -152,9 +152,9 @@ def test_pause_after_100_then_resume(app, sink):
 def test_cancel_stops_and_never_sends_the_rest(app, sink):
     make_recipients(50)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     Worker(batch=10).run(until_empty=True, max_batches=2)
-    services.set_state(services.get_merge(merge.id), "cancel")
+    queueing.set_state(reports.get_merge(merge.id), "cancel")
     drain()
     assert len(sink.messages) == 20
     assert _statuses(merge.id) == {"sent": 20, "cancelled": 30}
@@ -187,7 +187,7 @@ def test_recovery_of_rows_a_dead_worker_left_sending(app, marked_at, rows):
 
     make_recipients(rows + 2)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     name = _dead_worker_name()
     base = datetime.now(UTC) if marked_at == "now" else datetime.fromisoformat(marked_at).replace(tzinfo=UTC)
     messages = db.session.scalars(select(Message).where(Message.merge_id == merge.id).order_by(Message.id)).all()
@@ -228,7 +228,7 @@ def test_a_relay_refusing_connections_for_a_while(app, sink):
     app.config["MAIL_RETRY_BASE_SECONDS"] = 1
     make_recipients(120)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     outage = {}
 
     def at_40(count):
@@ -243,7 +243,7 @@ def test_a_relay_refusing_connections_for_a_while(app, sink):
     assert time.monotonic() - start > 3  # it did wait for the relay
     assert _exactly_once(sink, merge.id, 120) <= 1  # the message in flight when the relay went away
     assert health.last_error.startswith("RelayUnavailable: cannot connect")
-    assert services.get_merge(merge.id).status == "done"
+    assert reports.get_merge(merge.id).status == "done"
 
 
 @pytest.mark.slow
@@ -257,7 +257,7 @@ def test_database_connections_terminated_mid_merge(app, sink, tmp_path):
         pytest.skip("pg_terminate_backend: PostgreSQL")
     make_recipients(400)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     sink.delay = 0.005  # a relay that takes a moment, so that the kills land at every step of a message
     name = f"undersigned-test-worker-{os.getpid()}"
     separator = "&" if "?" in app.config["DATABASE_URL"] else "?"
@@ -283,7 +283,7 @@ def test_database_connections_terminated_mid_merge(app, sink, tmp_path):
     assert kills >= 3, kills
     assert "backing off" in log
     assert _exactly_once(sink, merge.id, 400) == 0
-    assert services.get_merge(merge.id).status == "done"
+    assert reports.get_merge(merge.id).status == "done"
 
 
 def test_the_embedded_worker_rides_out_an_outage_and_says_so(app, sink, client, as_role):
@@ -296,7 +296,7 @@ def test_the_embedded_worker_rides_out_an_outage_and_says_so(app, sink, client, 
     merge = new_merge()
     relay_back = threading.Event()
     outage = sink.refuse_for(60, until=relay_back)  # down from the start, until the test has seen the state
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     start_embedded_worker(app)
     try:
         deadline = time.monotonic() + 30
@@ -328,12 +328,12 @@ def test_mail_connections_send_side_by_side(app, sink):
     sink.delay = 0.02  # a relay that takes 20 ms per message
     make_recipients(120)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     stats = drain()
     assert stats.sent == 120 and stats.connections == 4
     assert sink.connections == 4 and sink.most_in_flight == 4
     assert _exactly_once(sink, merge.id, 120) == 0
-    assert services.get_merge(merge.id).status == "done"
+    assert reports.get_merge(merge.id).status == "done"
 
 
 def test_a_claim_takes_no_more_than_its_batch(app):
@@ -343,7 +343,7 @@ def test_a_claim_takes_no_more_than_its_batch(app):
 
     make_recipients(60)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     with db.engine.connect() as conn:
         first = claims.claim(conn, "here:1:a", 20)
         second = claims.claim(conn, "here:1:b", 20)

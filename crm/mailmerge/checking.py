@@ -1,0 +1,190 @@
+"""Checking a merge before it is queued: its audience counted and described, every recipient rendered once (the
+dry run), and a warning when recipients could not open its links."""
+
+import time
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from crm.common.urls import public_url, unreachable_host
+from crm.extensions import db
+from crm.mailmerge import audience as audiences
+from crm.mailmerge.errors import MergeError
+from crm.mailmerge.models import MailMerge
+from crm.mailmerge.rendering import letter_record, load_recipients, render_message, sample_recipient
+from crm.mailmerge.template_checks import Problem
+from crm.mailmerge.templating import RenderError, compile_templates
+
+# Audience rows streamed, rendered and written at a time.
+CHUNK_ROWS = 500
+# The whole check's time budget: whichever is larger. A normal template renders a message in well under 1 ms.
+CHECK_SECONDS = 30.0
+CHECK_SECONDS_PER_RECIPIENT = 0.01
+
+
+def count_audience(audience) -> audiences.AudienceCounts:
+    """Counts for an audience being composed, before it is saved (raises MergeError, naming the field)."""
+    try:
+        return audiences.audience_counts(audiences.normalise_audience(audience))
+    except audiences.AudienceError as exc:
+        raise MergeError(str(exc), {exc.field: [str(exc)]}) from exc
+
+
+def audience_counts(merge: MailMerge) -> audiences.AudienceCounts:
+    """Counts for the audience page (raises MergeError when the audience no longer resolves)."""
+    try:
+        return audiences.audience_counts(merge.audience or {})
+    except audiences.AudienceError as exc:
+        raise MergeError(str(exc), {exc.field: [str(exc)]}) from exc
+
+
+def describe_audience(merge: MailMerge) -> str:
+    """The audience in words."""
+    return audiences.describe(merge.audience or {})
+
+
+def link_warning() -> str | None:
+    """Words for the organizer when mail would leave by SMTP with links nobody else can open (CRM_BASE_URL on
+    loopback, localhost or an unspecified address); None when links can work or mail stays in the outbox."""
+    if current_app.config.get("MAIL_BACKEND") != "smtp":
+        return None
+    base = public_url()
+    host = unreachable_host(base)
+    if host is None:
+        return None
+    return (
+        f"Links in these messages point to {base}, an address only this computer can open ({host}): recipients "
+        "could not open their sign-on or unsubscribe links. Set CRM_BASE_URL to the address people open "
+        "(for example https://crm.example.org) and restart before sending."
+    )
+
+
+@dataclass
+class CheckResult:
+    """The dry run: every recipient rendered once; problems block queueing, warnings do not."""
+
+    recipients: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No problem found."""
+        return not self.problems
+
+    def as_dict(self) -> dict:
+        """For the API and `crm merge check`."""
+        return {
+            "ok": self.ok,
+            "recipients": self.recipients,
+            "warnings": list(self.warnings),
+            "problems": [
+                {
+                    "part": p.part,
+                    "line": p.line,
+                    "message": p.message,
+                    "count": p.count,
+                    "recipients": p.recipients[:20],
+                    "text": str(p),
+                }
+                for p in self.problems
+            ],
+        }
+
+
+def _audience_rows(merge: MailMerge):
+    """(contact id, email, organization id, suppressed) of every audience contact, streamed."""
+    try:
+        query = audiences.contacts_query(merge.audience or {})
+    except audiences.AudienceError as exc:
+        raise MergeError(str(exc), {exc.field: [str(exc)]}) from exc
+    return db.session.execute(query.execution_options(yield_per=CHUNK_ROWS))
+
+
+def _chunks(result, size: int = CHUNK_ROWS):
+    """A result streamed in lists of `size` rows."""
+    chunk = []
+    for row in result:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def dry_run(merge: MailMerge, on_row=None) -> CheckResult:
+    """Render every recipient once; collect problems with the recipients they affect."""
+    result = CheckResult()
+    compiled = compile_templates(merge.subject_template, merge.body_template)
+    if compiled.problems:
+        result.problems = compiled.problems
+        return result
+    letter = letter_record(merge.letter)
+    found: dict[tuple, Problem] = {}
+    started = time.monotonic()
+
+    class Stop(Exception):
+        """A render budget was hit: every recipient would hit it too, so the check ends here."""
+
+    def attempt(recipient, label):
+        try:
+            render_message(
+                compiled,
+                recipient,
+                letter=letter,
+                merge_id=merge.id,
+                sender=merge.sender or "",
+                reply_to=merge.reply_to,
+            )
+            return True
+        except RenderError as exc:
+            problem = found.setdefault((exc.part, exc.line, str(exc)), Problem(exc.part, str(exc), exc.line))
+            problem.count += 1
+            if len(problem.recipients) < 20:
+                problem.recipients.append(label)
+            if exc.limit:
+                problem.message += " (the check stopped here: every message would hit the same limit)"
+                raise Stop from None
+            return False
+
+    try:
+        # A sample with every field filled catches refusals (injections, huge values) even with no audience yet.
+        attempt(sample_recipient(), "a sample recipient")
+        for key in list(found):
+            found[key].count = 0
+            found[key].recipients = []
+        seen: set[str] = set()
+        for chunk in _chunks(_audience_rows(merge)):
+            loaded = load_recipients([row.id for row in chunk])
+            for row in chunk:
+                email = (row.email or "").strip().lower()
+                if row.suppressed or email in seen:
+                    if on_row:
+                        on_row(row, email, row.suppressed, True)
+                    continue
+                seen.add(email)
+                result.recipients += 1
+                attempt(loaded[row.id], row.email)
+                if on_row:
+                    on_row(row, email, False, False)
+                allowed = max(CHECK_SECONDS, CHECK_SECONDS_PER_RECIPIENT * result.recipients)
+                if time.monotonic() - started > allowed:
+                    found[("Body", None, "slow")] = Problem(
+                        "Body", f"the check stopped after {allowed:g} s: rendering is too slow "
+                        f"({result.recipients} messages); simplify the template",
+                    )
+                    raise Stop
+    except Stop:
+        pass  # the problems found so far say why; queueing refuses a check with problems
+    result.problems = sorted(found.values(), key=lambda p: (p.part != "Subject", p.line or 0, p.message))
+    return result
+
+
+def check_merge(merge: MailMerge) -> CheckResult:
+    """The dry run shown before queueing, with warnings about links recipients could not open."""
+    result = dry_run(merge)
+    warning = link_warning()
+    if warning:
+        result.warnings.append(warning)
+    return result
