@@ -9,9 +9,11 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from crm.api import make_blueprint
-from crm.imports import services
 from crm.imports.fields import KINDS, suggest_mapping
+from crm.imports.mappings import apply_mapping, get_mapping
+from crm.imports.options import DUPLICATE_MODES, PRIMARY_MODES, ImportOptions
 from crm.imports.reader import FileProblem, sniff
+from crm.imports.running import run_import
 from crm.imports.uploads import UploadError, store_upload
 
 blp = make_blueprint("api_imports", "Import organizations, contacts or a letter's signatures from CSV")
@@ -25,11 +27,11 @@ class ImportFormSchema(ma.Schema):
     letter = ma.fields.String(load_default=None, metadata={"description": "Letter slug (kind=signatures)"})
     dry_run = ma.fields.Boolean(load_default=False)
     skip_invalid = ma.fields.Boolean(load_default=False)
-    on_duplicate = ma.fields.String(load_default="skip", validate=ma.validate.OneOf(services.DUPLICATE_MODES))
+    on_duplicate = ma.fields.String(load_default="skip", validate=ma.validate.OneOf(DUPLICATE_MODES))
     mapping = ma.fields.String(load_default=None, metadata={"description": "Name of a saved column mapping"})
     accept_uncertain = ma.fields.Boolean(load_default=False)
     create_issue_areas = ma.fields.Boolean(load_default=False)
-    primary = ma.fields.String(load_default="keep", validate=ma.validate.OneOf(services.PRIMARY_MODES), metadata={
+    primary = ma.fields.String(load_default="keep", validate=ma.validate.OneOf(PRIMARY_MODES), metadata={
         "description": "Contacts: a row marked primary where the organization has another active primary keeps "
                        "that one (keep) or replaces it (replace)"})
     # The file itself is read from request.files (webargs' form location does not see it); declared here so the
@@ -87,11 +89,11 @@ class Imports(MethodView):
             except (UploadError, FileProblem) as exc:
                 abort(400, message=str(exc), errors={"file": [str(exc)]})
             if options["mapping"]:
-                saved = services.get_mapping(options["kind"], options["mapping"])
+                saved = get_mapping(options["kind"], options["mapping"])
                 if saved is None:
                     abort(400, message=f"No saved mapping called {options['mapping']!r}.",
                           errors={"mapping": ["unknown mapping"]})
-                columns = services.apply_mapping(saved, info.header)
+                columns = apply_mapping(saved, info.header)
             else:
                 columns = suggest_mapping(options["kind"], info.header)
             report: list[dict] = []
@@ -100,7 +102,7 @@ class Imports(MethodView):
                 if len(report) < MAX_REPORT_ROWS:
                     report.append(outcome.as_dict())
 
-            result = services.run_import(upload.path, services.ImportOptions(
+            result = run_import(upload.path, ImportOptions(
                 kind=options["kind"], columns=columns, on_duplicate=options["on_duplicate"],
                 skip_invalid=options["skip_invalid"], accept_uncertain=options["accept_uncertain"],
                 create_issue_areas=options["create_issue_areas"], letter_slug=options["letter"],

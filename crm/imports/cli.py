@@ -47,9 +47,12 @@ def run_cli_import(kind: str, file: Path, *, dry_run: bool, skip_invalid: bool, 
                    mapping_name: str | None, accept_uncertain: bool = False, create_issue_areas: bool = False,
                    report_path: Path | None = None, letter_slug: str | None = None, primary: str = "keep") -> None:
     """Run an import, print a summary, write the report, and exit 1 when anything was wrong."""
-    from crm.imports import services
     from crm.imports.fields import suggest_mapping
+    from crm.imports.mappings import apply_mapping, get_mapping, saved_mappings
+    from crm.imports.options import ImportOptions
+    from crm.imports.outcomes import REPORT_COLUMNS
     from crm.imports.reader import FileProblem, sniff
+    from crm.imports.running import run_import
 
     if not file.is_file():
         click.echo(f"Error: {file}: no such file.", err=True)
@@ -60,18 +63,18 @@ def run_cli_import(kind: str, file: Path, *, dry_run: bool, skip_invalid: bool, 
         click.echo(f"Error: {file}: {exc}", err=True)
         sys.exit(1)
     if mapping_name:
-        saved = services.get_mapping(kind, mapping_name)
+        saved = get_mapping(kind, mapping_name)
         if saved is None:
-            known = ", ".join(m.name for m in services.saved_mappings(kind)) or "none saved yet"
+            known = ", ".join(m.name for m in saved_mappings(kind)) or "none saved yet"
             click.echo(f"Error: no saved {kind} mapping called {mapping_name!r} ({known}).", err=True)
             sys.exit(1)
-        columns = services.apply_mapping(saved, info.header)
+        columns = apply_mapping(saved, info.header)
     else:
         columns = suggest_mapping(kind, info.header)
-    options = services.ImportOptions(kind=kind, columns=columns, on_duplicate=on_duplicate,
-                                     skip_invalid=skip_invalid, dry_run=dry_run, accept_uncertain=accept_uncertain,
-                                     create_issue_areas=create_issue_areas, letter_slug=letter_slug,
-                                     primary=primary)
+    options = ImportOptions(kind=kind, columns=columns, on_duplicate=on_duplicate,
+                            skip_invalid=skip_invalid, dry_run=dry_run, accept_uncertain=accept_uncertain,
+                            create_issue_areas=create_issue_areas, letter_slug=letter_slug,
+                            primary=primary)
     report_file = writer = None
     if report_path is not None:
         try:
@@ -80,7 +83,7 @@ def run_cli_import(kind: str, file: Path, *, dry_run: bool, skip_invalid: bool, 
             click.echo(f"Error: cannot write {report_path}: {exc.strerror}", err=True)
             sys.exit(1)
         writer = csv.writer(report_file, lineterminator="\n")
-        writer.writerow(services.REPORT_COLUMNS)
+        writer.writerow(REPORT_COLUMNS)
     shown = 0
 
     def on_row(outcome, cells):
@@ -94,7 +97,7 @@ def run_cli_import(kind: str, file: Path, *, dry_run: bool, skip_invalid: bool, 
             shown += 1
 
     try:
-        result = services.run_import(file, options, filename=file.name, on_row=on_row, info=info)
+        result = run_import(file, options, filename=file.name, on_row=on_row, info=info)
     finally:
         if report_file is not None:
             report_file.close()

@@ -1,7 +1,7 @@
 """What each kind of import reads: its fields, the header names that suggest them, and how a cell is checked.
 
 A cell is checked on its own here (syntax, length, vocabulary); what it means against the database (duplicates,
-matching organizations) is decided in crm.imports.services.
+matching organizations) is decided by the engines (crm.imports.engine and its kinds).
 """
 
 import re

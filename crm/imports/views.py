@@ -14,10 +14,14 @@ from wtforms import SelectChoice
 from crm.common.access import access
 from crm.common.validation import whole_number
 from crm.exports.rows import safe_cell
-from crm.imports import services
+from crm.imports.batches import get_batch, list_batches, undo_blockers, undo_import
 from crm.imports.fields import KINDS, likelier_kind, suggest_mapping
 from crm.imports.forms import OptionsForm, SwitchKindForm, UploadForm, mapping_form
+from crm.imports.mappings import apply_mapping, save_mapping, saved_mappings
+from crm.imports.options import ImportError_, ImportOptions
+from crm.imports.outcomes import REPORT_COLUMNS, ImportResult, RowOutcome
 from crm.imports.reader import FileProblem, sample_rows, sniff
+from crm.imports.running import run_import
 from crm.imports.uploads import (
     Quota,
     UploadError,
@@ -83,7 +87,7 @@ def index():
                 form.file.errors.append(str(exc))
             else:
                 return redirect(url_for("imports.mapping", token=upload.token), 303)
-    return render_template("imports/index.html", form=form, batches=services.list_batches(_page()), kinds=KINDS,
+    return render_template("imports/index.html", form=form, batches=list_batches(_page()), kinds=KINDS,
                            pending=pending_uploads(_folder(), current_user.id)), 400 if form.errors else 200
 
 
@@ -123,11 +127,11 @@ def mapping(token: str):
     except FileProblem as exc:
         return render_template("imports/unreadable.html", upload=upload, problem=str(exc), kinds=KINDS), 400
     defaults = upload.meta.get("columns") or suggest_mapping(kind, info.header)
-    saved = services.saved_mappings(kind)
+    saved = saved_mappings(kind)
     if request.method == "POST" and request.form.get("apply_saved"):
         chosen = next((m for m in saved if m.name == request.form.get("saved")), None)
         if chosen is not None:
-            defaults = services.apply_mapping(chosen, info.header)
+            defaults = apply_mapping(chosen, info.header)
             flash(f"Applied the saved mapping '{chosen.name}'.", "info")
         form = mapping_form(kind, info.header, defaults=defaults)
     else:
@@ -145,9 +149,9 @@ def mapping(token: str):
             upload.save()
             if form.save_as.data:
                 try:
-                    services.save_mapping(kind, form.save_as.data, info.header, columns, current_user.id)
+                    save_mapping(kind, form.save_as.data, info.header, columns, current_user.id)
                     flash(f"Mapping saved as '{form.save_as.data.strip()}'.", "success")
-                except services.ImportError_ as exc:
+                except ImportError_ as exc:
                     problems.append(str(exc))
             if not problems:
                 return redirect(url_for("imports.preview", token=token), 303)
@@ -158,25 +162,25 @@ def mapping(token: str):
         400 if problems or form.errors else 200
 
 
-def _options_from(upload, form: OptionsForm, dry_run: bool) -> services.ImportOptions:
+def _options_from(upload, form: OptionsForm, dry_run: bool) -> ImportOptions:
     """Import options from the wizard's state and form."""
-    return services.ImportOptions(kind=upload.meta["kind"], columns=upload.meta.get("columns") or [],
-                                  on_duplicate=form.on_duplicate.data or "skip",
-                                  skip_invalid=bool(form.skip_invalid.data),
-                                  accept_uncertain=bool(form.accept_uncertain.data),
-                                  create_issue_areas=bool(form.create_issue_areas.data),
-                                  letter_slug=upload.meta.get("letter"), dry_run=dry_run,
-                                  primary=form.primary.data or "keep")
+    return ImportOptions(kind=upload.meta["kind"], columns=upload.meta.get("columns") or [],
+                         on_duplicate=form.on_duplicate.data or "skip",
+                         skip_invalid=bool(form.skip_invalid.data),
+                         accept_uncertain=bool(form.accept_uncertain.data),
+                         create_issue_areas=bool(form.create_issue_areas.data),
+                         letter_slug=upload.meta.get("letter"), dry_run=dry_run,
+                         primary=form.primary.data or "keep")
 
 
-def _run_with_report(upload, options: services.ImportOptions, report: Path):
+def _run_with_report(upload, options: ImportOptions, report: Path):
     """Run the engine, writing its report to `report` and keeping the rows the page shows."""
     shown: list = []
     problems_shown = 0
 
     with open(report, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(services.REPORT_COLUMNS)
+        writer.writerow(REPORT_COLUMNS)
 
         def on_row(outcome, cells):
             nonlocal problems_shown
@@ -186,8 +190,8 @@ def _run_with_report(upload, options: services.ImportOptions, report: Path):
                 shown.append(outcome)
                 problems_shown += bool(outcome.errors)
 
-        result = services.run_import(upload.path, options, filename=upload.meta.get("filename", ""),
-                                     user_id=current_user.id, on_row=on_row)
+        result = run_import(upload.path, options, filename=upload.meta.get("filename", ""),
+                            user_id=current_user.id, on_row=on_row)
     return result, shown
 
 
@@ -233,12 +237,12 @@ def preview(token: str):
         400 if result.problems else 200
 
 
-def _preview_key(options: services.ImportOptions) -> dict:
+def _preview_key(options: ImportOptions) -> dict:
     """What a kept preview must have been computed with to be shown again."""
     return {**options.as_dict(), "kind": options.kind}
 
 
-def _keep_preview(upload, options: services.ImportOptions, result, shown) -> float:
+def _keep_preview(upload, options: ImportOptions, result, shown) -> float:
     """Keep a preview's counts and shown rows beside the upload; when it was computed."""
     now = time.time()
     rows = [{"row": o.row, "action": o.action, "record": o.record, "errors": o.errors, "cells": o.cells}
@@ -249,15 +253,15 @@ def _keep_preview(upload, options: services.ImportOptions, result, shown) -> flo
     return now
 
 
-def _kept_preview(upload, options: services.ImportOptions):
+def _kept_preview(upload, options: ImportOptions):
     """(result, shown rows, when) of the kept preview for these options, or None."""
     try:
         kept = json.loads(upload.preview_path.read_text(encoding="utf-8"))
         if kept["key"] != _preview_key(options):
             return None
-        result = services.ImportResult(**kept["result"])
-        shown = [services.RowOutcome(r["row"], r["action"], r["record"], [tuple(e) for e in r["errors"]],
-                                     r["cells"]) for r in kept["rows"]]
+        result = ImportResult(**kept["result"])
+        shown = [RowOutcome(r["row"], r["action"], r["record"], [tuple(e) for e in r["errors"]],
+                            r["cells"]) for r in kept["rows"]]
         return result, shown, kept["at"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -278,7 +282,7 @@ def preview_report(token: str):
 @access("organizer")
 def batch(batch_id: int):
     """One import: counts, its report, undo."""
-    item = services.get_batch(batch_id) or abort(404)
+    item = get_batch(batch_id) or abort(404)
     rows = []
     path = batch_report_path(_folder(), item.id)
     if path.exists():
@@ -290,14 +294,14 @@ def batch(batch_id: int):
                 if len(rows) >= 500:
                     break
     return render_template("imports/batch.html", batch=item, rows=rows, has_report=path.exists(),
-                           blockers=services.undo_blockers(item) if item.status == "committed" else [], kinds=KINDS)
+                           blockers=undo_blockers(item) if item.status == "committed" else [], kinds=KINDS)
 
 
 @bp.get("/batches/<int:batch_id>/report.csv")
 @access("organizer")
 def batch_report(batch_id: int):
     """A committed import's report as CSV (row,action,record,errors)."""
-    item = services.get_batch(batch_id) or abort(404)
+    item = get_batch(batch_id) or abort(404)
     path = batch_report_path(_folder(), item.id)
     if not path.exists():
         abort(404)
@@ -309,8 +313,8 @@ def batch_report(batch_id: int):
 def undo(batch_id: int):
     """Undo an import: delete what it created, restore what it changed."""
     try:
-        services.undo_import(batch_id, current_user.id)
+        undo_import(batch_id, current_user.id)
         flash("The import was undone.", "success")
-    except services.ImportError_ as exc:
+    except ImportError_ as exc:
         flash(str(exc), "danger")
     return redirect(url_for("imports.batch", batch_id=batch_id), 303)

@@ -7,9 +7,10 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from crm.contacts.models import Contact
-from crm.imports import services
 from crm.imports.fields import suggest_mapping
+from crm.imports.options import ImportOptions
 from crm.imports.reader import sniff
+from crm.imports.running import run_import
 from crm.letters.models import Signature
 from crm.organizations.models import Organization
 from crm.seed import SEED_LETTER_SLUG
@@ -43,7 +44,7 @@ def test_formula_like_cells_import_as_text_and_every_export_neutralizes_them(run
     _import(runner, tmp_path, "contacts", CONTACTS)
     path = tmp_path / "signatures.csv"
     path.write_text(SIGNATURES)
-    result = services.run_import(path, services.ImportOptions(kind="signatures", columns=suggest_mapping(
+    result = run_import(path, ImportOptions(kind="signatures", columns=suggest_mapping(
         "signatures", sniff(path).header), letter_slug=SEED_LETTER_SLUG))
     assert result.committed and result.created == 1
     org = db.session.scalar(select(Organization).where(Organization.name == "@signal collective"))

@@ -66,7 +66,7 @@ def test_errors_abort_everything_without_skip_invalid(runner, mijente, db, tmp_p
 
 def test_a_rolled_back_import_reports_new_records_not_ids(runner, mijente, db, tmp_path, monkeypatch):
     # The bad row comes in a later chunk than the good ones, after they were inserted (and given ids).
-    monkeypatch.setattr("crm.imports.services.CHUNK_ROWS", 2)
+    monkeypatch.setattr("crm.imports.running.CHUNK_ROWS", 2)
     path = write(tmp_path, "c.csv", "email,first_name,organization\nok@example.org,Ok,Mijente\n"
                                     "new@example.org,New,A Brand New Group\nnot-an-email,No,X\n")
     report = tmp_path / "report.csv"
@@ -97,7 +97,7 @@ def test_dry_run_changes_nothing(runner, mijente, db, tmp_path):
 
 
 def test_saved_mapping_by_name_and_unknown_mapping(runner, db, tmp_path):
-    from crm.imports.services import save_mapping
+    from crm.imports.mappings import save_mapping
 
     save_mapping("contacts", "Partners", ["Courriel", "Prénom"], ["email", "first_name"])
     path = write(tmp_path, "c.csv", "Courriel,Prénom\na@example.org,Ana\n")

@@ -7,9 +7,11 @@ import pytest
 from sqlalchemy import event, func, select
 
 from crm.contacts.models import Contact
-from crm.imports import services
+from crm.imports.batches import undo_import
 from crm.imports.fields import suggest_mapping
+from crm.imports.options import ImportOptions
 from crm.imports.reader import sniff
+from crm.imports.running import run_import
 from crm.letters.models import Letter
 from crm.organizations.models import IssueArea, Organization
 from crm.seed import SEED_LETTER_SLUG
@@ -20,9 +22,9 @@ def _run(path, kind, **options):
     """Import with the suggested mapping; (result, [(row, action, errors)])."""
     info = sniff(path)
     seen = []
-    result = services.run_import(path, services.ImportOptions(kind=kind, columns=suggest_mapping(kind, info.header),
-                                                              **options),
-                                 on_row=lambda o, c: seen.append((o.row, o.action, o.error_text)))
+    result = run_import(path, ImportOptions(kind=kind, columns=suggest_mapping(kind, info.header),
+                                            **options),
+                        on_row=lambda o, c: seen.append((o.row, o.action, o.error_text)))
     return result, seen
 
 
@@ -77,7 +79,7 @@ SIGNATURES = ("organization,role,status\n"
 ])
 def test_a_dry_run_writes_nothing_and_decides_each_row_as_the_import_does(mijente, db, tmp_path, monkeypatch,
                                                                           writes, kind, text, extra):
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)  # rows that depend on an earlier chunk's records
+    monkeypatch.setattr("crm.imports.running.CHUNK_ROWS", 2)  # rows that depend on an earlier chunk's records
     path = tmp_path / "f.csv"
     path.write_text(text)
     before = (db.session.scalar(select(func.count(Contact.id))), db.session.scalar(select(func.count(
@@ -93,7 +95,7 @@ def test_a_dry_run_writes_nothing_and_decides_each_row_as_the_import_does(mijent
         assert preview_rows == done_rows, mode
         assert preview.counts == done.counts, mode
         if mode != "overwrite":
-            services.undo_import(done.batch_id)
+            undo_import(done.batch_id)
             writes.clear()
     after = (db.session.scalar(select(func.count(Contact.id))), db.session.scalar(select(func.count(
         Organization.id))), db.session.scalar(select(func.count(IssueArea.id))))
@@ -134,7 +136,7 @@ def test_an_edit_while_a_large_preview_runs_succeeds_at_once(mijente, app, db, t
             thread.join(30)
 
     info = sniff(path)
-    result = services.run_import(path, services.ImportOptions(kind="contacts", columns=suggest_mapping(
+    result = run_import(path, ImportOptions(kind="contacts", columns=suggest_mapping(
         "contacts", info.header), dry_run=True, on_duplicate="overwrite"), on_row=on_row)
     assert result.rows == 5001 and result.created == 5000 and result.updated == 1
     assert edit["code"] in (302, 303), edit

@@ -132,13 +132,14 @@ def test_migration_keeps_one_active_primary_per_organization(tmp_path):
 
 def _import(path, primary="keep", dry_run=False, **options):
     """Import contacts with the suggested mapping; (result, {row: record text})."""
-    from crm.imports import services
     from crm.imports.fields import suggest_mapping
+    from crm.imports.options import ImportOptions
     from crm.imports.reader import sniff
+    from crm.imports.running import run_import
 
     info = sniff(path)
     records = {}
-    result = services.run_import(path, services.ImportOptions(
+    result = run_import(path, ImportOptions(
         kind="contacts", columns=suggest_mapping("contacts", info.header), primary=primary, dry_run=dry_run,
         **options), on_row=lambda o, c: records.__setitem__(o.row, (o.action, o.record, o.error_text)))
     return result, records
@@ -152,10 +153,10 @@ FILE = ("email,first_name,last_name,organization,primary\n"
 
 @pytest.mark.parametrize("primary", ["keep", "replace"])
 def test_an_import_keeps_one_primary_per_organization_and_says_which(partners, db, tmp_path, primary, monkeypatch):
-    from crm.imports import services
+    from crm.imports.batches import undo_import
     from crm.mailmerge.audience import contacts_query
 
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)  # the second new primary of Brand New Group is in chunk 2
+    monkeypatch.setattr("crm.imports.running.CHUNK_ROWS", 2)  # the second new primary of Brand New Group is in chunk 2
     org = _org(db)
     db.session.add(Contact(email="olga@example.org", first_name="Olga", last_name="Old", organization_id=org.id,
                            is_primary=True))
@@ -184,7 +185,7 @@ def test_an_import_keeps_one_primary_per_organization_and_says_which(partners, d
                        .scalar_subquery()))).all()
     assert len(org_ids) == len(set(org_ids)) == 2
     # Undo restores who was primary.
-    services.undo_import(done.batch_id)
+    undo_import(done.batch_id)
     assert _primaries(db, org.id) == ["olga@example.org"]
 
 

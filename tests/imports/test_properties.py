@@ -11,10 +11,12 @@ from sqlalchemy import delete, func, select
 from crm.contacts.models import Contact
 from crm.exports.rows import CONTACT_COLUMNS, ORG_COLUMNS, contact_rows, org_rows, safe_cell
 from crm.extensions import db as _db
-from crm.imports import services
 from crm.imports.emails import normalize_email
 from crm.imports.fields import org_key, suggest_mapping
 from crm.imports.models import ImportBatch, ImportChange
+from crm.imports.options import DUPLICATE_MODES, ImportOptions
+from crm.imports.outcomes import ACTIONS, ImportResult
+from crm.imports.running import run_import
 from crm.organizations.filters import OrgFilter
 from crm.organizations.models import Organization, organization_issue_areas
 
@@ -41,7 +43,7 @@ def _write(rows: list[list[str]], delimiter: str, encoding: str) -> bytes:
 @FIXTURES
 @given(header=headers, body=st.lists(st.lists(cells, max_size=7), max_size=25),
        delimiter=st.sampled_from([",", ";", "\t"]), encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]),
-       mode=st.sampled_from(services.DUPLICATE_MODES), skip=st.booleans())
+       mode=st.sampled_from(DUPLICATE_MODES), skip=st.booleans())
 def test_counts_always_add_up(app, db, tmp_path_factory, header, body, delimiter, encoding, mode, skip):
     path = tmp_path_factory.mktemp("gen") / "gen.csv"
     path.write_bytes(_write([header, *body], delimiter, encoding))
@@ -51,15 +53,15 @@ def test_counts_always_add_up(app, db, tmp_path_factory, header, body, delimiter
         info = sniff(path)
     except FileProblem:
         return
-    options = services.ImportOptions(kind="contacts", columns=suggest_mapping("contacts", info.header),
-                                     on_duplicate=mode, skip_invalid=skip, dry_run=True)
+    options = ImportOptions(kind="contacts", columns=suggest_mapping("contacts", info.header),
+                            on_duplicate=mode, skip_invalid=skip, dry_run=True)
     seen = []
-    result = services.run_import(path, options, on_row=lambda outcome, cells: seen.append(outcome))
+    result = run_import(path, options, on_row=lambda outcome, cells: seen.append(outcome))
     if result.problems:
         assert result.rows == 0 or "Nothing was imported" in " ".join(result.problems)
         return
     assert result.created + result.updated + result.skipped + result.errors == result.rows == len(seen)
-    assert all(o.action in services.ACTIONS for o in seen)
+    assert all(o.action in ACTIONS for o in seen)
     assert db.session.scalar(select(func.count(Contact.id))) == 0
 
 
@@ -87,16 +89,16 @@ def _snapshot():
     return contacts, orgs
 
 
-def _import(path, kind: str, mode: str = "skip") -> services.ImportResult:
+def _import(path, kind: str, mode: str = "skip") -> ImportResult:
     """Import a file we wrote, with the suggested mapping; the rows' problems are in result.notes."""
     from crm.imports.reader import sniff
 
     info = sniff(path)
     problems: list[str] = []
-    result = services.run_import(path, services.ImportOptions(kind=kind, columns=suggest_mapping(kind, info.header),
-                                                              on_duplicate=mode),
-                                 on_row=lambda o, c: problems.append(f"{o.row} {o.action} {o.error_text}")
-                                 if o.errors or o.action not in ("create", "duplicate") else None)
+    result = run_import(path, ImportOptions(kind=kind, columns=suggest_mapping(kind, info.header),
+                                            on_duplicate=mode),
+                        on_row=lambda o, c: problems.append(f"{o.row} {o.action} {o.error_text}")
+                        if o.errors or o.action not in ("create", "duplicate") else None)
     result.notes.extend(problems)
     return result
 

@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 from crm.auth.services import create_token
 from crm.contacts.models import Contact
 from crm.contacts.queries import mailable_condition
-from crm.imports import services
 from crm.imports.fields import suggest_mapping
+from crm.imports.options import ImportOptions
 from crm.imports.reader import sniff
+from crm.imports.running import run_import
 from crm.mailmerge.models import Suppression
 from crm.organizations.matching import Match
 from tests.factories import OrganizationFactory
@@ -22,8 +23,8 @@ pytestmark = pytest.mark.bothdb
 def run(path, kind="contacts", **options):
     """Import a file with the suggested mapping."""
     info = sniff(path)
-    return services.run_import(path, services.ImportOptions(kind=kind, columns=suggest_mapping(kind, info.header),
-                                                            **options))
+    return run_import(path, ImportOptions(kind=kind, columns=suggest_mapping(kind, info.header),
+                                          **options))
 
 
 def test_a_suppressed_contact_in_an_imported_file_stays_suppressed(app, db, tmp_path):
@@ -32,10 +33,10 @@ def test_a_suppressed_contact_in_an_imported_file_stays_suppressed(app, db, tmp_
     path = tmp_path / "c.csv"
     path.write_text("email,first_name,status\nGone@Example.org,Gone,active\nhere@example.org,Here,active\n")
     outcomes = []
-    result = services.run_import(path, services.ImportOptions(kind="contacts", columns=["email", "first_name",
-                                                                                        "status"],
-                                                              on_duplicate="overwrite"),
-                                 on_row=lambda o, c: outcomes.append(o))
+    result = run_import(path, ImportOptions(kind="contacts", columns=["email", "first_name",
+                                                                      "status"],
+                                            on_duplicate="overwrite"),
+                        on_row=lambda o, c: outcomes.append(o))
     assert result.committed and result.created == 2
     assert "suppressed" in outcomes[0].record
     assert db.session.scalar(select(Suppression.reason).where(Suppression.email == "gone@example.org")) == \
@@ -47,6 +48,33 @@ def test_a_suppressed_contact_in_an_imported_file_stays_suppressed(app, db, tmp_
     assert set(db.session.scalars(select(Contact.email).where(mailable_condition()))) == {"here@example.org"}
 
 
+def test_each_created_row_names_its_own_contact_and_undo_finds_them_all(app, db, tmp_path, monkeypatch):
+    """New contacts' ids are looked up by address after the insert: each row's report names its own record,
+    across chunks and next to an existing contact, and the batch lists exactly the contacts it created."""
+    from crm.imports.batches import created_ids, undo_import
+
+    monkeypatch.setattr("crm.imports.running.CHUNK_ROWS", 2)
+    db.session.add(Contact(email="old@example.org", first_name="Old"))
+    db.session.commit()
+    path = tmp_path / "c.csv"
+    path.write_text("email,first_name,organization\nb@example.org,B,Acme\nOLD@example.org,Old,\n"
+                    "a@Example.org,A,Acme\nc@example.org,C,Bolt\nd@example.org,D,\n")
+    outcomes = []
+    result = run_import(path, ImportOptions(kind="contacts", columns=["email", "first_name", "organization"]),
+                        on_row=lambda o, c: outcomes.append(o))
+    assert result.committed and result.created == 4 and result.skipped == 1
+    ids = dict(db.session.execute(select(Contact.email, Contact.id)).all())
+    named = {o.row: o.record for o in outcomes if o.action == "create"}
+    assert named == {2: f"contact {ids['b@example.org']} (b@example.org)",
+                     4: f"contact {ids['a@example.org']} (a@example.org)",
+                     5: f"contact {ids['c@example.org']} (c@example.org)",
+                     6: f"contact {ids['d@example.org']} (d@example.org)"}
+    assert sorted(created_ids(result.batch_id, "contact")) == \
+        sorted(contact_id for email, contact_id in ids.items() if email != "old@example.org")
+    undo_import(result.batch_id)
+    assert list(db.session.scalars(select(Contact.email))) == ["old@example.org"]
+
+
 @pytest.mark.parametrize(("mode", "title", "action"), [("skip", "Old", "duplicate"), ("fill", "Old", "duplicate"),
                                                        ("overwrite", "New", "update")])
 def test_duplicate_handling(app, db, tmp_path, mode, title, action):
@@ -56,8 +84,8 @@ def test_duplicate_handling(app, db, tmp_path, mode, title, action):
     path.write_text("email,first_name,title\nA@example.org,Ana,New\n")
     outcomes = []
     info = sniff(path)
-    services.run_import(path, services.ImportOptions(kind="contacts", columns=suggest_mapping("contacts", info.header),
-                                                     on_duplicate=mode), on_row=lambda o, c: outcomes.append(o))
+    run_import(path, ImportOptions(kind="contacts", columns=suggest_mapping("contacts", info.header),
+                                   on_duplicate=mode), on_row=lambda o, c: outcomes.append(o))
     contact = db.session.scalar(select(Contact))
     db.session.refresh(contact)
     assert contact.title == title
@@ -67,10 +95,10 @@ def test_duplicate_handling(app, db, tmp_path, mode, title, action):
 
 
 def test_an_uncertain_organization_match_asks(app, db, tmp_path, monkeypatch):
-    from crm.imports import services as engine
+    from crm.imports import resolving
 
     mijente = OrganizationFactory(name="Mijente").id
-    monkeypatch.setattr(engine, "match_organization", lambda name: Match(mijente, 0.7, "fuzzy"))
+    monkeypatch.setattr(resolving, "match_organization", lambda name: Match(mijente, 0.7, "fuzzy"))
     path = tmp_path / "c.csv"
     path.write_text("email,organization\na@example.org,Mijentte\n")
     result = run(path)
@@ -135,7 +163,7 @@ def test_an_import_never_makes_a_parent_cycle(app, db, tmp_path, monkeypatch, dr
     then B under A; and, across chunks, a new organization under Hub, then Hub under it): each an error row."""
     from crm.organizations.models import Organization
 
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr("crm.imports.running.CHUNK_ROWS", 2)
     hub = Organization(name="Hub Network", sort_name="hub network")
     db.session.add(hub)
     db.session.flush()
@@ -154,7 +182,7 @@ def test_an_import_never_makes_a_parent_cycle(app, db, tmp_path, monkeypatch, dr
                     "Hub Network,Fresh Satellite\n")    # 8: row 6 made it Hub's affiliate
     outcomes = []
     info = sniff(path)
-    result = services.run_import(path, services.ImportOptions(
+    result = run_import(path, ImportOptions(
         kind="orgs", columns=suggest_mapping("orgs", info.header), on_duplicate="overwrite", skip_invalid=True,
         dry_run=dry_run), on_row=lambda o, c: outcomes.append(o))
     by_row = {o.row: o for o in outcomes}
@@ -177,7 +205,7 @@ def test_an_error_whose_text_reads_like_an_uncertain_match_is_still_an_error(db,
     path = tmp_path / "orgs.csv"
     path.write_text("name,parent\nFresh Coalition,Nobody (90% sure); confirm it\n", encoding="utf-8")
     outcomes = []
-    services.run_import(path, services.ImportOptions(kind="orgs", columns=["name", "parent"],
-                                                     dry_run=True),
-                        on_row=lambda o, c: outcomes.append(o))
+    run_import(path, ImportOptions(kind="orgs", columns=["name", "parent"],
+                                   dry_run=True),
+               on_row=lambda o, c: outcomes.append(o))
     assert [(o.action, "(90% sure); confirm" in o.error_text) for o in outcomes] == [("error", True)]
