@@ -178,7 +178,8 @@ class Sender:
         self.health.set("backing off", exc)
         self.transport.close()
         try:
-            if isinstance(exc, RelayUnavailable):  # nothing was sent: the batch goes back for later
+            if isinstance(exc, RelayUnavailable):  # nothing more was sent: the rest goes back for later
+                self.marks.flush()
                 self.stats.released += claims.give_back(self.conn, self.name)
             else:
                 self._drop_connection()
@@ -192,6 +193,7 @@ class Sender:
         for row in batch.rows:
             if row.merge_id not in batch.stopped:
                 self._send_row(batch, row)
+        self.marks.flush()  # the last answer, which no next mark carries
 
     def _send_row(self, batch: Batch, row) -> None:
         """Render, mark `sending` (durably), hand to SMTP, record the answer — the protocol of marks.py."""
