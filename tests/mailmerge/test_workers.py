@@ -352,6 +352,19 @@ def test_a_claim_takes_no_more_than_its_batch(app):
 
 
 
+def test_the_senders_of_a_worker_share_the_last_rows(app):
+    """A sender claims its batch while more than batch × senders rows are due, and its share of them after, so that
+    the senders of a worker finish a merge together instead of one sending the last batch alone."""
+    from crm.mailmerge import claims
+
+    make_recipients(110)
+    merge = new_merge()
+    services.queue_merge(merge)
+    with db.engine.connect() as conn:
+        sizes = [len(claims.claim(conn, f"here:1:{k}", 20, share=4)) for k in range(9)]
+    assert sizes == [20, 20, 18, 13, 10, 8, 6, 4, 3]  # 110, 90 left: the batch; then a quarter, rounded up
+
+
 def test_an_answer_is_written_with_the_next_mark(app):
     """One commit per message: the server's answer waits for the sender's next transaction — the next row's
     durable mark, or the flush at the end of the batch — and a row is `sending` until then."""
