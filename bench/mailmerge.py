@@ -12,7 +12,10 @@ rate against the relay's bound (connections × 1000 / delay msg/s).
 The sink runs in its own process (so it does not share a GIL with the sender) and counts messages and
 connections. Each row reports messages per second; ratios are against raw smtplib and `mailmerge` in the same
 run. Raw smtplib sends, pre-built, the very messages an untimed first run of the worker sent (same headers,
-parts and footer, byte for byte), so both carry the same bytes to the sink.
+parts and footer, byte for byte), so both carry the same bytes to the sink. "raw smtplib + durable mark" sends
+them the same way, each after a durable commit that updates its row (SQLite `synchronous=FULL`): the least the
+exactly-once protocol costs (one durable commit before each message's content), with no rendering, claiming or
+recording — the ceiling of any worker that keeps the protocol on this machine and database.
 
 Peak memory is the worker process's own high-water resident set size (VmHWM, written by the worker as it exits:
 getrusage's ru_maxrss of a spawned child also counts the parent's memory at the moment of the spawn, so it reported
@@ -163,17 +166,33 @@ def prepare_merge(app, count: int) -> int:
         return new_merge(body=TEMPLATE_BODY, subject=TEMPLATE_SUBJECT).id
 
 
-_MESSAGES: list[tuple[str, bytes]] = []
+_MESSAGES: list[tuple[int, str, bytes]] = []
 _PORT = 0
+_MARK_URL = ""  # set: each message is sent after a durable commit of its row (the protocol's floor)
 
 
 def _send_part(part: list[int]) -> None:
-    """Send pre-built messages over one connection (top-level, so forked pool workers can run it)."""
+    """Send pre-built messages over one connection (top-level, so forked pool workers can run it); with _MARK_URL,
+    each after a durable commit that updates its row, as the worker's `sending` mark does."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(_MARK_URL) if _MARK_URL else None
+    db = engine.connect() if engine else None
+    if db is not None and db.dialect.name == "sqlite":
+        db.exec_driver_sql("PRAGMA synchronous=FULL")  # as the worker's marks (the app's own default is NORMAL)
+        db.commit()
     connection = smtplib.SMTP("127.0.0.1", _PORT)
     for i in part:
-        recipient, message = _MESSAGES[i]
+        row_id, recipient, message = _MESSAGES[i]
+        if db is not None:
+            marked = db.execute(sa.text("UPDATE messages SET attempts = attempts + 1 WHERE id = :id"), {"id": row_id})
+            assert marked.rowcount == 1, row_id
+            db.commit()
         connection.sendmail("bench@example.org", [recipient], message)
     connection.quit()
+    if engine is not None:
+        db.close()
+        engine.dispose()
 
 
 # --- runs
@@ -186,24 +205,26 @@ def _rates(sink: Sink, count: int, elapsed: float) -> dict:
     return {"rate": count / sink.window(), "wall": count / elapsed}
 
 
-def sent_messages(database_url: str) -> list[tuple[str, bytes]]:
-    """(recipient, message) of every message the last Undersigned run sent, byte for byte as it went out: what
-    raw smtplib sends, so that the baseline carries the same bytes (headers, both parts, footer) as the worker."""
+def sent_messages(database_url: str) -> list[tuple[int, str, bytes]]:
+    """(row id, recipient, message) of every message the last Undersigned run sent, byte for byte as it went out:
+    what raw smtplib sends, so that the baseline carries the same bytes (headers, both parts, footer) as the
+    worker. (Each run queues the same rows under the same ids.)"""
     import sqlalchemy as sa
 
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT email, raw FROM messages ORDER BY id")).all()
+            rows = conn.execute(sa.text("SELECT id, email, raw FROM messages ORDER BY id")).all()
     finally:
         engine.dispose()
-    return [(email, raw.replace("\r\n", "\n").replace("\n", "\r\n").encode()) for email, raw in rows]
+    return [(row_id, email, raw.replace("\r\n", "\n").replace("\n", "\r\n").encode()) for row_id, email, raw in rows]
 
 
-def run_raw(messages: list[tuple[str, bytes]], sink: Sink, connections: int = 1) -> dict:
-    """Raw smtplib sending pre-built messages, `connections` connections in parallel; messages per second."""
-    global _MESSAGES, _PORT
-    _MESSAGES, _PORT = messages, sink.port
+def run_raw(messages: list[tuple[int, str, bytes]], sink: Sink, connections: int = 1, mark_url: str = "") -> dict:
+    """Raw smtplib sending pre-built messages, `connections` connections in parallel, each message after a durable
+    commit on `mark_url` if given; messages per second."""
+    global _MESSAGES, _PORT, _MARK_URL
+    _MESSAGES, _PORT, _MARK_URL = messages, sink.port, mark_url
     count = len(messages)
     sink.reset()
     parts = [list(range(k, count, connections)) for k in range(connections)]
@@ -396,6 +417,8 @@ def main() -> None:
             for _ in range(args.repeat):
                 runs.setdefault("raw", []).append(run_raw(messages, sink))
                 runs.setdefault("ceiling", []).append(run_raw(messages, sink, connections=4))
+                runs.setdefault("floor", []).append(run_raw(messages, sink, 1, database_url))
+                runs.setdefault("floor4", []).append(run_raw(messages, sink, 4, database_url))
                 cli_run = None if args.no_cli else run_mailmerge_cli(sink, count, tmp)
                 if cli_run:
                     runs.setdefault("cli", []).append(cli_run)
@@ -408,6 +431,8 @@ def main() -> None:
             cli = _median(runs["cli"], "rate") if "cli" in runs else None
             _print_row(count, "raw smtplib, 1 connection", runs["raw"], raw, cli)
             _print_row(count, "raw smtplib, 4 connections", runs["ceiling"], raw, cli)
+            _print_row(count, "raw smtplib + durable mark, 1 conn", runs["floor"], raw, cli)
+            _print_row(count, "raw smtplib + durable mark, 4 conns", runs["floor4"], raw, cli)
             if cli:
                 _print_row(count, "mailmerge CLI (PyPI)", runs["cli"], raw, cli)
             for workers in args.workers:

@@ -62,14 +62,22 @@ def _due():
     )
 
 
-def _take(conn: Connection, name: str, where, limit: int) -> list[int]:
-    """Claim up to `limit` due rows matching `where`, in id order. PostgreSQL skips rows another sender is claiming
-    right now (FOR UPDATE SKIP LOCKED); on SQLite two senders may pick the same rows, and the `queued` check of the
-    UPDATE gives each row to one of them. (One statement with the SELECT as a subquery is not bounded by its LIMIT
-    on PostgreSQL, whose planner may run the subquery again per row.)"""
+def _take(conn: Connection, name: str, where, limit: int, share: int) -> list[int]:
+    """Claim up to `limit` due rows matching `where`, in id order, and no more than a `share`th of them when fewer
+    than `limit` × `share` are left, so that a worker's senders finish a merge together instead of one sending the
+    last batch alone. PostgreSQL skips rows another sender is claiming right now (FOR UPDATE SKIP LOCKED); on
+    SQLite two senders may pick the same rows, and the `queued` check of the UPDATE gives each row to one of them.
+    (One statement with the SELECT as a subquery is not bounded by its LIMIT on PostgreSQL, whose planner may run
+    the subquery again per row.)"""
+    due = select(Message.id).where(_due(), where)
     for _attempt in range(5):  # SQLite: another sender took the rows just chosen; choose again
+        # Counted by a SELECT of its own: counting the rows the locking SELECT returns would lock them all, hiding
+        # them from a sender claiming at the same moment (PostgreSQL).
+        left = conn.scalar(select(func.count()).select_from(due.limit(limit * share).subquery()))
+        if not left:
+            return []
         chosen = conn.scalars(
-            select(Message.id).where(_due(), where).order_by(Message.id).limit(limit).with_for_update(skip_locked=True)
+            due.order_by(Message.id).limit(-(-left // share)).with_for_update(skip_locked=True)  # ceil(left / share)
         ).all()
         if not chosen:
             return []
@@ -98,9 +106,10 @@ def _allowance(conn: Connection, merge_id: int, throttle: int | None, limit: int
     return max(0, min(limit, throttle - (used or 0)))
 
 
-def claim(conn: Connection, name: str, limit: int) -> list[int]:
-    """The next batch: system mail first, then active merges in order, honouring throttles; [] when none is due."""
-    ids = _take(conn, name, Message.merge_id.is_(None), limit)
+def claim(conn: Connection, name: str, limit: int, share: int = 1) -> list[int]:
+    """The next batch for one of `share` senders: system mail first, then active merges in order, honouring
+    throttles; [] when none is due."""
+    ids = _take(conn, name, Message.merge_id.is_(None), limit, share)
     if not ids:
         active = conn.execute(
             select(MailMerge.id, MailMerge.throttle_per_minute)
@@ -109,7 +118,7 @@ def claim(conn: Connection, name: str, limit: int) -> list[int]:
         ).all()
         for merge_id, throttle in active:
             allowance = _allowance(conn, merge_id, throttle, limit)
-            ids = _take(conn, name, Message.merge_id == merge_id, allowance) if allowance else []
+            ids = _take(conn, name, Message.merge_id == merge_id, allowance, share) if allowance else []
             if ids:
                 conn.execute(
                     update(MailMerge)

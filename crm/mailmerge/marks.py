@@ -13,15 +13,15 @@ claimed the row, on its own database connection:
    *durable* commit (on disk before it returns). The same statement checks, atomically, that the row is still
    ours, that the address is not suppressed and that the merge is not paused or cancelled. Only when that commit
    has returned does any byte of the message go to the server.
-3. record: the server's answer is committed. It need not wait for the disk: the next mark's durable commit
-   flushes it, and if a crash loses it, its row stays `sending`.
+3. record: the server's answer is written in the sender's next transaction — the next row's mark, or `flush()`
+   at the end of the batch — so a message costs one commit. If a crash loses it, its row stays `sending`.
 4. recovery (claims.recover_abandoned): rows of a dead sender go back to `queued` if `claimed`, and become
    `uncertain` if `sending` — the server may have accepted the message — and are never re-sent automatically.
 
 A sender has at most one `sending` row, so a killed worker leaves at most one `uncertain` per SMTP connection
 (MAIL_CONNECTIONS, default 1): each could have been accepted by the server. A sender that loses
 the database keeps what it knows in memory and, once reconnected, puts it right with `repair()`: an answer that
-was not recorded is recorded, and a mark whose commit went unanswered is undone (its message was not sent).
+was not written is written, and a mark whose commit went unanswered is undone (its message was not sent).
 """
 
 import contextlib
@@ -83,8 +83,9 @@ class Policy:
 class Marks:
     """The `sending` marks and results of one sender, on its own Connection.
 
-    Durability per database: PostgreSQL commits durably by default, and a result says `synchronous_commit = off`
-    for its own transaction; SQLite (WAL, `synchronous=NORMAL` in the app) switches to `FULL` for a mark. SQLite
+    Durability per database: PostgreSQL commits durably by default, and a transaction without a mark (an answer
+    flushed alone) says `synchronous_commit = off`; SQLite (WAL, `synchronous=NORMAL` in the app) switches to
+    `FULL` for a mark. SQLite
     has one writer at a time: the senders of this process take turns on a lock, which hands over at once, where
     SQLite's own busy handler would sleep for milliseconds.
     """
@@ -94,18 +95,26 @@ class Marks:
         self.sqlite = conn.dialect.name == "sqlite"
         self.turn = _SQLITE_WRITER if self.sqlite else contextlib.nullcontext()
         self.in_doubt: tuple[int, int] | None = None  # (row id, attempts before) of a mark not known committed
-        self.unrecorded: tuple | None = None  # (row, outcome) whose result is not known committed
+        self.unrecorded: tuple[dict, str | None] | None = None  # an answer not known written: (RECORD's values,
+        #                                                          the address to suppress after a hard bounce)
 
     @contextlib.contextmanager
     def _transaction(self, durable: bool):
-        """One committed write transaction: on disk when the commit returns (`durable`), or flushed soon after."""
+        """One committed write transaction, which starts by writing the answer not yet written: on disk when the
+        commit returns (`durable`), or flushed soon after."""
         with self.turn:
             if self.sqlite:
                 self.conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             elif not durable:
                 self.conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            if self.unrecorded is not None:
+                values, bounced = self.unrecorded
+                self.conn.execute(RECORD, values)
+                if bounced:
+                    self._suppress(bounced, values["response"][:500])
             yield
             self.conn.commit()
+            self.unrecorded = None
 
     def mark_sending(self, row, raw: str, message_id: str | None, subject: str | None) -> str:
         """Mark a claimed row `sending`, durably: "marked", or why not: its merge's status when the merge is
@@ -138,9 +147,8 @@ class Marks:
         self._finish(row.id, "claimed", status="failed", last_response=f"not sent: {problem}"[:2000])
 
     def record(self, row, outcome: Outcome) -> str:
-        """Commit the server's answer to a `sending` row (see the protocol above: not waiting for the disk); the
-        row's new status."""
-        self.unrecorded = (row, outcome)
+        """Take the server's answer to a `sending` row, to be written with the next transaction (the next mark, or
+        flush()); the row's new status."""
         now = utcnow()
         params = {"row_id": row.id, "response": outcome.response[:2000], "now": now, "new_sent_at": None,
                   "next_at": None}
@@ -153,12 +161,14 @@ class Marks:
             params.update(new_status="uncertain")
         else:
             params.update(new_status="failed")
-        with self._transaction(durable=False):
-            self.conn.execute(RECORD, params)
-            if outcome.hard_bounce:
-                self._suppress(row.email.lower(), outcome.response[:500])
-        self.unrecorded = None
+        self.unrecorded = (params, row.email.lower() if outcome.hard_bounce else None)
         return params["new_status"]
+
+    def flush(self) -> None:
+        """Write the answer not yet written (at the end of a batch), not waiting for the disk."""
+        if self.unrecorded is not None:
+            with self._transaction(durable=False):
+                pass
 
     def _suppress(self, email: str, note: str) -> None:
         """A hard bounce: never mail this address again."""
@@ -177,11 +187,10 @@ class Marks:
             )
 
     def repair(self) -> None:
-        """After a lost connection, on a new one: record the answer that was not recorded, and undo a mark whose
+        """After a lost connection, on a new one: write the answer that was not written, and undo a mark whose
         commit went unanswered (its message never went out: the row is given back to `queued`)."""
-        if self.unrecorded is not None:
-            self.record(*self.unrecorded)
         if self.in_doubt is not None:
             row_id, attempts = self.in_doubt
             self._finish(row_id, "sending", status="queued", claimed_at=None, attempts=attempts)
             self.in_doubt = None
+        self.flush()

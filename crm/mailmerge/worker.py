@@ -100,9 +100,9 @@ class Job:
 class Sender:
     """One SMTP connection draining the outbox: claim, then mark → send → record each row."""
 
-    def __init__(self, app, health: Health, *, batch: int, transport=None):
+    def __init__(self, app, health: Health, *, batch: int, share: int = 1, transport=None):
         config = app.config
-        self.app, self.health, self.batch = app, health, batch
+        self.app, self.health, self.batch, self.share = app, health, batch, share
         self.name = claims.new_sender_name()
         self.transport = transport or transport_for(config)
         self.policy = Policy(int(config.get("MAIL_MAX_ATTEMPTS") or 5), float(config["MAIL_RETRY_BASE_SECONDS"]))
@@ -131,7 +131,7 @@ class Sender:
         batches = failures = 0
         while not stop.is_set():
             try:
-                ids = claims.claim(self._connection(), self.name, self.batch)
+                ids = claims.claim(self._connection(), self.name, self.batch, self.share)
                 if ids:
                     self._send_batch(ids)
                     batches += 1
@@ -178,7 +178,8 @@ class Sender:
         self.health.set("backing off", exc)
         self.transport.close()
         try:
-            if isinstance(exc, RelayUnavailable):  # nothing was sent: the batch goes back for later
+            if isinstance(exc, RelayUnavailable):  # nothing more was sent: the rest goes back for later
+                self.marks.flush()
                 self.stats.released += claims.give_back(self.conn, self.name)
             else:
                 self._drop_connection()
@@ -192,6 +193,7 @@ class Sender:
         for row in batch.rows:
             if row.merge_id not in batch.stopped:
                 self._send_row(batch, row)
+        self.marks.flush()  # the last answer, which no next mark carries
 
     def _send_row(self, batch: Batch, row) -> None:
         """Render, mark `sending` (durably), hand to SMTP, record the answer — the protocol of marks.py."""
@@ -222,10 +224,9 @@ class Worker:
         app = current_app._get_current_object()
         config = app.config
         self.app, self.health = app, health or Health()
-        # Small batches, so that MAIL_CONNECTIONS senders share even a small merge.
         size = batch or int(config.get("MAIL_WORKER_BATCH") or 20)
         count = 1 if transport is not None else max(1, connections or int(config.get("MAIL_CONNECTIONS") or 1))
-        self.senders = [Sender(app, self.health, batch=size, transport=transport) for _ in range(count)]
+        self.senders = [Sender(app, self.health, batch=size, share=count, transport=transport) for _ in range(count)]
         recover_every = float(config.get("MAIL_RECOVER_SECONDS") or 10)
         self.jobs = [Job("recover abandoned rows", recover_every, self.recover),
                      Job("finish merges", float(config.get("MAIL_POLL_SECONDS") or 1.0), self.finish_merges),

@@ -356,3 +356,49 @@ def test_a_claim_takes_no_more_than_its_batch(app):
         second = claims.claim(conn, "here:1:b", 20)
     assert len(first) == 20 and len(second) == 20 and max(first) < min(second)
     assert _statuses(merge.id) == {"claimed": 40, "queued": 20}
+
+
+
+def test_the_senders_of_a_worker_share_the_last_rows(app):
+    """A sender claims its batch while more than batch × senders rows are due, and its share of them after, so that
+    the senders of a worker finish a merge together instead of one sending the last batch alone."""
+    from crm.mailmerge import claims
+
+    make_recipients(110)
+    merge = new_merge()
+    services.queue_merge(merge)
+    with db.engine.connect() as conn:
+        sizes = [len(claims.claim(conn, f"here:1:{k}", 20, share=4)) for k in range(9)]
+    assert sizes == [20, 20, 18, 13, 10, 8, 6, 4, 3]  # 110, 90 left: the batch; then a quarter, rounded up
+
+
+def test_an_answer_is_written_with_the_next_mark(app):
+    """One commit per message: the server's answer waits for the sender's next transaction — the next row's
+    durable mark, or the flush at the end of the batch — and a row is `sending` until then."""
+    from crm.mailmerge import claims
+    from crm.mailmerge.marks import Marks, Policy
+    from crm.mailmerge.transport import Outcome
+
+    make_recipients(2)
+    merge = new_merge()
+    services.queue_merge(merge)
+    with db.engine.connect() as conn:
+        ids = claims.claim(conn, "here:1:a", 20)
+        first, second = conn.execute(
+            select(Message.id, Message.merge_id, Message.email, Message.attempts).where(Message.id.in_(ids))
+            .order_by(Message.id)
+        ).all()
+        marks = Marks(conn, "here:1:a", Policy())
+
+        def status(row):
+            with db.engine.connect() as other:
+                return other.scalar(select(Message.status).where(Message.id == row.id))
+
+        assert marks.mark_sending(first, "raw", None, None) == "marked"
+        assert marks.record(first, Outcome("sent", "250 OK")) == "sent"
+        assert status(first) == "sending"  # answered, not yet written
+        assert marks.mark_sending(second, "raw", None, None) == "marked"
+        assert (status(first), status(second)) == ("sent", "sending")
+        marks.record(second, Outcome("sent", "250 OK"))
+        marks.flush()
+        assert status(second) == "sent"
