@@ -366,7 +366,7 @@ def test_the_senders_of_a_worker_share_the_last_rows(app):
 
     make_recipients(110)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     with db.engine.connect() as conn:
         sizes = [len(claims.claim(conn, f"here:1:{k}", 20, share=4)) for k in range(9)]
     assert sizes == [20, 20, 18, 13, 10, 8, 6, 4, 3]  # 110, 90 left: the batch; then a quarter, rounded up
@@ -381,7 +381,7 @@ def test_an_answer_is_written_with_the_next_mark(app):
 
     make_recipients(2)
     merge = new_merge()
-    services.queue_merge(merge)
+    queueing.queue_merge(merge)
     with db.engine.connect() as conn:
         ids = claims.claim(conn, "here:1:a", 20)
         first, second = conn.execute(
