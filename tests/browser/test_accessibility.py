@@ -43,3 +43,14 @@ def test_login_form_works_with_the_keyboard_alone(live_server, page, users):
     page.keyboard.type("correct horse battery")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server.url}/")
+
+
+def test_the_scan_finds_a_violation(browser):
+    """The scan itself works (axe loads from its loopback address and reports): an image with no text is found."""
+    context = browser.new_context(bypass_csp=True)
+    try:
+        page = context.new_page()
+        page.set_content('<html lang="en"><title>t</title><main><h1>t</h1><img src="data:,"></main></html>')
+        assert [v["id"] for v in serious_violations(page)] == ["image-alt"]
+    finally:
+        context.close()

@@ -56,7 +56,9 @@ def _worker_process(app, sink, tmp_path, **extra: str) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_sigkill_after_the_500th_message_then_restart(app, sink, tmp_path):
-    make_recipients(2000)
+    # 1,000 recipients (was 2,000): the kill lands mid-merge with as many left to send as sent, which is what the
+    # restart has to get right; the other thousand took a minute of the suite on both databases.
+    make_recipients(1000)
     merge = new_merge()
     queueing.queue_merge(merge)
     process = _worker_process(app, sink, tmp_path)
@@ -71,13 +73,13 @@ def test_sigkill_after_the_500th_message_then_restart(app, sink, tmp_path):
     sink.on_accept = None
     assert len(sink.messages) == 500
     stats = drain()
-    assert stats.sent == 1500
+    assert stats.sent == 500
     received = sink.received_by()
-    assert len(received) == 2000 and max(received.values()) == 1
+    assert len(received) == 1000 and max(received.values()) == 1
     counts = _statuses(merge.id)
     assert counts.get("uncertain", 0) <= 1
     assert counts == {
-        "sent": 2000 - counts.get("uncertain", 0),
+        "sent": 1000 - counts.get("uncertain", 0),
         **({"uncertain": 1} if "uncertain" in counts else {}),
     }
     assert counts["sent"] + counts.get("uncertain", 0) == len(sink.messages)
@@ -110,8 +112,10 @@ def _two_workers(app, sink, tmp_path, count):
 
 
 def test_two_workers_drain_a_merge_without_duplicates(app, sink, tmp_path):
-    # 1,000 messages (was 3,000) keep both processes sending at once, which the last line checks; the
-    # 10,000-message run below is issue #5's size on PostgreSQL.
+    # 1,000 messages (was 3,000) keep both processes sending at once, which the last line checks. On PostgreSQL
+    # the 10,000-message run below is this check at issue #5's size.
+    if app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("on PostgreSQL: test_two_workers_on_postgresql_drain_10000")
     sent = _two_workers(app, sink, tmp_path, 1000)
     assert min(sent) > 0, sent
 
