@@ -48,8 +48,11 @@ run: setup
 browser:
 	@bash scripts/ensure-chromium.sh
 
+# Python's bytecode cache on, even where the environment turns it off (PYTHONDONTWRITEBYTECODE): every test
+# process and every worker, Celery and CLI process a test starts would otherwise compile crm/ and rewrite the
+# tests' asserts from source again (collecting the tests: 16 s of CPU without the cache, 7 s with it).
 test: dev browser
-	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 lint: dev
 	$(BIN)/ruff check .
