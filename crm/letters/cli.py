@@ -11,6 +11,9 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from crm.common.cli import fail
+from crm.common.errors import ConflictError
+
+SAVED_MEANWHILE = "Someone saved this letter at the same moment; nothing was changed. Run the command again."
 
 
 @click.command("signatories")
@@ -279,6 +282,8 @@ def letter_status(slug, status, delivered_on, thank):
         set_status(letter, status)
     except LetterError as exc:
         fail(str(exc))
+    except ConflictError:
+        fail(SAVED_MEANWHILE)
     click.echo(f"Letter {slug} is now {letter.status}.")
 
 
@@ -399,6 +404,8 @@ def letter_extend(slug, deadline):
         extend_deadline(letter, _date(deadline, "--deadline"))
     except LetterError as exc:
         fail(str(exc))
+    except ConflictError:
+        fail(SAVED_MEANWHILE)
     click.echo(f"Sign-ons for {slug} are open until the end of {long_date(letter.deadline)}." if letter.deadline
                else f"{slug} has no deadline now.")
 

@@ -5,7 +5,8 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from crm.audit.services import commit_audited
+from crm.audit.services import record
+from crm.audit.versioning import commit_versioned
 from crm.common.types import utcnow
 from crm.letters.models import Letter, Signature
 from crm.letters.writing import LetterError, letter_snapshot
@@ -55,9 +56,10 @@ def extend_deadline(letter: Letter, deadline: date | None, user_id: int | None =
         raise LetterError("deadline", f"Choose today ({long_date(local_today())}) or a later day.")
     before = letter_snapshot(letter)
     letter.deadline = deadline
-    commit_audited(
+    record(
         "update", "letter", letter.id, user_id=user_id,
         summary=f"Sign-on deadline of {letter.slug} extended to {deadline.isoformat() if deadline else 'none'}",
         before=before, after=letter_snapshot(letter),
     )
+    commit_versioned(letter, "letter")  # a save in between: ConflictError, not a 500
     return letter

@@ -9,6 +9,7 @@ from wtforms import SelectChoice
 
 from crm.common.access import access
 from crm.common.editing import edit_record, form_differences
+from crm.common.errors import ConflictError
 from crm.common.forms import error_summary
 from crm.common.text import plural
 from crm.common.validation import InvalidData, whole_number
@@ -30,6 +31,8 @@ from crm.organizations.issue_areas import issue_areas
 from crm.organizations.queries import letter_options as services_letter_options
 from crm.organizations.views import page_args
 from crm.signon import services as signon
+
+SAVED_MEANWHILE = "Someone saved this letter at the same moment: look at it as it is now and try again."
 
 
 @bp.get("")
@@ -149,6 +152,8 @@ def extend_deadline(slug: str):
         deadlines.extend_deadline(letter, form.deadline.data, user_id=current_user_id())
     except writing.LetterError as exc:
         flash(f"The deadline was not changed. {exc}", "danger")
+    except ConflictError:
+        flash(f"The deadline was not changed. {SAVED_MEANWHILE}", "danger")
     else:
         flash(f"Sign-ons are open until the end of {deadlines.long_date(letter.deadline)}." if letter.deadline
               else "The letter has no deadline now.", "success")
@@ -179,6 +184,8 @@ def change_status(slug: str):
             flash(f"The letter is now {letter.status}.", "success")
     except writing.LetterError as exc:
         flash(str(exc), "danger")
+    except ConflictError:
+        flash(f"The status was not changed. {SAVED_MEANWHILE}", "danger")
     return redirect(url_for("letters.show", slug=slug), 303)
 
 

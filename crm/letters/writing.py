@@ -151,10 +151,9 @@ def set_status(
     if status == "delivered":
         letter.delivered_on = delivered_on or date.today()
     letter.status = status
-    commit_audited(
-        "status", "letter", letter.id, user_id=user_id, summary=f"Letter {letter.slug} is now {status}", before=before,
-        after=letter_snapshot(letter),
-    )
+    record("status", "letter", letter.id, user_id=user_id, summary=f"Letter {letter.slug} is now {status}",
+           before=before, after=letter_snapshot(letter))
+    commit_versioned(letter, "letter")  # a save in between: ConflictError, not a 500
     return letter
 
 
