@@ -11,8 +11,8 @@ PYTEST_ARGS ?=
 # Test processes (pytest-xdist); each builds its app once per database and gets its own SQLite files and
 # PostgreSQL databases. Three on two cores: some tests wait on a browser, an SMTP server or a subprocess. The slow
 # tests start first (conftest), two at a time (--maxschedchunk=2 in pyproject.toml). Every test runs on SQLite, the
-# ones marked bothdb and the smoke pass on PostgreSQL too (tests/conftest.py). A full run took
-# 25:17 on 2026-12-03 with seven other test sessions on the machine (load average 14-18); see the README.
+# ones marked bothdb and the smoke pass on PostgreSQL too (tests/conftest.py). Four processes were slower than
+# three on this CPU-bound machine (9:02 vs 7:47 in back-to-back runs); the README has the suite's times.
 JOBS ?= 3
 
 .PHONY: run test setup install dev browser lint clean help
