@@ -153,7 +153,7 @@ def extend_deadline(slug: str):
     except writing.LetterError as exc:
         flash(f"The deadline was not changed. {exc}", "danger")
     except ConflictError:
-        flash(f"The deadline was not changed. {SAVED_MEANWHILE}", "danger")
+        flash(f"The deadline was not changed. {SAVED_MEANWHILE}", "warning")
     else:
         flash(f"Sign-ons are open until the end of {deadlines.long_date(letter.deadline)}." if letter.deadline
               else "The letter has no deadline now.", "success")
@@ -185,7 +185,7 @@ def change_status(slug: str):
     except writing.LetterError as exc:
         flash(str(exc), "danger")
     except ConflictError:
-        flash(f"The status was not changed. {SAVED_MEANWHILE}", "danger")
+        flash(f"The status was not changed. {SAVED_MEANWHILE}", "warning")
     return redirect(url_for("letters.show", slug=slug), 303)
 
 
