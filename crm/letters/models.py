@@ -5,7 +5,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.common.types import TimestampMixin, UTCDateTime
+from crm.common.types import TimestampMixin, UTCDateTime, utcnow
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.letters import counts
@@ -58,6 +58,23 @@ class Letter(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<Letter {self.slug}>"
+
+
+class LetterFormerSlug(db.Model):
+    """A slug a letter had before it was renamed, so links made with it (personal sign-on links already in
+    partners' inboxes, bookmarks) still lead to the letter.
+
+    One row per (letter, old slug). Several letters may have left the same slug over time, and a letter may
+    now hold it as its current slug: a current slug always wins for pages; among former holders the latest wins.
+    """
+
+    __tablename__ = "letter_former_slugs"
+    __table_args__ = (UniqueConstraint("letter_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), index=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Signature(TimestampMixin, db.Model):

@@ -11,6 +11,7 @@ from crm.common.text import single_line, slugify
 from crm.common.types import utcnow
 from crm.extensions import db
 from crm.letters.models import LETTER_STATUSES, Letter, Signature, SignOnRequest
+from crm.letters.slugs import record_rename
 from crm.organizations.models import IssueArea
 
 LETTER_FIELDS = (
@@ -66,6 +67,8 @@ def _apply_letter_fields(letter: Letter, data: dict) -> None:
         clash = db.session.scalar(select(Letter.id).where(Letter.slug == slug, Letter.id != (letter.id or 0)))
         if clash is not None:
             raise LetterError("slug", f"Another letter already uses the slug {slug!r}.")
+        # Taking a slug another letter had before is allowed: pages prefer the letter that has it now.
+        record_rename(letter, letter.slug, slug)  # links already sent with the old slug keep working
         letter.slug = slug
     if "title" in data:
         title = single_line(data["title"])
