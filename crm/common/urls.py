@@ -3,7 +3,7 @@
 import ipaddress
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import current_app, request, url_for
 from werkzeug.routing import IntegerConverter
 
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
@@ -14,6 +14,13 @@ def public_url(path: str = "") -> str:
     environment leaves it unset) plus the path. Every link in mail is built here."""
     base = (current_app.config.get("CRM_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
     return f"{base}{path}"
+
+
+def this_page_with(**changes) -> str:
+    """This request's page (its endpoint, the other parts of its URL, its query string) with some URL parts
+    changed, e.g. a letter's page under the letter's current slug."""
+    target = url_for(request.endpoint, **{**(request.view_args or {}), **changes})
+    return f"{target}?{request.query_string.decode('latin-1')}" if request.query_string else target
 
 
 def base_url_for_run(host: str | None, port: int | None) -> str:

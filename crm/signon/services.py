@@ -18,6 +18,7 @@ from crm.extensions import db
 from crm.letters.deadlines import closed_message, takes_signatures
 from crm.letters.models import Letter, SignOnRequest
 from crm.letters.signatures import add_signature, text_fingerprint
+from crm.letters.slugs import letter_had_slug
 from crm.letters.writing import LetterError
 from crm.organizations.creation import add_named_organization
 from crm.organizations.editing import add_alias
@@ -116,7 +117,8 @@ def read_confirmation(slug: str, token: str) -> SignOnRequest:
     if not isinstance(payload, dict) or not isinstance(payload.get("r"), int):
         raise TokenError("This link is not valid.")
     row = db.session.get(SignOnRequest, payload["r"])
-    if row is None or row.email != payload.get("e") or row.letter.slug != slug:
+    # The letter may have been renamed since the link was mailed: its former slugs still lead to it.
+    if row is None or row.email != payload.get("e") or not letter_had_slug(row.letter, slug):
         raise TokenError("This link is not valid.")
     return row
 

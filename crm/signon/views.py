@@ -6,7 +6,7 @@ from wtforms import SelectChoice
 
 from crm.common.access import access
 from crm.common.tokens import TokenError
-from crm.common.urls import public_url
+from crm.common.urls import public_url, this_page_with
 from crm.extensions import limiter
 from crm.letters.deadlines import closed_message, signed_on, takes_signatures
 from crm.letters.forms import ConfirmSignOnForm, PersonalSignForm, PublicSignOnForm
@@ -19,6 +19,7 @@ from crm.letters.personal_links import (
 )
 from crm.letters.queries import awaiting_review_total, get_letter, signed_count
 from crm.letters.signatures import signature_of
+from crm.letters.slugs import renamed_letter
 from crm.letters.writing import LetterError
 from crm.organizations.issue_areas import issue_areas
 from crm.organizations.models import ORG_TYPES
@@ -64,14 +65,28 @@ def _thanks(letter, title: str, message: str, status: int = 200, waiting: bool =
     ), status
 
 
+def _moved(letter, slug: str):
+    """For a page opened (GET) through a slug the letter had before a rename: a redirect to the same page under its
+    current slug (302: the old slug may go to another letter later). None otherwise.
+
+    A form sent to the old address (a page opened before the rename) is taken where it lands: a redirect would count
+    it twice against the rate limit, and a signature must not be lost on the way.
+    """
+    if letter.slug == slug or request.method not in ("GET", "HEAD"):
+        return None
+    return redirect(this_page_with(slug=letter.slug), 302)
+
+
 @bp.route("/sign/<slug>", methods=["GET", "POST"])
 @access("public")
 @limiter.limit(_signon_rate_limit, methods=["POST"])
 def public(slug: str):
     """A letter's public page and form; after its deadline (or once closed) it says so and records nothing."""
-    letter = get_letter(slug)
+    letter = get_letter(slug) or renamed_letter(slug)
     if not services.has_public_page(letter):
-        abort(404)
+        abort(404)  # a private letter's new slug is not told either
+    if (moved := _moved(letter, slug)) is not None:
+        return moved
     if not services.open_for_signon(letter):
         return render_template("signon/public.html", letter=letter, form=None,
                                closed=closed_message(letter)), 200 if request.method == "GET" else 409
@@ -112,6 +127,8 @@ def confirm(slug: str, token: str):
         row = services.read_confirmation(slug, token)
     except TokenError as exc:
         return render_template("signon/message.html", title="This link does not work", message=str(exc)), 400
+    if (moved := _moved(row.letter, slug)) is not None:
+        return moved
     form = ConfirmSignOnForm()
     if request.method == "GET" or not form.validate_on_submit():
         if row.status != "unconfirmed":
@@ -156,6 +173,8 @@ def personal(slug: str, token: str):
         return render_template("signon/message.html", title="This link was withdrawn", message=str(exc)), 410
     except TokenError as exc:
         return render_template("signon/message.html", title="This link does not work", message=str(exc)), 400
+    if (moved := _moved(link.letter, slug)) is not None:
+        return moved
     if link.organization.archived:
         return render_template(
             "signon/message.html", title="This organization cannot sign",
