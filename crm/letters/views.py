@@ -14,7 +14,7 @@ from crm.common.forms import error_summary
 from crm.common.text import plural
 from crm.common.validation import InvalidData, whole_number
 from crm.exports.rows import MATRIX_CELLS
-from crm.letters import deadlines, delivery, participation, queries, signatures, writing
+from crm.letters import deadlines, delivery, participation, queries, signatures, slugs, writing
 from crm.letters.blueprint import bp, current_user_id, letter_or_404
 from crm.letters.forms import (
     EDITED_FIELDS,
@@ -110,6 +110,7 @@ def edit(slug: str):
         )
         return redirect(url_for("letters.show", slug=outcome.record.slug), 303)
     return render_template("letters/form.html", form=form, letter=outcome.record, conflict=outcome.conflict,
+                           former_slugs=slugs.former_slugs(outcome.record),
                            timezone=deadlines.instance_zone().key), outcome.status
 
 
