@@ -17,6 +17,7 @@ from crm.common.validation import US_STATES, whole_number
 from crm.contacts.queries import mailable_contact_exists
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
+from crm.letters.slugs import renamed_letter
 from crm.organizations.models import ORG_TYPES, SCOPES, IssueArea, Organization, organization_issue_areas
 
 MATCH_MODES = ("any", "all", "none")
@@ -219,6 +220,11 @@ def _ids_by_slug(model, slugs: list[str], param: str, label: str) -> list[int]:
     if not slugs:
         return []
     found = dict(db.session.execute(select(model.slug, model.id).where(model.slug.in_(slugs))).all())
+    if model is Letter:
+        # A segment, a merge's audience or a bookmarked list saved before a letter was renamed names its old slug.
+        for slug in slugs:
+            if slug not in found and (renamed := renamed_letter(slug)) is not None:
+                found[slug] = renamed.id
     missing = [s for s in slugs if s not in found]
     if missing:
         raise FilterError(param, f"Unknown {label}: {', '.join(missing)}.")

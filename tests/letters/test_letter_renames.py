@@ -229,3 +229,24 @@ def test_unknown_and_private_slugs_still_404(app, users, db, letter, upturn):
     assert staff.get("/letters/no-such-letter").status_code == 404
     assert staff.post("/letters/no-such-letter/edit", data={"title": "x"}).status_code == 404
     assert staff.get("/letters/private-typo").headers["Location"] == "/letters/private-fixed"
+
+
+def test_filters_saved_with_the_old_slug_still_find_the_signers(app, users, db, letter, upturn):
+    from crm.letters.signatures import add_signature
+    from crm.segments.services import create_segment, segment_counts
+
+    add_signature(letter, upturn)
+    OrganizationFactory(name="Not A Signer")
+    db.session.commit()
+    segment = create_segment("Clearview signers", {"signed": ["clearveiw-2021"]})
+    client = organizer(app, users)
+    rename_on_the_page(client, letter, "clearview-2021")
+
+    # A segment (or a merge's audience) saved before the rename, and a bookmarked list, name the old slug.
+    assert segment_counts(segment.id).organizations == 1
+    listed = client.get("/organizations?signed=clearveiw-2021")
+    assert listed.status_code == 200 and "Upturn" in listed.text and "Not A Signer" not in listed.text
+    assert client.get("/organizations?not_signed=clearveiw-2021").status_code == 200
+    # A slug no letter ever had is still refused, with the reason.
+    unknown = client.get("/organizations?signed=no-such-letter")
+    assert unknown.status_code == 400 and "Unknown letter: no-such-letter." in unknown.text
