@@ -17,16 +17,21 @@ _ALLOWED_ATTRIBUTES = {"a": {"href", "title", "id"}, "sup": {"id", "class"}, "li
                        "section": {"class"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
 
 
-def _parser() -> MarkdownIt:
+def _parser(breaks: bool) -> MarkdownIt:
     """CommonMark with tables and footnotes; raw HTML in the source is escaped, not passed through."""
     preset: PresetType = "commonmark"
     # linkify: a bare address (a personal sign-on link pasted into a merge) becomes a link, as mail clients expect.
-    return MarkdownIt(preset, {"html": False, "linkify": True, "typographer": False}).enable(["table", "linkify"]).use(
-        footnote_plugin
-    )
+    options = {"html": False, "linkify": True, "typographer": False, "breaks": breaks}
+    return MarkdownIt(preset, options).enable(["table", "linkify"]).use(footnote_plugin)
 
 
-_MD = _parser()
+# Documents (letters, notes) are often pasted hard-wrapped at ~72 columns: a single line break joins the paragraph.
+# Mail is written line by line ("In solidarity,⏎The coalition team"): a single line break is a <br>, as the
+# plain-text part keeps it. `breaks` changes only how a soft break is rendered, never the parse, so both parsers
+# produce the same tokens (crm.mailmerge.plaintext walks them for the plain-text part).
+_MD = _parser(breaks=False)
+_MAIL_MD = _parser(breaks=True)
+_parsers = {False: _MD, True: _MAIL_MD}
 # One configured sanitiser, reused: building it costs more than cleaning a short message.
 _CLEANER = nh3.Cleaner(
     tags=_ALLOWED_TAGS,
@@ -36,9 +41,10 @@ _CLEANER = nh3.Cleaner(
 )
 
 
-def render_markdown(source: str | None) -> Markup:
-    """Render Markdown to sanitised HTML, safe to insert into a page or an email."""
-    return Markup(_CLEANER.clean(_MD.render(source or "")))  # noqa: S704 - sanitised by nh3
+def render_markdown(source: str | None, *, breaks: bool = False) -> Markup:
+    """Render Markdown to sanitised HTML, safe to insert into a page or an email; `breaks`: a single line break is
+    a line break (<br>), as in mail, instead of joining the paragraph, as in a document."""
+    return Markup(_CLEANER.clean(_parsers[breaks].render(source or "")))  # noqa: S704 - sanitised by nh3
 
 
 # --- many similar documents (mail merges)
@@ -56,9 +62,9 @@ _UNSPLITTABLE = re.compile(r"(?m)^(?:[ \t]|[-*+](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|
 _MAX_CACHED_BLOCK = 4_000
 
 
-def _parsed(block: str) -> str:
+def _parsed(block: str, breaks: bool) -> str:
     """The sanitised HTML of one self-contained block."""
-    return _CLEANER.clean(_MD.render(block))
+    return _CLEANER.clean(_parsers[breaks].render(block))
 
 
 # A block that differs per recipient ("**Mijente** has stood with us …") differs in its words, not in its
@@ -74,7 +80,7 @@ _PLACEHOLDER = re.compile(r"[\ue000-\uf8ff]")
 _PUA_START, _PUA_SIZE = 0xE000, 0xF900 - 0xE000
 
 
-def _block_html(block: str) -> str:
+def _block_html(block: str, breaks: bool) -> str:
     """The sanitised HTML of one self-contained block, through its shape when its words cannot matter."""
     if _WORD_SENSITIVE.search(block) is None:
         words: list[str] = []
@@ -85,21 +91,21 @@ def _block_html(block: str) -> str:
 
         shape = _WORD.sub(placeholder, block)
         if len(words) <= _PUA_SIZE:
-            return _PLACEHOLDER.sub(lambda m: words[ord(m.group()) - _PUA_START], _shape_html(shape))
-    return _parsed(block)
+            return _PLACEHOLDER.sub(lambda m: words[ord(m.group()) - _PUA_START], _shape_html(shape, breaks))
+    return _parsed(block, breaks)
 
 
 _shape_html = lru_cache(maxsize=512)(_parsed)
 _cached_block_html = lru_cache(maxsize=512)(_block_html)
 
 
-def render_markdown_blocks(source: str | None) -> Markup:
-    """render_markdown(source), reusing the HTML of blocks already seen — for rendering one template for many
-    recipients. Same output as render_markdown (tests/mailmerge/test_templates.py compares them)."""
+def render_markdown_blocks(source: str | None, *, breaks: bool = False) -> Markup:
+    """render_markdown(source, breaks=breaks), reusing the HTML of blocks already seen — for rendering one template
+    for many recipients. Same output as render_markdown (tests/mailmerge/test_templates.py compares them)."""
     source = source or ""
     if _UNSPLITTABLE.search(source):
-        return render_markdown(source)
+        return render_markdown(source, breaks=breaks)
     html = []
     for block in _BLANK.split(source.strip("\n")):
-        html.append(_cached_block_html(block) if len(block) <= _MAX_CACHED_BLOCK else _parsed(block))
+        html.append(_cached_block_html(block, breaks) if len(block) <= _MAX_CACHED_BLOCK else _parsed(block, breaks))
     return Markup("".join(html))  # noqa: S704 - every block sanitised by nh3

@@ -13,8 +13,8 @@ from markupsafe import Markup
 from crm.common.markdown import (
     _BLANK,
     _CLEANER,
+    _MAIL_MD,
     _MAX_CACHED_BLOCK,
-    _MD,
     _PLACEHOLDER,
     _PUA_SIZE,
     _PUA_START,
@@ -42,21 +42,22 @@ def markdown_to_text(source: str | None) -> str:
 
 
 def html_and_text(source: str | None) -> tuple[Markup, str]:
-    """The sanitised HTML (exactly render_markdown's) and the plain text of a document, parsing it once when it
-    cannot be taken block by block (lists, quotes, footnotes…), so the text part costs no second parse."""
+    """The sanitised HTML (exactly render_markdown's with breaks: a single line break is a <br> in mail, as it is
+    a line break in the text) and the plain text of a mail body, parsing it once when it cannot be taken block by
+    block (lists, quotes, footnotes…), so the text part costs no second parse."""
     source = source or ""
     if not _UNSPLITTABLE.search(source):
-        return render_markdown_blocks(source), markdown_to_text(source)
+        return render_markdown_blocks(source, breaks=True), markdown_to_text(source)
     env: dict = {}
-    tokens = _MD.parse(source, env)
+    tokens = _MAIL_MD.parse(source, env)
     text = _blocks(SyntaxTreeNode(tokens).children, tight=False)
-    html = Markup(_CLEANER.clean(_MD.renderer.render(tokens, _MD.options, env)))  # noqa: S704 - sanitised by nh3
+    html = Markup(_CLEANER.clean(_MAIL_MD.renderer.render(tokens, _MAIL_MD.options, env)))  # noqa: S704 - sanitised
     return html, text
 
 
 def _convert(source: str) -> str:
     """Convert a whole document."""
-    root = SyntaxTreeNode(_MD.parse(source))
+    root = SyntaxTreeNode(_MAIL_MD.parse(source))
     return _blocks(root.children, tight=False)
 
 

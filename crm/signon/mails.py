@@ -156,8 +156,9 @@ def render_mail(subject: str, body: str, *, to: str, letter: dict | None, org_na
         raise MailTemplateError([f"{where}: {exc}"]) from None
     unsubscribe = context["unsubscribe_url"]
     text = body_text.rstrip() + _footer_text(unsubscribe)
+    # Written like mail, as merges are: a single line break ("Thank you,⏎The coalition") stays one in HTML too.
     html = ('<!doctype html><html><head><meta charset="utf-8"></head><body>'
-            f"{render_markdown_blocks(body_text)}{_footer_html(unsubscribe)}</body></html>")
+            f"{render_markdown_blocks(body_text, breaks=True)}{_footer_html(unsubscribe)}</body></html>")
     message_id = make_msgid(domain=message_domain())
     headers = [
         ("From", formataddr(parseaddr(single_line(current_app.config["MAIL_DEFAULT_SENDER"])))),

@@ -50,7 +50,7 @@ def test_block_by_block_conversion_equals_the_whole_document(blocks, name):
 @pytest.mark.parametrize("source", [source for source, _ in CASES] + ["\n\n".join(s for s, _ in CASES)])
 def test_one_parse_gives_the_same_html_and_text_as_two(source):
     html, text = html_and_text(source)
-    assert html == render_markdown(source)
+    assert html == render_markdown(source, breaks=True)
     assert text == markdown_to_text(source)
 
 

@@ -163,23 +163,31 @@ _MARKDOWN_PIECES = [
     "[ref]: http://example.org", "[^1]: note", "inline ^[fn]", "visit https://example.org/x?y=1 now", "a@b.org",
     "<script>alert(1)</script>", "line one\nline two", "trailing  \nbreak", "___", "&amp; &copy;", "`code",
     "x\\\ny", "_em_ and *em", "[link](https://e.org)", "para\n- list", "para\n1. one", "> quote", "    code",
-    "\tcode", "www.example.com", "x\n===", "\x0b", "\u00a0", "a\\",
+    "\tcode", "www.example.com", "x\n===", "\x0b", "\u00a0", "a\\", "In solidarity,\nThe team",
+    "Ana Ruiz \n1 Main St\nSpringfield", "> a\nb", "- a\nb",
 ]
 
 
-def test_markdown_blocks_render_exactly_like_the_whole_document():
-    """render_markdown_blocks (per-block cache for merges) must never differ from render_markdown."""
+@pytest.mark.parametrize("breaks", [True, False], ids=["mail-breaks", "document"])
+def test_markdown_blocks_render_exactly_like_the_whole_document(breaks):
+    """render_markdown_blocks (per-block cache for merges) must never differ from render_markdown: with breaks,
+    as mail is rendered (a single line break is a <br>), and without, as the Markdown filter renders documents."""
     import random
 
     from crm.common.markdown import render_markdown, render_markdown_blocks
 
     rng = random.Random(5)
-    separators = ["\n\n", "\n\n\n", "\n \n", "\n\t\n", "\n", " ", "\n\n  ", "\n\x0b\n"]
+    separators = ["\n\n", "\n\n\n", "\n \n", "\n\t\n", "\n", " ", "\n\n  ", "\n\x0b\n", " \n"]
+    with_br = 0
     for _ in range(3000):
         document = "".join(
             rng.choice(_MARKDOWN_PIECES) + rng.choice(separators) for _ in range(rng.randint(1, 6))
         )
-        assert render_markdown_blocks(document) == render_markdown(document), repr(document)
+        whole = render_markdown(document, breaks=breaks)
+        assert render_markdown_blocks(document, breaks=breaks) == whole, repr(document)
+        with_br += "<br>" in whole
+    # Soft breaks are what `breaks` changes: many documents must have them, or the comparison proves little.
+    assert with_br > 1000 if breaks else with_br > 100
 
 
 # Per-recipient blocks: the same punctuation with different words, which the shape cache renders once.
@@ -188,22 +196,27 @@ _SHAPES = [
     "{w}_{w}_{w} _{w}_", "***{w}*** {w}", "{w}\\*{w}", "{w} | {w}\n--|--\n{w} | {w}", "{w}  \n{w}", "{w}.{w}",
     "{w}@{w}", "&{w};", "<{w}>", "see [{w}]({w})", "a <{w}:{w}>", "{w}://{w}", "{w}:{w}@{w}", "{w}:{w}", "~~{w}~~",
     "({w}) \"{w}\" '{w}'", "{w}**{w}**{w}", "_{w}_{w}", "{w}\n===", "{w}\n---", "{w}\t{w}", "**{w} {w}**,",
-    "*{w}* and **{w}**", "{w}\\\n{w}",
+    "*{w}* and **{w}**", "{w}\\\n{w}", "{w},\n{w} {w}", "{w} {w} \n{w}\n{w}, {w}",
 ]
 _WORDS = ["Ana", "Zoë", "42", "1", "ǅ", "日本", "x2", "\ue000", "ß", "İ", "Ⅻ", "٣", "a\u0301", "www", "http", "amp",
           "copy", "nbsp", "Mijente", "ACLU", "e", "_", "Example", "org", "com", "mailto", "localhost"]
 
 
-def test_per_recipient_blocks_render_exactly_like_the_whole_document():
+@pytest.mark.parametrize("breaks", [True, False], ids=["mail-breaks", "document"])
+def test_per_recipient_blocks_render_exactly_like_the_whole_document(breaks):
     """The shape cache (a block rendered once per punctuation, its words put back) must never differ either."""
     import random
 
     from crm.common.markdown import render_markdown, render_markdown_blocks
 
     rng = random.Random(11)
+    with_br = 0
     for _ in range(4000):
         blocks = [
             re.sub(r"\{w\}", lambda _m: rng.choice(_WORDS), rng.choice(_SHAPES)) for _ in range(rng.randint(1, 4))
         ]
         document = "\n\n".join(blocks)
-        assert render_markdown_blocks(document) == render_markdown(document), repr(document)
+        whole = render_markdown(document, breaks=breaks)
+        assert render_markdown_blocks(document, breaks=breaks) == whole, repr(document)
+        with_br += "<br>" in whole
+    assert with_br > 500 if breaks else with_br > 50
