@@ -21,7 +21,9 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default="viewer")
     active: Mapped[bool] = mapped_column(default=True)
-    # Bumped on password change and "log out everywhere": sessions carry it and die when it no longer matches.
+    # Bumped on password change, "log out everywhere", deactivation and a role change (once the user has logged
+    # in): sessions carry it and die when it no longer matches. Password-reset and invitation links carry it too,
+    # so that they work once; a resent invitation bumps it to retire the earlier link.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

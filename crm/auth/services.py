@@ -62,8 +62,7 @@ def create_user(email: str, role: str, password: str | None = None, name: str = 
     if role not in ROLES:
         raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
     address = normalize_email(email)
-    if find_user(address):
-        raise AccountError(f"A user with the email {address} already exists.")
+    _refuse_existing(address)
     password = password or secrets.token_urlsafe(12)
     check_password_strength(password)
     user = User(email=address, role=role, name=name.strip(), password_hash=hash_password(password))
@@ -132,13 +131,17 @@ def end_all_sessions(user: User, actor_id: int | None = None) -> None:
 
 
 def set_role(user: User, role: str, actor_id: int | None = None) -> None:
-    """Change a user's role."""
+    """Change a user's role; someone logged in is logged out, so that the new role applies at once."""
     if role not in ROLES:
         raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
     before = user.role
     user.role = role
-    user.session_version += 1
-    _end_sessions(user)
+    if user.last_login_at is not None:
+        # Log them out so the new role applies at once. Someone who never logged in has no session to end (a
+        # session starts only after `authenticate` stamps last_login_at), and their pending invitation link
+        # carries the session version: bumping it would kill the invitation.
+        user.session_version += 1
+        _end_sessions(user)
     record("user.role", "user", user.id, user_id=actor_id, summary=f"{user.email} is now {role}",
            before={"role": before}, after={"role": role})
     db.session.commit()
@@ -296,14 +299,37 @@ def list_users() -> list[User]:
     return list(db.session.scalars(select(User).order_by(User.email)))
 
 
-def pending_invitations() -> set[int]:
-    """Ids of invited users who have not logged in yet."""
+def _invited_ids():
+    """A query of the ids of invited users who have not logged in yet (the users page's "invited")."""
     from crm.audit.models import AuditEvent
 
-    return set(db.session.scalars(
-        select(User.id).join(AuditEvent, (AuditEvent.entity_id == User.id) & (AuditEvent.entity_type == "user")
-                             & (AuditEvent.action == "user.invite"))
-        .where(User.last_login_at.is_(None))))
+    return (select(User.id).join(AuditEvent, (AuditEvent.entity_id == User.id) & (AuditEvent.entity_type == "user")
+                                 & (AuditEvent.action == "user.invite"))
+            .where(User.last_login_at.is_(None)).distinct())
+
+
+def pending_invitations() -> set[int]:
+    """Ids of invited users who have not logged in yet."""
+    return set(db.session.scalars(_invited_ids()))
+
+
+def invitation_pending(user: User) -> bool:
+    """Whether the user was invited and has not logged in yet."""
+    return db.session.scalar(_invited_ids().where(User.id == user.id)) is not None
+
+
+def _refuse_existing(address: str) -> None:
+    """Refuse to add a second account for an address, saying what to do instead (raises AccountError)."""
+    user = find_user(address)
+    if user is None:
+        return
+    if not user.active:
+        raise AccountError(f"A user with the email {address} already exists and is deactivated: reactivate them "
+                           "instead.")
+    if invitation_pending(user):
+        raise AccountError(f"{address} is already invited and has not logged in yet. To mail them a new link, use "
+                           "“Resend invitation” in their row of the users list.")
+    raise AccountError(f"A user with the email {address} already exists.")
 
 
 RESET_MAX_AGE = 30 * 60  # a reset link works for 30 minutes, and only once
@@ -312,32 +338,57 @@ INVITE_MAX_AGE = 7 * 24 * 3600  # an invitation works for a week, and only once
 
 def invite_user(email: str, role: str, name: str, base_url: str, actor: User) -> User:
     """Create a user without a usable password and mail them a link to choose one (raises AccountError)."""
-    from crm.common.tokens import make_token
-    from crm.mailmerge.outbox import enqueue_system_mail
-
     if role not in ROLES:
         raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
     address = normalize_email(email)
-    if find_user(address):
-        raise AccountError(f"A user with the email {address} already exists.")
+    _refuse_existing(address)
     # Nobody knows this password: the account is usable only once the invitee chooses one through the link.
     user = User(email=address, role=role, name=(name or "").strip(),
                 password_hash=hash_password(secrets.token_urlsafe(32)))
     db.session.add(user)
     db.session.flush()
-    token = make_token("invite", {"u": user.id, "v": user.session_version})
-    link = f"{base_url.rstrip('/')}/invite/{token}"
-    inviter = actor.name or actor.email
-    enqueue_system_mail(
-        address, "You are invited to Undersigned",
-        f"{inviter} invited you to Undersigned as {'an' if role[0] in 'aeiou' else 'a'} {role}.\n\n"
-        f"To choose your password and log in, open this link within 7 days:\n{link}\n\n"
-        "If you did not expect this, ignore this message.\n",
-        kind="invite")
+    _mail_invitation(user, base_url, actor)
     record("user.invite", "user", user.id, user_id=actor.id, summary=f"{address} invited as {role}",
            after={"email": address, "role": role})
     db.session.commit()
     return user
+
+
+def resend_invitation(user: User, base_url: str, actor: User) -> None:
+    """Mail an invited user who has not logged in yet a new link; the earlier link stops working (raises
+    AccountError)."""
+    if not user.active:
+        raise AccountError(f"{user.email} is deactivated: reactivate them before inviting them again.")
+    if not invitation_pending(user):
+        raise AccountError(f"{user.email} has already logged in, so there is no invitation to resend. If they "
+                           "lost their password, they can ask for a reset link on the login page.")
+    # The new link supersedes the old one: only the newest mail works, so an earlier one that went astray (or that
+    # the admin resent because of doubts about it) cannot be used. An invitee has no session for this to end.
+    user.session_version += 1
+    _mail_invitation(user, base_url, actor, again=True)
+    record("user.reinvite", "user", user.id, user_id=actor.id,
+           summary=f"Invitation to {user.email} sent again (as {user.role}); the earlier link no longer works",
+           after={"email": user.email, "role": user.role})
+    db.session.commit()
+
+
+def _mail_invitation(user: User, base_url: str, actor: User, again: bool = False) -> None:
+    """Queue the invitation mail with a link valid for the user's current session version (single use: choosing
+    the password bumps it)."""
+    from crm.common.tokens import make_token
+    from crm.mailmerge.outbox import enqueue_system_mail
+
+    token = make_token("invite", {"u": user.id, "v": user.session_version})
+    link = f"{base_url.rstrip('/')}/invite/{token}"
+    inviter = actor.name or actor.email
+    article = "an" if user.role[0] in "aeiou" else "a"
+    replaces = "This link replaces the one in any earlier invitation, which no longer works.\n\n" if again else ""
+    enqueue_system_mail(
+        user.email, "You are invited to Undersigned",
+        f"{inviter} invited you to Undersigned as {article} {user.role}.\n\n"
+        f"To choose your password and log in, open this link within 7 days:\n{link}\n\n"
+        f"{replaces}If you did not expect this, ignore this message.\n",
+        kind="invite")
 
 
 def user_for_invite_token(token: str) -> User:

@@ -193,7 +193,26 @@ def change_role(user_id: int):
         flash("You cannot remove your own admin role.", "danger")
         return redirect(url_for("auth.users")), 303
     services.set_role(user, form.role.data, actor_id=current_user.id)
-    flash(f"{user.email} is now {user.role}.", "success")
+    still = " Their pending invitation is unaffected." if user.active and services.invitation_pending(user) else ""
+    flash(f"{user.email} is now {user.role}.{still}", "success")
+    return redirect(url_for("auth.users")), 303
+
+
+@bp.post("/users/<int:user_id>/reinvite")
+@access("admin")
+def resend_invitation(user_id: int):
+    """Mail an invited user who has not logged in yet a new invitation link (the earlier one stops working)."""
+    user = _user_or_404(user_id)
+    try:
+        services.resend_invitation(user, public_url(), current_user._get_current_object())
+    except services.AccountError as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for("auth.users")), 303
+    from crm.mailmerge.embedded import notify
+
+    notify(current_app._get_current_object())
+    flash(f"A new invitation is on its way to {user.email}: its link works for 7 days. The link in the earlier "
+          "invitation no longer works.", "success")
     return redirect(url_for("auth.users")), 303
 
 
@@ -236,7 +255,8 @@ def accept_invite(token: str):
     try:
         user = services.user_for_invite_token(token)
     except services.AccountError as exc:
-        flash(f"{exc} Ask an admin for a new invitation.", "danger")
+        flash(f"{exc} If you received a newer invitation, use the link in it; otherwise ask an admin to resend "
+              "your invitation.", "danger")
         return redirect(url_for("auth.login"))
     form = ResetPasswordForm()
     if form.validate_on_submit():

@@ -189,6 +189,7 @@ ROUTES = {
     ("GET", "/users"): "admin",
     ("POST", "/users"): "admin",
     ("POST", "/users/<int:user_id>/role"): "admin",
+    ("POST", "/users/<int:user_id>/reinvite"): "admin",
     ("POST", "/users/<int:user_id>/<any(deactivate, activate):change>"): "admin",
     ("POST", "/tokens/<int:token_id>/revoke"): "viewer",
     ("GET", "/invite/<token>"): "public",
