@@ -13,7 +13,7 @@ _STRING_SETTINGS = (
     "DATABASE_URL", "SECRET_KEY", "CRM_BASE_URL", "CRM_POSTAL_ADDRESS", "MAIL_BACKEND", "MAIL_SERVER",
     "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "CELERY_BROKER_URL", "CRM_ADMIN_EMAIL",
     "CRM_ADMIN_PASSWORD", "RATELIMIT_STORAGE_URI", "CRM_ENV", "LOGIN_RATE_LIMIT", "SIGNON_RATE_LIMIT",
-    "CRM_TIMEZONE",
+    "CRM_TIMEZONE", "CRM_COALITION_NAME",
 )
 _INT_SETTINGS = ("MAIL_PORT", "MAIL_MAX_EMAILS", "MAIL_TIMEOUT", "MAIL_MAX_ATTEMPTS",
                  "MAIL_RETRY_BASE_SECONDS", "MAIL_CELERY_FANOUT", "MAIL_CONNECTIONS", "SIGNON_MIN_FILL_SECONDS",
@@ -34,6 +34,9 @@ def defaults(instance_path: str) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "CRM_BASE_URL": "http://127.0.0.1:5000",
         "CRM_POSTAL_ADDRESS": "",
+        # Who is asking, on the public pages (sign-on, confirmation, unsubscribe); unset: the display name of
+        # MAIL_DEFAULT_SENDER, else "Undersigned" (see crm.common.templating.coalition_name).
+        "CRM_COALITION_NAME": "",
         "CRM_ENV": None,  # development or production; unset: decided by is_development
         "MAIL_BACKEND": "outbox",
         "MAIL_SERVER": "localhost",

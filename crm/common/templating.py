@@ -1,9 +1,10 @@
 """Template filters and globals."""
 
 from datetime import date, datetime
+from email.utils import parseaddr
 from urllib.parse import urlencode
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 from crm.common.access import can
 from crm.common.markdown import render_markdown
@@ -36,6 +37,14 @@ def url_with(**changes) -> str:
     return request.path + ("?" + query if query else "")
 
 
+def coalition_name() -> str:
+    """Who is asking, as public pages name it: CRM_COALITION_NAME, else the display name of MAIL_DEFAULT_SENDER
+    (the name signers already see on the mail that brought them), else the app's name."""
+    configured = (current_app.config.get("CRM_COALITION_NAME") or "").strip()
+    sender = parseaddr(current_app.config.get("MAIL_DEFAULT_SENDER") or "")[0].strip()
+    return configured or sender or "Undersigned"
+
+
 def install_template_helpers(app: Flask) -> None:
     """Register the filters and globals."""
     app.jinja_env.filters["markdown"] = render_markdown
@@ -45,3 +54,4 @@ def install_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["can"] = can
     app.jinja_env.globals["shown_acronym"] = shown_acronym
     app.jinja_env.globals["url_with"] = url_with
+    app.jinja_env.globals["coalition_name"] = coalition_name
