@@ -8,12 +8,13 @@ from flask import current_app
 
 from crm.common.urls import public_url, unreachable_host
 from crm.extensions import db
+from crm.letters.deadlines import deadline_passed, long_date, takes_signatures
 from crm.mailmerge import audience as audiences
 from crm.mailmerge.errors import MergeError
 from crm.mailmerge.models import MailMerge
 from crm.mailmerge.rendering import letter_record, load_recipients, render_message, sample_recipient
 from crm.mailmerge.template_checks import Problem
-from crm.mailmerge.templating import RenderError, compile_templates
+from crm.mailmerge.templating import RenderError, compile_templates, uses_field
 
 # Audience rows streamed, rendered and written at a time.
 CHUNK_ROWS = 500
@@ -59,6 +60,35 @@ def link_warning() -> str | None:
     )
 
 
+def letter_problem(merge: MailMerge) -> Problem | None:
+    """The problem of a merge whose messages carry personal sign-on links for a letter that takes no signatures
+    now (a draft, closed or delivered letter, or one past its deadline): every link would tell its recipient that
+    nothing can be recorded. None when the letter takes signatures, or the merge does not use `sign_on_url` (a
+    thank-you to the signers of a delivered letter is fine)."""
+    letter = merge.letter
+    if letter is None or takes_signatures(letter):
+        return None
+    if not uses_field("sign_on_url", merge.subject_template, merge.body_template):
+        return None
+    title, links = f"“{letter.title}”", "every personal sign-on link ({{ sign_on_url }}) in this merge"
+    if letter.status == "draft":
+        message = (f"{title} is a draft, not open for signatures yet: {links} would tell its recipient so and "
+                   "record nothing. Set the letter to collecting first, then queue this merge.")
+    elif letter.status == "delivered":
+        when = f" on {long_date(letter.delivered_on)}" if letter.delivered_on else ""
+        message = (f"{title} was delivered{when} and takes no more signatures: {links} would record nothing. "
+                   "Take {{ sign_on_url }} out of the message (a thank-you can link to {{ letter.url }}), or "
+                   "promote a letter that is collecting.")
+    elif letter.status == "collecting" and deadline_passed(letter):
+        message = (f"The sign-on deadline of {title} passed ({long_date(letter.deadline)}): {links} would record "
+                   "nothing. Extend the deadline on the letter's page first, or take {{ sign_on_url }} out of "
+                   "the message.")
+    else:
+        message = (f"{title} is {letter.status} and takes no signatures: {links} would record nothing. Set the "
+                   "letter to collecting first, or take {{ sign_on_url }} out of the message.")
+    return Problem("Letter", message, letter_slug=letter.slug)
+
+
 @dataclass
 class CheckResult:
     """The dry run: every recipient rendered once; problems block queueing, warnings do not."""
@@ -85,6 +115,7 @@ class CheckResult:
                     "message": p.message,
                     "count": p.count,
                     "recipients": p.recipients[:20],
+                    "letter": p.letter_slug,
                     "text": str(p),
                 }
                 for p in self.problems
@@ -116,9 +147,11 @@ def _chunks(result, size: int = CHUNK_ROWS):
 def dry_run(merge: MailMerge, on_row=None) -> CheckResult:
     """Render every recipient once; collect problems with the recipients they affect."""
     result = CheckResult()
+    # The letter's problem comes first: it blocks every message, whatever the recipient.
+    first = [problem] if (problem := letter_problem(merge)) else []
     compiled = compile_templates(merge.subject_template, merge.body_template)
     if compiled.problems:
-        result.problems = compiled.problems
+        result.problems = first + compiled.problems
         return result
     letter = letter_record(merge.letter)
     found: dict[tuple, Problem] = {}
@@ -177,7 +210,7 @@ def dry_run(merge: MailMerge, on_row=None) -> CheckResult:
                     raise Stop
     except Stop:
         pass  # the problems found so far say why; queueing refuses a check with problems
-    result.problems = sorted(found.values(), key=lambda p: (p.part != "Subject", p.line or 0, p.message))
+    result.problems = first + sorted(found.values(), key=lambda p: (p.part != "Subject", p.line or 0, p.message))
     return result
 
 

@@ -13,11 +13,12 @@ from crm.audit.services import commit_audited
 from crm.common.types import utcnow
 from crm.extensions import db
 from crm.mailmerge import audience as audiences
-from crm.mailmerge.checking import CHUNK_ROWS, audience_counts, dry_run, link_warning
+from crm.mailmerge.checking import CHUNK_ROWS, audience_counts, dry_run, letter_problem, link_warning
 from crm.mailmerge.embedded import wake_workers
 from crm.mailmerge.errors import MergeError
 from crm.mailmerge.models import MailMerge, Message, Suppression
 from crm.mailmerge.previews import preview, preview_contacts
+from crm.mailmerge.template_checks import Problem
 
 
 @dataclass
@@ -32,6 +33,7 @@ class SendSummary:
     first_subject: str
     problem: str | None
     warning: str | None
+    letter_problem: Problem | None = None
 
     @property
     def question(self) -> str:
@@ -61,6 +63,7 @@ def send_summary(merge: MailMerge) -> SendSummary:
         first_subject=subject,
         problem=problem,
         warning=link_warning(),
+        letter_problem=letter_problem(merge),
     )
 
 
@@ -76,6 +79,9 @@ def queue_merge(merge: MailMerge, user_id: int | None = None) -> dict:
             "queueing a merge.",
             {"postal_address": ["CRM_POSTAL_ADDRESS is not configured."]},
         )
+    # Before the dry run: it would render every recipient only to be refused for a reason none of them changes.
+    if (problem := letter_problem(merge)) is not None:
+        raise MergeError(f"Not queued: {problem.message}", {"letter": [problem.message]})
     pending: list[dict] = []
     summary = {"contacts": 0, "queued": 0, "suppressed": 0, "duplicates": 0}
     now = utcnow()

@@ -13,13 +13,15 @@ MAX_LITERAL = 1_000
 
 @dataclass
 class Problem:
-    """One thing wrong with a template: which part, the line, and the message."""
+    """One thing wrong with a template: which part, the line, and the message; `letter_slug` names the letter to
+    change when the fix is there (pages link to it)."""
 
     part: str
     message: str
     line: int | None = None
     recipients: list[str] = field(default_factory=list)
     count: int = 0
+    letter_slug: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.part}, line {self.line}" if self.line else self.part

@@ -17,7 +17,7 @@ module compiles a merge's two templates through them and renders one part for on
 import time
 from dataclasses import dataclass
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
 from crm.mailmerge.template_budget import MAX_RENDER_SECONDS, RENDER_BUDGET, Budget, TemplateLimit
@@ -86,6 +86,20 @@ def compile_templates(subject: str, body: str) -> CompiledMerge:
     if problems:
         return CompiledMerge(None, None, problems)
     return CompiledMerge(compiled["Subject"], compiled["Body"], [])
+
+
+def uses_field(name: str, *sources: str) -> bool:
+    """Whether any of the templates reads the top-level field `name` (a template that does not parse reads nothing:
+    its syntax error is reported on its own)."""
+    for source in sources:
+        if not source or name not in source:
+            continue  # the cheap test first: most templates never mention the field
+        try:
+            if name in meta.find_undeclared_variables(ENV.parse(source)):
+                return True
+        except (TemplateSyntaxError, RecursionError):
+            continue
+    return False
 
 
 class RenderError(ValueError):

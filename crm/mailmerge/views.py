@@ -245,6 +245,7 @@ def show(merge_id: int):
         action_form=ActionForm(),
         test_form=test_form,
         link_warning=checking.link_warning(),
+        letter_problem=checking.letter_problem(merge) if merge.status == "draft" else None,
     )
 
 

@@ -12,6 +12,7 @@ from crm.extensions import db
 from crm.letters.models import Signature
 from crm.seed import SEED_LETTER_SLUG
 from tests.conftest import ARTIFACTS, browser_login, embedded_smtp_config
+from tests.factories import LetterFactory
 
 pytestmark = pytest.mark.browser
 
@@ -36,12 +37,14 @@ def test_invite_the_clearview_signers(live_server, page, seeded, users, smtp_ser
             )
         )
     db.session.commit()
+    # The invitation promotes a new letter collecting signatures (the delivered Clearview letter takes none).
+    LetterFactory(slug="next-letter", title="The next letter", status="collecting")
     base = live_server.url
     browser_login(page, base, users["organizer"].email)
     page.goto(f"{base}/merges")
     page.get_by_role("link", name="New mail merge").click()
     page.get_by_label("Name (for you)").fill("Clearview follow-on invitation")
-    page.get_by_label("Letter it promotes").select_option(SEED_LETTER_SLUG)
+    page.get_by_label("Letter it promotes").select_option("next-letter")
     page.get_by_label("Subject").fill("{{ org.name }}: join us again")
     page.get_by_label("Body (Markdown with fields)").fill(
         "Dear {{ contact.first_name | default('friends') }},\n\n"
@@ -75,7 +78,7 @@ def test_invite_the_clearview_signers(live_server, page, seeded, users, smtp_ser
     message = received["contact0@partner.example"]
     text = message.get_payload()[0].get_payload(decode=True).decode()
     assert text.startswith("Dear Ana,")
-    assert re.search(rf"{re.escape(base)}/sign/{SEED_LETTER_SLUG}/p/\S+", text)
+    assert re.search(rf"{re.escape(base)}/sign/next-letter/p/\S+", text)
     assert (
         "Dear friends,"
         in received["contact2@partner.example"].get_payload()[0].get_payload(decode=True).decode()

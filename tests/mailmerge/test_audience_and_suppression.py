@@ -228,6 +228,8 @@ def test_compose_check_preview_queue_pages(app, client, users, as_role):
     LetterFactory(slug=SEED_LETTER_SLUG, title="Urge DHS to stop using Clearview AI facial recognition",
                   status="delivered", letter_date=date(2021, 4, 19))
     make_recipients(3, letter_slug=SEED_LETTER_SLUG)
+    # The invitation promotes a letter collecting signatures, to the signers of the delivered seed letter.
+    LetterFactory(slug="next-letter", title="The next letter", status="collecting")
     as_role("organizer")
     assert client.get("/merges/new").status_code == 200
     bad = client.post("/merges/new", data={"name": "Bad", "subject": "x", "body": "{{ config }}"})
@@ -238,7 +240,7 @@ def test_compose_check_preview_queue_pages(app, client, users, as_role):
         "/merges/new",
         data={
             "name": "Invite",
-            "letter": SEED_LETTER_SLUG,
+            "letter": "next-letter",
             "subject": "Join {{ letter.title }}",
             "body": "Dear {{ contact.first_name | default('friends') }}, sign: {{ sign_on_url }}",
             "signed": [SEED_LETTER_SLUG],

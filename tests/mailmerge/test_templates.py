@@ -124,6 +124,8 @@ def test_every_field_renders(app):
     LetterFactory(slug=SEED_LETTER_SLUG, title="Urge DHS to stop using Clearview AI facial recognition",
                   status="delivered", letter_date=date(2021, 4, 19))
     make_recipients(1, letter_slug=SEED_LETTER_SLUG)
+    # The merge promotes a new letter that takes signatures; the delivered seed letter is the signers' history.
+    LetterFactory(slug="next-letter", title="The next letter", status="collecting")
     body = (
         "{{ contact.first_name }} {{ contact.last_name }} {{ contact.full_name }} {{ contact.email }} "
         "{{ org.name }} {{ letter.title }} {{ letter.url }} {{ last_signed.title }} {{ last_signed.date }} "
@@ -132,13 +134,13 @@ def test_every_field_renders(app):
         "{% for h in history %}- {{ h.title }} ({{ h.date }}, {{ h.role }})\n{% endfor %}"
     )
     merge = new_merge(
-        body=body, letter=SEED_LETTER_SLUG, audience={"filter": {"q": "person org"}, "contacts": "primary"}
+        body=body, letter="next-letter", audience={"filter": {"q": "person org"}, "contacts": "primary"}
     )
     result = checking.check_merge(merge)
     assert result.ok, [str(p) for p in result.problems]
     text = previews.preview(merge).text
     assert "First0 Last0 First0 Last0 person0@example.net Person Org 0" in text
-    assert "/sign/" + SEED_LETTER_SLUG + "/p/" in text
+    assert "/sign/next-letter/p/" in text
     assert "Clearview" in text and "friend" in text and "soon" in text
 
 
