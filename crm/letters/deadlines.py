@@ -33,11 +33,19 @@ def takes_signatures(letter: Letter, now: datetime | None = None) -> bool:
 
 
 def closed_message(letter: Letter) -> str:
-    """Why a letter takes no more signatures, in the signer's words."""
+    """Why a letter takes no signatures now, in the signer's words and true to its state: a draft is not open
+    yet (a personal link can reach a signer before the organizers open the letter), a closed or delivered letter
+    is no longer open, and a collecting one's deadline has passed."""
+    if letter.status == "draft":
+        return ("This letter is not open for signatures yet. Nothing was recorded; if you expected to sign now, "
+                "write to the organizers.")
+    if letter.status == "delivered":
+        when = f" on {long_date(letter.delivered_on)}" if letter.delivered_on else ""
+        return f"This letter was delivered{when} and no longer takes signatures. Nothing was recorded."
     if letter.status == "collecting" and deadline_passed(letter):
         return (f"Sign-ons for this letter closed on {long_date(letter.deadline)}. Nothing was recorded; if you "
                 "still want to sign, write to the organizers.")
-    return "This letter is not collecting signatures any more. Nothing was recorded."
+    return "Sign-ons for this letter are closed: it no longer takes signatures. Nothing was recorded."
 
 
 def long_date(day: date) -> str:
