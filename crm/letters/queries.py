@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from crm.common.paging import Paged
 from crm.extensions import db
 from crm.letters.models import SIGNATURE_STATUSES, Letter, Signature, SignOnRequest
-from crm.mailmerge.models import MailMerge, Message
+from crm.mailmerge.models import DELIVERED_STATUSES, MailMerge, Message
 from crm.organizations.filters import OrgFilter, org_ids_query
 from crm.organizations.models import Organization
 
@@ -69,8 +69,9 @@ def _empty_counts() -> dict[str, int]:
 def status_counts(letter_ids: list[int]) -> dict[int, dict[str, int]]:
     """Signatures per status for each letter, and `awaiting_review`: confirmed public sign-ons no person has
     decided yet (not signatures yet, but an organizer must see them wherever the letter is counted); `invited`:
-    organizations a mail merge linking the letter reached (a message sent), and `invited_unsigned` those of them
-    without a confirmed signature — who a reminder is for."""
+    organizations a mail merge linking the letter reached (a message sent, or kept by the development outbox as
+    the follow-up audiences count it), and `invited_unsigned` those of them without a confirmed signature — who a
+    reminder is for."""
     result = {letter_id: _empty_counts() for letter_id in letter_ids}
     if not letter_ids:
         return result
@@ -99,7 +100,8 @@ def status_counts(letter_ids: list[int]) -> dict[int, dict[str, int]]:
             func.count(case((~signed.exists(), Message.organization_id)).distinct()),
         )
         .join(Message, Message.merge_id == MailMerge.id)
-        .where(MailMerge.letter_id.in_(letter_ids), Message.status == "sent", Message.kind == "merge")
+        .where(MailMerge.letter_id.in_(letter_ids), Message.status.in_(DELIVERED_STATUSES),
+               Message.kind == "merge")
         .group_by(MailMerge.letter_id)
     ):
         counts = result[letter_id]
