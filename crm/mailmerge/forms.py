@@ -52,7 +52,9 @@ class MergeForm(FlaskForm):
     )
     not_issue_area = SelectMultipleField("Works on none of", choices=[], validate_choice=False)
     signed = SelectMultipleField(
-        "Signed (signers of a letter, for thank-yous)", choices=[], validate_choice=False
+        "Signed (all of these letters)", choices=[], validate_choice=False,
+        description="Past signers: invite them to the letter this merge promotes, or thank them for one they "
+                    "signed.",
     )
     not_signed = SelectMultipleField("Has not signed", choices=[], validate_choice=False)
     state = StringField(

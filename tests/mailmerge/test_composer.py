@@ -112,3 +112,11 @@ def test_without_javascript_the_fields_are_a_plain_list(live_server, browser, us
         assert page.get_by_role("button", name="Insert Recipient's first name").count() == 0  # hidden
     finally:
         context.close()
+
+
+def test_the_signed_filter_says_it_serves_invitations_and_thank_yous(app, organizer):
+    """"Signed" is mostly how past signers are invited to a new letter, not only who is thanked."""
+    page = organizer.get("/merges/new").get_data(as_text=True)
+    assert "Signed (all of these letters)" in page and "for thank-yous" not in page
+    assert "invite them to the letter this merge promotes, or thank them" in page
+    assert "Inviting past signers: choose the new letter" in page
