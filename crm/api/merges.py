@@ -216,7 +216,8 @@ def _action(name: str, doc: str):
     blp.route(f"/merges/<int:merge_id>/{name}")(view)
 
 
-_action("queue", "Freeze the audience and content into the outbox (after the dry run passes).")
+_action("queue", "Freeze the audience and content into the outbox (after the dry run passes; refused while the "
+                 "merge uses sign_on_url and its letter takes no signatures).")
 _action("send", "Queue (if a draft) or resume; the workers send it.")
 _action("pause", "Pause sending within a few messages.")
 _action("resume", "Resume a paused merge.")
