@@ -11,7 +11,7 @@ from crm.api.errors import conflict_response
 from crm.api.schemas import Id
 from crm.common.errors import ConflictError
 from crm.letters import deadlines, personal_links, queries, writing
-from crm.letters.models import LETTER_STATUSES
+from crm.letters.models import LETTER_DATE_YEARS, LETTER_STATUSES
 from crm.organizations.queries import get_organization
 
 
@@ -28,6 +28,10 @@ class LetterInSchema(ma.Schema):
     summary = ma.fields.String(validate=ma.validate.Length(max=5000))
     body = ma.fields.String(validate=ma.validate.Length(max=200_000))
     status = ma.fields.String(validate=ma.validate.OneOf(LETTER_STATUSES))
+    # The same name as in the letter read back (LetterSchema.date): what a client sends is what it reads.
+    date = ma.fields.Date(allow_none=True, attribute="letter_date", metadata={
+        "description": f"The date printed on the letter (years {LETTER_DATE_YEARS[0]}–{LETTER_DATE_YEARS[1]}); "
+                       "null: undated, the pages show the delivery date"})
     deadline = ma.fields.Date(allow_none=True)
     delivered_on = ma.fields.Date(allow_none=True)
     public_signon = ma.fields.Boolean()
@@ -68,9 +72,13 @@ def letter_or_404(slug: str):
     return queries.get_letter(slug) or abort(404, message="No such letter.")
 
 
+# Service field names the API spells otherwise.
+_API_FIELDS = {"letter_date": "date"}
+
+
 def letter_error(exc: writing.LetterError):
-    """A LetterError as a 400 problem naming the field."""
-    abort(400, message=str(exc), errors={exc.field: [str(exc)]})
+    """A LetterError as a 400 problem naming the field as the API spells it."""
+    abort(400, message=str(exc), errors={_API_FIELDS.get(exc.field, exc.field): [str(exc)]})
 
 
 def _apply_status(letter, data: dict) -> None:

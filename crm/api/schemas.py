@@ -98,7 +98,9 @@ class LetterSchema(ma.Schema):
     summary = ma.fields.String()
     body = ma.fields.String()
     status = ma.fields.String()
-    date = ma.fields.Date(allow_none=True, attribute="letter_date")
+    date = ma.fields.Date(allow_none=True, attribute="letter_date",
+                          metadata={"description": "The date printed on the letter; null: undated (the pages then "
+                                                   "show `delivered_on`)"})
     deadline = ma.fields.Date(allow_none=True)
     delivered_on = ma.fields.Date(allow_none=True)
     public_signon = ma.fields.Boolean()

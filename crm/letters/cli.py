@@ -2,6 +2,7 @@
 services as the pages and the API (audited with no user: the command line)."""
 
 import json
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,8 @@ from flask.cli import with_appcontext
 from crm.common.cli import fail
 from crm.common.errors import ConflictError
 
+# Only YYYY-MM-DD: date.fromisoformat also takes 20210419 and 2021-W16-1, which nobody means to type here.
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 SAVED_MEANWHILE = "Someone saved this letter at the same moment; nothing was changed. Run the command again."
 
 
@@ -114,10 +117,12 @@ def _date(value: str | None, option: str) -> date | None:
     """An optional YYYY-MM-DD option value (empty: no date), or exit 1."""
     if not value:
         return None
+    if not _ISO_DAY.fullmatch(value):
+        fail(f"{option} must be a date written YYYY-MM-DD, not {value!r}")
     try:
         return date.fromisoformat(value)
     except ValueError:
-        fail(f"{option} must be a date written YYYY-MM-DD, not {value!r}")
+        fail(f"{option} must be a date written YYYY-MM-DD, not {value!r} (there is no such day)")
 
 
 def print_json(data) -> None:
@@ -133,6 +138,9 @@ def _letter_options(command):
         click.option("--body-file", "body_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="Markdown body (- for standard input)."),
         click.option("--recipients"),
+        click.option("--date", "letter_date",
+                     help="The date printed on the letter, YYYY-MM-DD (edit: an empty value clears it; an undated "
+                          "letter shows its delivery date)."),
         click.option("--cc"),
         click.option("--summary"),
         click.option("--deadline", help="Sign-on deadline, YYYY-MM-DD (edit: an empty value clears it)."),
@@ -146,7 +154,7 @@ def _letter_options(command):
     return command
 
 
-def _letter_data(body_file, deadline, issue_areas, **fields) -> dict:
+def _letter_data(body_file, letter_date, deadline, issue_areas, **fields) -> dict:
     """The given options as service input (options left out are not in it)."""
     data = {name: value for name, value in fields.items() if value is not None}
     if body_file is not None:
@@ -154,6 +162,8 @@ def _letter_data(body_file, deadline, issue_areas, **fields) -> dict:
             data["body"] = sys.stdin.read() if str(body_file) == "-" else body_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             fail(f"cannot read {body_file}: {exc}")
+    if letter_date is not None:
+        data["letter_date"] = _date(letter_date, "--date")
     if deadline is not None:
         data["deadline"] = _date(deadline, "--deadline")
     if issue_areas:

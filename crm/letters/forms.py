@@ -15,6 +15,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
 from crm.letters.models import (
+    LETTER_DATE_YEARS,
     LETTER_STATUSES,
     SIGNATURE_ROLES,
     SIGNATURE_SOURCES,
@@ -36,8 +37,8 @@ def _source_choices() -> list[SelectChoice]:
 
 # The letter's fields the form edits, in the form's order.
 EDITED_FIELDS = (
-    "title", "slug", "recipients", "cc", "summary", "body", "issue_areas", "deadline", "public_signon",
-    "review_required",
+    "title", "slug", "recipients", "letter_date", "cc", "summary", "body", "issue_areas", "deadline",
+    "public_signon", "review_required",
 )
 
 
@@ -54,6 +55,9 @@ class LetterForm(FlaskForm):
         ],
     )
     recipients = TextAreaField("Recipients", validators=[Optional(), Length(max=5000)])
+    # min/max: the date picker offers the years the service accepts (the service checks them too).
+    letter_date = DateField("Letter date", validators=[Optional()],
+                            render_kw={"min": f"{LETTER_DATE_YEARS[0]}-01-01", "max": f"{LETTER_DATE_YEARS[1]}-12-31"})
     cc = TextAreaField("cc", validators=[Optional(), Length(max=5000)])
     summary = TextAreaField("Summary", validators=[Optional(), Length(max=5000)])
     body = TextAreaField("Text (Markdown)", validators=[Optional(), Length(max=200_000)], render_kw={"rows": 22})

@@ -12,6 +12,8 @@ from crm.letters import counts
 from crm.organizations.models import IssueArea, Organization
 
 LETTER_STATUSES = ("draft", "collecting", "closed", "delivered")
+# A letter dated outside these years is a typo (0021 or 2201 for 2021), not a letter anyone sent.
+LETTER_DATE_YEARS = (1900, 2100)
 SIGNATURE_ROLES = ("lead", "signatory")
 SIGNATURE_STATUSES = ("pending", "confirmed", "declined", "withdrawn")
 SIGNATURE_SOURCES = ("import", "public-form", "personal-link", "manual", "api", "seed")

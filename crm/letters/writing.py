@@ -10,7 +10,7 @@ from crm.audit.versioning import check_version, commit_versioned
 from crm.common.text import single_line, slugify
 from crm.common.types import utcnow
 from crm.extensions import db
-from crm.letters.models import LETTER_STATUSES, Letter, Signature, SignOnRequest
+from crm.letters.models import LETTER_DATE_YEARS, LETTER_STATUSES, Letter, Signature, SignOnRequest
 from crm.letters.slugs import record_rename
 from crm.organizations.models import IssueArea
 
@@ -21,6 +21,7 @@ LETTER_FIELDS = (
     "cc",
     "summary",
     "body",
+    "letter_date",
     "deadline",
     "public_signon",
     "review_required",
@@ -54,6 +55,15 @@ def letter_snapshot(letter: Letter) -> dict:
     return values
 
 
+def _letter_date(day: date | None) -> date | None:
+    """The date printed on the letter (None: undated, the delivery date stands in), within LETTER_DATE_YEARS."""
+    first, last = LETTER_DATE_YEARS
+    if day is not None and not first <= day.year <= last:
+        raise LetterError("letter_date", f"The letter date {day.isoformat()} is not between {first} and {last}; "
+                                         "check the year.")
+    return day
+
+
 def _apply_letter_fields(letter: Letter, data: dict) -> None:
     """Copy validated fields onto a letter, checking the slug and issue areas."""
     if "slug" in data:
@@ -81,6 +91,8 @@ def _apply_letter_fields(letter: Letter, data: dict) -> None:
             if len(letter_value) > 200_000:
                 raise LetterError(name, "That text is too long.")
             setattr(letter, name, letter_value)
+    if "letter_date" in data:
+        letter.letter_date = _letter_date(data["letter_date"])
     if "deadline" in data:
         letter.deadline = data["deadline"]
     for name in ("public_signon", "review_required"):

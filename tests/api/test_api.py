@@ -5,8 +5,10 @@ import io
 
 import pytest
 from openapi_spec_validator import validate
+from sqlalchemy import func, select
 
 from crm.auth.services import create_token
+from crm.letters.models import Letter
 from tests.factories import LetterFactory, OrganizationFactory, SignatureFactory
 
 # Part of the smoke pass of the API on PostgreSQL (tests/conftest.py).
@@ -150,6 +152,36 @@ def test_issue_areas_letters_and_signatures(client, letter, tokens):
     assert [s["role"] for s in body["items"][:3]] == ["lead"] * 3
     assert [s["organization"] for s in body["items"][:3]] == [name for name, _, _ in SIGNERS[:3]]
     assert client.get("/api/v1/letters/nope/signatures", headers=headers).status_code == 404
+
+
+def test_a_letters_date_is_written_under_the_name_it_is_read(client, tokens, db):
+    headers = auth(tokens["organizer"])
+    created = client.post("/api/v1/letters", json={"title": "By API", "date": "2021-04-19"}, headers=headers)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["date"] == "2021-04-19"
+    url = f"/api/v1/letters/{created.get_json()['slug']}"
+    read = client.get(url, headers=headers).get_json()
+    assert read["date"] == "2021-04-19"
+    patched = client.patch(url, json={"date": "2021-04-20", "version": read["version"]}, headers=headers)
+    assert patched.status_code == 200 and patched.get_json()["date"] == "2021-04-20"
+    cleared = client.patch(url, json={"date": None}, headers=headers)
+    assert cleared.status_code == 200 and cleared.get_json()["date"] is None
+
+    for value in ("2021-02-30", "1850-04-19", "2201-01-01", 20210419):
+        response = client.patch(url, json={"date": value, "summary": "Not saved"}, headers=headers)
+        assert response.status_code == 400 and response.mimetype == "application/problem+json", value
+        assert list(response.get_json()["errors"]) == ["date"], response.get_json()
+    bad_create = client.post("/api/v1/letters", json={"title": "Never", "date": "1850-04-19"}, headers=headers)
+    assert bad_create.status_code == 400 and "between 1900 and 2100" in bad_create.get_json()["errors"]["date"][0]
+    letter = db.session.scalar(select(Letter).where(Letter.title == "By API"))
+    assert letter.letter_date is None and letter.summary == ""
+    assert db.session.scalar(select(func.count(Letter.id)).where(Letter.title == "Never")) == 0
+    # The field is described in the OpenAPI document, for reading and for writing.
+    spec = client.get("/api/v1/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    for name in ("LetterIn", "LetterPatch", "Letter"):
+        assert schemas[name]["properties"]["date"]["format"] == "date", name
+    assert "1900–2100" in schemas["LetterIn"]["properties"]["date"]["description"]
 
 
 def test_writes_need_an_organizer(client, tokens):

@@ -89,6 +89,30 @@ def test_two_organizers_on_one_letter_page(app, users, letter, db):
     assert [e.user_id for e in edits] == [users["organizer"].id, users["admin"].id]  # both saves are on record
 
 
+def test_a_letter_date_saved_in_between_is_a_conflict_row_and_an_unchanged_one_is_no_change(app, users, letter, db):
+    from datetime import date
+
+    first, second = app.test_client(), app.test_client()
+    login(first, users["organizer"].email)
+    login(second, users["admin"].email)
+    url = f"/letters/{letter.slug}/edit"
+    form_first, form_second = edit_data(letter, text(first.get(url))), edit_data(letter, text(second.get(url)))
+    version = letter.version
+    assert first.post(url, data={**form_first, "letter_date": "2021-04-19"}).status_code == 303
+    response = second.post(url, data={**form_second, "letter_date": "", "summary": "Short."})
+    assert response.status_code == 409
+    page = text(response)
+    assert re.search(r'<th scope="row">Letter date</th>\s*<td[^>]*>2021-04-19</td>\s*<td[^>]*>—</td>', page)
+    assert 'name="letter_date" type="date" value=""' in page  # the second organizer's (empty) input is kept
+    current = saved(db, letter.id)
+    assert (current.letter_date, current.summary, current.version) == (date(2021, 4, 19), "", version + 1)
+
+    # Saving the same date again is no change: no new version, no audit event.
+    again = edit_data(current, text(first.get(url)), letter_date="2021-04-19", summary="")
+    assert first.post(url, data=again).status_code == 303
+    assert saved(db, letter.id).version == version + 1
+
+
 def test_an_unchanged_save_writes_nothing(app, users, letter, db):
     client = app.test_client()
     login(client, users["organizer"].email)
