@@ -47,6 +47,17 @@ def render_markdown(source: str | None, *, breaks: bool = False) -> Markup:
     return Markup(_CLEANER.clean(_parsers[breaks].render(source or "")))  # noqa: S704 - sanitised by nh3
 
 
+def render_markdown_and_notes(source: str | None) -> tuple[Markup, Markup]:
+    """render_markdown(source) cut in two: the text, and its footnotes (empty when it has none), for a page that
+    puts something between them (a printed letter's signatories come before its notes)."""
+    env: dict = {}
+    tokens = _MD.parse(source or "", env)
+    cut = next((i for i, token in enumerate(tokens) if token.type == "footnote_block_open"), len(tokens))
+    # One env for both halves: the footnote numbers and anchors of the text and of the notes must agree.
+    text, notes = (_MD.renderer.render(part, _MD.options, env) if part else "" for part in (tokens[:cut], tokens[cut:]))
+    return Markup(_CLEANER.clean(text)), Markup(_CLEANER.clean(notes))  # noqa: S704 - sanitised by nh3
+
+
 # --- many similar documents (mail merges)
 # A merge renders the same body for thousands of recipients; most of its paragraphs are identical for all of them
 # ("Thank you," …), only a few carry a field. When a document is made only of constructs that cannot reach across a

@@ -11,6 +11,7 @@ from crm.common.access import access
 from crm.common.editing import edit_record, form_differences
 from crm.common.errors import ConflictError
 from crm.common.forms import error_summary
+from crm.common.markdown import render_markdown_and_notes
 from crm.common.text import plural
 from crm.common.validation import InvalidData, whole_number
 from crm.exports.rows import MATRIX_CELLS
@@ -117,13 +118,17 @@ def edit(slug: str):
 @bp.get("/<slug>")
 @access("viewer")
 def show(slug: str):
-    """A letter: text, counts, signatories (leads first), review queue, signatures on an earlier text."""
+    """A letter: text (its cc before its notes), counts, signatories (leads first), review queue, signatures on an
+    earlier text."""
     letter = letter_or_404(slug)
     counts = queries.status_counts([letter.id]).get(letter.id, {})
     status_form = StatusForm(status=letter.status, delivered_on=date.today())
+    text, notes = render_markdown_and_notes(letter.body)
     return render_template(
         "letters/show.html",
         letter=letter,
+        text=text,
+        notes=notes,
         signatures=queries.signatory_list(letter, ("confirmed", "pending", "declined", "withdrawn")),
         counts=counts,
         queue=signon.review_entries(letter),
@@ -256,9 +261,11 @@ def signatory_csv(slug: str):
 @bp.get("/<slug>/print")
 @access("viewer")
 def printable(slug: str):
-    """The full letter with its signatories, laid out for printing."""
+    """The full letter with its signatories, laid out for printing: the notes come last, after the signatories."""
     letter = letter_or_404(slug)
-    return render_template("letters/print.html", letter=letter, signatures=queries.signatories(letter))
+    text, notes = render_markdown_and_notes(letter.body)
+    return render_template("letters/print.html", letter=letter, signatures=queries.signatories(letter), text=text,
+                           notes=notes)
 
 
 @bp.route("/participation", methods=["GET", "POST"])
