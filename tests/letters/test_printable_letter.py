@@ -1,5 +1,7 @@
-"""The printable letter in a sign-on letter's order (text and sign-off, signatories, cc, notes)."""
+"""The printable letter in a sign-on letter's order (text and sign-off, signatories, cc, notes), and a letter without
+signatures said in a sentence, not as a numbered signatory."""
 
+import re
 from datetime import date
 
 import pytest
@@ -51,7 +53,22 @@ def test_a_letter_without_notes_or_cc_prints_its_signatories_after_its_text(db, 
     page = as_role("viewer").get(f"/letters/{letter.slug}/print").get_data(as_text=True)
     order = positions(page, "Sincerely,", "<h2>Signatories</h2>", "<li>Upturn</li>")
     assert order == sorted(order)
-    assert "footnotes" not in page and "cc:" not in page
+    assert "footnotes" not in page and "cc:" not in page and "No signatures yet" not in page
+
+
+def test_no_signatures_is_a_sentence_not_a_numbered_signatory(db, as_role):
+    letter = LetterFactory(title="Nobody yet")
+    client = as_role("organizer")
+    page = client.get(f"/letters/{letter.slug}").get_data(as_text=True)
+    assert re.search(r'<p class="text-body-secondary" id="no-signatures">No signatures yet.</p>', page)
+    assert 'class="signatory-list"' not in page and not re.search(r"<li[^>]*>\s*No signatures yet", page)
+    printable = client.get(f"/letters/{letter.slug}/print").get_data(as_text=True)
+    assert '<p class="no-signatures">No signatures yet.</p>' in printable
+    assert '<ul class="signatories">' not in printable and "<li>" not in printable
+    # The downloads are pasted into letters and web pages: they stay empty rather than say so.
+    for fmt in ("txt", "md", "html", "csv"):
+        body = client.get(f"/letters/{letter.slug}/signatories.{fmt}").get_data(as_text=True)
+        assert "No signatures" not in body, fmt
 
 
 @pytest.mark.parametrize("source", [BODY, "No notes here.", "", "[^9]: A note nobody cites.\n", "Text^[only inline]"])
