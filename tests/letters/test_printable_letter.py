@@ -1,4 +1,4 @@
-"""The printable letter in a sign-on letter's order (text and sign-off, signatories, cc, notes), and a letter without
+"""The printable letter in a sign-on letter's order (text and sign-off, cc, signatories, notes), and a letter without
 signatures said in a sentence, not as a numbered signatory."""
 
 import re
@@ -30,10 +30,11 @@ def letter(db):
     return letter
 
 
-def test_the_printable_letter_puts_signatories_after_the_sign_off_and_the_notes_last(letter, as_role):
+def test_the_printable_letter_puts_cc_and_signatories_after_the_sign_off_and_the_notes_last(letter, as_role):
     page = as_role("viewer").get(f"/letters/{letter.slug}/print").get_data(as_text=True)
-    order = positions(page, "Acting Director", "April 19, 2021", "Sincerely,", "<h2>Signatories</h2>",
-                      "American Civil Liberties Union", "Fight for the Future", "cc:", "Secretary of DHS",
+    # As published sign-on letters run (the Clearview seed letter among them): cc right after the text.
+    order = positions(page, "Acting Director", "April 19, 2021", "Sincerely,", "cc:", "Secretary of DHS",
+                      "<h2>Signatories</h2>", "American Civil Liberties Union", "Fight for the Future",
                       '<section class="footnotes">', "See our April 2021 letter", "Inline note.")
     assert order == sorted(order)
     # The note marks in the text still lead to their notes, and back.
