@@ -40,6 +40,17 @@ class ImportFormSchema(ma.Schema):
                                                       "description": "The CSV file (required)"})
 
 
+class RowOrganizationSchema(ma.Schema):
+    """The organization a row's contact or signature goes to, and how the file's name found it."""
+
+    id = ma.fields.Integer(allow_none=True, metadata={
+        "description": "null for an organization the import creates, until it is committed"})
+    name = ma.fields.String()
+    match = ma.fields.String(metadata={"description": "new | name | alias | acronym | fuzzy | … (how it was found)"})
+    confidence = ma.fields.Float()
+    new = ma.fields.Boolean(metadata={"description": "the import creates this organization"})
+
+
 class ReportRowSchema(ma.Schema):
     """One row's outcome."""
 
@@ -47,6 +58,8 @@ class ReportRowSchema(ma.Schema):
     action = ma.fields.String(metadata={"description": "create | update | duplicate | error | review"})
     record = ma.fields.String()
     errors = ma.fields.List(ma.fields.Dict())
+    organization = ma.fields.Nested(RowOrganizationSchema, allow_none=True, metadata={
+        "description": "where the row's contact or signature goes (null: no organization, or not this row's)"})
 
 
 class ImportResultSchema(ma.Schema):
@@ -61,6 +74,8 @@ class ImportResultSchema(ma.Schema):
     updated = ma.fields.Integer()
     skipped = ma.fields.Integer()
     errors = ma.fields.Integer()
+    new_organizations = ma.fields.Integer(metadata={
+        "description": "organizations created (or, with dry_run, to be created) for the rows naming them"})
     encoding = ma.fields.String()
     delimiter = ma.fields.String()
     notes = ma.fields.List(ma.fields.String())
@@ -116,8 +131,9 @@ class Imports(MethodView):
         if result.problems:
             abort(400, message=" ".join(result.problems), errors={"file": result.problems})
         body = {**result.counts, "kind": result.kind, "dry_run": result.dry_run, "committed": result.committed,
-                "batch_id": result.batch_id, "encoding": result.encoding, "delimiter": result.delimiter,
-                "notes": result.notes, "report": report, "report_truncated": result.rows > len(report)}
+                "batch_id": result.batch_id, "new_organizations": result.new_organizations,
+                "encoding": result.encoding, "delimiter": result.delimiter, "notes": result.notes, "report": report,
+                "report_truncated": result.rows > len(report)}
         if result.errors and not options["skip_invalid"]:
             abort(400, message=f"{result.errors} row(s) have errors; nothing was imported.",
                   errors={"rows": [f"row {r['row']}: " + "; ".join(f"{e['column']}: {e['message']}"

@@ -90,6 +90,17 @@ def created_ids(batch_id: int, entity_type: str) -> list[int]:
     return ids
 
 
+def new_organizations(batch: ImportBatch, shown: int = 10) -> tuple[int, list[tuple[int, str]]]:
+    """The organizations an import of contacts or signatures created for its rows: how many, and the first
+    `shown` of them that still exist, as (id, name)."""
+    if batch.kind == "orgs":  # its own rows are organizations: counted as created already
+        return 0, []
+    ids = created_ids(batch.id, "organization")
+    names = dict(db.session.execute(select(Organization.id, Organization.name).where(
+        Organization.id.in_(ids[:shown]))).all()) if ids else {}
+    return len(ids), [(org_id, names[org_id]) for org_id in ids[:shown] if org_id in names]
+
+
 def _parts(ids: list[int], size: int = 1000) -> Iterator[list[int]]:
     """ids in lists of `size` (for IN clauses)."""
     for start in range(0, len(ids), size):

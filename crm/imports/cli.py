@@ -106,6 +106,8 @@ def run_cli_import(kind: str, file: Path, *, dry_run: bool, skip_invalid: bool, 
     for note in result.notes:
         click.echo(note)
     click.echo(f"{plural(result.rows, 'row')} ({result.encoding}, {result.delimiter}-separated): {result.summary}.")
+    if result.new_organizations:
+        click.echo(f"{result.new_organizations_text}.")
     if result.committed:
         click.echo(f"Imported (import {result.batch_id}; undo it on the Imports page).")
     elif dry_run and not result.problems:

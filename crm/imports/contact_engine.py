@@ -10,6 +10,7 @@ from crm.imports.engine import Engine, field_changes, insert_rows
 from crm.imports.fields import org_key as normalize_org_name
 from crm.imports.fields import split_full_name
 from crm.imports.outcomes import RowOutcome
+from crm.imports.resolving import OrgRef
 from crm.mailmerge.models import Suppression
 
 
@@ -44,7 +45,8 @@ class ContactEngine(Engine):
         pending: dict[str, dict] = {}
         created_rows: dict[str, RowOutcome] = {}
         new_orgs: dict[str, tuple[str, int]] = {}
-        updates: list[tuple[RowOutcome, Contact, dict]] = []
+        to_new_org: list[tuple[RowOutcome, str]] = []  # rows whose contact goes to an organization made below
+        updates: list[tuple[RowOutcome, Contact, dict, OrgRef | None]] = []
         mode = self.options.on_duplicate
         for row, values, errors, ref in parsed:
             outcome = RowOutcome(row, "error", errors=errors)
@@ -73,6 +75,12 @@ class ContactEngine(Engine):
                 target.update(changes)
                 outcome.action = "update" if changes else "duplicate"
                 outcome.record = f"same address as row {created_rows[email].row}{note}"
+                # The row's organization, if it is the one the contact ends up with.
+                if org_key and target.get("_org_key") == org_key:
+                    to_new_org.append((outcome, org_key))
+                elif ref is not None and not org_key and not target.get("_org_key") \
+                        and target.get("organization_id") == ref.org_id:
+                    outcome.org = ref
             elif email in existing:
                 contact = existing[email]
                 outcome.action = "duplicate"
@@ -80,7 +88,9 @@ class ContactEngine(Engine):
                 if mode != "skip":
                     if org_key and (mode == "overwrite" or contact.organization_id is None):
                         data["_org_key"] = creates_org = org_key
-                    updates.append((outcome, contact, data))
+                    updates.append((outcome, contact, data, ref))
+                elif ref is not None and not org_key and contact.organization_id == ref.org_id:
+                    outcome.org = ref  # skipped, but already there
             else:
                 data.update(email=email, _org_key=org_key)
                 creates_org = bool(org_key)
@@ -88,17 +98,24 @@ class ContactEngine(Engine):
                 created_rows[email] = outcome
                 outcome.action = "create"
                 outcome.record = note
+                if org_key:
+                    to_new_org.append((outcome, org_key))
+                else:
+                    outcome.org = ref
             if creates_org:
                 new_orgs.setdefault(org_key, (values["organization"], row))
         org_ids = self.create_orgs(new_orgs)
+        for outcome, org_key in to_new_org:
+            outcome.org = self.orgs.refs.get(org_key)
         for data in pending.values():
             org_key = data.pop("_org_key", None)
             if org_key:
                 data["organization_id"] = org_ids.get(org_key) or self.orgs.get(org_key).org_id
         changed: dict[int, tuple[RowOutcome, Contact, dict, dict]] = {}
-        for outcome, contact, data in updates:
+        for outcome, contact, data, ref in updates:
             org_key = data.pop("_org_key", None)
             if org_key:
+                ref = self.orgs.refs.get(org_key)
                 data["organization_id"] = org_ids.get(org_key) or self.orgs.get(new_orgs[org_key][0]).org_id
             key = id(contact)
             current = {k: getattr(contact, k) for k in self.FIELDS}
@@ -110,6 +127,9 @@ class ContactEngine(Engine):
             changed[key] = (outcome, contact, original, changes)
             if row_changes:
                 outcome.action = "update"
+            if ref is not None and ref.org_id is not None \
+                    and changes.get("organization_id", current["organization_id"]) == ref.org_id:
+                outcome.org = ref  # moved there, or already there
         with db.session.no_autoflush:  # the order of the writes below is what keeps one primary per organization
             early = self._one_primary(pending, created_rows, changed)
             for outcome, contact, original, changes in early:

@@ -19,6 +19,9 @@ from crm.imports.resolving import OrgRef, OrgResolver
 from crm.organizations.creation import named_organization_values
 from crm.organizations.models import Organization
 
+# How many of the organizations an import creates the summary names.
+NEW_ORG_NAMES = 10
+
 
 def _constants(table, same: dict) -> dict:
     """The values common to every row of a bulk INSERT, as literals SQLAlchemy renders for the dialect.
@@ -88,6 +91,10 @@ class Engine:
         self.dry = options.dry_run
         self.changes = Changes(batch.id, dry=self.dry)
         self.orgs = OrgResolver()
+        # The organizations this import creates for the records it names them in (not the orgs kind's own rows),
+        # counted for the summary; the first few named.
+        self.new_orgs = 0
+        self.new_org_names: list[str] = []
         self._fake_ids = count(-1, -1)
 
     def new_id(self) -> int:
@@ -175,8 +182,11 @@ class Engine:
         rows = [named_organization_values(single_line(names[k][0])[:300]) for k in keys]
         ids = [self.new_id() for _ in rows] if self.dry else insert_orgs(rows, now)
         result = {}
-        for key, org_id in zip(keys, ids, strict=True):
-            self.orgs.created(names[key][0], org_id)
+        for key, org_id, row in zip(keys, ids, rows, strict=True):
+            self.orgs.created(names[key][0], org_id, row["name"])
             self.changes.created("organization", org_id, names[key][1])
             result[key] = org_id
+            if len(self.new_org_names) < NEW_ORG_NAMES:
+                self.new_org_names.append(row["name"])
+        self.new_orgs += len(keys)
         return result

@@ -3,14 +3,17 @@
 import pickle
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from crm.common.text import plural
+from crm.imports.resolving import OrgRef
 
 SPOOL_BYTES = 4 * 1024 * 1024
 ACTIONS = ("create", "update", "duplicate", "error", "review")
-REPORT_COLUMNS = ("row", "action", "record", "errors")
+# The organization columns came last, so that readers of the first four read on: where each row's contact or
+# signature goes, and how the file's name found it ("same name", "matched by alias", "new organization"…).
+REPORT_COLUMNS = ("row", "action", "record", "errors", "organization", "organization_match")
 
 
 class RowProblem(NamedTuple):
@@ -37,6 +40,8 @@ class RowOutcome:
     cells: list[str] | None = None
     # The record cell if nothing is committed: a created record's id is then gone (and SQLite hands it out again).
     unsaved: str = ""
+    # The organization the row's contact or signature goes to (matched, or new), if the row names one it applies.
+    org: OrgRef | None = None
 
     @property
     def error_text(self) -> str:
@@ -45,12 +50,15 @@ class RowOutcome:
 
     def as_report_row(self) -> list[str]:
         """The row of the report CSV."""
-        return [str(self.row), self.action, self.record, self.error_text]
+        org = self.org
+        return [str(self.row), self.action, self.record, self.error_text, org.name if org else "",
+                org.how if org else ""]
 
     def as_dict(self) -> dict:
         """The row as JSON for the API."""
         return {"row": self.row, "action": self.action, "record": self.record,
-                "errors": [{"column": c, "message": m} for c, m in self.errors]}
+                "errors": [{"column": c, "message": m} for c, m in self.errors],
+                "organization": self.org.as_dict() if self.org else None}
 
 
 @dataclass
@@ -72,6 +80,9 @@ class ImportResult:
     dry_run: bool = False
     committed: bool = False
     batch_id: int | None = None
+    # Organizations created (or, in a dry run, to be created) for the contacts or signatures naming them.
+    new_organizations: int = 0
+    new_organization_names: list[str] = field(default_factory=list)
 
     def count(self, outcome: RowOutcome) -> None:
         """Add one row's outcome to the counts."""
@@ -87,7 +98,8 @@ class ImportResult:
 
     def reset_counts(self) -> None:
         """Forget the counts (the file stopped being readable part-way: nothing was imported)."""
-        self.rows = self.created = self.updated = self.skipped = self.errors = 0
+        self.rows = self.created = self.updated = self.skipped = self.errors = self.new_organizations = 0
+        self.new_organization_names = []
 
     @property
     def counts(self) -> dict[str, int]:
@@ -100,6 +112,14 @@ class ImportResult:
         """The counts in words: "3 created, 0 updated, 1 duplicate skipped, 2 rows with errors"."""
         return (f"{self.created} created, {self.updated} updated, {plural(self.skipped, 'duplicate')} skipped, "
                 f"{plural(self.errors, 'row')} with errors")
+
+    @property
+    def new_organizations_text(self) -> str:
+        """The organizations the import creates for its rows: "2 new organizations: Mijente, Upturn"."""
+        names = self.new_organization_names
+        more = ", …" if self.new_organizations > len(names) else ""
+        return f"{plural(self.new_organizations, 'new organization')}: {', '.join(names)}{more}" if names \
+            else plural(self.new_organizations, "new organization")
 
     @property
     def ok(self) -> bool:
@@ -122,8 +142,8 @@ class Outcomes:
     def add(self, outcomes: list[RowOutcome], cells_by_row: dict[int, list[str]]) -> None:
         """A chunk's outcomes."""
         if self.spool is not None:
-            pickle.dump([(o.row, o.action, o.record, o.errors, o.unsaved, cells_by_row[o.row]) for o in outcomes],
-                        self.spool)
+            pickle.dump([(o.row, o.action, o.record, o.errors, o.unsaved, o.org, cells_by_row[o.row])
+                         for o in outcomes], self.spool)
         elif self.on_row is not None:
             for outcome in outcomes:
                 outcome.record = outcome.unsaved or outcome.record
@@ -134,13 +154,16 @@ class Outcomes:
         if self.spool is None:
             return
         self.spool.seek(0)
+        unstored: dict[int, OrgRef] = {}  # a new organization rolled back: its id is gone too
         while True:
             try:
                 chunk = pickle.load(self.spool)  # noqa: S301 (our own temporary file)
             except EOFError:
                 break
-            for row, action, text, errors, unsaved, cells in chunk:
-                self.on_row(RowOutcome(row, action, text if saved else unsaved or text, errors), cells)
+            for row, action, text, errors, unsaved, org, cells in chunk:
+                if org is not None and not saved and org.is_new:
+                    org = unstored.get(org.org_id) or unstored.setdefault(org.org_id, replace(org, org_id=None))
+                self.on_row(RowOutcome(row, action, text if saved else unsaved or text, errors, org=org), cells)
 
     def close(self) -> None:
         """Drop the temporary file."""

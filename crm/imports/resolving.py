@@ -15,15 +15,53 @@ from crm.organizations.models import IssueArea, Organization, OrganizationAlias
 CONFIDENT = 0.9
 
 
+# How a match was found, in the words of the report; a method not named here is "matched".
+MATCH_WORDS = {"alias": "matched by alias", "acronym": "matched by acronym", "acronym+name": "matched by acronym",
+               "compact": "matched by name", "name": "matched by name", "fuzzy": "close match"}
+
+
 @dataclass
 class OrgRef:
-    """How a name resolved: an organization id (matched or created by this import), a doubtful match, or none."""
+    """How a name resolved: an organization id (matched or created by this import), a doubtful match, or none.
+
+    `name` is the organization's name as stored (for "none", the name the file gives it). A row's outcome holds the
+    ref of the organization it goes to, shared by every row naming it: the report's words come from here.
+    """
 
     state: str  # "match" | "review" | "none"
     org_id: int | None = None
     confidence: float = 0.0
     method: str = ""
     name: str = ""
+
+    @property
+    def is_new(self) -> bool:
+        """The import creates this organization."""
+        return self.method == "created" or self.state == "none"
+
+    @property
+    def exact(self) -> bool:
+        """The row names the organization by its own name."""
+        return self.state == "match" and self.method == "name" and self.confidence >= 1
+
+    @property
+    def how(self) -> str:
+        """How the row's name found it, for the report: "same name", "matched by alias", "close match 93%",
+        "new organization"…"""
+        if self.is_new:
+            return "new organization"
+        if self.exact:
+            return "same name"
+        if self.state == "review":
+            return f"uncertain match {self.confidence:.0%}, accepted"
+        words = MATCH_WORDS.get(self.method, "matched")
+        return words if self.confidence >= 1 else f"{words} {self.confidence:.0%}"
+
+    def as_dict(self) -> dict:
+        """The API's view: the id only of a stored organization (a preview's new ones have none)."""
+        return {"id": self.org_id if self.org_id and self.org_id > 0 else None, "name": self.name,
+                "match": "new" if self.is_new else self.method, "confidence": round(self.confidence, 2),
+                "new": self.is_new}
 
 
 class OrgResolver:
@@ -59,24 +97,23 @@ class OrgResolver:
                 key = normalize_org_name(org_name)
                 if key in part and key not in self.refs:
                     self.refs[key] = OrgRef("match", org_id, 1.0, "name", org_name)
-            for org_id, alias in db.session.execute(
-                    select(OrganizationAlias.organization_id, OrganizationAlias.name)
+            for org_id, alias, org_name in db.session.execute(
+                    select(OrganizationAlias.organization_id, OrganizationAlias.name, Organization.name)
                     .join(Organization).where(OrganizationAlias.normalized.in_({fold(n) for n in part.values()}),
                                               Organization.archived.is_(False))):
                 key = normalize_org_name(alias)
                 if key in part and key not in self.refs:
-                    self.refs[key] = OrgRef("match", org_id, 1.0, "alias")
+                    self.refs[key] = OrgRef("match", org_id, 1.0, "alias", org_name)
         for key in keys:
             if key in self.refs:
                 continue
             match = match_organization(wanted[key])
             if match.organization_id is None:
                 self.refs[key] = OrgRef("none", name=wanted[key])
-            elif match.confidence >= CONFIDENT:
-                self.refs[key] = OrgRef("match", match.organization_id, match.confidence, match.method)
             else:
-                self.refs[key] = OrgRef("review", match.organization_id, match.confidence, match.method,
-                                        wanted[key])
+                # Once per distinct name (label caches it), so that a row's outcome can name its organization.
+                self.refs[key] = OrgRef("match" if match.confidence >= CONFIDENT else "review", match.organization_id,
+                                        match.confidence, match.method, self.label(match.organization_id))
 
     def get(self, name: str) -> OrgRef:
         """How a name resolved (prepare must have seen it)."""
@@ -87,10 +124,11 @@ class OrgResolver:
             ref = self.refs.get(key, OrgRef("none", name=name))
         return ref
 
-    def created(self, name: str, org_id: int) -> None:
-        """Remember an organization this import created."""
-        self.refs[normalize_org_name(name)] = OrgRef("match", org_id, 1.0, "created", name)
-        self.names[org_id] = name
+    def created(self, name: str, org_id: int, stored_name: str | None = None) -> OrgRef:
+        """Remember an organization this import created (named `name` in the file, `stored_name` in the CRM)."""
+        ref = self.refs[normalize_org_name(name)] = OrgRef("match", org_id, 1.0, "created", stored_name or name)
+        self.names[org_id] = ref.name
+        return ref
 
     def label(self, org_id: int) -> str:
         """An organization's name, for messages."""

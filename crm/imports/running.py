@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from crm.audit.services import record
-from crm.common.text import single_line
+from crm.common.text import plural, single_line
 from crm.extensions import db
 from crm.imports.contact_engine import ContactEngine
 from crm.imports.fields import check_mapping
@@ -110,6 +110,7 @@ def _run(path: Path, options: ImportOptions, info: SourceInfo, letter: Letter | 
                 for outcome in processed:
                     result.count(outcome)
                 outcomes.add(processed, dict(chunk))
+        result.new_organizations, result.new_organization_names = engine.new_orgs, engine.new_org_names
     except FileProblem as exc:
         db.session.rollback()
         outcomes.release(saved=False)
@@ -130,7 +131,9 @@ def _run(path: Path, options: ImportOptions, info: SourceInfo, letter: Letter | 
     batch.rows, batch.created, batch.updated = result.rows, result.created, result.updated
     batch.skipped, batch.errors = result.skipped, result.errors
     record("import", "import_batch", batch.id, user_id=user_id,
-           summary=f"Imported {options.kind} from {batch.filename or 'a file'}: {result.summary} skipped.")
+           summary=f"Imported {options.kind} from {batch.filename or 'a file'}: {result.summary} skipped"
+                   + (f"; {plural(result.new_organizations, 'new organization')}." if result.new_organizations
+                      else "."))
     db.session.commit()
     result.committed, result.batch_id = True, batch.id
     outcomes.release(saved=True)

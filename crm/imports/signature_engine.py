@@ -51,7 +51,8 @@ class SignatureEngine(Engine):
         existing.update((org_id, self.unsaved[org_id]) for org_id in org_ids if org_id in self.unsaved)
         created: list[tuple[RowOutcome, Signature]] = []
         for outcome, values in work:
-            org_id = self.orgs.get(values["organization"]).org_id
+            outcome.org = self.orgs.get(values["organization"])  # matched, or created just above
+            org_id = outcome.org.org_id
             data = {"listed_name": values.get("listed_as"), "role": values.get("role"),
                     "status": values.get("status"), "signed_at": values.get("signed_at")}
             data = {k: v for k, v in data.items() if v is not None}

@@ -14,13 +14,14 @@ from wtforms import SelectChoice
 from crm.common.access import access
 from crm.common.validation import whole_number
 from crm.exports.rows import safe_cell
-from crm.imports.batches import get_batch, list_batches, undo_blockers, undo_import
+from crm.imports.batches import get_batch, list_batches, new_organizations, undo_blockers, undo_import
 from crm.imports.fields import KINDS, likelier_kind, suggest_mapping
 from crm.imports.forms import OptionsForm, SwitchKindForm, UploadForm, mapping_form
 from crm.imports.mappings import apply_mapping, save_mapping, saved_mappings
 from crm.imports.options import ImportError_, ImportOptions
 from crm.imports.outcomes import REPORT_COLUMNS, ImportResult, RowOutcome
 from crm.imports.reader import FileProblem, sample_rows, sniff
+from crm.imports.resolving import OrgRef
 from crm.imports.running import run_import
 from crm.imports.uploads import (
     Quota,
@@ -222,7 +223,8 @@ def preview(token: str):
     if committing and result.committed:
         report.replace(batch_report_path(_folder(), result.batch_id))
         upload.discard()
-        flash(f"Imported: {result.summary} skipped.", "success")
+        flash(f"Imported: {result.summary} skipped"
+              + (f"; {result.new_organizations_text}." if result.new_organizations else "."), "success")
         return redirect(url_for("imports.batch", batch_id=result.batch_id), 303)
     if committing:
         upload.preview_path.unlink(missing_ok=True)
@@ -237,16 +239,20 @@ def preview(token: str):
         400 if result.problems else 200
 
 
+# Kept previews of another shape (before rows named their organization) are computed again.
+PREVIEW_FORMAT = 2
+
+
 def _preview_key(options: ImportOptions) -> dict:
     """What a kept preview must have been computed with to be shown again."""
-    return {**options.as_dict(), "kind": options.kind}
+    return {**options.as_dict(), "kind": options.kind, "format": PREVIEW_FORMAT}
 
 
 def _keep_preview(upload, options: ImportOptions, result, shown) -> float:
     """Keep a preview's counts and shown rows beside the upload; when it was computed."""
     now = time.time()
-    rows = [{"row": o.row, "action": o.action, "record": o.record, "errors": o.errors, "cells": o.cells}
-            for o in shown]
+    rows = [{"row": o.row, "action": o.action, "record": o.record, "errors": o.errors, "cells": o.cells,
+             "org": dataclasses.asdict(o.org) if o.org else None} for o in shown]
     upload.preview_path.write_text(json.dumps({"key": _preview_key(options), "at": now,
                                                "result": dataclasses.asdict(result), "rows": rows}),
                                    encoding="utf-8")
@@ -261,7 +267,7 @@ def _kept_preview(upload, options: ImportOptions):
             return None
         result = ImportResult(**kept["result"])
         shown = [RowOutcome(r["row"], r["action"], r["record"], [tuple(e) for e in r["errors"]],
-                            r["cells"]) for r in kept["rows"]]
+                            r["cells"], org=OrgRef(**r["org"]) if r["org"] else None) for r in kept["rows"]]
         return result, shown, kept["at"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -293,14 +299,16 @@ def batch(batch_id: int):
                 rows.append(row)
                 if len(rows) >= 500:
                     break
+    new_orgs, new_org_links = new_organizations(item)
     return render_template("imports/batch.html", batch=item, rows=rows, has_report=path.exists(),
-                           blockers=undo_blockers(item) if item.status == "committed" else [], kinds=KINDS)
+                           blockers=undo_blockers(item) if item.status == "committed" else [], kinds=KINDS,
+                           new_orgs=new_orgs, new_org_links=new_org_links)
 
 
 @bp.get("/batches/<int:batch_id>/report.csv")
 @access("organizer")
 def batch_report(batch_id: int):
-    """A committed import's report as CSV (row,action,record,errors)."""
+    """A committed import's report as CSV (row,action,record,errors,organization,organization_match)."""
     item = get_batch(batch_id) or abort(404)
     path = batch_report_path(_folder(), item.id)
     if not path.exists():

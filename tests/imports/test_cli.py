@@ -43,9 +43,13 @@ def test_contacts_import_creates_contacts_and_matches_organizations(runner, mije
     result = runner.invoke(args=["import", "contacts", str(path), "--report", str(report)])
     assert result.exit_code == 0, result.output
     assert "3 created" in result.output
+    assert "1 new organization: A Brand New Group." in result.output
     rows = list(csv.reader(report.read_text(encoding="utf-8").splitlines()))
-    assert rows[0] == ["row", "action", "record", "errors"]
+    assert rows[0] == ["row", "action", "record", "errors", "organization", "organization_match"]
     assert [r[1] for r in rows[1:]] == ["create", "create", "create"]
+    # Where each contact goes: the matched organization, the one the import creates, none.
+    assert [r[4:] for r in rows[1:]] == [["Mijente", "same name"], ["A Brand New Group", "new organization"],
+                                         ["", ""]]
     bob = db.session.scalar(select(Contact).where(Contact.email == "bob@example.org"))
     assert bob.organization.name == "A Brand New Group"
     ana = db.session.scalar(select(Contact).where(Contact.email == "ana@example.org"))

@@ -57,7 +57,7 @@ def test_cli_import_of_corpus_file(name, runner, partners, db, tmp_path):
     assert totals(db) == before, "a failed import left records behind"
     if expected[0] == "errors":
         lines = list(csv.reader(io.StringIO(report.read_text(encoding="utf-8"))))
-        assert lines[0] == ["row", "action", "record", "errors"]
+        assert lines[0] == ["row", "action", "record", "errors", "organization", "organization_match"]
         actions = [line[1] for line in lines[1:]]
         assert actions.count("error") == expected[2]["errors"]
         assert any(expected[1] in line[3] for line in lines[1:])

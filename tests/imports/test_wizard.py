@@ -81,7 +81,9 @@ def test_whole_wizard_with_a_corrected_mapping_then_undo(as_role, db):
     batch = db.session.scalar(select(ImportBatch))
     report = fetch(client, f"/imports/batches/{batch.id}/report.csv")
     rows = list(csv.reader(io.StringIO(report.data_bytes.decode())))
-    assert rows[0] == ["row", "action", "record", "errors"] and [r[1] for r in rows[1:]] == ["create", "create"]
+    assert rows[0] == ["row", "action", "record", "errors", "organization", "organization_match"]
+    assert [r[1] for r in rows[1:]] == ["create", "create"]
+    assert [r[4:] for r in rows[1:]] == [["Mijente", "same name"], ["Just Futures Law", "same name"]]
     assert db.session.scalar(select(func.count(Contact.id))) == 2
     response = client.post(f"/imports/batches/{batch.id}/undo")
     assert response.status_code == 303
