@@ -1,5 +1,6 @@
 """A preview (dry run) decides every row as the import would, without writing: other requests keep working."""
 
+import re
 import threading
 import time
 
@@ -19,12 +20,12 @@ from tests.factories import LetterFactory, OrganizationFactory, SignatureFactory
 
 
 def _run(path, kind, **options):
-    """Import with the suggested mapping; (result, [(row, action, errors)])."""
+    """Import with the suggested mapping; (result, [(row, action, errors, organization, how)])."""
     info = sniff(path)
     seen = []
     result = run_import(path, ImportOptions(kind=kind, columns=suggest_mapping(kind, info.header),
                                             **options),
-                        on_row=lambda o, c: seen.append((o.row, o.action, o.error_text)))
+                        on_row=lambda o, c: seen.append((o.row, o.action, o.error_text, *o.as_report_row()[4:])))
     return result, seen
 
 
@@ -94,6 +95,7 @@ def test_a_dry_run_writes_nothing_and_decides_each_row_as_the_import_does(mijent
         assert done.committed
         assert preview_rows == done_rows, mode
         assert preview.counts == done.counts, mode
+        assert preview.new_organizations == done.new_organizations, mode
         if mode != "overwrite":
             undo_import(done.batch_id)
             writes.clear()
@@ -264,3 +266,114 @@ def test_a_preview_is_kept_for_the_next_get_and_computed_again_on_request(as_rol
     done = client.post(f"/imports/u/{token}/preview", data={"on_duplicate": "skip", "commit": "Import"})
     assert done.status_code == 303
     assert db.session.scalar(select(func.count(Contact.id)).where(Contact.email == "luis@example.org")) == 1
+
+
+@pytest.fixture
+def coalition(db):
+    """Organizations an organizer's file names in other words: the ACLU by its alias, EFF with a typo."""
+    from crm.organizations.editing import add_alias
+
+    aclu = OrganizationFactory(name="American Civil Liberties Union")
+    add_alias(aclu, "ACLU")
+    db.session.commit()
+    return {"aclu": aclu, "eff": OrganizationFactory(name="Electronic Frontier Foundation"),
+            "mijente": OrganizationFactory(name="Mijente")}
+
+
+COALITION = ("email,first_name,organization\n"
+             "maria@example.org,María,ACLU\n"
+             "jordan@example.org,Jordan,American Civil Liberties Union\n"
+             "dana@example.org,Dana,Electronic Fronteir Foundation\n"
+             "ana@example.org,Ana,Mijente Support Committee\n"
+             "luis@example.org,Luis,mijente support committee\n"  # the organization row 5 creates, in a later chunk
+             "carla@example.org,Carla,\n"
+             "not-an-email,Bad,Only Named By A Bad Row\n")
+
+
+def _orgs(path, **options):
+    """Import with the suggested mapping; (result, {row: (organization, how, API view)})."""
+    info = sniff(path)
+    seen = {}
+    result = run_import(path, ImportOptions(kind="contacts", columns=suggest_mapping("contacts", info.header),
+                                            **options),
+                        on_row=lambda o, c: seen.update({o.row: (*o.as_report_row()[4:], o.as_dict()["organization"])}))
+    return result, seen
+
+
+@pytest.mark.bothdb  # the organizations are created with INSERT … RETURNING
+def test_each_row_says_which_organization_it_goes_to_and_how(coalition, db, tmp_path, monkeypatch):
+    """Before, the report said only "new contact (…)": that ACLU was the American Civil Liberties Union, and that
+    two organizations would be created, showed only after the import."""
+    monkeypatch.setattr("crm.imports.running.CHUNK_ROWS", 2)
+    path = tmp_path / "c.csv"
+    path.write_text(COALITION)
+    preview, rows = _orgs(path, dry_run=True, skip_invalid=True)
+    assert {row: value[:2] for row, value in rows.items()} == {
+        2: ("American Civil Liberties Union", "matched by alias"),
+        3: ("American Civil Liberties Union", "same name"),
+        4: ("Electronic Frontier Foundation", rows[4][1]),
+        5: ("Mijente Support Committee", "new organization"),
+        6: ("Mijente Support Committee", "new organization"),
+        7: ("", ""),
+        8: ("", ""),  # an error: it goes nowhere, and creates nothing
+    }
+    assert re.fullmatch(r"close match \d\d%", rows[4][1])
+    assert (preview.new_organizations, preview.new_organization_names) == (1, ["Mijente Support Committee"])
+    aclu = coalition["aclu"].id
+    assert rows[2][2] == {"id": aclu, "name": "American Civil Liberties Union", "match": "alias",
+                          "confidence": 1.0, "new": False}
+    assert rows[5][2]["id"] is None and rows[5][2]["new"]  # a preview's organization has no id yet
+    done, done_rows = _orgs(path, skip_invalid=True)
+    assert done.committed and done.new_organizations == 1
+    assert {r: v[:2] for r, v in done_rows.items()} == {r: v[:2] for r, v in rows.items()}
+    created = db.session.scalar(select(Organization.id).where(Organization.name == "Mijente Support Committee"))
+    assert done_rows[5][2]["id"] == done_rows[6][2]["id"] == created
+    assert db.session.scalar(select(func.count(Organization.id))) == 4
+
+
+@pytest.mark.bothdb
+def test_a_rolled_back_import_names_no_id_for_the_organizations_it_would_have_made(coalition, db, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text(COALITION)
+    result, rows = _orgs(path)  # the bad row stops the import
+    assert not result.committed and result.new_organizations == 1
+    assert rows[5][:2] == ("Mijente Support Committee", "new organization") and rows[5][2]["id"] is None
+    assert rows[2][2]["id"] == coalition["aclu"].id
+
+
+@pytest.mark.bothdb
+@pytest.mark.parametrize("mode,says", [
+    # An existing contact keeps its organization unless the choice moves it: the row names where it ends up.
+    ("skip", {2: ("Mijente", "same name"), 3: ("", ""), 4: ("", "")}),
+    ("fill", {2: ("Mijente", "same name"), 3: ("", ""), 4: ("Brand New Group", "new organization")}),
+    ("overwrite", {2: ("Mijente", "same name"), 3: ("Brand New Group", "new organization"),
+                   4: ("Brand New Group", "new organization")}),
+])
+def test_a_duplicate_row_names_the_organization_only_where_its_contact_ends_up(coalition, db, tmp_path, mode,
+                                                                               says):
+    mijente = coalition["mijente"]
+    db.session.add_all([Contact(email="ana@example.org", organization_id=mijente.id),
+                        Contact(email="olga@example.org", organization_id=mijente.id),
+                        Contact(email="nobody@example.org")])
+    db.session.commit()
+    path = tmp_path / "c.csv"
+    path.write_text("email,organization\nana@example.org,Mijente\nolga@example.org,Brand New Group\n"
+                    "nobody@example.org,Brand New Group\n")
+    for dry_run in (True, False):
+        result, rows = _orgs(path, dry_run=dry_run, on_duplicate=mode)
+        assert {r: v[:2] for r, v in rows.items()} == says, (mode, dry_run)
+        assert result.new_organizations == (0 if mode == "skip" else 1)
+
+
+@pytest.mark.bothdb
+def test_signature_rows_name_their_organization_and_the_new_ones_are_counted(mijente, db, tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(SIGNATURES)
+    info = sniff(path)
+    seen = {}
+    result = run_import(path, ImportOptions(kind="signatures", columns=suggest_mapping("signatures", info.header),
+                                            letter_slug=SEED_LETTER_SLUG, dry_run=True),
+                        on_row=lambda o, c: seen.update({o.row: tuple(o.as_report_row()[4:])}))
+    assert seen == {2: ("Mijente", "same name"), 3: ("Quite New Signers", "new organization"),
+                    4: ("Quite New Signers", "new organization"), 5: ("Mijente", "same name")}
+    assert (result.new_organizations, result.new_organization_names) == (1, ["Quite New Signers"])

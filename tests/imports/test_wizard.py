@@ -191,3 +191,90 @@ def test_signatures_of_a_letter_through_the_wizard_round_trip_and_undo(as_role, 
     db.session.expire_all()
     assert db.session.scalar(select(func.count(Signature.id))) == before
     assert db.session.scalar(select(Organization.id).where(Organization.name == "A New Sample Group")) is None
+
+
+COALITION = ("First Name,Email Address,Organization\n"
+             "María,maria@example.org,ACLU\n"
+             "Dana,dana@example.org,Electronic Frontier Foundation\n"
+             "Ana,ana@example.org,Mijente Support Committee\n"
+             "Chris,chris@example.org,Surveillance Resistance Lab\n"
+             "Sam,sam@example.org,\n").encode()
+
+
+@pytest.fixture
+def aclu(db):
+    """The American Civil Liberties Union, known as ACLU too; and EFF."""
+    from crm.organizations.editing import add_alias
+
+    org = OrganizationFactory(name="American Civil Liberties Union")
+    add_alias(org, "ACLU")
+    OrganizationFactory(name="Electronic Frontier Foundation")
+    db.session.commit()
+    return org
+
+
+def test_the_preview_says_where_each_contact_goes_and_which_organizations_it_creates(as_role, aclu, db):
+    """Before, the preview, its report and the import's page said only "new contact (…)", and the two new
+    organizations appeared unannounced."""
+    client = as_role("organizer")
+    token = token_of(upload(client, COALITION))
+    client.post(f"/imports/u/{token}/mapping", data=suggested(client.get(f"/imports/u/{token}/mapping")
+                                                              .get_data(as_text=True)))
+    for _ in ("computed", "kept"):  # the second GET shows the kept preview
+        page = client.get(f"/imports/u/{token}/preview").get_data(as_text=True)
+        assert "Goes to organization" in page and "matched by alias" in page
+        assert re.search(r'id="new-organizations-count">2 new organizations<', page)
+        assert re.search(r"will create 2 new organizations, named as in the file:\s*<strong>Mijente Support "
+                         r"Committee</strong>, <strong>Surveillance Resistance Lab</strong>", page)
+        table = page[page.index('id="preview-table"'):]
+        assert table.count('badge text-bg-info">new organization<') == 2
+    rows = list(csv.reader(io.StringIO(fetch(client, f"/imports/u/{token}/report.csv").data_bytes.decode())))
+    assert [r[4:] for r in rows[1:]] == [["American Civil Liberties Union", "matched by alias"],
+                                         ["Electronic Frontier Foundation", "same name"],
+                                         ["Mijente Support Committee", "new organization"],
+                                         ["Surveillance Resistance Lab", "new organization"], ["", ""]]
+    response = client.post(f"/imports/u/{token}/preview", data={"on_duplicate": "skip", "commit": "Import"})
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "2 new organizations: Mijente Support Committee, Surveillance Resistance Lab." in page  # the flash
+    assert re.search(r'id="new-organizations-count">2 new organizations<', page)
+    created = dict(db.session.execute(select(Organization.name, Organization.id).where(Organization.name.in_(
+        ["Mijente Support Committee", "Surveillance Resistance Lab"]))).all())
+    for name, org_id in created.items():
+        assert f'<a href="/organizations/{org_id}">{name}</a>' in page
+    assert "matched by alias" in page  # the report's rows below
+    batch = db.session.scalar(select(ImportBatch))
+    rows = list(csv.reader(io.StringIO(fetch(client, f"/imports/batches/{batch.id}/report.csv").data_bytes
+                                       .decode())))
+    assert rows[3][4:] == ["Mijente Support Committee", "new organization"]
+    client.post(f"/imports/batches/{batch.id}/undo")
+    page = client.get(f"/imports/batches/{batch.id}").get_data(as_text=True)
+    assert "It had created 2 new organizations." in page
+
+
+def test_an_organizations_import_counts_no_new_organizations_beside_its_rows(as_role, db):
+    client = as_role("organizer")
+    token = token_of(upload(client, b"name\nFresh Coalition\n", kind="orgs"))
+    client.post(f"/imports/u/{token}/mapping", data={"col_0": "name"})
+    page = client.get(f"/imports/u/{token}/preview").get_data(as_text=True)
+    assert "1 to create" in page and "new organizations" not in page and "Goes to organization" not in page
+
+
+def test_the_api_report_names_each_rows_organization(client, aclu, users, db):
+    from crm.auth.services import create_token
+
+    headers = {"Authorization": f"Bearer {create_token(users['organizer'].email).secret}"}
+    body = client.post("/api/v1/imports", headers=headers, content_type="multipart/form-data", data={
+        "kind": "contacts", "dry_run": "true", "file": (io.BytesIO(COALITION), "c.csv")}).get_json()
+    assert body["new_organizations"] == 2 and body["created"] == 5
+    assert body["report"][0]["record"] == "new contact (maria@example.org)"  # as before
+    assert body["report"][0]["organization"] == {"id": aclu.id, "name": "American Civil Liberties Union",
+                                                 "match": "alias", "confidence": 1.0, "new": False}
+    assert body["report"][2]["organization"] == {"id": None, "name": "Mijente Support Committee", "match": "new",
+                                                 "confidence": 1.0, "new": True}
+    assert body["report"][4]["organization"] is None
+    body = client.post("/api/v1/imports", headers=headers, content_type="multipart/form-data", data={
+        "kind": "contacts", "file": (io.BytesIO(COALITION), "c.csv")}).get_json()
+    assert body["committed"] and body["new_organizations"] == 2
+    assert body["report"][2]["organization"]["id"] == db.session.scalar(
+        select(Organization.id).where(Organization.name == "Mijente Support Committee"))
