@@ -222,12 +222,15 @@ def test_the_preview_says_where_each_contact_goes_and_which_organizations_it_cre
                                                               .get_data(as_text=True)))
     for _ in ("computed", "kept"):  # the second GET shows the kept preview
         page = client.get(f"/imports/u/{token}/preview").get_data(as_text=True)
-        assert "Goes to organization" in page and "matched by alias" in page
+        # Under the file's organization cell: where the contact goes, and how the name found it.
+        assert re.search(r'ACLU<div class="org-outcome">→ <span class="visually-hidden">goes to </span><strong>'
+                         r'American Civil Liberties Union</strong>\s*<span class="text-body-secondary">· matched by '
+                         r'alias</span>', page)
         assert re.search(r'id="new-organizations-count">2 new organizations<', page)
         assert re.search(r"will create 2 new organizations, named as in the file:\s*<strong>Mijente Support "
                          r"Committee</strong>, <strong>Surveillance Resistance Lab</strong>", page)
         table = page[page.index('id="preview-table"'):]
-        assert table.count('badge text-bg-info">new organization<') == 2
+        assert table.count('badge text-bg-info">new organization<') == 2 and table.count("org-outcome") == 4
     rows = list(csv.reader(io.StringIO(fetch(client, f"/imports/u/{token}/report.csv").data_bytes.decode())))
     assert [r[4:] for r in rows[1:]] == [["American Civil Liberties Union", "matched by alias"],
                                          ["Electronic Frontier Foundation", "same name"],
@@ -257,7 +260,7 @@ def test_an_organizations_import_counts_no_new_organizations_beside_its_rows(as_
     token = token_of(upload(client, b"name\nFresh Coalition\n", kind="orgs"))
     client.post(f"/imports/u/{token}/mapping", data={"col_0": "name"})
     page = client.get(f"/imports/u/{token}/preview").get_data(as_text=True)
-    assert "1 to create" in page and "new organizations" not in page and "Goes to organization" not in page
+    assert "1 to create" in page and "new organizations" not in page and "org-outcome" not in page
 
 
 def test_the_api_report_names_each_rows_organization(client, aclu, users, db):
