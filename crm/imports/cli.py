@@ -36,7 +36,8 @@ def _options(command):
                           "contact keeps that one (the row's contact is imported as a plain contact) or replaces "
                           "it."),
         click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Write the row-by-row report (row,action,record,errors) to this CSV file."),
+                     help="Write the row-by-row report (row,action,record,errors,organization,"
+                          "organization_match) to this CSV file."),
     ]
     for option in reversed(options):
         command = option(command)

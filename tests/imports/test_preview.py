@@ -377,3 +377,17 @@ def test_signature_rows_name_their_organization_and_the_new_ones_are_counted(mij
     assert seen == {2: ("Mijente", "same name"), 3: ("Quite New Signers", "new organization"),
                     4: ("Quite New Signers", "new organization"), 5: ("Mijente", "same name")}
     assert (result.new_organizations, result.new_organization_names) == (1, ["Quite New Signers"])
+
+
+def test_an_accepted_uncertain_match_says_so(coalition, db, tmp_path, monkeypatch):
+    from crm.imports import resolving
+    from crm.organizations.matching import Match
+
+    mijente = coalition["mijente"].id
+    monkeypatch.setattr(resolving, "match_organization", lambda name: Match(mijente, 0.7, "fuzzy-proposed"))
+    path = tmp_path / "c.csv"
+    path.write_text("email,organization\na@example.org,Mijentte\n")
+    result, rows = _orgs(path, dry_run=True)
+    assert result.errors == 1 and rows[2][:2] == ("", "")  # for review: it goes nowhere yet
+    result, rows = _orgs(path, dry_run=True, accept_uncertain=True)
+    assert rows[2][:2] == ("Mijente", "uncertain match 70%, accepted") and rows[2][2]["id"] == mijente
