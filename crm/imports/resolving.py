@@ -9,7 +9,7 @@ from crm.common.text import fold, single_line, slugify, sort_name
 from crm.extensions import db
 from crm.imports.batches import Changes
 from crm.imports.fields import org_key as normalize_org_name
-from crm.organizations.matching import match_organization
+from crm.organizations.matching import match_many
 from crm.organizations.models import IssueArea, Organization, OrganizationAlias
 
 CONFIDENT = 0.9
@@ -76,7 +76,7 @@ class OrgResolver:
         self.names: dict[int, str] = {}
 
     def prepare(self, names: Iterable[str]) -> None:
-        """Match every distinct name: exact names and aliases in bulk, the rest with match_organization."""
+        """Match every distinct name: exact names and aliases in bulk, the rest with match_many (one index)."""
         wanted: dict[str, str] = {}
         for name in names:
             key = normalize_org_name(name)
@@ -104,10 +104,10 @@ class OrgResolver:
                 key = normalize_org_name(alias)
                 if key in part and key not in self.refs:
                     self.refs[key] = OrgRef("match", org_id, 1.0, "alias", org_name)
-        for key in keys:
-            if key in self.refs:
-                continue
-            match = match_organization(wanted[key])
+        rest = [key for key in keys if key not in self.refs]
+        # One matching index for all the names left (it holds every organization and alias): built per name, a
+        # file naming 400 new organizations took 74 s against 5,000 organizations.
+        for key, match in zip(rest, match_many([wanted[key] for key in rest]) if rest else [], strict=True):
             if match.organization_id is None:
                 self.refs[key] = OrgRef("none", name=wanted[key])
             else:
