@@ -384,7 +384,7 @@ def test_an_accepted_uncertain_match_says_so(coalition, db, tmp_path, monkeypatc
     from crm.organizations.matching import Match
 
     mijente = coalition["mijente"].id
-    monkeypatch.setattr(resolving, "match_organization", lambda name: Match(mijente, 0.7, "fuzzy-proposed"))
+    monkeypatch.setattr(resolving, "match_many", lambda names: [Match(mijente, 0.7, "fuzzy-proposed") for _ in names])
     path = tmp_path / "c.csv"
     path.write_text("email,organization\na@example.org,Mijentte\n")
     result, rows = _orgs(path, dry_run=True)
