@@ -1,10 +1,12 @@
 """Template filters and globals."""
 
+import re
 from datetime import date, datetime
 from email.utils import parseaddr
 from urllib.parse import urlencode
 
 from flask import Flask, current_app, request
+from markupsafe import Markup, escape
 
 from crm.common.access import can
 from crm.common.markdown import render_markdown
@@ -23,6 +25,12 @@ def _format_datetime(value: datetime | None) -> str:
     if value is None:
         return ""
     return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _email_breaks(value: str | None) -> Markup:
+    """An email address that wraps where a reader expects in a narrow column: before the @ and each dot (<wbr>)."""
+    # Escaping first is safe: the entities it makes (&amp; &lt; &#39;…) contain no @ and no dot.
+    return Markup(re.sub(r"(?=[@.])", "<wbr>", str(escape(value or ""))))
 
 
 def url_with(**changes) -> str:
@@ -51,6 +59,7 @@ def install_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["date"] = _format_date
     app.jinja_env.filters["datetime"] = _format_datetime
     app.jinja_env.filters["plural"] = plural
+    app.jinja_env.filters["email_breaks"] = _email_breaks
     app.jinja_env.globals["can"] = can
     app.jinja_env.globals["shown_acronym"] = shown_acronym
     app.jinja_env.globals["url_with"] = url_with

@@ -54,6 +54,10 @@ class ContactFilter:
                 params[name] = value
         return params
 
+    def is_empty(self) -> bool:
+        """True when the filter selects every contact."""
+        return not self.to_params()
+
 
 def parse_contact_filter(source) -> ContactFilter:
     """Read a ContactFilter from query parameters or a dict; raises FilterError naming the parameter."""
