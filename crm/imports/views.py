@@ -66,8 +66,11 @@ def _page() -> int:
 @bp.route("", methods=["GET", "POST"])
 @access("organizer")
 def index():
-    """Step 1: upload a file; below, the imports done so far."""
+    """Step 1: upload a file (?kind= chooses what it holds, for links like "Import contacts"); below, the imports
+    done so far."""
     form = UploadForm()
+    if request.method == "GET" and request.args.get("kind") in KINDS:
+        form.kind.data = request.args["kind"]
     form.letter.choices = [SelectChoice("", "—")] + [SelectChoice(letter.slug, letter.title)
                                                      for letter, _ in list_letters()]
     if form.validate_on_submit():

@@ -10,7 +10,7 @@ def test_day_one_says_what_to_do_first(as_role):
     page = as_role("organizer").get("/").get_data(as_text=True)
     start = page.split('id="getting-started"')[1].split("</section>")[0]
     assert "3 organizations are here, but no contacts yet" in start
-    assert 'href="/imports"' in start and 'href="/contacts/new"' in start and "Import contacts" in start
+    assert 'href="/imports?kind=contacts"' in start and 'href="/contacts/new"' in start and "Import contacts" in start
     viewer = as_role("viewer").get("/").get_data(as_text=True)
     assert "An organizer imports or adds them" in viewer.split('id="getting-started"')[1]
 
