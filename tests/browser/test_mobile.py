@@ -1,5 +1,5 @@
 """Mobile (issue 13, point 15): at 390 px no page scrolls sideways; tables scroll inside their own box, the
-organization filters fold behind a "Filters" button, and the public sign-on and personal link pages fit a phone.
+organization and contact filters fold behind a "Filters" button, long emails wrap readably, and the public sign-on and personal link pages fit a phone.
 
 Screenshots of every page at 390 px go to test-artifacts/mobile-*.png (look at them)."""
 
@@ -131,4 +131,31 @@ def test_organization_filters_fold_behind_a_button_on_a_phone(live_server, phone
     assert "not_issue_area=immigration" in page.url
     _shot(page, "organization-filters-open")
     # The table scrolls inside its own box, not the page.
+    assert page.evaluate(OVERFLOW)[0] <= PHONE["width"]
+
+
+def test_contact_filters_fold_and_emails_wrap_readably_on_a_phone(live_server, phone_page, seeded, users, db):
+    page, base = phone_page, live_server.url
+    org = db.session.scalar(select(Organization).where(Organization.name == "Mijente"))
+    email = "maria.fernanda.hernandez-rodriguez@american-civil-liberties-union-test.org"
+    db.session.add(Contact(organization_id=org.id, first_name="María", last_name="Hernández", email=email,
+                           title="Senior Policy Counsel", is_primary=True))
+    db.session.commit()
+    browser_login(page, base, users["viewer"].email)
+    page.goto(f"{base}/contacts")
+    # The list starts near the top: the filters (over 1,500 px of them) wait behind the button.
+    expect(page.locator("#contact-filters")).to_be_hidden()
+    assert page.locator("#contact-table").bounding_box()["y"] < 450
+    # The email stays a few lines in a column wide enough to read, not one character a line.
+    cell = page.locator("#contact-table td.email-cell", has_text="maria.fernanda")
+    box = cell.bounding_box()
+    line = page.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)", cell.element_handle())
+    assert box["width"] >= 150 and box["height"] <= 8 * line, (box, line)  # 74 characters: six lines, not 74
+    assert box["x"] + box["width"] <= PHONE["width"]  # next to the name, in view without scrolling the table
+    _shot(page, "contacts-list")
+    page.get_by_role("button", name="Filters").click()
+    page.locator("#contact_q").fill("hernandez")
+    page.locator("#contact_q").press("Enter")
+    expect(page.locator("#result-count strong").first).to_have_text("1")
+    expect(page.get_by_role("button", name="Filters on")).to_be_visible()
     assert page.evaluate(OVERFLOW)[0] <= PHONE["width"]
