@@ -1,5 +1,6 @@
 """Mobile (issue 13, point 15): at 390 px no page scrolls sideways; tables scroll inside their own box, the
-organization and contact filters fold behind a "Filters" button, long emails wrap readably, and the public sign-on and personal link pages fit a phone.
+organization and contact filters fold behind a "Filters" button, long emails wrap readably, and the public sign-on
+and personal link pages fit a phone.
 
 Screenshots of every page at 390 px go to test-artifacts/mobile-*.png (look at them)."""
 
