@@ -46,3 +46,17 @@ document.addEventListener("change", (event) => {
   const box = pick && document.getElementById("organization");
   if (box) box.value = pick.dataset.name;
 });
+
+// Error summaries (templates/_macros.html error_summary): a link puts the cursor in its field, not only the page at
+// it (in a group of checkboxes, the first box), with the field's label in view. Without this file the link still
+// scrolls there and the next Tab reaches the field.
+document.addEventListener("click", (event) => {
+  const link = event.target.closest(".error-summary a[href^='#']");
+  const target = link && document.getElementById(decodeURIComponent(link.hash.slice(1)));
+  const control = target && (target.matches("input, select, textarea") ? target
+    : target.querySelector("input, select, textarea"));
+  if (!control) return;
+  event.preventDefault();
+  (target.closest(".mb-3, fieldset") || target).scrollIntoView({ block: "start" });
+  control.focus({ preventScroll: true });
+});

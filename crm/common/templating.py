@@ -9,6 +9,7 @@ from flask import Flask, current_app, request
 from markupsafe import Markup
 
 from crm.common.access import can
+from crm.common.forms import error_list
 from crm.common.markdown import render_markdown
 from crm.common.text import plural, shown_acronym
 
@@ -60,6 +61,7 @@ def install_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["plural"] = plural
     app.jinja_env.filters["email_breaks"] = _email_breaks
     app.jinja_env.globals["can"] = can
+    app.jinja_env.globals["error_list"] = error_list
     app.jinja_env.globals["shown_acronym"] = shown_acronym
     app.jinja_env.globals["url_with"] = url_with
     app.jinja_env.globals["coalition_name"] = coalition_name

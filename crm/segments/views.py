@@ -62,6 +62,11 @@ def create():
 def show(segment_id: int):
     """A segment's current members (re-evaluated now) with its counts."""
     segment = services.get_segment(segment_id) or abort(404)
+    return _show_page(segment, SegmentForm(formdata=None, name=segment.name))
+
+
+def _show_page(segment, form: SegmentForm) -> str:
+    """The segment page, with the rename form as given (its current name, or what was sent with its errors)."""
     error, result, counts = None, None, None
     try:
         f = services.segment_filter(segment.id)
@@ -76,7 +81,7 @@ def show(segment_id: int):
         result=result,
         counts=counts,
         error=error,
-        form=SegmentForm(formdata=None, name=segment.name),
+        form=form,
         delete_form=DeleteSegmentForm(),
         query=filter_query(segment),
         sentence=services.describe_segment(segment),
@@ -86,7 +91,7 @@ def show(segment_id: int):
 @bp.post("/<int:segment_id>/rename")
 @access("organizer")
 def rename(segment_id: int):
-    """Rename a segment."""
+    """Rename a segment; a refused name comes back on the segment page, marked, with the reason."""
     form = SegmentForm()
     if form.validate_on_submit():
         try:
@@ -94,12 +99,12 @@ def rename(segment_id: int):
         except NotFound:
             abort(404)
         except InvalidData as exc:
-            flash(" ".join(exc.errors.get("name", [])), "danger")
+            form.name.errors = list(form.name.errors) + [m for ms in exc.errors.values() for m in ms]
         else:
             flash("Renamed.", "success")
-    else:
-        flash("Give the segment a name: " + " ".join(form.name.errors), "danger")
-    return redirect(url_for("segments.show", segment_id=segment_id), 303)
+            return redirect(url_for("segments.show", segment_id=segment_id), 303)
+    segment = services.get_segment(segment_id) or abort(404)
+    return _show_page(segment, form), 400
 
 
 @bp.post("/<int:segment_id>/delete")

@@ -32,6 +32,32 @@ def test_pages_have_no_serious_accessibility_violations(live_server, browser, se
         context.close()
 
 
+def test_forms_showing_their_errors_have_no_serious_violations(live_server, browser, seeded, users):
+    """The error summary, its links and the fields marked invalid (a text box, a group of checkboxes, the contact
+    form's organization box) pass the scan too."""
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    try:
+        browser_login(page, live_server.url, users["admin"].email)
+        found = {}
+        for path, fill in [("/organizations/1/edit", {"#state": "Massachusetts"}),
+                           ("/contacts/new", {"#email": "not an address", "#organization": "No such org"}),
+                           ("/letters/new", {"#title": "A letter", "#slug": "Bad Slug", "#deadline": "2099-01-01"}),
+                           ("/users", {"#email": "not an address"})]:
+            page.goto(live_server.url + path)
+            for selector, value in fill.items():
+                page.fill(selector, value)
+            with page.expect_navigation():  # Enter in the first box submits its own form
+                page.press(next(iter(fill)), "Enter")
+            assert page.locator(".error-summary").count() == 1, path
+            violations = serious_violations(page)
+            if violations:
+                found[path] = violations
+        assert found == {}
+    finally:
+        context.close()
+
+
 def test_login_form_works_with_the_keyboard_alone(live_server, page, users):
     page.goto(f"{live_server.url}/login")
     page.keyboard.press("Tab")  # skip link

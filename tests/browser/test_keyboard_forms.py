@@ -238,3 +238,34 @@ def test_merge_compose_form_with_the_keyboard(live_server, organizer_page, db):
     assert merge.status == "draft" and merge.letter.slug == SEED_LETTER_SLUG
     assert merge.reply_to == "replies@example.org" and merge.subject_template == "{{ org.name }}: one more letter"
     assert merge.audience["contacts"] == "all" and SEED_LETTER_SLUG in str(merge.audience), merge.audience
+
+
+def test_an_error_after_enter_takes_the_focus_to_a_summary_that_leads_to_the_field(live_server, organizer_page, db):
+    page = organizer_page
+    org = db.session.scalar(db.select(Organization).where(Organization.name == "Mijente"))
+    page.goto(f"{live_server.url}/organizations/{org.id}/edit")
+    fill_with_keyboard(page, [("name", None), ("acronym", None), ("org_type", None), ("scope", None),
+                              ("city", None), ("state", "Massachusetts")])
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    # The page comes back with the focus on the summary at its top, not on the body above a message far below.
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_have_attribute("role", "alert")
+    expect(summary).to_contain_text("Nothing was saved: correct the field marked below.")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "keyboard-organization-edit-error.png"), full_page=True)
+    # Tab reaches the error's link; Enter on it puts the cursor in the field, which says it is invalid and why.
+    page.keyboard.press("Tab")
+    assert focused(page)["text"].startswith("State: Use a two-letter")
+    page.keyboard.press("Enter")
+    state = page.locator("#state")
+    expect(state).to_be_focused()
+    expect(state).to_have_attribute("aria-invalid", "true")
+    expect(state).to_have_accessible_description(re.compile(r"Two letters, e\.g\. NY Use a two-letter US state code"))
+    replace_text(page, "MA")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.locator("body")).to_contain_text("Mijente saved.")
+    db.session.expire_all()
+    assert db.session.get(Organization, org.id).state == "MA"

@@ -64,8 +64,12 @@ def test_rename_delete_and_bad_names(as_role):
     client.post("/segments", data={"name": "Labor", "query": "issue_area=labor"})
     segment_url = first.headers["Location"]
     segment_id = segment_url.rsplit("/", 1)[1]
+    # A refused name comes back on the segment's page, in the box, marked and explained at the top of the form.
     dup = client.post(f"/segments/{segment_id}/rename", data={"name": "Labor"})
-    assert "already has this name" in text(client.get(dup.headers["Location"]))
+    page = text(dup)
+    assert dup.status_code == 400 and "already has this name" in page and 'value="Labor"' in page
+    assert 'aria-invalid="true"' in page and "The segment was not renamed" in page and 'href="#name"' in page
+    assert "<h1 class=\"h3\">Privacy</h1>" in page  # not renamed
     assert client.post(f"/segments/{segment_id}/rename", data={"name": "Privacy groups"}).status_code == 303
     assert "Privacy groups" in text(client.get("/segments"))
     unknown = client.post("/segments", data={"name": "Bad", "query": "issue_area=nope"})
