@@ -47,7 +47,7 @@ def test_import_wizard_end_to_end(live_server, page, seeded, users, tmp_path):
     with page.expect_download() as info:
         page.get_by_role("link", name="Download the report (CSV)").click()
     report = list(csv.reader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8"))))
-    assert report[0] == ["row", "action", "record", "errors"]
+    assert report[0] == ["row", "action", "record", "errors", "organization", "organization_match"]
     assert len(report) == rows + 1 and {r[1] for r in report[1:]} == {"create"}
     page.screenshot(path=str(ARTIFACTS / "imports-batch.png"), full_page=True)
     page.goto(f"{base}/organizations?q=mijente")
