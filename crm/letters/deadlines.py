@@ -48,6 +48,11 @@ def closed_message(letter: Letter) -> str:
     return "Sign-ons for this letter are closed: it no longer takes signatures. Nothing was recorded."
 
 
+def closed_title(letter: Letter) -> str:
+    """The heading over closed_message: a draft is not open yet, any other letter is closed."""
+    return "Not open for signatures yet" if letter.status == "draft" else "Sign-ons are closed"
+
+
 def long_date(day: date) -> str:
     """3 December 2026."""
     return f"{day.day} {day:%B %Y}"

@@ -129,7 +129,8 @@ def _snapshot(merge: MailMerge) -> dict:
     """The audited fields of a merge."""
     return {
         "name": merge.name,
-        "letter_id": merge.letter_id,
+        # The letter's slug, as organizers know it (its id read "Letter: — → 2" in the audit log).
+        "letter": db.session.get(Letter, merge.letter_id).slug if merge.letter_id else None,
         "sender": merge.sender,
         "reply_to": merge.reply_to,
         "subject_template": merge.subject_template,

@@ -41,7 +41,9 @@ def _fill_choices(form: MergeForm) -> None:
     """Choices for the compose form's selects."""
     letters = [letter for letter, _ in list_letters()]
     letter_choices = [SelectChoice(letter.slug, letter.title) for letter in letters]
-    form.letter.choices = [SelectChoice("", "— none —"), *letter_choices]
+    # The letter a merge promotes, with its state: personal sign-on links work only while it is collecting.
+    form.letter.choices = [SelectChoice("", "— none —"),
+                           *(SelectChoice(letter.slug, f"{letter.title} ({letter.status})") for letter in letters)]
     form.signed.choices = letter_choices
     form.not_signed.choices = letter_choices
     form.segment.choices = [SelectChoice("", "— no segment —")] + [

@@ -8,7 +8,7 @@ from crm.common.access import access
 from crm.common.tokens import TokenError
 from crm.common.urls import public_url, this_page_with
 from crm.extensions import limiter
-from crm.letters.deadlines import closed_message, signed_on, takes_signatures
+from crm.letters.deadlines import closed_message, closed_title, signed_on, takes_signatures
 from crm.letters.forms import ConfirmSignOnForm, PersonalSignForm, PublicSignOnForm
 from crm.letters.personal_links import (
     LinkRevoked,
@@ -134,14 +134,14 @@ def confirm(slug: str, token: str):
         if row.status != "unconfirmed":
             return _confirmed_page(row)
         if not takes_signatures(row.letter):
-            return render_template("signon/message.html", title="Sign-ons are closed",
+            return render_template("signon/message.html", title=closed_title(row.letter),
                                    message=closed_message(row.letter)), 200
         return render_template("signon/confirm.html", row=row, letter=row.letter, form=form), \
             400 if request.method == "POST" else 200
     try:
         row = services.confirm_public_signon(slug, token)
     except services.SignOnError as exc:
-        return render_template("signon/message.html", title="Sign-ons are closed", message=str(exc)), 409
+        return render_template("signon/message.html", title=closed_title(row.letter), message=str(exc)), 409
     return _confirmed_page(row)
 
 

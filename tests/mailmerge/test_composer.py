@@ -120,3 +120,16 @@ def test_the_signed_filter_says_it_serves_invitations_and_thank_yous(app, organi
     assert "Signed (all of these letters)" in page and "for thank-yous" not in page
     assert "invite them to the letter this merge promotes, or thank them" in page
     assert "Inviting past signers: choose the new letter" in page
+
+
+def test_the_audit_log_names_a_merges_letter_by_its_slug(app, as_role):
+    from crm.audit.models import AuditEvent
+    from crm.letters import writing
+
+    writing.create_letter({"slug": "next-letter", "title": "The next letter"})
+    merge = new_merge(letter="next-letter")
+    changes = db.session.scalar(select(AuditEvent.changes).where(AuditEvent.entity_type == "merge",
+                                                                 AuditEvent.entity_id == merge.id))
+    assert changes["letter"] == [None, "next-letter"] and "letter_id" not in changes
+    page = as_role("admin").get("/audit").get_data(as_text=True)
+    assert "next-letter" in page

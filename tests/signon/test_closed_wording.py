@@ -41,3 +41,25 @@ def test_a_letter_still_collecting_is_open(app, client):
     org = OrganizationFactory(name="Upturn")
     page = client.get(urlsplit(personal_signon_url(letter, org)).path).get_data(as_text=True)
     assert "Add Upturn as a signatory" in page and "Nothing was recorded" not in page
+
+
+def test_a_confirmation_link_to_a_draft_letter_is_headed_not_open_yet(app, client):
+    from crm.common.tokens import make_token
+    from crm.letters.models import SignOnRequest
+
+    letter = LetterFactory(title="The next letter", status="draft")
+    row = SignOnRequest(letter_id=letter.id, organization_name="Upturn", email="a@upturn.example",
+                        status="unconfirmed")
+    db.session.add(row)
+    db.session.flush()
+    token = make_token("signon-confirm", {"r": row.id, "e": row.email})
+    page = client.get(f"/sign/{letter.slug}/confirm/{token}").get_data(as_text=True)
+    assert "Not open for signatures yet" in page and "not open for signatures yet" in page
+    assert "Sign-ons are closed" not in page
+
+
+def test_the_composer_names_each_letters_state(app, as_role):
+    LetterFactory(title="The next letter", status="draft")
+    LetterFactory(title="Last year's letter", status="delivered")
+    page = as_role("organizer").get("/merges/new").get_data(as_text=True)
+    assert "The next letter (draft)" in page and "Last year&#39;s letter (delivered)" in page
