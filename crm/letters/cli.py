@@ -265,6 +265,8 @@ def letter_edit(current_slug, **options):
         update_letter(letter, data)
     except LetterError as exc:
         fail(str(exc))
+    except ConflictError:  # another save landed between this command's read and its commit
+        fail(SAVED_MEANWHILE)
     click.echo(f"Letter {letter.slug} saved.")
 
 

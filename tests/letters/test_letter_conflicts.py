@@ -233,6 +233,12 @@ def test_status_and_deadline_changes_that_lose_the_race_are_conflicts_not_500s(a
         assert response.status_code == 200 and "The deadline was not changed" in text(response)
         api = client.patch(f"/api/v1/letters/{letter.slug}", json={"status": "collecting"}, headers=headers)
         assert api.status_code == 409 and api.get_json()["current"]["status"] == "draft"
+        # The command line says so in one line too, for a status change and for an edit (no traceback).
+        from crm.cli import main as cli
+
+        for args in (["letter", "status", letter.slug, "collecting"], ["letter", "edit", letter.slug, "--title", "X"]):
+            ran = app.test_cli_runner().invoke(cli, args)
+            assert ran.exit_code == 1 and "Someone saved this letter at the same moment" in ran.output, ran.output
     finally:
         db.session.commit = real_commit
     assert saved(db, letter.id).status == "draft"
