@@ -136,12 +136,11 @@ def set_role(user: User, role: str, actor_id: int | None = None) -> None:
         raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
     before = user.role
     user.role = role
+    # Sessions end so that the new role applies at once. The session version (which an invitation link carries)
+    # goes up only for someone who has logged in: bumping it would kill a pending invitation.
+    _end_sessions(user)
     if user.last_login_at is not None:
-        # Log them out so the new role applies at once. Someone who never logged in has no session to end (a
-        # session starts only after `authenticate` stamps last_login_at), and their pending invitation link
-        # carries the session version: bumping it would kill the invitation.
         user.session_version += 1
-        _end_sessions(user)
     record("user.role", "user", user.id, user_id=actor_id, summary=f"{user.email} is now {role}",
            before={"role": before}, after={"role": role})
     db.session.commit()

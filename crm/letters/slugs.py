@@ -53,3 +53,16 @@ def former_slugs(letter: Letter) -> list[str]:
     return list(db.session.scalars(
         select(LetterFormerSlug.slug).where(LetterFormerSlug.letter_id == letter.id)
         .order_by(LetterFormerSlug.created_at.desc(), LetterFormerSlug.id.desc())))
+
+
+def letter_ids_by_slug(slugs: list[str]) -> dict[str, int]:
+    """Letter ids by slug, for filters saved before a rename: a current slug wins; a slug no letter has now leads
+    to the letter that left it most recently. Slugs no letter ever had are left out."""
+    found = dict(db.session.execute(select(Letter.slug, Letter.id).where(Letter.slug.in_(slugs))).all())
+    left = [slug for slug in slugs if slug not in found]
+    if left:
+        former = db.session.execute(
+            select(LetterFormerSlug.slug, LetterFormerSlug.letter_id).where(LetterFormerSlug.slug.in_(left))
+            .order_by(LetterFormerSlug.created_at, LetterFormerSlug.id))
+        found.update(former.all())  # in time order, so the latest holder of a slug is the one kept
+    return found

@@ -127,10 +127,11 @@ def _clean(data: dict) -> dict:
 
 def _snapshot(merge: MailMerge) -> dict:
     """The audited fields of a merge."""
+    letter = db.session.get(Letter, merge.letter_id) if merge.letter_id else None
     return {
         "name": merge.name,
         # The letter's slug, as organizers know it (its id read "Letter: — → 2" in the audit log).
-        "letter": db.session.get(Letter, merge.letter_id).slug if merge.letter_id else None,
+        "letter": letter.slug if letter else None,
         "sender": merge.sender,
         "reply_to": merge.reply_to,
         "subject_template": merge.subject_template,

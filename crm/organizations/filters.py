@@ -17,7 +17,7 @@ from crm.common.validation import US_STATES, whole_number
 from crm.contacts.queries import mailable_contact_exists
 from crm.extensions import db
 from crm.letters.models import Letter, Signature
-from crm.letters.slugs import renamed_letter
+from crm.letters.slugs import letter_ids_by_slug
 from crm.organizations.models import ORG_TYPES, SCOPES, IssueArea, Organization, organization_issue_areas
 
 MATCH_MODES = ("any", "all", "none")
@@ -219,12 +219,10 @@ def _ids_by_slug(model, slugs: list[str], param: str, label: str) -> list[int]:
     """Resolve slugs to ids, refusing unknown ones."""
     if not slugs:
         return []
-    found = dict(db.session.execute(select(model.slug, model.id).where(model.slug.in_(slugs))).all())
-    if model is Letter:
-        # A segment, a merge's audience or a bookmarked list saved before a letter was renamed names its old slug.
-        for slug in slugs:
-            if slug not in found and (renamed := renamed_letter(slug)) is not None:
-                found[slug] = renamed.id
+    if model is Letter:  # a segment, a merge audience or a bookmark saved before a rename names the old slug
+        found = letter_ids_by_slug(slugs)
+    else:
+        found = dict(db.session.execute(select(model.slug, model.id).where(model.slug.in_(slugs))).all())
     missing = [s for s in slugs if s not in found]
     if missing:
         raise FilterError(param, f"Unknown {label}: {', '.join(missing)}.")

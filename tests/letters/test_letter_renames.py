@@ -250,3 +250,14 @@ def test_filters_saved_with_the_old_slug_still_find_the_signers(app, users, db, 
     # A slug no letter ever had is still refused, with the reason.
     unknown = client.get("/organizations?signed=no-such-letter")
     assert unknown.status_code == 400 and "Unknown letter: no-such-letter." in unknown.text
+
+
+def test_a_filter_follows_the_latest_letter_to_leave_a_slug(db):
+    from crm.letters.slugs import letter_ids_by_slug
+
+    first = collecting("draft-name", "First")
+    writing.update_letter(first, {"slug": "first-letter"})
+    second = collecting("draft-name", "Second")  # takes the slug the first left, then leaves it too
+    writing.update_letter(second, {"slug": "second-letter"})
+    assert letter_ids_by_slug(["draft-name", "first-letter", "never-was"]) == {"draft-name": second.id,
+                                                                               "first-letter": first.id}
