@@ -32,25 +32,35 @@ def takes_signatures(letter: Letter, now: datetime | None = None) -> bool:
     return letter.status == "collecting" and not deadline_passed(letter, now)
 
 
+def closed_reason(letter: Letter) -> str | None:
+    """Why a letter takes no signatures now — "draft", "delivered", "deadline" or "closed" — or None when it
+    does; signers' and organizers' messages are both worded from it."""
+    if takes_signatures(letter):
+        return None
+    if letter.status in ("draft", "delivered"):
+        return letter.status
+    return "deadline" if letter.status == "collecting" else "closed"
+
+
 def closed_message(letter: Letter) -> str:
-    """Why a letter takes no signatures now, in the signer's words and true to its state: a draft is not open
-    yet (a personal link can reach a signer before the organizers open the letter), a closed or delivered letter
-    is no longer open, and a collecting one's deadline has passed."""
-    if letter.status == "draft":
+    """Why a letter takes no signatures now, in the signer's words (a draft is not open *yet*: an invitation can
+    reach a signer before the organizers open the letter)."""
+    reason = closed_reason(letter)
+    if reason == "draft":
         return ("This letter is not open for signatures yet. Nothing was recorded; if you expected to sign now, "
                 "write to the organizers.")
-    if letter.status == "delivered":
+    if reason == "delivered":
         when = f" on {long_date(letter.delivered_on)}" if letter.delivered_on else ""
         return f"This letter was delivered{when} and no longer takes signatures. Nothing was recorded."
-    if letter.status == "collecting" and deadline_passed(letter):
+    if reason == "deadline":
         return (f"Sign-ons for this letter closed on {long_date(letter.deadline)}. Nothing was recorded; if you "
                 "still want to sign, write to the organizers.")
     return "Sign-ons for this letter are closed: it no longer takes signatures. Nothing was recorded."
 
 
 def closed_title(letter: Letter) -> str:
-    """The heading over closed_message: a draft is not open yet, any other letter is closed."""
-    return "Not open for signatures yet" if letter.status == "draft" else "Sign-ons are closed"
+    """The heading over closed_message."""
+    return "Not open for signatures yet" if closed_reason(letter) == "draft" else "Sign-ons are closed"
 
 
 def long_date(day: date) -> str:

@@ -8,7 +8,7 @@ from flask import current_app
 
 from crm.common.urls import public_url, unreachable_host
 from crm.extensions import db
-from crm.letters.deadlines import deadline_passed, long_date, takes_signatures
+from crm.letters.deadlines import closed_reason, long_date
 from crm.mailmerge import audience as audiences
 from crm.mailmerge.errors import MergeError
 from crm.mailmerge.models import MailMerge
@@ -66,20 +66,19 @@ def letter_problem(merge: MailMerge) -> Problem | None:
     nothing can be recorded. None when the letter takes signatures, or the merge does not use `sign_on_url` (a
     thank-you to the signers of a delivered letter is fine)."""
     letter = merge.letter
-    if letter is None or takes_signatures(letter):
-        return None
-    if not uses_field("sign_on_url", merge.subject_template, merge.body_template):
+    reason = closed_reason(letter) if letter is not None else None
+    if reason is None or not uses_field("sign_on_url", merge.subject_template, merge.body_template):
         return None
     title, links = f"“{letter.title}”", "every personal sign-on link ({{ sign_on_url }}) in this merge"
-    if letter.status == "draft":
+    if reason == "draft":
         message = (f"{title} is a draft, not open for signatures yet: {links} would tell its recipient so and "
                    "record nothing. Set the letter to collecting first, then queue this merge.")
-    elif letter.status == "delivered":
+    elif reason == "delivered":
         when = f" on {long_date(letter.delivered_on)}" if letter.delivered_on else ""
         message = (f"{title} was delivered{when} and takes no more signatures: {links} would record nothing. "
                    "Take {{ sign_on_url }} out of the message (a thank-you can link to {{ letter.url }}), or "
                    "promote a letter that is collecting.")
-    elif letter.status == "collecting" and deadline_passed(letter):
+    elif reason == "deadline":
         message = (f"The sign-on deadline of {title} passed ({long_date(letter.deadline)}): {links} would record "
                    "nothing. Extend the deadline on the letter's page first, or take {{ sign_on_url }} out of "
                    "the message.")
